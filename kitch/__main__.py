@@ -1,0 +1,3 @@
+from kitch.cli import main
+
+raise SystemExit(main())

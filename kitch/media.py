@@ -1,0 +1,41 @@
+"""The one packet type that crosses layers: ingest -> hub -> muxer/transcoder.
+
+Timestamps are integers in milliseconds (the RTMP/FLV clock), already unwrapped to 64 bits by
+the ingest, so they never roll over. ``pts = dts + composition offset`` (the offset is signed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TrackKind = Literal["video", "audio"]
+
+#: Codec names used across Kitch (what `MediaPacket.codec` holds).
+VIDEO_CODECS = ("h264", "hevc", "av1", "vp9")
+AUDIO_CODECS = ("aac", "opus", "mp3")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPacket:
+    """One access unit, or one codec configuration record when ``is_config`` is true.
+
+    ``data`` holds, by codec:
+
+    * h264 / hevc: length-prefixed NAL units (4-byte lengths, as in FLV/MP4); a config packet
+      holds the AVCDecoderConfigurationRecord / HEVCDecoderConfigurationRecord.
+    * aac: one raw AAC frame (no ADTS); a config packet holds the AudioSpecificConfig.
+    * av1 / vp9 / opus: the sample as FLV carries it; config holds av1C / vpcC / OpusHead.
+    """
+
+    kind: TrackKind
+    codec: str
+    dts: int
+    pts: int
+    data: bytes
+    keyframe: bool = False
+    is_config: bool = False
+
+    @property
+    def composition_offset(self) -> int:
+        return self.pts - self.dts
