@@ -1,0 +1,130 @@
+"""`kitch serve`: one process, one event loop: the HTTP app (uvicorn) and the RTMP listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Generator
+
+import uvicorn
+
+from kitch.api.app import create_app
+from kitch.api.hls import hls_routes
+from kitch.api.web import web_routes
+from kitch.config import Settings, parse_hostport
+from kitch.db import open_database
+from kitch.db.queries import close_stale_broadcasts
+from kitch.hls import HlsRegistry, HlsSettings
+from kitch.logs import setup_logging
+from kitch.server.ingest import IngestHub
+from kitch.server.rtmp import RtmpServer
+
+log = logging.getLogger("kitch.server")
+
+#: Seconds uvicorn waits for open HTTP requests (e.g. blocking playlist reloads) at shutdown.
+HTTP_SHUTDOWN_GRACE = 3
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve` owns SIGINT/SIGTERM for the process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def hls_settings_from(settings: Settings) -> HlsSettings:
+    return HlsSettings(
+        segment_count=settings.hls_segment_count,
+        max_stream_memory=settings.hls_max_stream_memory,
+    )
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise SystemExit("--rtmps needs --tls-cert and --tls-key")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    return ctx
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = await open_database(settings.data_dir / "kitch.db")
+    try:
+        closed = await close_stale_broadcasts(db)
+        if closed:
+            log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
+        registry = HlsRegistry(hls_settings_from(settings))
+        hub = IngestHub(db, registry, settings)
+        app = create_app(
+            settings,
+            db=db,
+            extra_routes=hls_routes(registry),
+            fallback_routes=web_routes(settings),
+        )
+        app.state.hub = hub
+        app.state.hls = registry
+        rtmp = RtmpServer(settings, hub)
+        host, port = parse_hostport(settings.rtmp)
+        await rtmp.listen(host, port)
+        if settings.rtmps:
+            thost, tport = parse_hostport(settings.rtmps)
+            await rtmp.listen(thost, tport, tls_context(settings))
+        hub.start()
+        http_host, http_port = parse_hostport(settings.http)
+        http = _HttpServer(
+            uvicorn.Config(
+                app,
+                host=http_host,
+                port=http_port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE,
+                server_header=False,
+            )
+        )
+        stopping = asyncio.Event()
+
+        def on_signal(signum: int) -> None:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            stopping.set()
+            http.should_exit = True
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        log.info(
+            "kitch serving http://%s rtmp://%s/live%s",
+            settings.http,
+            settings.rtmp,
+            f" rtmps://{settings.rtmps}/live" if settings.rtmps else "",
+        )
+        http_task = asyncio.create_task(http.serve(), name="http")
+        if ready is not None:
+            ready.set()
+        await asyncio.wait(
+            [http_task, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        http.should_exit = True
+        await rtmp.close()
+        await hub.stop()
+        await http_task
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    finally:
+        await db.close()
+
+
+def run(settings: Settings) -> int:
+    setup_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0

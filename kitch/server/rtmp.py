@@ -1,0 +1,208 @@
+"""Asyncio RTMP listener: shuttles bytes between sockets and the sans-IO session.
+
+Each connection is one task. Everything a peer sends that is wrong closes only that
+connection, logged with the peer address (and the channel once known); limits come from
+`Settings` (handshake and idle timeouts, connection caps, parser limits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import Counter
+
+from kitch.config import Settings
+from kitch.logs import fingerprint
+from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
+from kitch.rtmp.events import MediaReceived, MetadataReceived, PublishRequested, Unpublished
+from kitch.server import metrics
+from kitch.server.ingest import Broadcast, IngestHub, Refusal
+
+log = logging.getLogger("kitch.rtmp")
+
+READ_SIZE = 64 * 1024
+#: Seconds a refused peer is given to read its onStatus before the socket closes.
+REFUSAL_LINGER = 0.2
+
+
+def limits_from(settings: Settings) -> RtmpLimits:
+    return RtmpLimits(
+        max_message_size=settings.rtmp_max_message_size,
+        max_chunk_streams=settings.rtmp_max_chunk_streams,
+    )
+
+
+class RtmpServer:
+    """Accepts RTMP (and, with a TLS context, RTMPS) connections and runs one session each."""
+
+    def __init__(self, settings: Settings, hub: IngestHub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.limits = limits_from(settings)
+        self.per_address: Counter[str] = Counter()
+        self.connections: set[RtmpConnection] = set()
+        self.servers: list[asyncio.Server] = []
+
+    async def listen(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> asyncio.Server:
+        server = await asyncio.start_server(self._accept, host, port, ssl=tls, limit=READ_SIZE)
+        self.servers.append(server)
+        return server
+
+    async def close(self) -> None:
+        """Stop accepting, then drop every open connection."""
+        for server in self.servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.kick("server shutting down")
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        address = str(peername[0]) if peername else "?"
+        peer = f"{address}:{peername[1]}" if peername else "?"
+        s = self.settings
+        if len(self.connections) >= s.rtmp_max_connections:
+            reason = "too many connections"
+        elif self.per_address[address] >= s.rtmp_max_connections_per_ip:
+            reason = "too many connections from this address"
+        else:
+            reason = ""
+        if reason:
+            log.warning("rtmp %s: refused: %s", peer, reason)
+            metrics.RTMP_CLOSED.labels("limit").inc()
+            writer.transport.abort()
+            return
+        conn = RtmpConnection(self, reader, writer, peer)
+        self.connections.add(conn)
+        self.per_address[address] += 1
+        metrics.RTMP_CONNECTIONS.inc()
+        metrics.RTMP_OPEN.inc()
+        try:
+            await conn.run()
+        finally:
+            self.connections.discard(conn)
+            self.per_address[address] -= 1
+            if self.per_address[address] <= 0:
+                del self.per_address[address]
+            metrics.RTMP_OPEN.dec()
+
+
+class RtmpConnection:
+    def __init__(
+        self,
+        server: RtmpServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
+        self.server = server
+        self.hub = server.hub
+        self.reader = reader
+        self.writer = writer
+        self.peer = peer
+        self.session = RtmpServerSession(server.limits, time.monotonic())
+        self.broadcast: Broadcast | None = None
+        self.kicked: str | None = None
+        self.channel: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<RtmpConnection {self.peer} {self.channel or '-'}>"
+
+    def kick(self, reason: str) -> None:
+        """Drop this connection (called by the hub: takeover, revoked key, shutdown)."""
+        if self.kicked is None:
+            self.kicked = reason
+            self.writer.transport.close()
+
+    def _who(self) -> str:
+        return f"{self.peer} channel={self.channel}" if self.channel else self.peer
+
+    async def run(self) -> None:
+        settings = self.server.settings
+        started = time.monotonic()
+        reason = "closed by peer"
+        try:
+            while True:
+                now = time.monotonic()
+                if self.broadcast is None:
+                    timeout = started + settings.rtmp_handshake_timeout - now
+                    if timeout <= 0:
+                        reason = "no publish within the handshake timeout"
+                        break
+                else:
+                    last = max(self.broadcast.last_media, started)
+                    timeout = last + settings.rtmp_idle_timeout - now
+                    if timeout <= 0:
+                        reason = f"no media for {settings.rtmp_idle_timeout:g} s"
+                        break
+                try:
+                    data = await asyncio.wait_for(self.reader.read(READ_SIZE), min(timeout, 1.0))
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                metrics.RTMP_BYTES.inc(len(data))
+                self.session.receive_data(data, time.monotonic())
+                await self._handle_events()
+                await self._flush()
+                if self.session.wants_close:
+                    reason = "session closed"
+                    await asyncio.sleep(REFUSAL_LINGER)
+                    break
+        except RtmpProtocolError as exc:
+            reason = f"protocol error: {exc}"
+            log.warning("rtmp %s: %s", self._who(), reason)
+            metrics.RTMP_CLOSED.labels("protocol_error").inc()
+        except (ConnectionError, OSError) as exc:
+            reason = f"connection error: {exc.__class__.__name__}"
+        except asyncio.CancelledError:
+            reason = "cancelled"
+            raise
+        finally:
+            if self.kicked is not None:
+                reason = self.kicked
+            log.info("rtmp %s: closed (%s)", self._who(), reason)
+            if self.broadcast is not None:
+                await self.hub.publisher_gone(self.broadcast, self, reason)
+            self.writer.transport.abort() if self.kicked else self.writer.close()
+
+    async def _flush(self) -> None:
+        out = self.session.data_to_send()
+        if out:
+            self.writer.write(out)
+            await asyncio.wait_for(self.writer.drain(), self.server.settings.rtmp_idle_timeout)
+
+    async def _handle_events(self) -> None:
+        while (event := self.session.next_event()) is not None:
+            if isinstance(event, MediaReceived):
+                if self.broadcast is not None:
+                    self.hub.feed(self.broadcast, self, event.packet)
+            elif isinstance(event, PublishRequested):
+                await self._publish(event.stream_key)
+            elif isinstance(event, MetadataReceived):
+                if self.broadcast is not None:
+                    self.hub.metadata(self.broadcast, self, event.values)
+            elif isinstance(event, Unpublished) and self.broadcast is not None:
+                b, self.broadcast = self.broadcast, None
+                await self.hub.publisher_gone(b, self, "unpublished")
+
+    async def _publish(self, key: str) -> None:
+        if self.broadcast is not None:
+            raise RtmpProtocolError("publish while already publishing")
+        result = await self.hub.begin(key, self)
+        if isinstance(result, Refusal):
+            log.warning(
+                "rtmp %s: publish refused (%s) for key %s", self.peer, result.description,
+                fingerprint(key),
+            )
+            self.session.reject_publish(result.code, result.description)
+            return
+        self.broadcast = result
+        self.channel = result.channel
+        self.session.accept_publish()
+        log.info("rtmp %s: publishing", self._who())

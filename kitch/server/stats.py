@@ -1,0 +1,108 @@
+"""Ingest statistics of one live publish, computed from the packets as they pass (no I/O)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from kitch.media import MediaPacket
+
+#: How much history the rate figures look back over, in seconds.
+WINDOW_SECONDS = 5.0
+
+
+@dataclass
+class IngestStats:
+    """Codecs, resolution, frame rate, bit rate and keyframe interval of one publish.
+
+    Rates are measured over the last ``WINDOW_SECONDS`` of *media* time, so a publisher that
+    sends in bursts is not misread. Resolution and encoder come from onMetaData until the muxer
+    reports the real values from the SPS (``set_video_info``).
+    """
+
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    encoder: str | None = None
+    metadata_fps: float | None = None
+    bytes_total: int = 0
+    packets_total: int = 0
+    _video_dts: deque[int] = field(default_factory=deque)
+    _bytes: deque[tuple[int, int]] = field(default_factory=deque)
+    _keyframes: deque[int] = field(default_factory=deque)
+
+    def on_metadata(self, values: dict[str, Any]) -> None:
+        def number(name: str) -> float | None:
+            v = values.get(name)
+            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        w, h, fps = number("width"), number("height"), number("framerate")
+        if w and h and self.width is None:
+            self.width, self.height = int(w), int(h)
+        if fps:
+            self.metadata_fps = fps
+        enc = values.get("encoder")
+        if isinstance(enc, str):
+            self.encoder = enc[:200]
+
+    def set_video_info(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+
+    def on_packet(self, packet: MediaPacket) -> None:
+        if packet.kind == "video":
+            self.video_codec = packet.codec
+        else:
+            self.audio_codec = packet.codec
+        if packet.is_config:
+            return
+        self.packets_total += 1
+        self.bytes_total += len(packet.data)
+        t = packet.dts
+        self._bytes.append((t, len(packet.data)))
+        if packet.kind == "video":
+            self._video_dts.append(t)
+            if packet.keyframe:
+                self._keyframes.append(t)
+                while len(self._keyframes) > 8:
+                    self._keyframes.popleft()
+        horizon = t - int(WINDOW_SECONDS * 1000)
+        while self._bytes and self._bytes[0][0] < horizon:
+            self._bytes.popleft()
+        while self._video_dts and self._video_dts[0] < horizon:
+            self._video_dts.popleft()
+
+    @property
+    def fps(self) -> float | None:
+        if len(self._video_dts) < 2:
+            return self.metadata_fps
+        span = self._video_dts[-1] - self._video_dts[0]
+        return round((len(self._video_dts) - 1) * 1000 / span, 2) if span > 0 else None
+
+    @property
+    def bitrate_kbps(self) -> float | None:
+        if len(self._bytes) < 2:
+            return None
+        span = self._bytes[-1][0] - self._bytes[0][0]
+        total = sum(n for _, n in self._bytes)
+        return round(total * 8 / span, 1) if span > 0 else None
+
+    @property
+    def keyframe_interval_s(self) -> float | None:
+        if len(self._keyframes) < 2:
+            return None
+        gaps = [b - a for a, b in zip(self._keyframes, list(self._keyframes)[1:], strict=False)]
+        return round(max(gaps) / 1000, 3)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "video_codec": self.video_codec,
+            "audio_codec": self.audio_codec,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "bitrate_kbps": self.bitrate_kbps,
+            "keyframe_interval_s": self.keyframe_interval_s,
+            "encoder": self.encoder,
+        }
