@@ -149,7 +149,10 @@ async def login(request: Request) -> Response:
     login_name = require_str(body, "username", max_len=320, strip=True)
     password = require_str(body, "password", max_len=64 * 1024)
     limiter: LoginLimiter = request.app.state.login_limiter
-    account, address = login_name.lower(), client_address(request)
+    user = await get_user_by_login(_db(request), login_name)
+    # Count per account (username and email alike), or per typed name when there is none.
+    account = f"id:{user.id}" if user else f"name:{login_name.lower()}"
+    address = client_address(request)
     wait = limiter.retry_after(account, address)
     if wait:
         raise ApiError(
@@ -158,7 +161,6 @@ async def login(request: Request) -> Response:
             f"too many failed logins; try again in {wait} s",
             {"Retry-After": str(wait)},
         )
-    user = await get_user_by_login(_db(request), login_name)
     stored = user.password_hash if user else await _dummy_hash(_settings(request).bcrypt_cost)
     if not await verify_password(password, stored) or user is None:
         limiter.failed(account, address)

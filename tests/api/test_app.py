@@ -119,7 +119,9 @@ async def test_lifespan_opens_db_and_closes_stale_broadcasts(tmp_path: Path) -> 
     settings = Settings(data_dir=tmp_path / "d", bcrypt_cost=4)
     db = await open_database(settings.data_dir / "kitch.db")
     user, _ = await create_user(db, "yuri", "y@example.com", "x")
-    await start_broadcast(db, user.id, {})
+    channel = await db.fetchone("SELECT id FROM channels WHERE user_id = ?", (user.id,))
+    assert channel is not None
+    await start_broadcast(db, channel[0], {})
     await db.close()
 
     app = create_app(settings)

@@ -278,8 +278,9 @@ async def test_failed_logins_are_rate_limited_per_account(
 ) -> None:
     await register("mia")
     limit = app.state.settings.login_attempts_per_account
-    for _ in range(limit):
-        response = await client.post(LOGIN, json={"username": "mia", "password": "wrong-wrong"})
+    for i in range(limit):
+        login = "mia" if i % 2 else "MIA@example.com"  # one account, two spellings
+        response = await client.post(LOGIN, json={"username": login, "password": "wrong-wrong"})
         assert response.status_code == 401
     blocked = await client.post(LOGIN, json={"username": "mia", "password": PASSWORD})
     assert_error(blocked, 429, "rate_limited")
