@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import Message
 
+import kitch
 from kitch.api.auth import _db, _settings, current_user, token_pair
 from kitch.api.bodies import get_str, only_fields, read_body, read_json, require_str
 from kitch.api.errors import ApiError, invalid, unauthorized
@@ -173,7 +174,20 @@ def ingest_urls(request: Request) -> dict[str, str | None]:
     if settings.rtmps is not None:
         _, rtmps_port = parse_hostport(settings.rtmps)
         rtmps_url = f"rtmps://{host}:{rtmps_port}/live"
-    return {"server_url": f"rtmp://{host}:{rtmp_port}/live", "rtmps_server_url": rtmps_url}
+    return {"rtmp_url": f"rtmp://{host}:{rtmp_port}/live", "rtmps_url": rtmps_url}
+
+
+async def server_info(request: Request) -> Response:
+    """Public facts the dashboard shows: ingest URLs (``rtmp_url``, ``rtmps_url``) and version."""
+    settings = _settings(request)
+    return JSONResponse(
+        {
+            **ingest_urls(request),
+            "rtmp_port": parse_hostport(settings.rtmp)[1],
+            "public_url": settings.public_url,
+            "version": kitch.__version__,
+        }
+    )
 
 
 async def _key_response(request: Request, user_id: int, key: str) -> Response:
@@ -227,4 +241,5 @@ def routes() -> list[BaseRoute]:
         api_route("/me/stream-key", GET=get_stream_key, POST=rotate_stream_key),
         api_route("/me/broadcast/end", POST=end_broadcast),
         api_route("/me/broadcast/enable", POST=enable_broadcast),
+        api_route("/server-info", GET=server_info),
     ]

@@ -53,6 +53,7 @@ PUBLIC = {
     "get_channel",
     "user_avatar",
     "openapi_json",
+    "server_info",
 }
 
 ERROR = {

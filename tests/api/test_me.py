@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import zlib
 
 import httpx
 
+from kitch.api.app import create_app
+from kitch.config import Settings
 from kitch.db import Database
 from kitch.db.queries import channel_for_stream_key
 from tests.api.helpers import PASSWORD, Register, assert_error
@@ -172,7 +175,8 @@ async def test_stream_key_show_and_rotate(
     body = shown.json()
     key = body["stream_key"]
     assert key.startswith("live_") and len(key) >= 5 + 32
-    assert body["server_url"] == "rtmp://kitch.test:1935/live"
+    assert body["rtmp_url"] == "rtmp://kitch.test:1935/live"
+    assert body["rtmps_url"] is None
     assert shown.headers["cache-control"] == "no-store"
     ref = await channel_for_stream_key(db, key)
     assert ref is not None and ref.username == "tina"
@@ -201,3 +205,15 @@ async def test_end_broadcast_disables_the_key(
     enabled = await client.post(f"{ME}/broadcast/enable", headers=data["auth"])
     assert enabled.json()["ingest_enabled"] is True
     assert await channel_for_stream_key(db, key) is not None
+
+
+async def test_server_info_uses_public_url(settings: Settings, db: Database) -> None:
+    app = create_app(
+        dataclasses.replace(settings, public_url="https://tv.example.com", rtmp="0.0.0.0:1940"),
+        db=db,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.1:8000") as client:
+        info = (await client.get("/api/v1/server-info")).json()
+    assert info["rtmp_url"] == "rtmp://tv.example.com:1940/live"
+    assert info["rtmp_port"] == 1940
