@@ -81,6 +81,8 @@ class Settings:
             parse_hostport(self.rtmps, name="rtmps")
             if self.tls_cert is None or self.tls_key is None:
                 raise ConfigError("rtmps needs both tls_cert and tls_key")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("public_url must start with http:// or https://")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):

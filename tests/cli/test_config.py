@@ -53,6 +53,7 @@ def test_precedence_cli_env_dotenv_default(tmp_path: Path) -> None:
         ({"KITCH_SECRET": "short"}, "at least 32"),
         ({"KITCH_RTMPS": "0.0.0.0:1936"}, "tls_cert"),
         ({"KITCH_RECONNECT_GRACE": "-1"}, "negative"),
+        ({"KITCH_PUBLIC_URL": "tv.example.com"}, "http"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path: Path, env: dict[str, str], message: str) -> None:
