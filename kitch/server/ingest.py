@@ -139,7 +139,10 @@ class IngestHub:
                     )
                     return Refusal(BAD_NAME, "This stream key is already live")
                 log.info(
-                    "publisher %s takes over %s from silent %s", conn.peer, b.channel, b.publisher.peer
+                    "publisher %s takes over %s from silent %s",
+                    conn.peer,
+                    b.channel,
+                    b.publisher.peer,
                 )
                 old, b.publisher = b.publisher, None
                 old.kick("taken over by a new publisher")
@@ -230,7 +233,9 @@ class IngestHub:
                 continue
             async with self._lock:
                 if b.publisher is not None:
-                    log.warning("stream key of %s was revoked; dropping %s", b.channel, b.publisher.peer)
+                    log.warning(
+                        "stream key of %s was revoked; dropping %s", b.channel, b.publisher.peer
+                    )
                     b.publisher.kick("stream key revoked")
                     b.publisher = None
                 await self._end(b, "stream key revoked")

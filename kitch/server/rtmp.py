@@ -14,10 +14,11 @@ import ssl
 import time
 from collections import Counter
 
+from kitch.rtmp.events import MediaReceived, MetadataReceived, PublishRequested, Unpublished
+
 from kitch.config import Settings
 from kitch.logs import fingerprint
 from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
-from kitch.rtmp.events import MediaReceived, MetadataReceived, PublishRequested, Unpublished
 from kitch.server import metrics
 from kitch.server.ingest import Broadcast, IngestHub, Refusal
 
@@ -46,7 +47,9 @@ class RtmpServer:
         self.connections: set[RtmpConnection] = set()
         self.servers: list[asyncio.Server] = []
 
-    async def listen(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> asyncio.Server:
+    async def listen(
+        self, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> asyncio.Server:
         server = await asyncio.start_server(self._accept, host, port, ssl=tls, limit=READ_SIZE)
         self.servers.append(server)
         return server
@@ -197,7 +200,9 @@ class RtmpConnection:
         result = await self.hub.begin(key, self)
         if isinstance(result, Refusal):
             log.warning(
-                "rtmp %s: publish refused (%s) for key %s", self.peer, result.description,
+                "rtmp %s: publish refused (%s) for key %s",
+                self.peer,
+                result.description,
                 fingerprint(key),
             )
             self.session.reject_publish(result.code, result.description)

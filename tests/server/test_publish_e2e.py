@@ -87,12 +87,35 @@ def test_gstreamer_librtmp_publishes_and_sees_refusal(
         location = f"{server.rtmp_url(key)} live=1"
         return subprocess.Popen(
             [
-                "gst-launch-1.0", "-q", "filesrc", f"location={av_fixture.path}", "!",
-                "flvdemux", "name=d", "d.video", "!", "queue", "!", "h264parse", "!",
-                "flvmux", "name=m", "streamable=true", "!", "rtmpsink", f"location={location}",
-                "d.audio", "!", "queue", "!", "aacparse", "!", "m.",
+                "gst-launch-1.0",
+                "-q",
+                "filesrc",
+                f"location={av_fixture.path}",
+                "!",
+                "flvdemux",
+                "name=d",
+                "d.video",
+                "!",
+                "queue",
+                "!",
+                "h264parse",
+                "!",
+                "flvmux",
+                "name=m",
+                "streamable=true",
+                "!",
+                "rtmpsink",
+                f"location={location}",
+                "d.audio",
+                "!",
+                "queue",
+                "!",
+                "aacparse",
+                "!",
+                "m.",
             ],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
 
     proc = gst(acct.stream_key)
@@ -158,7 +181,9 @@ def test_reconnect_within_grace_keeps_broadcast(server: KitchServer, av_fixture:
         ch = server.channel("bounce")
         assert ch["live"] and ch["stream"]["started_at"] == started
         playlist2 = server.get("/hls/bounce/source/index.m3u8").decode()
-        assert "#EXT-X-DISCONTINUITY\n" in playlist2 or "#EXT-X-DISCONTINUITY-SEQUENCE:1" in playlist2
+        assert (
+            "#EXT-X-DISCONTINUITY\n" in playlist2 or "#EXT-X-DISCONTINUITY-SEQUENCE:1" in playlist2
+        )
         assert "#EXT-X-ENDLIST" not in playlist2
 
         def seq(text: str) -> int:

@@ -56,13 +56,22 @@ class KitchServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "kitch", "serve",
-                "--data-dir", str(self.data_dir),
-                "--http", f"127.0.0.1:{self.http_port}",
-                "--rtmp", f"127.0.0.1:{self.rtmp_port}",
+                sys.executable,
+                "-m",
+                "kitch",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--http",
+                f"127.0.0.1:{self.http_port}",
+                "--rtmp",
+                f"127.0.0.1:{self.rtmp_port}",
                 *self.extra_args,
             ],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -146,5 +155,7 @@ class KitchServer:
             if predicate():
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.log()}")
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {what}\n{self.log()}"
+                )
             time.sleep(interval)
