@@ -102,7 +102,9 @@ def test_negative_composition_offset_round_trips(av_fixture: Fixture, tmp_path: 
     packets = demux_packets(av_fixture.path)
     video, _ = _tracks(packets)
     vids = [p for p in packets if p.kind == "video" and not p.is_config][:3]
-    samples = [(p.data, 3000, off, p.keyframe) for p, off in zip(vids, (0, -1500, 1500))]
+    samples = [
+        (p.data, 3000, off, p.keyframe) for p, off in zip(vids, (0, -1500, 1500), strict=True)
+    ]
     data = _mux.init_segment([video]) + _mux.fragment(7, [(1, 2**33 + 10, samples)])
     (tmp_path / "neg.mp4").write_bytes(data)
     with av.open(str(tmp_path / "neg.mp4")) as inp:
