@@ -244,6 +244,12 @@ class HlsEndpoints:
         return Response(data, media_type=media_type, headers={**CORS, "Cache-Control": IMMUTABLE})
 
 
+async def _missing(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return _options()
+    return _error(404, "not_found", "no such HLS resource")
+
+
 def hls_routes(registry: HlsRegistry) -> list[BaseRoute]:
     """Routes to mount under ``/hls``; they only read the registry (and wait on it)."""
     ep = HlsEndpoints(registry)
@@ -252,4 +258,5 @@ def hls_routes(registry: HlsRegistry) -> list[BaseRoute]:
         Route("/{channel}/master.m3u8", ep.master, methods=methods),
         Route("/{channel}/{rendition}/index.m3u8", ep.media, methods=methods),
         Route("/{channel}/{rendition}/{name}", ep.file, methods=methods),
+        Route("/{rest:path}", _missing, methods=methods),
     ]
