@@ -93,7 +93,7 @@ class Feeder:
 
     srv: LiveServer
     stream: LiveStream
-    packets: list[MediaPacket]
+    packets: list[MediaPacket | None]  # None: the publisher reconnects (timestamps restart)
     realtime_from_ms: int = 0  # packets before this DTS go in at once
     end: bool = True
     stop: threading.Event = field(default_factory=threading.Event)
@@ -105,6 +105,10 @@ class Feeder:
             for p in self.packets:
                 if self.stop.is_set():
                     return
+                if p is None:
+                    self.srv.call(lambda: self.stream.discontinuity(time.time()))
+                    start = time.monotonic() + 0.05
+                    continue
                 delay = start + max(p.dts, 0) / 1000 - time.monotonic()
                 if delay > 0 and p.dts >= self.realtime_from_ms:
                     time.sleep(delay)
