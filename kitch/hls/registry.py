@@ -2,12 +2,17 @@
 
 Sans-IO: no asyncio here; wall-clock ``now`` is passed in. Listeners registered with
 :meth:`HlsRegistry.add_listener` are called with the channel name after every change a
-playlist reader could wait for (a new part, segment, init, end, removal).
+playlist reader could wait for (a new part, segment, init, end, removal); a listener that
+raises is logged and does not disturb the feed.
+
+Threading: feed, end and expire from the thread that serves HTTP (the event loop); a
+transcoder working in another thread hands its packets over with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +26,7 @@ from kitch.hls.store import RenditionStore
 from kitch.media import MediaPacket
 
 SOURCE = "source"
+log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
 
 
@@ -256,4 +262,7 @@ class HlsRegistry:
 
     def notify(self, channel: str) -> None:
         for cb in list(self._listeners):
-            cb(channel)
+            try:
+                cb(channel)
+            except Exception:
+                log.exception("HLS change listener failed for %s", channel)

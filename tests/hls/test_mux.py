@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import av
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kitch import _mux
 from kitch.media import MediaPacket
@@ -153,3 +156,19 @@ def test_bad_avc_config_raises_mux_error(bad: bytes) -> None:
 def test_fragment_needs_samples() -> None:
     with pytest.raises(_mux.MuxError):
         _mux.fragment(1, [(1, 0, [])])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_parsers_parse_or_raise_mux_error(data: bytes) -> None:
+    for fn in (
+        _mux.parse_avc_config,
+        _mux.parse_asc,
+        _mux.avc_codec_string,
+        _mux.aac_codec_string,
+        _mux.avcc_to_annexb,
+        _mux.annexb_to_avcc,
+        lambda d: _mux.parse_sps(b"\x67" + d),
+    ):
+        with contextlib.suppress(_mux.MuxError):
+            fn(data)

@@ -288,3 +288,26 @@ def test_listeners_hear_every_part_and_the_end(av_fixture: Fixture) -> None:
     assert "#EXT-X-ENDLIST" in (stream.media_playlist("source") or "")
     replacement = registry.open("gina", 6.0)
     assert registry.get("gina") is replacement and replacement.broadcast_id != stream.broadcast_id
+
+
+def test_sequence_header_change_mid_stream_gives_new_init_and_discontinuity(
+    av_fixture: Fixture, bframes_fixture: Fixture
+) -> None:
+    plain = demux_packets(av_fixture.path)
+    other = demux_packets(bframes_fixture.path)
+    end = max(p.dts for p in plain) + 33
+    # the same publisher switches encoder settings: new avcC, timestamps keep going
+    later = [replace(p, dts=p.dts + end + 67, pts=p.pts + end + 67) for p in other]
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0))
+    stream = registry.open("henry", 0.0)
+    for p in plain + later:
+        stream.feed(p, max(p.dts, 0) / 1000)
+    text = stream.media_playlist("source") or ""
+    assert text.count("#EXT-X-MAP") == 2
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+    after = text.split("#EXT-X-DISCONTINUITY\n", 1)[1]
+    assert after.startswith("#EXT-X-MAP:") and "-i1.mp4" in after.splitlines()[0]
+    inits = stream.renditions["source"].store.inits
+    assert [i.codecs.split(",")[0][:7] for i in inits.values()] == ["avc1.42", "avc1.4d"]
+    pl = m3u8.loads(text)
+    assert all(s.duration <= pl.target_duration for s in pl.segments if s.uri)
