@@ -90,13 +90,26 @@ def _error(status: int, code: str, message: str) -> Response:
     )
 
 
-def _playlist(request: Request, text: str, cache: str) -> Response:
-    body = text.encode()
-    headers = {**CORS, "Cache-Control": cache, "Vary": "Accept-Encoding"}
-    if len(body) >= _GZIP_MIN and "gzip" in request.headers.get("accept-encoding", ""):
-        body = gzip.compress(body, compresslevel=5, mtime=0)
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type=PLAYLIST_TYPE, headers=headers)
+class _Rendered:
+    """A playlist rendered for one stream version, plain and (lazily) gzipped."""
+
+    __slots__ = ("gz", "plain", "stream", "version")
+
+    def __init__(self, stream: LiveStream, text: str) -> None:
+        self.stream = stream
+        self.version = stream.version
+        self.plain = text.encode()
+        self.gz: bytes | None = None
+
+    def response(self, request: Request, cache: str) -> Response:
+        body = self.plain
+        headers = {**CORS, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+        if len(body) >= _GZIP_MIN and "gzip" in request.headers.get("accept-encoding", ""):
+            if self.gz is None:
+                self.gz = gzip.compress(body, compresslevel=5, mtime=0)
+            body = self.gz
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type=PLAYLIST_TYPE, headers=headers)
 
 
 def _options() -> Response:
@@ -126,6 +139,26 @@ class HlsEndpoints:
     def __init__(self, registry: HlsRegistry) -> None:
         self.registry = registry
         self.waiter = ChangeWaiter(registry)
+        self._cache: dict[tuple[str, str, bool], _Rendered] = {}
+        registry.add_listener(self._forget)
+
+    def _forget(self, channel: str) -> None:
+        if self.registry.get(channel) is None:
+            for key in [k for k in self._cache if k[0] == channel]:
+                del self._cache[key]
+
+    def _render(
+        self, stream: LiveStream, key: tuple[str, str, bool], make: Callable[[], str | None]
+    ) -> _Rendered | None:
+        """Render through a cache keyed by the stream version (many viewers, one render)."""
+        hit = self._cache.get(key)
+        if hit is not None and hit.stream is stream and hit.version == stream.version:
+            return hit
+        text = make()
+        if text is None:
+            return None
+        rendered = self._cache[key] = _Rendered(stream, text)
+        return rendered
 
     def timeout(self, store: RenditionStore | None) -> float:
         """``blocking_timeout``, by default 3 target durations."""
@@ -152,10 +185,10 @@ class HlsEndpoints:
         if stream is None:
             return _error(404, "not_live", f"{channel} is not live")
         await self._ready(channel, stream, "source")
-        text = stream.master_playlist()
-        if text is None:
+        rendered = self._render(stream, (channel, "", False), stream.master_playlist)
+        if rendered is None:
             return _error(404, "not_ready", "the stream has no playable media yet")
-        return _playlist(request, text, "public, max-age=2")
+        return rendered.response(request, "public, max-age=2")
 
     async def media(self, request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -204,10 +237,12 @@ class HlsEndpoints:
                     headers={**CORS, "Cache-Control": "no-cache", "Retry-After": "1"},
                 )
             cache = f"public, max-age={max(1, 2 * (store.target_duration or 1))}"
-        text = stream.media_playlist(name, skip=skip)
-        if text is None:
+        rendered = self._render(
+            stream, (channel, name, skip), lambda: stream.media_playlist(name, skip=skip)
+        )
+        if rendered is None:
             return _error(404, "not_live", f"{channel}/{name} is gone")
-        return _playlist(request, text, cache)
+        return rendered.response(request, cache)
 
     async def file(self, request: Request) -> Response:
         if request.method == "OPTIONS":

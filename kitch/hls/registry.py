@@ -105,6 +105,7 @@ class LiveStream:
         self.first_frame_at: float | None = None
         self.renditions: dict[str, Rendition] = {}
         self.bytes_in = 0
+        self.version = 0  # bumped on every change: playlists rendered for a version stay valid
         self.rendition(SOURCE)
 
     # ---- writing --------------------------------------------------------------------------
@@ -140,6 +141,7 @@ class LiveStream:
         return self.ended_at is not None
 
     def changed(self) -> None:
+        self.version += 1
         self.registry.notify(self.channel)
 
     def enforce_memory(self, now: float) -> None:
