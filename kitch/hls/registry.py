@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kitch import _mux
 from kitch.hls.events import InitReady
+from kitch.hls.mux import mux as _mux
 from kitch.hls.playlist import RenditionReport, VariantInfo, master_playlist, media_playlist
 from kitch.hls.segmenter import Segmenter
 from kitch.hls.settings import HlsSettings

@@ -17,8 +17,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from kitch import _mux
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
+from kitch.hls.mux import mux as _mux
 from kitch.hls.settings import HlsSettings
 from kitch.media import MediaPacket
 

@@ -11,17 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kitch import _mux
+from kitch import _mux_py
+from kitch.hls.mux import NATIVE
+from kitch.hls.mux import mux as _mux
 from kitch.media import MediaPacket
 from tests.hls.packets import demux_packets
 from tests.support.media import Fixture
 
-pytestmark = [
-    pytest.mark.native,
-    pytest.mark.skipif(
-        os.environ.get("KITCH_PUREPYTHON") == "1", reason="no pure-Python mux twin yet (issue 7)"
-    ),
-]
+pytestmark = pytest.mark.native
+
+
+def test_the_selected_core_matches_the_environment() -> None:
+    assert (os.environ.get("KITCH_PUREPYTHON") != "1") == NATIVE
 
 
 def _tracks(packets: list[MediaPacket]) -> tuple[_mux.TrackInfo, _mux.TrackInfo]:
@@ -172,3 +173,79 @@ def test_parsers_parse_or_raise_mux_error(data: bytes) -> None:
     ):
         with contextlib.suppress(_mux.MuxError):
             fn(data)
+
+
+native_only = pytest.mark.skipif(not NATIVE, reason="cross-check needs the Cython build")
+
+
+@native_only
+def test_twin_writes_the_same_bytes_on_real_packets(
+    av_fixture: Fixture, bframes_fixture: Fixture
+) -> None:
+    for fx in (av_fixture, bframes_fixture):
+        packets = demux_packets(fx.path)
+        video, audio = _tracks(packets)
+        twin_tracks = [
+            _mux_py.TrackInfo(t.track_id, t.kind, t.codec, t.timescale, t.config, t.width,
+                              t.height, t.sample_rate, t.channels)
+            for t in (video, audio)
+        ]  # fmt: skip
+        assert _mux_py.init_segment(twin_tracks) == _mux.init_segment([video, audio])
+        vids = [p for p in packets if p.kind == "video" and not p.is_config]
+        auds = [p for p in packets if p.kind == "audio" and not p.is_config]
+        for i in range(0, len(vids), 6):
+            runs: list[_mux.Run] = [
+                (1, vids[i].dts * 90 + 2**40, [(p.data, 3000, (p.pts - p.dts) * 90, p.keyframe)
+                                               for p in vids[i : i + 6]]),
+                (2, i * 1024, [(p.data, 1024, 0, True) for p in auds[i : i + 9]]),
+            ]  # fmt: skip
+            assert _mux_py.fragment(i, runs) == _mux.fragment(i, runs)
+        sps = _mux.parse_avc_config(video.config)[0][0]
+        assert _mux_py.parse_sps(sps) == _mux.parse_sps(sps)
+        assert _mux_py.parse_avc_config(video.config) == _mux.parse_avc_config(video.config)
+
+
+@native_only
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(max_size=40),
+            st.integers(0, 2**32 - 1),
+            st.integers(-(2**31), 2**31 - 1),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**32 - 1),
+)
+def test_twin_fragment_matches_native(
+    samples: list[tuple[bytes, int, int, bool]], base: int, seq: int
+) -> None:
+    runs: list[_mux.Run] = [(1, base, samples), (2, base // 2, samples[::-1])]
+    assert _mux_py.fragment(seq, runs) == _mux.fragment(seq, runs)
+
+
+@native_only
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=48))
+def test_twin_parsers_agree_with_native(data: bytes) -> None:
+    names = ["parse_avc_config", "parse_asc", "avc_codec_string", "aac_codec_string",
+             "avcc_to_annexb", "annexb_to_avcc"]  # fmt: skip
+    for name in names:
+        results = []
+        for impl in (_mux, _mux_py):
+            try:
+                results.append(getattr(impl, name)(data))
+            except impl.MuxError:
+                results.append("MuxError")
+        assert results[0] == results[1], name
+    results = []
+    for impl in (_mux, _mux_py):
+        try:
+            results.append(impl.parse_sps(b"\x67" + data))
+        except impl.MuxError:
+            results.append("MuxError")
+    assert results[0] == results[1]
