@@ -1,0 +1,456 @@
+"""Pure-Python twin of :mod:`kitch._mux` (same API, same bytes): fallback and test oracle.
+
+Chosen by :mod:`kitch.hls.mux` when the extension is not built or ``KITCH_PUREPYTHON=1``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import TypedDict
+
+Sample = tuple[bytes, int, int, bool]
+Run = tuple[int, int, Sequence[Sample]]
+
+__all__ = [
+    "MuxError",
+    "Run",
+    "Sample",
+    "TrackInfo",
+    "aac_codec_string",
+    "annexb_to_avcc",
+    "avc_codec_string",
+    "avcc_to_annexb",
+    "fragment",
+    "init_segment",
+    "parse_asc",
+    "parse_avc_config",
+    "parse_sps",
+]
+
+_SYNC = 0x02000000
+_NON_SYNC = 0x01010000
+_TRUN_FLAGS = 0x000F01
+_TFHD_FLAGS = 0x020000
+
+
+class MuxError(ValueError):
+    """Raised for malformed codec configuration or sample input."""
+
+
+class SpsInfo(TypedDict):
+    width: int
+    height: int
+    profile: int
+    constraints: int
+    level: int
+    fps: float
+
+
+class TrackInfo:
+    """One track of the init segment (defaults: no dimensions, no audio parameters)."""
+
+    __slots__ = (
+        "channels",
+        "codec",
+        "config",
+        "height",
+        "kind",
+        "sample_rate",
+        "timescale",
+        "track_id",
+        "width",
+    )
+
+    def __init__(
+        self,
+        track_id: int,
+        kind: str,
+        codec: str,
+        timescale: int,
+        config: bytes,
+        width: int = 0,
+        height: int = 0,
+        sample_rate: int = 0,
+        channels: int = 0,
+    ) -> None:
+        self.track_id = track_id
+        self.kind = kind
+        self.codec = codec
+        self.timescale = timescale
+        self.config = config
+        self.width = width
+        self.height = height
+        self.sample_rate = sample_rate
+        self.channels = channels
+
+
+def fragment(sequence: int, runs: Sequence[Run]) -> bytes:
+    """One CMAF fragment: moof (mfhd, traf per non-empty run: tfhd, tfdt v1, trun v1) + mdat."""
+    norm = [r for r in runs if len(r[2])]
+    if not norm:
+        raise MuxError("a fragment needs at least one sample")
+    moof_size = 8 + 16 + sum(8 + 16 + 20 + 20 + 16 * len(r[2]) for r in norm)
+    head = [struct.pack(">I4sI4sII", moof_size, b"moof", 16, b"mfhd", 0, sequence & 0xFFFFFFFF)]
+    payload: list[bytes] = []
+    offset = moof_size + 8
+    for track_id, base, samples in norm:
+        n = len(samples)
+        trun_size = 20 + 16 * n
+        head.append(
+            struct.pack(
+                ">I4sI4sIII4sIQI4sIII",
+                8 + 16 + 20 + trun_size,
+                b"traf",
+                16,
+                b"tfhd",
+                _TFHD_FLAGS,
+                track_id,
+                20,
+                b"tfdt",
+                0x01000000,
+                base & 0xFFFFFFFFFFFFFFFF,
+                trun_size,
+                b"trun",
+                0x01000000 | _TRUN_FLAGS,
+                n,
+                offset,
+            )
+        )
+        for data, duration, cts, key in samples:
+            head.append(
+                struct.pack(
+                    ">IIIi", duration & 0xFFFFFFFF, len(data), _SYNC if key else _NON_SYNC, cts
+                )
+            )
+            payload.append(data)
+            offset += len(data)
+    size = sum(len(d) for d in payload)
+    if moof_size + 8 + size > 0xFFFFFFFF:
+        raise MuxError("fragment larger than 4 GiB")
+    return b"".join([*head, struct.pack(">I4s", 8 + size, b"mdat"), *payload])
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (len(payload) + 8).to_bytes(4, "big") + kind + payload
+
+
+def _full(kind: bytes, version: int, flags: int, payload: bytes) -> bytes:
+    return _box(kind, bytes((version,)) + flags.to_bytes(3, "big") + payload)
+
+
+def _u16(v: int) -> bytes:
+    return (v & 0xFFFF).to_bytes(2, "big")
+
+
+def _u32(v: int) -> bytes:
+    return (v & 0xFFFFFFFF).to_bytes(4, "big")
+
+
+_MATRIX = b"".join(_u32(v) for v in (0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000))
+
+
+def _descriptor(tag: int, payload: bytes) -> bytes:
+    n = len(payload)
+    size = bytes(
+        (0x80 | ((n >> 21) & 0x7F), 0x80 | ((n >> 14) & 0x7F), 0x80 | ((n >> 7) & 0x7F), n & 0x7F)
+    )
+    return bytes((tag,)) + size + payload
+
+
+def _sample_entry(t: TrackInfo) -> bytes:
+    if t.codec == "h264":
+        if t.width <= 0 or t.height <= 0:
+            raise MuxError("video track needs width and height")
+        body = (
+            b"\x00" * 6 + _u16(1) + b"\x00" * 16 + _u16(t.width) + _u16(t.height)
+            + _u32(0x00480000) + _u32(0x00480000) + _u32(0) + _u16(1)
+            + b"\x00" * 32 + _u16(0x0018) + _u16(0xFFFF) + _box(b"avcC", t.config)
+        )  # fmt: skip
+        return _box(b"avc1", body)
+    if t.codec == "aac":
+        rate = t.sample_rate if t.sample_rate <= 0xFFFF else 0
+        dec_config = (
+            bytes((0x40, (0x05 << 2) | 1)) + b"\x00\x00\x00" + _u32(0) + _u32(0)
+            + _descriptor(0x05, t.config)
+        )  # fmt: skip
+        es = _u16(t.track_id) + b"\x00" + _descriptor(0x04, dec_config) + _descriptor(0x06, b"\x02")
+        esds = _full(b"esds", 0, 0, _descriptor(0x03, es))
+        body = (
+            b"\x00" * 6 + _u16(1) + b"\x00" * 8 + _u16(max(1, t.channels)) + _u16(16)
+            + _u16(0) + _u16(0) + _u32(rate << 16) + esds
+        )  # fmt: skip
+        return _box(b"mp4a", body)
+    raise MuxError(f"unsupported codec in fMP4: {t.codec!r}")
+
+
+def _trak(t: TrackInfo) -> bytes:
+    video = t.kind == "video"
+    tkhd = _full(
+        b"tkhd", 0, 3,
+        _u32(0) + _u32(0) + _u32(t.track_id) + _u32(0) + _u32(0)
+        + b"\x00" * 8 + _u16(0) + _u16(0 if video else 1) + _u16(0 if video else 0x0100)
+        + _u16(0) + _MATRIX + _u32((t.width if video else 0) << 16)
+        + _u32((t.height if video else 0) << 16),
+    )  # fmt: skip
+    mdhd = _full(
+        b"mdhd", 0, 0, _u32(0) + _u32(0) + _u32(t.timescale) + _u32(0) + _u16(0x55C4) + _u16(0)
+    )
+    handler = b"vide" if video else b"soun"
+    name = b"VideoHandler\x00" if video else b"SoundHandler\x00"
+    hdlr = _full(b"hdlr", 0, 0, _u32(0) + handler + b"\x00" * 12 + name)
+    media_header = _full(b"vmhd", 0, 1, b"\x00" * 8) if video else _full(b"smhd", 0, 0, b"\x00" * 4)
+    dinf = _box(b"dinf", _full(b"dref", 0, 0, _u32(1) + _full(b"url ", 0, 1, b"")))
+    stbl = _box(
+        b"stbl",
+        _full(b"stsd", 0, 0, _u32(1) + _sample_entry(t))
+        + _full(b"stts", 0, 0, _u32(0)) + _full(b"stsc", 0, 0, _u32(0))
+        + _full(b"stsz", 0, 0, _u32(0) + _u32(0)) + _full(b"stco", 0, 0, _u32(0)),
+    )  # fmt: skip
+    minf = _box(b"minf", media_header + dinf + stbl)
+    return _box(b"trak", tkhd + _box(b"mdia", mdhd + hdlr + minf))
+
+
+def init_segment(tracks: Sequence[TrackInfo]) -> bytes:
+    """The CMAF header: ftyp + moov (mvhd, one trak per track, mvex/trex)."""
+    tracks = list(tracks)
+    if not tracks:
+        raise MuxError("an init segment needs at least one track")
+    ftyp = _box(b"ftyp", b"iso6" + _u32(0) + b"iso6cmfcmp41dash")
+    next_id = max(t.track_id for t in tracks) + 1
+    mvhd = _full(
+        b"mvhd", 0, 0,
+        _u32(0) + _u32(0) + _u32(1000) + _u32(0) + _u32(0x00010000)
+        + _u16(0x0100) + b"\x00" * 10 + _MATRIX + b"\x00" * 24 + _u32(next_id),
+    )  # fmt: skip
+    traks = b"".join(_trak(t) for t in tracks)
+    trex = b"".join(
+        _full(b"trex", 0, 0, _u32(t.track_id) + _u32(1) + _u32(0) + _u32(0) + _u32(0))
+        for t in tracks
+    )
+    return ftyp + _box(b"moov", mvhd + traks + _box(b"mvex", trex))
+
+
+def avcc_to_annexb(data: bytes, length_size: int = 4) -> bytes:
+    """Length-prefixed NAL units -> Annex B (4-byte start codes). Raises MuxError if truncated."""
+    parts: list[bytes] = []
+    i, n = 0, len(data)
+    while i < n:
+        if i + length_size > n:
+            raise MuxError("truncated NAL length")
+        size = int.from_bytes(data[i : i + length_size], "big")
+        i += length_size
+        if i + size > n:
+            raise MuxError("NAL unit overruns the sample")
+        parts.append(b"\x00\x00\x00\x01")
+        parts.append(data[i : i + size])
+        i += size
+    return b"".join(parts)
+
+
+def annexb_to_avcc(data: bytes) -> bytes:
+    """Annex B (3- or 4-byte start codes) -> 4-byte length-prefixed NAL units."""
+    parts: list[bytes] = []
+    n = len(data)
+    i = 0
+    start = -1
+    while i + 2 < n:
+        if data[i] == 0 and data[i + 1] == 0 and data[i + 2] == 1:
+            if start >= 0:
+                end = i
+                while end > start and data[end - 1] == 0:
+                    end -= 1
+                parts.append((end - start).to_bytes(4, "big") + data[start:end])
+            i += 3
+            start = i
+        else:
+            i += 1
+    if 0 <= start < n:
+        parts.append((n - start).to_bytes(4, "big") + data[start:n])
+    return b"".join(parts)
+
+
+def parse_avc_config(avcc: bytes) -> tuple[list[bytes], list[bytes], int]:
+    """AVCDecoderConfigurationRecord -> ``(sps_list, pps_list, nal_length_size)``."""
+    n = len(avcc)
+    if n < 7 or avcc[0] != 1:
+        raise MuxError("not an AVCDecoderConfigurationRecord")
+    length_size = (avcc[4] & 3) + 1
+    lists: list[list[bytes]] = [[], []]
+    i = 6
+    count = avcc[5] & 0x1F
+    for which in (0, 1):
+        if which == 1:
+            if i >= n:
+                raise MuxError("avcC without PPS count")
+            count = avcc[i]
+            i += 1
+        for _ in range(count):
+            if i + 2 > n:
+                raise MuxError("truncated avcC")
+            size = (avcc[i] << 8) | avcc[i + 1]
+            if i + 2 + size > n:
+                raise MuxError("truncated avcC parameter set")
+            lists[which].append(avcc[i + 2 : i + 2 + size])
+            i += 2 + size
+    if not lists[0]:
+        raise MuxError("avcC without SPS")
+    return lists[0], lists[1], length_size
+
+
+class _Bits:
+    def __init__(self, data: bytes) -> None:
+        self.value = int.from_bytes(data, "big") if data else 0
+        self.nbits = len(data) * 8
+        self.pos = 0
+
+    def u(self, count: int) -> int:
+        if self.pos + count > self.nbits:
+            raise MuxError("SPS truncated")
+        self.pos += count
+        return (self.value >> (self.nbits - self.pos)) & ((1 << count) - 1)
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise MuxError("bad exp-Golomb code in SPS")
+        return ((1 << zeros) - 1) + self.u(zeros) if zeros else 0
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) >> 1 if k & 1 else -(k >> 1)
+
+
+def _unescape(nal: bytes) -> bytes:
+    out = bytearray()
+    zeros = 0
+    for byte in nal:
+        if zeros >= 2 and byte == 3:
+            zeros = 0
+            continue
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def parse_sps(sps: bytes) -> SpsInfo:
+    """H.264 SPS NAL (with its header byte) -> width, height, profile, constraints, level, fps
+    (0.0 when the VUI carries no timing)."""
+    if len(sps) < 4 or (sps[0] & 0x1F) != 7:
+        raise MuxError("not an H.264 SPS")
+    b = _Bits(_unescape(sps[1:]))
+    profile, constraints, level = b.u(8), b.u(8), b.u(8)
+    chroma = 1
+    separate = False
+    b.ue()
+    if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+        chroma = b.ue()
+        if chroma == 3:
+            separate = bool(b.u(1))
+        b.ue()
+        b.ue()
+        b.u(1)
+        if b.u(1):
+            for i in range(8 if chroma != 3 else 12):
+                if b.u(1):
+                    last_scale = next_scale = 8
+                    for _ in range(16 if i < 6 else 64):
+                        if next_scale != 0:
+                            next_scale = (last_scale + b.se() + 256) % 256
+                        if next_scale != 0:
+                            last_scale = next_scale
+    b.ue()
+    poc_type = b.ue()
+    if poc_type == 0:
+        b.ue()
+    elif poc_type == 1:
+        b.u(1)
+        b.se()
+        b.se()
+        for _ in range(b.ue()):
+            b.se()
+    b.ue()
+    b.u(1)
+    width_mbs = b.ue() + 1
+    height_units = b.ue() + 1
+    frame_mbs_only = b.u(1)
+    if not frame_mbs_only:
+        b.u(1)
+    b.u(1)
+    crop = [0, 0, 0, 0]
+    if b.u(1):
+        crop = [b.ue(), b.ue(), b.ue(), b.ue()]
+    chroma_type = 0 if separate else chroma
+    sub_w = 2 if chroma_type in (1, 2) else 1
+    sub_h = 2 if chroma_type == 1 else 1
+    unit_x = 1 if chroma_type == 0 else sub_w
+    unit_y = (1 if chroma_type == 0 else sub_h) * (2 - frame_mbs_only)
+    width = width_mbs * 16 - unit_x * (crop[0] + crop[1])
+    height = (2 - frame_mbs_only) * height_units * 16 - unit_y * (crop[2] + crop[3])
+    fps = 0.0
+    try:
+        if b.u(1):
+            if b.u(1) and b.u(8) == 255:
+                b.u(16)
+                b.u(16)
+            if b.u(1):
+                b.u(1)
+            if b.u(1):
+                b.u(3)
+                b.u(1)
+                if b.u(1):
+                    b.u(24)
+            if b.u(1):
+                b.ue()
+                b.ue()
+            if b.u(1):
+                units = b.u(32)
+                scale = b.u(32)
+                if units:
+                    fps = scale / (2.0 * units)
+    except MuxError:
+        fps = 0.0
+    return {
+        "width": width,
+        "height": height,
+        "profile": profile,
+        "constraints": constraints,
+        "level": level,
+        "fps": fps,
+    }
+
+
+def avc_codec_string(avcc: bytes) -> str:
+    """RFC 6381 CODECS value from the first SPS of an avcC: ``avc1.PPCCLL``."""
+    s = parse_avc_config(avcc)[0][0]
+    if len(s) < 4:
+        raise MuxError("SPS too short")
+    return f"avc1.{s[1]:02x}{s[2]:02x}{s[3]:02x}"
+
+
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
+              8000, 7350)  # fmt: skip
+
+
+def parse_asc(asc: bytes) -> tuple[int, int, int]:
+    """AudioSpecificConfig -> ``(object_type, sample_rate, channels)``."""
+    b = _Bits(asc)
+    try:
+        aot = b.u(5)
+        if aot == 31:
+            aot = 32 + b.u(6)
+        idx = b.u(4)
+        rate = b.u(24) if idx == 15 else (_AAC_RATES[idx] if idx < len(_AAC_RATES) else 0)
+        channels = b.u(4)
+    except MuxError:
+        raise MuxError("AudioSpecificConfig truncated") from None
+    if aot == 0 or rate == 0:
+        raise MuxError("bad AudioSpecificConfig")
+    return aot, rate, channels
+
+
+def aac_codec_string(asc: bytes) -> str:
+    """RFC 6381 CODECS value for AAC: ``mp4a.40.<audio object type>``."""
+    return f"mp4a.40.{parse_asc(asc)[0]}"

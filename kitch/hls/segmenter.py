@@ -1,0 +1,489 @@
+"""Sans-IO LL-HLS segmenter: MediaPackets in, init segments / parts / segment ends out.
+
+Timelines: video in 90 kHz ticks (RTMP milliseconds x 90); audio in its sample rate, stamped
+by AAC sample counts (1024 per frame) anchored to the RTMP stamp of the first frame and
+re-anchored only when the stamps drift more than ``_AUDIO_RESYNC_MS`` away. The output
+timeline starts at 0 at the first keyframe and stays monotonic across reconnects.
+
+Rules: segments start at keyframes (audio-only: cut by time); a part closes as soon as the
+frame just received fills it (its last sample gets the estimated frame duration), so parts are
+listed without waiting for the next frame; every part is at most PART-TARGET and, but for a
+segment's last, at least 85 % of it; non-monotonic video DTS is repaired (+1 ms) and counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
+from kitch.hls.mux import mux as _mux
+from kitch.hls.settings import HlsSettings
+from kitch.media import MediaPacket
+
+VIDEO_TIMESCALE = 90_000
+AAC_FRAME = 1024
+VIDEO_TRACK = 1
+AUDIO_TRACK = 2
+_AUDIO_RESYNC_MS = 200
+_PRESTART_AUDIO_MAX = 400  # frames buffered while waiting for the first keyframe (~9 s)
+_PENDING_AUDIO_MAX = 2000  # frames waiting for a video part to close before we drop
+_COMMON_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
+_SLACK_S = 0.001  # millisecond jitter of RTMP stamps
+
+
+@dataclass(slots=True)
+class _Video:
+    data: bytes
+    dts: int  # ticks
+    cts: int  # ticks, signed
+    key: bool
+
+
+@dataclass(slots=True)
+class _Audio:
+    data: bytes
+    ts: int  # samples
+
+
+class Segmenter:
+    """Cuts one rendition into CMAF parts and segments. Call :meth:`feed` with every packet
+    (config packets included); it returns the events to hand to the store, in order."""
+
+    def __init__(self, settings: HlsSettings) -> None:
+        self.settings = settings
+        self._vcfg: bytes | None = None
+        self._acfg: bytes | None = None
+        self._init: bytes | None = None
+        self._has_video = False
+        self._has_audio = False
+        self._sample_rate = 44100
+        self._vui_fps = 0.0
+        self._started = False
+        self._restart_pending = False  # config changed: new init + discontinuity at next start
+        self._discontinuity = False  # the next part opens a discontinuity
+        self._rebase = True  # next start re-bases input timestamps (first start, reconnect)
+        self._base_ms = 0
+        self._offset_ms = 0
+        self._prestart_audio: deque[MediaPacket] = deque(maxlen=_PRESTART_AUDIO_MAX)
+        self._prestart_video: list[MediaPacket] = []
+        # running state
+        self._last_vdts: int | None = None
+        self._fd_deltas: deque[int] = deque(maxlen=30)
+        self._a_next: int | None = None
+        self._a_end = 0  # samples
+        self._v_end = 0  # ticks
+        self._part_v: list[_Video] = []
+        self._part_a: list[_Audio] = []
+        self._pending_a: deque[_Audio] = deque()
+        self._seg_start: float | None = None  # seconds
+        self._seg_parts = 0  # parts emitted in the segment in progress
+        self._seg_seconds = 0.0
+        self._fresh = True  # next video frame follows a (re)start: no frame-duration sample
+        self._part_target: float | None = None
+        self._frame_ticks: int = 3000
+        self._target_duration: int | None = None
+        self._last_key: float | None = None
+        self._gop: float | None = None
+        self._seq = 0
+        # stats
+        self.repaired_dts = 0
+        self.dropped_packets = 0
+        self.audio_resyncs = 0
+        self.target_raises = 0
+        self.frame_rate = 0.0
+
+    # ---- public state -------------------------------------------------------------------
+
+    @property
+    def part_target(self) -> float | None:
+        """PART-TARGET in seconds once known (after the first few frames)."""
+        return self._part_target
+
+    @property
+    def target_duration(self) -> int | None:
+        """TARGETDURATION once known (second keyframe; audio-only: at start)."""
+        return self._target_duration
+
+    @property
+    def gop_seconds(self) -> float | None:
+        """The last observed keyframe interval."""
+        return self._gop
+
+    # ---- input --------------------------------------------------------------------------
+
+    def feed(self, packet: MediaPacket) -> list[Event]:
+        """Take one packet; return the events it completes."""
+        out: list[Event] = []
+        if packet.is_config:
+            self._config(packet)
+            return out
+        if packet.kind == "video":
+            if packet.codec != "h264" or self._vcfg is None:
+                self.dropped_packets += 1
+                return out
+            if self._restart_pending and self._started and packet.keyframe:
+                self._close_all(out, None, flush_audio=True)
+                self._started = False
+            if not self._started:
+                self._prestart(packet, out)
+                return out
+            self._video(packet, out)
+        elif packet.kind == "audio":
+            if packet.codec != "aac" or self._acfg is None:
+                self.dropped_packets += 1
+                return out
+            if self._restart_pending and self._started and not self._has_video:
+                self._close_all(out, None, flush_audio=True)
+                self._started = False
+            if not self._started:
+                self._prestart(packet, out)
+                return out
+            if not self._has_audio:
+                self.dropped_packets += 1
+                return out
+            self._audio(packet, out)
+        return out
+
+    def discontinuity(self) -> list[Event]:
+        """The publisher reconnected: flush, then restart timestamps at the next keyframe."""
+        out: list[Event] = []
+        self._close_all(out, None, flush_audio=True)
+        self._started = False
+        self._rebase = True
+        self._last_key = None
+        self._discontinuity = True
+        self._prestart_audio.clear()
+        self._prestart_video.clear()
+        return out
+
+    def end(self) -> list[Event]:
+        """Flush the part and segment in progress."""
+        out: list[Event] = []
+        self._close_all(out, None, flush_audio=True)
+        return out
+
+    # ---- configuration ------------------------------------------------------------------
+
+    def _config(self, packet: MediaPacket) -> None:
+        if packet.kind == "video" and packet.codec == "h264":
+            if packet.data == self._vcfg:
+                return
+            _mux.parse_avc_config(packet.data)  # raises MuxError on garbage
+            self._vcfg = packet.data
+        elif packet.kind == "audio" and packet.codec == "aac":
+            if packet.data == self._acfg:
+                return
+            _mux.parse_asc(packet.data)  # raises MuxError on garbage
+            self._acfg = packet.data
+        else:
+            self.dropped_packets += 1
+            return
+        if self._started:
+            self._restart_pending = True
+
+    def _build_init(self, out: list[Event]) -> None:
+        tracks: list[_mux.TrackInfo] = []
+        codecs: list[str] = []
+        width = height = 0
+        self._has_video = self._vcfg is not None
+        self._has_audio = self._acfg is not None
+        if self._vcfg is not None:
+            sps = _mux.parse_sps(_mux.parse_avc_config(self._vcfg)[0][0])
+            width, height = sps["width"], sps["height"]
+            tracks.append(
+                _mux.TrackInfo(
+                    VIDEO_TRACK, "video", "h264", VIDEO_TIMESCALE, self._vcfg, width, height
+                )
+            )
+            codecs.append(_mux.avc_codec_string(self._vcfg))
+        if self._acfg is not None:
+            _, rate, channels = _mux.parse_asc(self._acfg)
+            tracks.append(
+                _mux.TrackInfo(
+                    AUDIO_TRACK,
+                    "audio",
+                    "aac",
+                    rate,
+                    self._acfg,
+                    sample_rate=rate,
+                    channels=channels,
+                )
+            )
+            codecs.append(_mux.aac_codec_string(self._acfg))
+        data = _mux.init_segment(tracks)
+        if self._restart_pending:
+            self._discontinuity = True
+        self._restart_pending = False
+        if data != self._init:
+            self._init = data
+            out.append(
+                InitReady(
+                    data,
+                    ",".join(codecs),
+                    width,
+                    height,
+                    self.frame_rate,
+                    self._has_video,
+                    self._has_audio,
+                )
+            )
+
+    # ---- start-up: wait for a keyframe and enough frames to know the frame rate ---------
+
+    def _prestart(self, packet: MediaPacket, out: list[Event]) -> None:
+        if packet.kind == "audio":
+            self._prestart_audio.append(packet)
+            if self._vcfg is None and not self._prestart_video:
+                span = (packet.dts - self._prestart_audio[0].dts) / 1000
+                if span >= self.settings.audio_only_wait:
+                    self._start(out)
+            return
+        if not self._prestart_video and not packet.keyframe:
+            self.dropped_packets += 1
+            return
+        self._prestart_video.append(packet)
+        if self._part_target is not None:
+            self._start(out)
+            return
+        frames = self._prestart_video
+        span = (frames[-1].dts - frames[0].dts) / 1000
+        if len(frames) >= 2 and (len(frames) >= 4 or span >= 0.15):
+            self._start(out)
+
+    def _start(self, out: list[Event]) -> None:
+        video = self._prestart_video
+        self._prestart_video = []
+        audio = list(self._prestart_audio)
+        self._prestart_audio.clear()
+        if self._vcfg is not None:
+            self._vui_fps = _mux.parse_sps(_mux.parse_avc_config(self._vcfg)[0][0])["fps"]
+        if self._acfg is not None:
+            self._sample_rate = _mux.parse_asc(self._acfg)[1]
+        if self._part_target is None:
+            self._decide_part_target(video)
+        self._build_init(out)
+        first_ms = video[0].dts if video else audio[0].dts
+        if self._rebase:
+            self._base_ms = first_ms
+            self._offset_ms = math.ceil(
+                max(self._v_end / VIDEO_TIMESCALE, self._a_end / self._sample_rate) * 1000
+            )
+            self._rebase = False
+            self._a_next = None
+        self._started = True
+        self._fresh = True
+        if video:
+            audio = [a for a in audio if a.dts >= first_ms]
+        else:
+            self._decide_target_duration(None)
+        # replay in DTS order through the normal path
+        merged = sorted(video + audio, key=lambda p: (p.dts, p.kind != "video"))
+        for p in merged:
+            if p.kind == "video":
+                self._video(p, out)
+            elif self._has_audio:
+                self._audio(p, out)
+
+    def _decide_part_target(self, video: list[MediaPacket]) -> None:
+        nominal = self.settings.part_duration
+        if video and len(video) >= 2:
+            fd = (video[-1].dts - video[0].dts) / 1000 / (len(video) - 1)
+            if self._vui_fps > 0 and abs(1 / self._vui_fps - fd) <= 0.05 * fd:
+                fd = 1 / self._vui_fps
+            else:
+                for fps in _COMMON_FPS:
+                    if abs(1 / fps - fd) <= 0.01 * fd:
+                        fd = 1 / fps
+                        break
+            fd = max(fd, 0.001)
+            self.frame_rate = round(1 / fd, 3)
+            frames = max(1, round(nominal / fd))
+            self._frame_ticks = max(1, round(fd * VIDEO_TIMESCALE))
+            self._part_target = math.ceil((frames * fd + _SLACK_S) * 1000) / 1000
+        else:
+            fd = AAC_FRAME / self._sample_rate
+            frames = max(1, round(nominal / fd))
+            self._part_target = math.ceil(frames * fd * 100000) / 100000
+
+    def _decide_target_duration(self, gop: float | None) -> None:
+        longest = self.settings.segment_duration
+        if gop is not None:
+            longest = gop * max(1, math.ceil(self.settings.segment_duration / gop - 0.01))
+        self._target_duration = max(1, math.ceil(longest - 0.01))
+
+    # ---- media --------------------------------------------------------------------------
+
+    def _out_ms(self, dts: int) -> int:
+        return dts - self._base_ms + self._offset_ms
+
+    def _video(self, packet: MediaPacket, out: list[Event]) -> None:
+        dts = self._out_ms(packet.dts) * 90
+        cts = (packet.pts - packet.dts) * 90
+        if self._last_vdts is not None and dts <= self._last_vdts:
+            self.repaired_dts += 1
+            dts = self._last_vdts + 90
+        elif (
+            self._last_vdts is not None
+            and not self._fresh
+            and dts - self._last_vdts < 10 * VIDEO_TIMESCALE
+        ):
+            self._fd_deltas.append(dts - self._last_vdts)
+        self._fresh = False
+        t = dts / VIDEO_TIMESCALE
+        target = self._part_target or self.settings.part_duration
+        target_ticks = round(target * VIDEO_TIMESCALE)
+        if packet.keyframe:
+            if self._last_key is not None:
+                self._gop = t - self._last_key
+                if self._target_duration is None:
+                    self._decide_target_duration(self._gop)
+            self._last_key = t
+        if self._seg_start is None or (packet.keyframe and self._should_cut(t)):
+            self._close_all(out, dts)
+            self._seg_start = t
+        elif self._part_v and dts + self._frame_ticks - self._part_v[0].dts > target_ticks:
+            self._close_part(out, dts)  # a gap or a slower frame rate: never exceed the target
+        self._part_v.append(_Video(packet.data, dts, cts, packet.keyframe))
+        self._last_vdts = dts
+        if self._fd_deltas:
+            self._frame_ticks = sorted(self._fd_deltas)[len(self._fd_deltas) // 2]
+        filled = dts + self._frame_ticks - self._part_v[0].dts
+        if filled >= target_ticks - self._frame_ticks // 2:
+            self._close_part(out, None)
+
+    def _should_cut(self, t: float) -> bool:
+        assert self._seg_start is not None
+        elapsed = t - self._seg_start
+        if elapsed >= self.settings.segment_duration - 0.0005:
+            return True
+        td = self._target_duration
+        if td is None or self._gop is None:
+            return False
+        return elapsed + self._gop > td + 0.0005
+
+    def _audio(self, packet: MediaPacket, out: list[Event]) -> None:
+        rate = self._sample_rate
+        ms = self._out_ms(packet.dts)
+        if self._a_next is None:
+            self._a_next = max(self._a_end, round(ms * rate / 1000))
+        else:
+            expected_ms = self._a_next * 1000 / rate
+            if abs(ms - expected_ms) > _AUDIO_RESYNC_MS:
+                self.audio_resyncs += 1
+                self._a_next = max(self._a_end, round(ms * rate / 1000))
+        sample = _Audio(packet.data, self._a_next)
+        self._a_next += AAC_FRAME
+        self._a_end = self._a_next
+        if self._has_video:
+            self._pending_a.append(sample)
+            if len(self._pending_a) > _PENDING_AUDIO_MAX:
+                self._pending_a.popleft()
+                self.dropped_packets += 1
+            return
+        # audio-only: cut by time
+        if self._seg_start is None:
+            self._seg_start = sample.ts / rate
+        self._part_a.append(sample)
+        target = self._part_target or self.settings.part_duration
+        filled = (sample.ts + AAC_FRAME - self._part_a[0].ts) / rate
+        if filled >= target - AAC_FRAME / rate / 2:
+            self._close_part(out, None)
+            end = (sample.ts + AAC_FRAME) / rate
+            td = self._target_duration or math.ceil(self.settings.segment_duration)
+            elapsed = end - self._seg_start
+            if elapsed >= self.settings.segment_duration - 0.0005 or elapsed + target > td + 1e-6:
+                self._end_segment(out)
+                self._seg_start = end
+
+    # ---- output -------------------------------------------------------------------------
+
+    def _close_all(self, out: list[Event], next_dts: int | None, flush_audio: bool = False) -> None:
+        """Close the part in progress and the segment in progress."""
+        self._close_part(out, next_dts, take_all_audio=flush_audio)
+        if flush_audio and self._pending_a:
+            # audio beyond the last video frame at an end or reconnect: nothing to pair it with
+            self.dropped_packets += len(self._pending_a)
+            self._pending_a.clear()
+        self._end_segment(out)
+        if not self._has_video:
+            self._seg_start = None
+
+    def _end_segment(self, out: list[Event]) -> None:
+        if self._seg_parts == 0:
+            return
+        out.append(SegmentEnded())
+        td = self._target_duration
+        if td is not None and self._seg_seconds > td + 0.0005:
+            self._target_duration = math.ceil(self._seg_seconds - 0.0005)
+            self.target_raises += 1
+        self._seg_parts = 0
+        self._seg_seconds = 0.0
+
+    def _close_part(
+        self, out: list[Event], next_dts: int | None, take_all_audio: bool = False
+    ) -> None:
+        """Emit the part in progress. ``next_dts`` is the following frame's DTS when known;
+        otherwise the last frame lasts the estimated frame duration."""
+        if self._has_video:
+            if not self._part_v:
+                return
+            vids = self._part_v
+            self._part_v = []
+            end = next_dts if next_dts is not None else vids[-1].dts + self._frame_ticks
+            target_ticks = round((self._part_target or 1.0) * VIDEO_TIMESCALE)
+            end = max(min(end, vids[0].dts + target_ticks), vids[-1].dts + 1)
+            end_s = end / VIDEO_TIMESCALE
+            audio: list[_Audio] = []
+            while self._pending_a and (
+                take_all_audio or self._pending_a[0].ts / self._sample_rate < end_s
+            ):
+                audio.append(self._pending_a.popleft())
+            self._emit(out, vids, audio, end)
+        else:
+            if not self._part_a:
+                return
+            auds = self._part_a
+            self._part_a = []
+            self._emit(out, [], auds)
+
+    def _emit(
+        self, out: list[Event], vids: list[_Video], auds: list[_Audio], v_end: int = 0
+    ) -> None:
+        runs: list[_mux.Run] = []
+        duration = 0.0
+        media_time = 0.0
+        if vids:
+            samples: list[_mux.Sample] = []
+            for i, v in enumerate(vids):
+                nxt = vids[i + 1].dts if i + 1 < len(vids) else v_end
+                samples.append((v.data, nxt - v.dts, v.cts, v.key))
+            runs.append((VIDEO_TRACK, vids[0].dts, samples))
+            duration = (v_end - vids[0].dts) / VIDEO_TIMESCALE
+            media_time = vids[0].dts / VIDEO_TIMESCALE
+            self._v_end = max(self._v_end, v_end)
+        if auds:
+            runs.append((AUDIO_TRACK, auds[0].ts, [(a.data, AAC_FRAME, 0, True) for a in auds]))
+            if not vids:
+                duration = (auds[-1].ts + AAC_FRAME - auds[0].ts) / self._sample_rate
+                media_time = auds[0].ts / self._sample_rate
+        if not runs:
+            return
+        self._seq += 1
+        first = self._seg_parts == 0
+        independent = vids[0].key if vids else True
+        out.append(
+            PartReady(
+                _mux.fragment(self._seq, runs),
+                duration,
+                independent,
+                first,
+                self._discontinuity and first,
+                media_time,
+            )
+        )
+        if first:
+            self._discontinuity = False
+        self._seg_parts += 1
+        self._seg_seconds += duration

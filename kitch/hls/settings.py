@@ -1,0 +1,49 @@
+"""Tunables of the in-memory HLS output, each with its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class HlsSettings:
+    """Settings for every rendition of every live stream.
+
+    * ``segment_duration`` (default 2.0 s): a segment is cut at the first keyframe at or after
+      this much media, or earlier if waiting for the next keyframe would overrun the target
+      duration. TARGETDURATION is the larger of this (rounded up) and the observed keyframe
+      interval, so a long GOP (OBS: ~8 s) makes long segments; ``stats["gop_seconds"]`` tells.
+    * ``part_duration`` (default 0.2 s): nominal LL-HLS part length. The real PART-TARGET is a
+      whole number of frames closest to it (6 frames at 29.97 fps = 0.2002 s) plus 1 ms of
+      slack for millisecond RTMP timestamps; audio-only uses whole AAC frames.
+    * ``segment_count`` (default 6): complete segments listed in a media playlist.
+    * ``max_stream_memory`` (default 256 MiB): bytes one live stream may hold (all renditions,
+      parts, segments, departed segments); the oldest media is dropped first.
+    * ``blocking_timeout`` (default None = 3 target durations): how long a blocking playlist
+      reload or a preload-hinted part request waits before answering 503 / 404.
+    * ``departed_retention`` (default None = one playlist duration, segment_count x target):
+      how long segments that left the playlist stay fetchable.
+    * ``ended_retention`` (default 60 s): how long an ended broadcast's playlists (with
+      EXT-X-ENDLIST) stay served before they answer 404.
+    * ``audio_only_wait`` (default 0.5 s): audio buffered without a video sequence header
+      before the stream is treated as audio-only.
+    """
+
+    segment_duration: float = 2.0
+    part_duration: float = 0.2
+    segment_count: int = 6
+    max_stream_memory: int = 256 * 1024 * 1024
+    blocking_timeout: float | None = None
+    departed_retention: float | None = None
+    ended_retention: float = 60.0
+    audio_only_wait: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.segment_duration <= 0 or self.part_duration <= 0:
+            raise ValueError("segment_duration and part_duration must be positive")
+        if self.part_duration > self.segment_duration:
+            raise ValueError("part_duration must not exceed segment_duration")
+        if self.segment_count < 1:
+            raise ValueError("segment_count must be at least 1")
+        if self.max_stream_memory < 1024 * 1024:
+            raise ValueError("max_stream_memory must be at least 1 MiB")

@@ -1,0 +1,227 @@
+"""In-memory segment store of one rendition: the playlist window, departed segments, inits.
+
+Sans-IO and synchronous: the segmenter's events go in with :meth:`RenditionStore.apply`, the
+HTTP side only reads. File names carry the broadcast id so they are unique per broadcast and
+safe to cache forever: ``{bid}-i{n}.mp4`` (init), ``{bid}-s{msn}.m4s`` (segment),
+``{bid}-p{n}.m4s`` (part, numbered across the whole broadcast so a preload hint is always right).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
+from kitch.hls.settings import HlsSettings
+
+
+@dataclass(slots=True)
+class Part:
+    number: int  # across the broadcast
+    data: bytes
+    duration: float
+    independent: bool
+
+
+@dataclass(slots=True)
+class Segment:
+    msn: int
+    init: int
+    discontinuity: bool
+    program_date_time: float  # wall clock (Unix seconds) of the segment's first frame
+    parts: list[Part] = field(default_factory=list)
+    complete: bool = False
+    duration: float = 0.0
+    data: bytes | None = None  # the joined parts, once complete
+    departed_at: float | None = None
+
+    @property
+    def size(self) -> int:
+        parts = sum(len(p.data) for p in self.parts)
+        return parts + (len(self.data) if self.data is not None else 0)
+
+
+class RenditionStore:
+    """Window of ``segment_count`` complete segments plus the one in progress."""
+
+    def __init__(self, name: str, broadcast_id: str, settings: HlsSettings) -> None:
+        self.name = name
+        self.broadcast_id = broadcast_id
+        self.settings = settings
+        self.inits: dict[int, InitReady] = {}
+        self.segments: deque[Segment] = deque()
+        self.departed: dict[int, Segment] = {}
+        self.parts: dict[int, Part] = {}  # number -> part, for parts still listed
+        self.part_to_segment: dict[int, int] = {}
+        self.discontinuity_sequence = 0
+        self.next_part_number = 0
+        self.next_msn = 0
+        self.ended = False
+        self.target_duration: int | None = None
+        self.part_target: float | None = None
+        self.memory_drops = 0
+        self._pdt_anchor: float | None = None  # wall clock minus media time
+        self._init_id = -1
+
+    # ---- names ----------------------------------------------------------------------------
+
+    def init_name(self, init_id: int) -> str:
+        return f"{self.broadcast_id}-i{init_id}.mp4"
+
+    def segment_name(self, msn: int) -> str:
+        return f"{self.broadcast_id}-s{msn}.m4s"
+
+    def part_name(self, number: int) -> str:
+        return f"{self.broadcast_id}-p{number}.m4s"
+
+    # ---- writing --------------------------------------------------------------------------
+
+    def apply(self, event: Event, now: float) -> None:
+        """Apply one segmenter event received at wall-clock ``now``."""
+        if isinstance(event, InitReady):
+            self._init_id += 1
+            self.inits[self._init_id] = event
+        elif isinstance(event, PartReady):
+            self._add_part(event, now)
+        elif isinstance(event, SegmentEnded):
+            self._end_segment(now)
+
+    def _add_part(self, event: PartReady, now: float) -> None:
+        seg = self.segments[-1] if self.segments else None
+        if seg is None or seg.complete or event.first_in_segment:
+            if seg is not None and not seg.complete:
+                self._end_segment(now)
+            if self._pdt_anchor is None or event.discontinuity:
+                self._pdt_anchor = now - event.media_time - event.duration
+            seg = Segment(
+                self.next_msn,
+                self._init_id,
+                event.discontinuity and self.next_msn > 0,
+                self._pdt_anchor + event.media_time,
+            )
+            self.next_msn += 1
+            self.segments.append(seg)
+        part = Part(self.next_part_number, event.data, event.duration, event.independent)
+        self.next_part_number += 1
+        seg.parts.append(part)
+        seg.duration += event.duration
+        self.parts[part.number] = part
+        self.part_to_segment[part.number] = seg.msn
+
+    def _end_segment(self, now: float) -> None:
+        if not self.segments or self.segments[-1].complete:
+            return
+        seg = self.segments[-1]
+        seg.complete = True
+        seg.data = b"".join(p.data for p in seg.parts)
+        complete = sum(1 for s in self.segments if s.complete)
+        while complete > self.settings.segment_count:
+            self._depart(now)
+            complete -= 1
+
+    def _depart(self, now: float) -> Segment:
+        old = self.segments.popleft()
+        old.departed_at = now
+        for p in old.parts:
+            self.parts.pop(p.number, None)
+            self.part_to_segment.pop(p.number, None)
+        old.parts = []
+        if old.data is not None:
+            self.departed[old.msn] = old
+        if self.segments and self.segments[0].discontinuity:
+            # the discontinuity tag at the head of the window leaves with its predecessor
+            self.discontinuity_sequence += 1
+            self.segments[0].discontinuity = False
+        return old
+
+    def end(self, now: float) -> None:
+        self._end_segment(now)
+        self.ended = True
+
+    # ---- housekeeping -------------------------------------------------------------------
+
+    def retention(self) -> float:
+        if self.settings.departed_retention is not None:
+            return self.settings.departed_retention
+        return self.settings.segment_count * float(self.target_duration or 2)
+
+    def expire(self, now: float) -> None:
+        """Forget departed segments older than the retention."""
+        keep = self.retention()
+        for msn in [m for m, s in self.departed.items() if (s.departed_at or now) + keep < now]:
+            del self.departed[msn]
+
+    @property
+    def bytes_held(self) -> int:
+        total = sum(s.size for s in self.segments) + sum(s.size for s in self.departed.values())
+        return total + sum(len(i.data) for i in self.inits.values())
+
+    def shed(self, now: float) -> int:
+        """Drop the oldest media to free memory: departed first, then window segments (never
+        the segment in progress). Returns bytes freed (0 when nothing can go)."""
+        if self.departed:
+            msn = min(self.departed)
+            freed = self.departed.pop(msn).size
+        elif len(self.segments) > 1 and self.segments[0].complete:
+            freed = self.segments[0].size
+            self.departed.pop(self._depart(now).msn, None)
+        else:
+            return 0
+        self.memory_drops += 1
+        return freed
+
+    # ---- reading --------------------------------------------------------------------------
+
+    @property
+    def media_sequence(self) -> int:
+        return self.segments[0].msn if self.segments else self.next_msn
+
+    @property
+    def ready(self) -> bool:
+        """True once a playlist can be served (target duration known, a part exists)."""
+        return (
+            self.target_duration is not None
+            and self.part_target is not None
+            and bool(self.segments)
+        )
+
+    def last_position(self) -> tuple[int, int]:
+        """(msn, part index) of the newest listed part; (-1, -1) before any."""
+        if not self.segments:
+            return -1, -1
+        seg = self.segments[-1]
+        return seg.msn, len(seg.parts) - 1
+
+    def has(self, msn: int, part: int | None) -> bool:
+        """Whether the playlist already holds segment ``msn`` complete (``part`` None) or its
+        part ``part``, or anything later: the blocking-reload condition."""
+        if not self.segments:
+            return False
+        last = self.segments[-1]
+        if last.msn > msn:
+            return True
+        if last.msn < msn:
+            return False
+        if part is None:
+            return last.complete
+        return part < len(last.parts)
+
+    def segment(self, msn: int) -> Segment | None:
+        for seg in self.segments:
+            if seg.msn == msn:
+                return seg if seg.complete else None
+        return self.departed.get(msn)
+
+    def bitrate(self) -> tuple[int, int]:
+        """(peak, average) bits per second over complete segments (parts before that)."""
+        done = [s for s in self.segments if s.complete and s.duration > 0]
+        if not done:
+            parts = [p for s in self.segments for p in s.parts if p.duration > 0]
+            if not parts:
+                return 0, 0
+            size = sum(len(p.data) for p in parts)
+            avg = int(size * 8 / sum(p.duration for p in parts))
+            return avg, avg
+        peak = max(int(len(s.data or b"") * 8 / s.duration) for s in done)
+        avg = int(sum(len(s.data or b"") for s in done) * 8 / sum(s.duration for s in done))
+        return max(peak, avg), avg

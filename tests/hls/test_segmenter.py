@@ -1,0 +1,313 @@
+"""Segmenter and playlist rules, sans-IO: packets in, parts/segments/playlists checked."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import m3u8
+import pytest
+
+from kitch.hls import HlsRegistry, HlsSettings
+from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
+from kitch.hls.segmenter import Segmenter
+from kitch.media import MediaPacket
+from tests.hls.live import shifted
+from tests.hls.packets import demux_packets
+from tests.support.media import Fixture
+
+
+def _run(
+    packets: list[MediaPacket], settings: HlsSettings
+) -> tuple[Segmenter, list[tuple[MediaPacket | None, Event]]]:
+    seg = Segmenter(settings)
+    events: list[tuple[MediaPacket | None, Event]] = []
+    for p in packets:
+        events.extend((p, e) for e in seg.feed(p))
+    events.extend((None, e) for e in seg.end())
+    return seg, events
+
+
+def _segments(events: list[tuple[MediaPacket | None, Event]]) -> list[list[PartReady]]:
+    segs: list[list[PartReady]] = [[]]
+    for _, e in events:
+        if isinstance(e, PartReady):
+            if e.first_in_segment and segs[-1]:
+                segs.append([])
+            segs[-1].append(e)
+        elif isinstance(e, SegmentEnded):
+            segs.append([])
+    return [s for s in segs if s]
+
+
+def _check_rules(seg: Segmenter, events: list[tuple[MediaPacket | None, Event]]) -> None:
+    target = seg.part_target
+    td = seg.target_duration
+    assert target is not None and td is not None
+    for parts in _segments(events):
+        assert parts[0].first_in_segment and parts[0].independent
+        assert sum(p.duration for p in parts) <= td + 1e-6
+        for i, p in enumerate(parts):
+            assert 0 < p.duration <= target + 1e-9
+            if i < len(parts) - 1:
+                assert p.duration >= 0.85 * target, (i, p.duration, target)
+
+
+def _readback(
+    events: list[tuple[MediaPacket | None, Event]], path: Path
+) -> av.container.InputContainer:
+    init = next(e.data for _, e in events if isinstance(e, InitReady))
+    path.write_bytes(init + b"".join(e.data for _, e in events if isinstance(e, PartReady)))
+    return av.open(str(path))
+
+
+@pytest.mark.parametrize("which", ["plain", "bframes"])
+def test_parts_and_segments_follow_ll_hls_rules(
+    which: str, av_fixture: Fixture, bframes_fixture: Fixture, tmp_path: Path
+) -> None:
+    fx = av_fixture if which == "plain" else bframes_fixture
+    packets = demux_packets(fx.path)
+    seg, events = _run(packets, HlsSettings(segment_duration=1.0))
+    assert seg.part_target == 0.201  # 6 frames at 30 fps + 1 ms of stamp jitter
+    assert seg.target_duration == 1 and seg.gop_seconds == pytest.approx(1.0)
+    _check_rules(seg, events)
+    assert len(_segments(events)) == 4
+    # a part is out as soon as its last frame is in: the packet that completed it is the
+    # last video frame it holds, and the part ends one frame duration after that frame
+    base = next(p.dts for p in packets if p.kind == "video" and not p.is_config)
+    for pkt, e in events:
+        if isinstance(e, PartReady) and pkt is not None and pkt.kind == "video":
+            end = e.media_time + e.duration
+            if pkt.keyframe:  # a new segment began: the part ended at this keyframe
+                assert end <= (pkt.dts - base) / 1000 + 0.0011
+            else:
+                assert end == pytest.approx((pkt.dts - base) / 1000 + 1 / 30, abs=0.002)
+    # the fMP4 reads back frame for frame, composition offsets kept (B-frames)
+    vids = [p for p in packets if p.kind == "video" and not p.is_config]
+    with _readback(events, tmp_path / "out.mp4") as inp:
+        got = [(p.dts, p.pts, p.is_keyframe) for p in inp.demux(video=0) if p.size]
+    assert len(got) == len(vids)
+    assert [g[2] for g in got] == [p.keyframe for p in vids]
+    assert all(b[0] > a[0] for a, b in itertools.pairwise(got))
+    offsets = [g[1] - g[0] for g in got]
+    want = [(p.pts - p.dts) * 90 for p in vids]
+    shift = offsets[0] - want[0]  # FFmpeg may shift all pts by a constant
+    assert [o - shift for o in offsets] == want
+    if which == "bframes":
+        assert len(set(want)) > 1
+
+
+def test_part_target_at_2997_fps_is_six_frames() -> None:
+    avcc = _synthetic_config()
+    packets = [MediaPacket("video", "h264", 0, 0, avcc, True, True)]
+    for k in range(300):
+        t = round(k * 1001 / 30)
+        packets.append(MediaPacket("video", "h264", t, t, b"\x00\x00\x00\x01\x65", k % 60 == 0))
+    seg, events = _run(packets, HlsSettings(segment_duration=2.0))
+    assert seg.part_target is not None
+    assert 0.2002 <= seg.part_target <= 0.2025
+    assert seg.frame_rate == pytest.approx(29.97, abs=0.01)
+    _check_rules(seg, events)
+    sizes = {len([e for e in s]) for s in _segments(events)[:-1]}
+    assert sizes == {10}  # 60-frame GOP = 2.002 s = 10 parts of 6 frames
+
+
+def _synthetic_config() -> bytes:
+    # avcC of x264 baseline 320x240 (SPS/PPS from the fixture encoder's output)
+    sps = bytes.fromhex("6742c00dda0507ec04400000030040000f03c50aa8")
+    pps = bytes.fromhex("68ce0f2c80")
+    return (
+        bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1])
+        + len(sps).to_bytes(2, "big")
+        + sps
+        + b"\x01"
+        + len(pps).to_bytes(2, "big")
+        + pps
+    )
+
+
+def test_long_gop_grows_target_duration_and_is_reported(av_fixture: Fixture) -> None:
+    packets = shifted(demux_packets(av_fixture.path), 5, av_fixture.seconds)
+    frame = itertools.count()
+    long_gop = [
+        replace(p, keyframe=next(frame) % 150 == 0) if p.kind == "video" and not p.is_config else p
+        for p in packets
+    ]
+    registry = HlsRegistry(HlsSettings(segment_duration=2.0))
+    stream = registry.open("long", 0.0)
+    for p in long_gop:
+        stream.feed(p, p.dts / 1000)
+    seg = stream.renditions["source"].segmenter
+    assert seg.gop_seconds == pytest.approx(5.0, abs=0.01)
+    assert seg.target_duration == 5
+    assert stream.stats["gop_too_long"] is True
+    assert stream.stats["gop_seconds"] == pytest.approx(5.0, abs=0.01)
+    pl = m3u8.loads(stream.media_playlist("source"))
+    assert pl.target_duration == 5
+    assert all(s.duration <= 5 for s in pl.segments if s.uri)
+    assert all(p.duration <= pl.part_inf.part_target for s in pl.segments for p in s.parts)
+
+
+def test_non_monotonic_dts_is_repaired_and_counted(av_fixture: Fixture, tmp_path: Path) -> None:
+    packets = demux_packets(av_fixture.path)
+    vids = [i for i, p in enumerate(packets) if p.kind == "video" and not p.is_config]
+    broken = list(packets)
+    for i in (vids[40], vids[41], vids[70]):
+        p = broken[i]
+        broken[i] = replace(p, dts=p.dts - 80, pts=p.pts - 80)
+    seg, events = _run(broken, HlsSettings(segment_duration=1.0))
+    assert seg.repaired_dts >= 2
+    _check_rules(seg, events)
+    with _readback(events, tmp_path / "r.mp4") as inp:
+        dts = [p.dts for p in inp.demux(video=0) if p.size]
+    assert len(dts) == len(vids)
+    assert all(b > a for a, b in itertools.pairwise(dts))
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+def test_single_track_streams_declare_only_that_track(
+    kind: str, av_fixture: Fixture, tmp_path: Path
+) -> None:
+    packets = [p for p in demux_packets(av_fixture.path) if p.kind == kind]
+    seg, events = _run(packets, HlsSettings(segment_duration=1.0))
+    _check_rules(seg, events)
+    init = next(e for _, e in events if isinstance(e, InitReady))
+    assert (init.has_video, init.has_audio) == (kind == "video", kind == "audio")
+    assert init.codecs == ("mp4a.40.2" if kind == "audio" else "avc1.42c00d")
+    with _readback(events, tmp_path / "one.mp4") as inp:
+        assert [s.type for s in inp.streams] == [kind]
+        n = sum(1 for p in inp.demux() if p.size)
+    assert n == len([p for p in packets if not p.is_config])
+    if kind == "audio":
+        assert seg.part_target == pytest.approx(9 * 1024 / 44100, abs=1e-4)
+        assert all(e.independent for _, e in events if isinstance(e, PartReady))
+
+
+def test_reconnect_continues_media_sequence_with_discontinuity(
+    av_fixture: Fixture, bframes_fixture: Fixture
+) -> None:
+    plain = demux_packets(av_fixture.path)
+    other = demux_packets(bframes_fixture.path)  # a different avcC (main profile)
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=4))
+    stream = registry.open("eve", 0.0)
+    playlists: list[str] = []
+    registry.add_listener(lambda ch: playlists.append(stream.media_playlist("source") or ""))
+    clock = 0.0
+
+    def feed(packets: list[MediaPacket]) -> None:
+        nonlocal clock
+        start = clock
+        for p in packets:
+            clock = start + max(p.dts, 0) / 1000
+            stream.feed(p, clock)
+
+    feed(plain)
+    first = m3u8.loads(stream.media_playlist("source"))
+    last_msn = first.media_sequence + len(first.segments) - 1
+    stream.discontinuity(clock + 1)
+    feed(plain)  # same config: same init, timestamps restart at 0
+    mid = stream.media_playlist("source")
+    assert mid.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert mid.count("#EXT-X-MAP") == 1
+    stream.discontinuity(clock + 1)
+    feed(other)  # new SPS: new init segment
+    text = stream.media_playlist("source")
+    pl = m3u8.loads(text)
+    assert text.count("#EXT-X-MAP") == 2
+    assert pl.media_sequence + len(pl.segments) - 1 > last_msn + 4
+    # DISCONTINUITY-SEQUENCE counts the tags that slid out of the window
+    assert pl.discontinuity_sequence + text.count("#EXT-X-DISCONTINUITY\n") == 2
+    seqs = [m3u8.loads(t) for t in playlists if t]
+    for a, b in itertools.pairwise(seqs):
+        assert b.media_sequence >= a.media_sequence
+        assert b.discontinuity_sequence >= a.discontinuity_sequence
+    # the output timeline never goes back
+    times = [s.program_date_time for s in pl.segments if s.program_date_time is not None]
+    assert times == sorted(times)
+
+
+def test_every_playlist_parses_and_departed_segments_stay_fetchable(
+    av_fixture: Fixture,
+) -> None:
+    packets = shifted(demux_packets(av_fixture.path), 3, av_fixture.seconds)
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=3))
+    stream = registry.open("frank", 100.0)
+    store = stream.renditions["source"].store
+    count = 0
+    for p in packets:
+        stream.feed(p, 100 + max(p.dts, 0) / 1000)
+        text = stream.media_playlist("source")
+        if text is None:
+            continue
+        pl = m3u8.loads(text)
+        count += 1
+        assert pl.version == 9 and pl.target_duration == 1
+        assert pl.server_control.can_block_reload == "YES"
+        assert pl.server_control.part_hold_back >= 3 * pl.part_inf.part_target
+        assert pl.server_control.can_skip_until >= 6 * pl.target_duration
+        assert pl.preload_hint is not None
+        assert len([s for s in pl.segments if s.uri]) <= 3
+        assert pl.segments[0].init_section is not None
+        assert pl.program_date_time is not None
+    assert count > 300
+    gone = store.media_sequence - 1
+    now = 100 + 12.5
+    assert store.segment(gone) is not None  # left the playlist, still fetchable
+    registry.expire(now + store.retention() + 1)
+    assert store.segment(gone) is None
+    assert store.segment(store.media_sequence) is not None
+
+
+def test_memory_cap_drops_oldest_media(av_fixture: Fixture) -> None:
+    packets = shifted(demux_packets(av_fixture.path), 6, av_fixture.seconds)
+    limit = 1024 * 1024
+    registry = HlsRegistry(
+        HlsSettings(segment_duration=1.0, segment_count=20, max_stream_memory=limit)
+    )
+    stream = registry.open("greedy", 0.0)
+    for p in packets:
+        stream.feed(p, max(p.dts, 0) / 1000)
+        assert stream.stats["bytes_held"] <= limit
+    assert stream.stats["memory_drops"] > 0
+    assert m3u8.loads(stream.media_playlist("source")).segments
+
+
+def test_listeners_hear_every_part_and_the_end(av_fixture: Fixture) -> None:
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0))
+    heard: list[str] = []
+    registry.add_listener(heard.append)
+    stream = registry.open("gina", 0.0)
+    for p in demux_packets(av_fixture.path):
+        stream.feed(p, max(p.dts, 0) / 1000)
+    n = len(heard)
+    assert n >= stream.stats["parts"]
+    stream.end(5.0)
+    assert len(heard) > n and set(heard) == {"gina"}
+    assert "#EXT-X-ENDLIST" in (stream.media_playlist("source") or "")
+    replacement = registry.open("gina", 6.0)
+    assert registry.get("gina") is replacement and replacement.broadcast_id != stream.broadcast_id
+
+
+def test_sequence_header_change_mid_stream_gives_new_init_and_discontinuity(
+    av_fixture: Fixture, bframes_fixture: Fixture
+) -> None:
+    plain = demux_packets(av_fixture.path)
+    other = demux_packets(bframes_fixture.path)
+    end = max(p.dts for p in plain) + 33
+    # the same publisher switches encoder settings: new avcC, timestamps keep going
+    later = [replace(p, dts=p.dts + end + 67, pts=p.pts + end + 67) for p in other]
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0))
+    stream = registry.open("henry", 0.0)
+    for p in plain + later:
+        stream.feed(p, max(p.dts, 0) / 1000)
+    text = stream.media_playlist("source") or ""
+    assert text.count("#EXT-X-MAP") == 2
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+    after = text.split("#EXT-X-DISCONTINUITY\n", 1)[1]
+    assert after.startswith("#EXT-X-MAP:") and "-i1.mp4" in after.splitlines()[0]
+    inits = stream.renditions["source"].store.inits
+    assert [i.codecs.split(",")[0][:7] for i in inits.values()] == ["avc1.42", "avc1.4d"]
+    pl = m3u8.loads(text)
+    assert all(s.duration <= pl.target_duration for s in pl.segments if s.uri)
