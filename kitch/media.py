@@ -25,7 +25,13 @@ class MediaPacket:
     * h264 / hevc: length-prefixed NAL units (4-byte lengths, as in FLV/MP4); a config packet
       holds the AVCDecoderConfigurationRecord / HEVCDecoderConfigurationRecord.
     * aac: one raw AAC frame (no ADTS); a config packet holds the AudioSpecificConfig.
-    * av1 / vp9 / opus: the sample as FLV carries it; config holds av1C / vpcC / OpusHead.
+    * av1: one temporal unit in the low-overhead OBU format (as in MP4); config holds the
+      AV1CodecConfigurationRecord (the av1C box payload).
+    * vp9: one frame; config holds the VPCodecConfigurationRecord (the vpcC payload after its
+      version/flags word).
+    * opus: one raw Opus packet; config holds the Opus identification header ("OpusHead", RFC
+      7845 section 5.1), from which the muxer derives dOps.
+    * hevc config holds the HEVCDecoderConfigurationRecord (the hvcC box payload).
     """
 
     kind: TrackKind
