@@ -143,7 +143,11 @@ class RtmpServerSession:
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes from the socket. Raises :class:`RtmpProtocolError` on bad input or a
-        broken limit (the session is then closed). Input after a refusal is ignored."""
+        broken limit (the session is then closed). Input after a refusal is ignored.
+
+        While a publish awaits ``accept_publish()`` / ``reject_publish()``, input is only
+        buffered; ``receive_data(b"", now)`` after answering processes what arrived meanwhile.
+        """
         if self.state is State.CLOSED:
             return
         self.bytes_received += len(data)
@@ -154,7 +158,7 @@ class RtmpServerSession:
                 if not data:
                     return
             self._reader.feed(data)
-            while not self.wants_close:
+            while not self._paused():
                 message = self._reader.next_message()
                 if message is None:
                     break
@@ -171,6 +175,10 @@ class RtmpServerSession:
             self._fail(str(exc))
             raise RtmpProtocolError(str(exc)) from exc
         self._maybe_ack()
+
+    def _paused(self) -> bool:
+        # After PublishRequested nothing more is parsed until the server has answered.
+        return self.wants_close or self.state is State.PUBLISH_PENDING
 
     def next_event(self) -> Event | None:
         """The next event, or None."""

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from kitch.media import MediaPacket
 from kitch.rtmp import (
     Event,
     MediaReceived,
@@ -21,7 +22,6 @@ from kitch.rtmp import (
     RtmpProtocolError,
     RtmpServerSession,
 )
-from kitch.media import MediaPacket
 
 
 @dataclass
