@@ -14,7 +14,13 @@ import ssl
 import time
 from collections import Counter
 
-from kitch.rtmp.events import MediaReceived, MetadataReceived, PublishRequested, Unpublished
+from kitch.rtmp.events import (
+    MediaReceived,
+    MetadataReceived,
+    PublishRequested,
+    Refused,
+    Unpublished,
+)
 
 from kitch.config import Settings
 from kitch.logs import fingerprint
@@ -190,6 +196,9 @@ class RtmpConnection:
             elif isinstance(event, MetadataReceived):
                 if self.broadcast is not None:
                     self.hub.metadata(self.broadcast, self, event.values)
+            elif isinstance(event, Refused):
+                log.warning("rtmp %s: refused: %s %s", self._who(), event.code, event.description)
+                metrics.PUBLISH_REFUSED.labels("session").inc()
             elif isinstance(event, Unpublished) and self.broadcast is not None:
                 b, self.broadcast = self.broadcast, None
                 await self.hub.publisher_gone(b, self, "unpublished")
@@ -211,3 +220,5 @@ class RtmpConnection:
         self.channel = result.channel
         self.session.accept_publish()
         log.info("rtmp %s: publishing", self._who())
+        # Input that arrived while the key was looked up was held; parse it now.
+        self.session.receive_data(b"", time.monotonic())
