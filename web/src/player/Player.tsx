@@ -248,7 +248,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
       )}
       {muted && state !== "error" && (
         <button type="button" className="btn btn-primary player-unmute" onClick={toggleMute}>
-          <span aria-hidden="true">🔇</span> Click to unmute
+          <MutedIcon /> Click to unmute
         </button>
       )}
       <div className="player-controls">
@@ -299,5 +299,14 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
         </button>
       </div>
     </div>
+  );
+}
+
+function MutedIcon() {
+  return (
+    <svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+      <path d="M4 9v6h4l5 4V5L8 9H4z" fill="currentColor" />
+      <path d="M16 9l5 6M21 9l-5 6" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
+    </svg>
   );
 }
