@@ -38,7 +38,7 @@ function Header() {
           <>
             {auth.me && (
               <Link to={`/${encodeURIComponent(auth.me.username)}`} className="account-me">
-                <Avatar name={auth.me.username} size={28} />
+                <Avatar name={auth.me.username} url={auth.me.avatar_url} size={28} />
                 <span className="account-name" data-testid="signed-in-as">
                   {auth.me.display_name}
                 </span>

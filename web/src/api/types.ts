@@ -15,6 +15,8 @@ export interface StreamStats {
 }
 
 export interface LiveStream {
+  /** Broadcast id when the server sends one: a new id means a new broadcast. */
+  id: string | null;
   started_at: string | null;
   stats: StreamStats | null;
 }
@@ -28,6 +30,10 @@ export interface Channel {
   tags: string[];
   live: boolean;
   stream: LiveStream | null;
+  /** Avatar URL; null when the server says there is none, undefined when it does not say. */
+  avatar_url: string | null | undefined;
+  /** False while the streamer has ended the broadcast and holds the key off. */
+  ingest_enabled: boolean | undefined;
 }
 
 export interface Me {
@@ -35,6 +41,7 @@ export interface Me {
   display_name: string;
   email: string;
   bio: string;
+  avatar_url: string | null | undefined;
 }
 
 type Obj = Record<string, unknown>;
@@ -61,6 +68,11 @@ function tags(v: unknown): string[] {
   if (Array.isArray(v)) return v.filter((t): t is string => typeof t === "string" && t !== "");
   if (typeof v === "string") return splitTags(v);
   return [];
+}
+
+function avatarOf(v: Obj): string | null | undefined {
+  if (!("avatar_url" in v)) return undefined;
+  return typeof v.avatar_url === "string" && v.avatar_url !== "" ? v.avatar_url : null;
 }
 
 /** "a, b ,,c" -> ["a", "b", "c"]: commas separate, blanks and duplicates are dropped. */
@@ -96,7 +108,12 @@ export function normalizeChannel(v: unknown): Channel | null {
   if (isObj(v.stream)) {
     // stats may sit under stream.stats or directly on stream
     const stats = normalizeStats(v.stream.stats ?? v.stream);
-    stream = { started_at: strOrNull(v.stream.started_at), stats };
+    const id = v.stream.id;
+    stream = {
+      id: typeof id === "number" || typeof id === "string" ? String(id) : null,
+      started_at: strOrNull(v.stream.started_at),
+      stats,
+    };
   }
   return {
     name,
@@ -107,6 +124,8 @@ export function normalizeChannel(v: unknown): Channel | null {
     tags: tags(v.tags),
     live,
     stream: live ? stream : null,
+    avatar_url: avatarOf(v),
+    ingest_enabled: typeof v.ingest_enabled === "boolean" ? v.ingest_enabled : undefined,
   };
 }
 
@@ -141,6 +160,7 @@ export function normalizeMe(v: unknown): Me | null {
     display_name: str(u.display_name) || username,
     email: str(u.email),
     bio: str(u.bio),
+    avatar_url: avatarOf(u),
   };
 }
 

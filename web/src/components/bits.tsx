@@ -6,12 +6,26 @@ export function avatarUrl(name: string): string {
   return `/api/v1/users/${encodeURIComponent(name)}/avatar`;
 }
 
-/** The user's avatar, or their initial on a coloured disc when there is none. */
-export function Avatar({ name, size = 40, version = 0 }: { name: string; size?: number; version?: number }) {
+/**
+ * The user's avatar, or their initial on a coloured disc when there is none. `url` is the API's
+ * `avatar_url`: null means "no avatar" (no request made), undefined means "unknown" (try the
+ * default avatar URL and fall back on error).
+ */
+export function Avatar({
+  name,
+  url,
+  size = 40,
+  version = 0,
+}: {
+  name: string;
+  url?: string | null;
+  size?: number;
+  version?: number;
+}) {
   const [failed, setFailed] = useState(false);
-  useEffect(() => setFailed(false), [name, version]);
+  useEffect(() => setFailed(false), [name, url, version]);
   const initial = name.slice(0, 1).toUpperCase();
-  if (failed) {
+  if (failed || (url === null && !version)) {
     return (
       <span className="avatar avatar-fallback" style={{ width: size, height: size }} aria-hidden="true">
         {initial}
@@ -21,7 +35,7 @@ export function Avatar({ name, size = 40, version = 0 }: { name: string; size?: 
   return (
     <img
       className="avatar"
-      src={version ? `${avatarUrl(name)}?v=${version}` : avatarUrl(name)}
+      src={version ? `${url ?? avatarUrl(name)}?v=${version}` : (url ?? avatarUrl(name))}
       alt=""
       width={size}
       height={size}

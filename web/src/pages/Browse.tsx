@@ -66,7 +66,7 @@ function ChannelCard({ channel, now }: { channel: Channel; now: number }) {
     <li className={`card channel-card${channel.live ? " is-live" : ""}`}>
       <Link className="card-link" to={`/${encodeURIComponent(channel.name)}`}>
         <div className="card-head">
-          <Avatar name={channel.name} size={44} />
+          <Avatar name={channel.name} url={channel.avatar_url} size={44} />
           <div className="card-who">
             <span className="card-name">{channel.display_name}</span>
             <LiveBadge live={channel.live} />

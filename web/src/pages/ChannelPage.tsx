@@ -50,7 +50,7 @@ export function ChannelPage() {
     );
   }
   // A new broadcast (a new started_at) remounts the player, reloading the source.
-  const broadcastKey = channel.stream?.started_at ?? "live";
+  const broadcastKey = channel.stream?.id ?? channel.stream?.started_at ?? "live";
   return (
     <div className="page page-wide channel-page">
       <div className="player-slot">
@@ -60,7 +60,7 @@ export function ChannelPage() {
           </Suspense>
         ) : (
           <div className="player-offline" data-testid="channel-offline">
-            <Avatar name={channel.name} size={72} />
+            <Avatar name={channel.name} url={channel.avatar_url} size={72} />
             <p>
               <strong>{channel.display_name}</strong> is offline.
             </p>
@@ -71,7 +71,7 @@ export function ChannelPage() {
       <ErrorBox>{error && `Could not refresh the channel: ${error}`}</ErrorBox>
       <section className="channel-info">
         <div className="channel-head">
-          <Avatar name={channel.name} size={56} />
+          <Avatar name={channel.name} url={channel.avatar_url} size={56} />
           <div>
             <h1 className="channel-name">
               {channel.display_name} <LiveBadge live={channel.live} />

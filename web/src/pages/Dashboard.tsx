@@ -42,7 +42,11 @@ function DashboardFor({ username }: { username: string }) {
   usePoll(
     async () => {
       try {
-        setChannel(normalizeChannel(await api.get<unknown>(`/channels/${encodeURIComponent(username)}`)));
+        const c = normalizeChannel(
+          await api.get<unknown>(`/channels/${encodeURIComponent(username)}`),
+        );
+        setChannel(c);
+        if (c?.ingest_enabled !== undefined) setIngestEnabled(c.ingest_enabled);
         setStatusError("");
       } catch (e) {
         setStatusError(messageOf(e));

@@ -79,7 +79,7 @@ function ProfileForm() {
 }
 
 function AvatarForm() {
-  const { me } = useAuth();
+  const { me, reloadMe } = useAuth();
   const [version, setVersion] = useState(0);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
@@ -98,6 +98,7 @@ function AvatarForm() {
     try {
       await api.put<unknown>("/me/avatar", file);
       setVersion(Date.now());
+      await reloadMe();
       setMessage("Avatar updated.");
     } catch (err) {
       setError(messageOf(err));
@@ -110,7 +111,7 @@ function AvatarForm() {
     <section className="card" aria-labelledby="avatar-heading">
       <h2 id="avatar-heading">Avatar</h2>
       <div className="field-row">
-        {me && <Avatar name={me.username} size={64} version={version} />}
+        {me && <Avatar name={me.username} url={me.avatar_url} size={64} version={version} />}
         <div>
           <label htmlFor="set-avatar">Upload an image</label>
           <input
