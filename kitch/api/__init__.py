@@ -1,0 +1,1 @@
+"""The HTTP side: Starlette routes for the JSON API (``create_app`` lives in ``kitch.api.app``)."""

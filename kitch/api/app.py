@@ -1,0 +1,150 @@
+"""The Starlette application: ``/api/v1/*``, ``/metrics``, then the routes the server passes in.
+
+Route order: the API (a miss anywhere under ``/api`` is a JSON 404), ``/metrics``,
+``extra_routes`` (HLS, WebSocket chat), and ``fallback_routes`` (the web app's SPA fallback) last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kitch.api import auth, channels, me
+from kitch.api.errors import EXCEPTION_HANDLERS, not_found
+from kitch.api.openapi import openapi_json
+from kitch.api.routing import api_route
+from kitch.auth.ratelimit import LoginLimiter
+from kitch.auth.tokens import load_or_create_secret
+from kitch.config import Settings
+from kitch.db import Database, open_database
+from kitch.db.queries import close_stale_broadcasts
+
+log = logging.getLogger("kitch.api")
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+HTTP_REQUESTS = Counter(
+    "kitch_http_requests_total", "HTTP requests answered", ["method", "area", "status"]
+)
+HTTP_DURATION = Histogram(
+    "kitch_http_request_duration_seconds", "Time to the response headers", ["area"]
+)
+AREAS = ("api", "hls", "ws", "metrics")
+
+
+class MetricsMiddleware:
+    """Counts HTTP requests by method, top-level area (api/hls/ws/metrics/web) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        first = scope["path"].split("/", 2)[1] if scope["path"].startswith("/") else ""
+        area = first if first in AREAS else "web"
+        method = (
+            scope["method"]
+            if scope["method"] in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+            else "other"
+        )
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                HTTP_DURATION.labels(area).observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            HTTP_REQUESTS.labels(method, area, str(status)).inc()
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of every metric in the default registry."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def api_root_not_found(request: Request) -> Response:
+    raise not_found(f"no API route {request.method} /api; the API lives under /api/v1")
+
+
+def api_routes() -> list[BaseRoute]:
+    """Every ``/api/v1`` route (paths relative to ``/api/v1``)."""
+    return [
+        *auth.routes(),
+        *me.routes(),
+        *channels.routes(),
+        api_route("/openapi.json", GET=openapi_json),
+    ]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    fallback_routes: Sequence[BaseRoute] = (),
+    lifespan: Lifespan | None = None,
+) -> Starlette:
+    """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
+    (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
+    owns it. ``lifespan`` (optional) runs inside, after the database is available on
+    ``app.state.db``. ``app.state.settings`` holds the settings.
+    """
+
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = db is None
+        if own:
+            app.state.db = await open_database(settings.data_dir / "kitch.db")
+            closed = await close_stale_broadcasts(app.state.db)
+            if closed:
+                log.warning("closed %d broadcast session(s) left open by a crash", closed)
+        try:
+            if lifespan is not None:
+                async with lifespan(app):
+                    yield
+            else:
+                yield
+        finally:
+            if own:
+                await app.state.db.close()
+
+    routes: list[BaseRoute] = [
+        Mount("/api", routes=[Mount("/v1", routes=api_routes())]),
+        Route("/api", api_root_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *extra_routes,
+        *fallback_routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(MetricsMiddleware)],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=app_lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)
+    app.state.login_limiter = LoginLimiter(
+        settings.login_attempts_per_account,
+        settings.login_attempts_per_address,
+        settings.login_window,
+        time.monotonic,
+    )
+    return app

@@ -1,0 +1,66 @@
+"""JSON shapes of users and channels (one place, so every route answers the same fields)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kitch.db.queries import ChannelInfo
+from kitch.db.users import User
+
+API = "/api/v1"
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Unix seconds -> ``2026-01-31T12:00:00.000Z`` (UTC), None stays None."""
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def avatar_url(username: str, present: bool) -> str | None:
+    return f"{API}/users/{username}/avatar" if present else None
+
+
+def user_json(user: User, *, private: bool) -> dict[str, Any]:
+    """Public profile; ``private`` adds email and admin flag (only for the user themself)."""
+    data: dict[str, Any] = {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name or user.username,
+        "bio": user.bio,
+        "avatar_url": avatar_url(user.username, user.has_avatar),
+        "created_at": iso(user.created_at),
+    }
+    if private:
+        data["email"] = user.email
+        data["is_admin"] = user.is_admin
+    return data
+
+
+def channel_json(channel: ChannelInfo) -> dict[str, Any]:
+    """A channel; ``stream`` is present (not null) only while live."""
+    data: dict[str, Any] = {
+        "name": channel.name,
+        "display_name": channel.display_name or channel.name,
+        "title": channel.title,
+        "description": channel.description,
+        "category": channel.category,
+        "tags": channel.tags,
+        "live": channel.live,
+        "last_live_at": iso(channel.last_live_at),
+        "ingest_enabled": channel.ingest_enabled,
+        "avatar_url": avatar_url(channel.name, channel.has_avatar),
+        "hls_url": f"/hls/{channel.name}/master.m3u8",
+    }
+    if channel.live and channel.stream is not None:
+        stream = channel.stream
+        data["stream"] = {
+            "id": stream.id,
+            "started_at": iso(stream.started_at),
+            "title": stream.title,
+            "stats": stream.stats,
+            "stats_updated_at": iso(stream.stats_updated_at),
+        }
+    return data

@@ -1,0 +1,1 @@
+"""Passwords, tokens and login rate limiting (no HTTP here)."""

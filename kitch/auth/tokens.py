@@ -1,0 +1,92 @@
+"""Access tokens (JWT, HS256 pinned) and opaque refresh tokens; the signing secret.
+
+Access token claims: ``sub`` (user id as a string), ``iat``, ``exp``, ``jti`` and ``ver`` (the
+user's token_version: bumping it in the database invalidates every access token at once).
+Refresh tokens are random strings; only their SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "ver"]
+SECRET_FILE = "secret"
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, tampered with, expired or of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    version: int
+    jti: str
+    expires_at: int
+
+
+def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
+    """The configured secret, else ``data_dir/secret`` (made once, mode 0600)."""
+    if configured is not None:
+        return configured.encode("utf-8")
+    path = data_dir / SECRET_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text(encoding="ascii").strip()
+        if len(secret) < 32:
+            raise RuntimeError(f"{path} holds a secret shorter than 32 characters") from None
+        return secret.encode("ascii")
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(secret + "\n")
+    return secret.encode("ascii")
+
+
+def issue_access_token(secret: bytes, user_id: int, version: int, ttl: int, now: int) -> str:
+    """A signed access token for ``user_id`` valid ``ttl`` seconds from ``now``."""
+    claims = {
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+        "ver": version,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(secret: bytes, token: str) -> AccessClaims:
+    """Verify signature (HS256 only), expiry and required claims; raise InvalidToken otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": REQUIRED_CLAIMS},
+        )
+        sub, ver, jti, exp = claims["sub"], claims["ver"], claims["jti"], claims["exp"]
+        if not isinstance(sub, str) or not sub.isdigit() or not isinstance(ver, int):
+            raise InvalidToken("malformed claims")
+        if not isinstance(jti, str) or not isinstance(exp, int):
+            raise InvalidToken("malformed claims")
+        return AccessClaims(int(sub), ver, jti, exp)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token (256 random bits)."""
+    return "rt_" + secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

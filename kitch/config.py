@@ -1,0 +1,276 @@
+"""Settings: one frozen dataclass from CLI flags > ``KITCH_*`` environment > ``.env`` > defaults.
+
+Every field is described once, here, with its help text in the field metadata; the ``serve``
+flags, the README configuration table and ``.env.example`` are generated from it
+(``python3 -m kitch.config markdown`` / ``python3 -m kitch.config env``). A field ``foo_bar`` is
+read from the environment variable ``KITCH_FOO_BAR`` and the flag ``--foo-bar``.
+"""
+
+# ruff: noqa: RUF009  (field defaults come from _opt, a thin wrapper of dataclasses.field)
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+KIB = 1024
+MIB = 1024 * KIB
+ENV_PREFIX = "KITCH_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Kitch can be configured with. Defaults are safe for a local try-out."""
+
+    data_dir: Path = _opt(Path("kitch-data"), "Directory for the SQLite database and the secret.")
+    http: str = _opt("127.0.0.1:8000", "HTTP listen address HOST:PORT (web app, API, HLS).")
+    rtmp: str = _opt("127.0.0.1:1935", "RTMP ingest listen address HOST:PORT.")
+    rtmps: str | None = _opt(None, "RTMPS (TLS) ingest listen address HOST:PORT; off when unset.")
+    tls_cert: Path | None = _opt(None, "PEM certificate chain for RTMPS.")
+    tls_key: Path | None = _opt(None, "PEM private key for RTMPS.")
+    public_url: str | None = _opt(
+        None, "Public base URL shown to streamers (e.g. https://tv.example.com); else request host."
+    )
+    log_format: Literal["text", "json"] = _opt("text", "Log format: text or json (JSON lines).")
+    log_level: str = _opt("info", "Log level: debug, info, warning, error.")
+    secret: str | None = _opt(
+        None, "JWT signing secret (>= 32 chars); generated once into DATA_DIR/secret when unset."
+    )
+    bcrypt_cost: int = _opt(12, "bcrypt work factor for password hashes (4..31).")
+    access_token_ttl: int = _opt(900, "Access token lifetime in seconds.")
+    refresh_token_ttl: int = _opt(30 * 24 * 3600, "Refresh token lifetime in seconds.")
+    refresh_reuse_grace: float = _opt(
+        10.0, "Seconds a used refresh token may be presented again (two tabs) before it is reuse."
+    )
+    max_body_bytes: int = _opt(64 * KIB, "Largest accepted JSON request body in bytes.")
+    max_avatar_bytes: int = _opt(2 * MIB, "Largest accepted avatar image in bytes.")
+    login_attempts_per_account: int = _opt(10, "Failed logins allowed per account per window.")
+    login_attempts_per_address: int = _opt(50, "Failed logins allowed per address per window.")
+    login_window: float = _opt(900.0, "Failed-login rate-limit window in seconds.")
+    reconnect_grace: float = _opt(
+        10.0, "Seconds a broadcast survives a publisher reconnect without going offline."
+    )
+    rtmp_handshake_timeout: float = _opt(10.0, "Seconds allowed for the RTMP handshake.")
+    rtmp_idle_timeout: float = _opt(10.0, "Seconds an RTMP connection may stay silent.")
+    rtmp_max_message_size: int = _opt(4 * MIB, "Largest RTMP message in bytes.")
+    rtmp_max_chunk_streams: int = _opt(64, "Most chunk streams per RTMP connection.")
+    rtmp_max_connections: int = _opt(1000, "Most simultaneous RTMP connections.")
+    rtmp_max_connections_per_ip: int = _opt(16, "Most simultaneous RTMP connections per address.")
+    hls_segment_count: int = _opt(6, "Segments listed in a media playlist.")
+    hls_max_stream_memory: int = _opt(256 * MIB, "Memory cap in bytes for one stream's segments.")
+
+    def __post_init__(self) -> None:
+        parse_hostport(self.http, name="http")
+        parse_hostport(self.rtmp, name="rtmp")
+        if self.rtmps is not None:
+            parse_hostport(self.rtmps, name="rtmps")
+            if self.tls_cert is None or self.tls_key is None:
+                raise ConfigError("rtmps needs both tls_cert and tls_key")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("public_url must start with http:// or https://")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+            raise ConfigError(f"log_level {self.log_level!r} is not a log level")
+        if not 4 <= self.bcrypt_cost <= 31:
+            raise ConfigError("bcrypt_cost must be between 4 and 31")
+        if self.secret is not None and len(self.secret) < 32:
+            raise ConfigError("secret must be at least 32 characters (e.g. openssl rand -hex 32)")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"{f.name} must not be negative")
+
+
+def parse_hostport(value: str, *, name: str = "address") -> tuple[str, int]:
+    """Split ``HOST:PORT`` (IPv6 as ``[::1]:PORT``) into ``(host, port)``; raise ConfigError."""
+    text = value.strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or text[end + 1 : end + 2] != ":":
+            raise ConfigError(f"{name}: {value!r} is not [IPV6]:PORT")
+        host, port_text = text[1:end], text[end + 2 :]
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host:
+            raise ConfigError(f"{name}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
+        if ":" in host:
+            raise ConfigError(f"{name}: write IPv6 addresses in brackets, e.g. [::1]:8000")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"{name}: port in {value!r} must be a number 0..65535")
+    return host, int(port_text)
+
+
+def env_name(field_name: str) -> str:
+    """``data_dir`` -> ``KITCH_DATA_DIR``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def flag_name(field_name: str) -> str:
+    """``data_dir`` -> ``--data-dir``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
+def _base_type(hint: Any) -> tuple[Any, bool]:
+    """Return (type, optional) with ``X | None`` unwrapped."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], len(rest) != len(args)
+    return hint, False
+
+
+def _convert(name: str, raw: object) -> object:
+    """Turn a string (or an already typed value) into the field's type."""
+    kind, optional = _base_type(_hints()[name])
+    if raw is None or (optional and isinstance(raw, str) and raw.strip() == ""):
+        if optional:
+            return None
+        raise ConfigError(f"{name} needs a value")
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+        if raw not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, not {raw!r}")
+        return raw
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    try:
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError
+            return raw if isinstance(raw, int) else int(str(raw).strip().replace("_", ""))
+        if kind is float:
+            return float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+    if kind is Path:
+        return raw if isinstance(raw, Path) else Path(str(raw))
+    return str(raw)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file: ``KEY=VALUE`` lines, ``#`` comments, ``export``, quotes."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        text = text.removeprefix("export ").strip()
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(
+    cli: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+    dotenv: Path | None = Path(".env"),
+) -> Settings:
+    """Build Settings with precedence CLI > environment > ``.env`` > defaults.
+
+    ``cli`` maps field names to values (None/missing = not given); ``env`` defaults to
+    ``os.environ``; ``dotenv`` is skipped when None or missing. ``KITCH_*`` variables that name no
+    setting are ignored (other parts use some, e.g. ``KITCH_PUREPYTHON``).
+    """
+    environ = os.environ if env is None else env
+    layers: list[Mapping[str, str]] = []
+    if dotenv is not None and dotenv.is_file():
+        layers.append(read_dotenv(dotenv))
+    layers.append(environ)
+    names = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, object] = {}
+    for layer in layers:
+        for key, raw in layer.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in names:
+                values[name] = _convert(name, raw)
+    for name, value in (cli or {}).items():
+        if name not in names:
+            raise ConfigError(f"unknown setting {name}")
+        if value is not None:
+            values[name] = _convert(name, value)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, only: typing.Iterable[str] | None = None
+) -> None:
+    """Add one ``--flag`` per Settings field (all, or those in ``only``); unset = absent."""
+    wanted = set(only) if only is not None else None
+    for f in dataclasses.fields(Settings):
+        if wanted is not None and f.name not in wanted:
+            continue
+        default = _default_text(f)
+        parser.add_argument(
+            flag_name(f.name),
+            dest=f.name,
+            default=argparse.SUPPRESS,
+            metavar=f.name.upper(),
+            help=f"{f.metadata['help']} (env {env_name(f.name)}; default {default})",
+        )
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    return "unset" if f.default is None else str(f.default)
+
+
+def markdown_table() -> str:
+    """The README configuration table."""
+    rows = ["| Flag | Environment | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for f in dataclasses.fields(Settings):
+        rows.append(
+            f"| `{flag_name(f.name)}` | `{env_name(f.name)}` | `{_default_text(f)}` "
+            f"| {f.metadata['help']} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting commented out at its default."""
+    lines = [
+        "# Kitch settings. Copy to .env and uncomment what you change.",
+        "# Precedence: command-line flag > environment variable > .env > default.",
+        "# Generated by: python3 -m kitch.config env",
+    ]
+    for f in dataclasses.fields(Settings):
+        default = "" if f.default is None else str(f.default)
+        lines += ["", f"# {f.metadata['help']}", f"# {env_name(f.name)}={default}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - maintenance helper
+    what = sys.argv[1] if len(sys.argv) > 1 else "markdown"
+    sys.stdout.write(markdown_table() if what == "markdown" else env_example())

@@ -1,0 +1,230 @@
+"""Channel and broadcast queries; the ingest (RTMP server) calls the first group.
+
+Ingest API::
+
+    ref = await channel_for_stream_key(db, key)          # None: unknown key or ingest disabled
+    bid = await start_broadcast(db, ref.channel_id, {"encoder": "obs", ...})
+    await update_broadcast_stats(db, bid, {"video_codec": "h264", "width": 1280, ...})
+    await end_broadcast(db, bid, "publisher_closed")
+    await close_stale_broadcasts(db)                      # once at start-up
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kitch.db import Database, Row
+from kitch.keys import hash_stream_key, looks_like_stream_key
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """What the ingest needs about the owner of a stream key."""
+
+    user_id: int
+    username: str
+    channel_id: int
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """The open broadcast session of a live channel."""
+
+    id: int
+    started_at: float
+    title: str
+    metadata: dict[str, Any]
+    stats: dict[str, Any]
+    stats_updated_at: float | None
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    id: int
+    user_id: int
+    name: str
+    display_name: str
+    title: str
+    description: str
+    category: str
+    tags: list[str]
+    live: bool
+    last_live_at: float | None
+    ingest_enabled: bool
+    has_avatar: bool
+    stream: StreamInfo | None = field(default=None)
+
+
+async def channel_for_stream_key(db: Database, key: str) -> ChannelRef | None:
+    """The channel a stream key publishes to, or None (unknown key, or ingest disabled).
+
+    Looks up the SHA-256 of the key and compares digests with ``hmac.compare_digest``.
+    """
+    if not isinstance(key, str) or not looks_like_stream_key(key):
+        return None
+    digest = hash_stream_key(key)
+    row = await db.fetchone(
+        "SELECT k.key_hash, u.id AS user_id, u.username, c.id AS channel_id, c.ingest_enabled "
+        "FROM stream_keys k JOIN users u ON u.id = k.user_id JOIN channels c ON c.user_id = u.id "
+        "WHERE k.key_hash = ?",
+        (digest,),
+    )
+    if row is None or not hmac.compare_digest(row["key_hash"], digest):
+        return None
+    if not row["ingest_enabled"]:
+        return None
+    return ChannelRef(row["user_id"], row["username"], row["channel_id"])
+
+
+async def set_ingest_enabled(db: Database, channel_id: int, enabled: bool) -> None:
+    """Allow or block publishing to the channel (a blocked key resolves to None)."""
+    await db.execute(
+        "UPDATE channels SET ingest_enabled = ? WHERE id = ?", (int(enabled), channel_id)
+    )
+
+
+async def start_broadcast(
+    db: Database, channel_id: int, metadata: dict[str, Any], *, now: float | None = None
+) -> int:
+    """Mark the channel live and open a broadcast session (closing any left open); return its id."""
+    at = time.time() if now is None else now
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE broadcast_sessions SET ended_at = ?, end_reason = 'superseded' "
+            "WHERE channel_id = ? AND ended_at IS NULL",
+            (at, channel_id),
+        )
+        await tx.execute(
+            "UPDATE channels SET live = 1, last_live_at = ? WHERE id = ?", (at, channel_id)
+        )
+        broadcast_id, _ = await tx.execute(
+            "INSERT INTO broadcast_sessions (channel_id, started_at, title, metadata) "
+            "SELECT id, ?, title, ? FROM channels WHERE id = ?",
+            (at, json.dumps(metadata, default=str), channel_id),
+        )
+    if not broadcast_id:
+        raise LookupError(f"no channel {channel_id}")
+    return broadcast_id
+
+
+async def update_broadcast_stats(db: Database, broadcast_id: int, stats: dict[str, Any]) -> None:
+    """Replace the session's ingest stats (codec, width, height, fps, bitrate_kbps, ...)."""
+    await db.execute(
+        "UPDATE broadcast_sessions SET stats = ?, stats_updated_at = ? WHERE id = ?",
+        (json.dumps(stats, default=str), time.time(), broadcast_id),
+    )
+
+
+async def end_broadcast(
+    db: Database, broadcast_id: int, reason: str, *, now: float | None = None
+) -> None:
+    """Close the session (idempotent) and mark its channel offline unless another is open."""
+    at = time.time() if now is None else now
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE broadcast_sessions SET ended_at = ?, end_reason = ? "
+            "WHERE id = ? AND ended_at IS NULL",
+            (at, reason, broadcast_id),
+        )
+        await tx.execute(
+            "UPDATE channels SET live = 0 WHERE id = "
+            "(SELECT channel_id FROM broadcast_sessions WHERE id = ?) AND NOT EXISTS "
+            "(SELECT 1 FROM broadcast_sessions b WHERE b.channel_id = channels.id "
+            "AND b.ended_at IS NULL)",
+            (broadcast_id,),
+        )
+
+
+async def close_stale_broadcasts(db: Database) -> int:
+    """Close sessions left open by a crash (ended at their last stats time); return how many."""
+    async with db.transaction() as tx:
+        _, count = await tx.execute(
+            "UPDATE broadcast_sessions SET ended_at = max(started_at, "
+            "coalesce(stats_updated_at, started_at)), end_reason = 'server_restart' "
+            "WHERE ended_at IS NULL"
+        )
+        await tx.execute("UPDATE channels SET live = 0 WHERE live = 1")
+    return count
+
+
+_CHANNEL_SELECT = (
+    "SELECT c.*, u.username, u.display_name, "
+    "EXISTS(SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS has_avatar, "
+    "b.id AS b_id, b.started_at AS b_started_at, b.title AS b_title, b.metadata AS b_metadata, "
+    "b.stats AS b_stats, b.stats_updated_at AS b_stats_updated_at "
+    "FROM channels c JOIN users u ON u.id = c.user_id "
+    "LEFT JOIN broadcast_sessions b ON b.id = (SELECT id FROM broadcast_sessions "
+    "WHERE channel_id = c.id AND ended_at IS NULL ORDER BY id DESC LIMIT 1) "
+)
+
+
+def _channel(row: Row) -> ChannelInfo:
+    stream = None
+    if row["live"] and row["b_id"] is not None:
+        stream = StreamInfo(
+            id=row["b_id"],
+            started_at=row["b_started_at"],
+            title=row["b_title"],
+            metadata=json.loads(row["b_metadata"]),
+            stats=json.loads(row["b_stats"]),
+            stats_updated_at=row["b_stats_updated_at"],
+        )
+    return ChannelInfo(
+        id=row["id"],
+        user_id=row["user_id"],
+        name=row["username"],
+        display_name=row["display_name"],
+        title=row["title"],
+        description=row["description"],
+        category=row["category"],
+        tags=json.loads(row["tags"]),
+        live=bool(row["live"]),
+        last_live_at=row["last_live_at"],
+        ingest_enabled=bool(row["ingest_enabled"]),
+        has_avatar=bool(row["has_avatar"]),
+        stream=stream,
+    )
+
+
+async def get_channel(db: Database, name: str) -> ChannelInfo | None:
+    """The channel of user ``name`` (case-insensitive), with its open broadcast when live."""
+    row = await db.fetchone(_CHANNEL_SELECT + "WHERE u.username = ?", (name.lower(),))
+    return None if row is None else _channel(row)
+
+
+async def get_channel_of_user(db: Database, user_id: int) -> ChannelInfo | None:
+    row = await db.fetchone(_CHANNEL_SELECT + "WHERE c.user_id = ?", (user_id,))
+    return None if row is None else _channel(row)
+
+
+async def list_channels(
+    db: Database, *, limit: int = 50, offset: int = 0, live_only: bool = False
+) -> list[ChannelInfo]:
+    """Channels, live first, then most recently live, then by name."""
+    where = "WHERE c.live = 1 " if live_only else ""
+    rows = await db.fetchall(
+        _CHANNEL_SELECT + where + "ORDER BY c.live DESC, c.last_live_at IS NULL, "
+        "c.last_live_at DESC, u.username LIMIT ? OFFSET ?",
+        (limit, offset),
+    )
+    return [_channel(row) for row in rows]
+
+
+async def update_channel(db: Database, channel_id: int, changes: dict[str, Any]) -> None:
+    """Set any of title, description, category (str) and tags (list of str)."""
+    values: dict[str, Any] = {}
+    for name in ("title", "description", "category"):
+        if name in changes:
+            values[name] = changes[name]
+    if "tags" in changes:
+        values["tags"] = json.dumps(changes["tags"])
+    if not values:
+        return
+    assignments = ", ".join(f"{name} = ?" for name in values)  # names from the fixed list only
+    await db.execute(
+        f"UPDATE channels SET {assignments} WHERE id = ?", [*values.values(), channel_id]
+    )

@@ -1,0 +1,299 @@
+"""Registration, login, refresh rotation and reuse, logout, tokens: the happy paths and abuse."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import time
+
+import httpx
+import jwt
+import pytest
+from starlette.applications import Starlette
+
+from kitch.auth.tokens import issue_access_token
+from kitch.db import Database
+from tests.api.helpers import PASSWORD, TEST_SECRET, Register, assert_error
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
+LOGOUT = "/api/v1/auth/logout"
+
+
+async def test_register_then_me(client: httpx.AsyncClient, register: Register) -> None:
+    data = await register("Alice_1")
+    assert data["token_type"] == "bearer"
+    assert data["expires_in"] == 900
+    assert data["user"]["username"] == "alice_1"
+    me = await client.get("/api/v1/me", headers=data["auth"])
+    assert me.status_code == 200
+    assert me.json()["email"] == "Alice_1@example.com"
+    assert "password_hash" not in me.text
+
+
+async def test_login_by_username_or_email(client: httpx.AsyncClient, register: Register) -> None:
+    await register("bob")
+    for login in ("bob", "BOB", "bob@example.com", "Bob@Example.com"):
+        response = await client.post(LOGIN, json={"username": login, "password": PASSWORD})
+        assert response.status_code == 200, (login, response.text)
+        assert set(response.json()) == {"access_token", "refresh_token", "token_type", "expires_in"}
+
+
+async def test_wrong_password_and_unknown_user_are_401(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("carol")
+    wrong = await client.post(LOGIN, json={"username": "carol", "password": "nope-nope"})
+    assert_error(wrong, 401, "invalid_credentials")
+    unknown = await client.post(LOGIN, json={"username": "nobody", "password": "nope-nope"})
+    assert_error(unknown, 401, "invalid_credentials")
+    assert wrong.json() == unknown.json()
+
+
+async def test_long_passwords_are_not_truncated(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    long_password = "x" * 100
+    await register("dave", password=long_password)
+    ok = await client.post(LOGIN, json={"username": "dave", "password": long_password})
+    assert ok.status_code == 200
+    # Same first 72 bytes, different tail: bcrypt alone would accept it.
+    almost = await client.post(LOGIN, json={"username": "dave", "password": "x" * 72 + "y" * 28})
+    assert_error(almost, 401)
+    huge = await client.post(LOGIN, json={"username": "dave", "password": "z" * 5000})
+    assert_error(huge, 401)
+
+
+@pytest.mark.parametrize(
+    ("username", "why"),
+    [
+        ("ab", "too short"),
+        ("a" * 26, "too long"),
+        ("al ice", "space"),
+        ("alice'; DROP TABLE users;--", "sql"),
+        ("admin", "reserved"),
+        ("API", "reserved, case-folded"),
+        ("dashboard", "reserved route"),
+        ("\u0430lice", "cyrillic a"),
+        ("\u212aelvin", "kelvin sign lower-cases to k"),
+        ("\uff41\uff4c\uff49\uff43\uff45", "fullwidth"),
+        ("alice\u200b", "zero width space"),
+    ],
+)
+async def test_bad_usernames_are_refused(
+    client: httpx.AsyncClient, username: str, why: str
+) -> None:
+    response = await client.post(
+        REGISTER, json={"username": username, "email": "x@example.com", "password": PASSWORD}
+    )
+    assert_error(response, 422, "validation_error")
+
+
+async def test_usernames_are_unique_case_insensitively(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    await register("erin")
+    response = await client.post(
+        REGISTER, json={"username": "ERIN", "email": "other@example.com", "password": PASSWORD}
+    )
+    assert_error(response, 409, "username_taken")
+    response = await client.post(
+        REGISTER, json={"username": "erin2", "email": "ERIN@example.com", "password": PASSWORD}
+    )
+    assert_error(response, 409, "email_taken")
+
+
+async def test_concurrent_registrations_of_one_name(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    async def attempt(i: int) -> httpx.Response:
+        return await client.post(
+            REGISTER,
+            json={"username": "frank", "email": f"f{i}@example.com", "password": PASSWORD},
+        )
+
+    responses = await asyncio.gather(*(attempt(i) for i in range(8)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 7
+    rows = await db.fetchall("SELECT id FROM users WHERE username = 'frank'")
+    assert len(rows) == 1
+    # Nothing half-written: exactly one channel and one key exist for the one user.
+    for table in ("channels", "stream_keys"):
+        count = await db.fetchone(f"SELECT count(*) FROM {table}")
+        assert count is not None and count[0] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "gina", "email": "gina@example.com"},
+        {"username": "gina", "email": "gina@example.com", "password": 12345678},
+        {"username": ["gina"], "email": "gina@example.com", "password": PASSWORD},
+        {"username": "gina", "email": "not-an-email", "password": PASSWORD},
+        {"username": "gina", "email": "gina@example.com", "password": "short"},
+        {"username": "gina", "email": "gina@example.com", "password": PASSWORD, "admin": True},
+        {"username": None, "email": "gina@example.com", "password": PASSWORD},
+    ],
+)
+async def test_register_validation(client: httpx.AsyncClient, db: Database, body: object) -> None:
+    response = await client.post(REGISTER, json=body)
+    assert_error(response, 422, "validation_error")
+    row = await db.fetchone("SELECT count(*) FROM users")
+    assert row is not None and row[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b'{"username": NaN}', 400, "invalid_json"),
+        (b"[1, 2, 3]", 422, "validation_error"),
+        (b'"just a string"', 422, "validation_error"),
+        (b"[" * 100_00 + b"]" * 100_00, 400, "invalid_json"),
+        (b"\xff\xfe garbage", 400, "invalid_json"),
+    ],
+)
+async def test_malformed_bodies(
+    client: httpx.AsyncClient, content: bytes, status: int, code: str
+) -> None:
+    response = await client.post(
+        REGISTER, content=content, headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, status, code)
+
+
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        LOGIN, content=b"username=a&password=b", headers={"Content-Type": "text/plain"}
+    )
+    assert_error(response, 415, "unsupported_media_type")
+
+
+async def test_huge_body_is_413(client: httpx.AsyncClient, db: Database) -> None:
+    big = json.dumps({"username": "h" * 200_000, "email": "h@example.com", "password": PASSWORD})
+    response = await client.post(
+        REGISTER, content=big, headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, 413, "payload_too_large")
+
+    async def chunks() -> object:
+        for _ in range(100):
+            yield b" " * 10_000
+
+    streamed = await client.post(
+        REGISTER, content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert_error(streamed, 413, "payload_too_large")
+
+
+async def test_refresh_rotates_and_old_token_replay_revokes_family(
+    client: httpx.AsyncClient, register: Register, app: Starlette
+) -> None:
+    data = await register("henry")
+    first = data["refresh_token"]
+    rotated = await client.post(REFRESH, json={"refresh_token": first})
+    assert rotated.status_code == 200
+    second = rotated.json()["refresh_token"]
+    assert second != first
+    # Past the grace period, presenting the used token again is theft: the family dies.
+    app.state.settings = dataclasses.replace(app.state.settings, refresh_reuse_grace=0.0)
+    await asyncio.sleep(0.01)
+    replay = await client.post(REFRESH, json={"refresh_token": first})
+    assert_error(replay, 401, "token_reused")
+    after = await client.post(REFRESH, json={"refresh_token": second})
+    assert_error(after, 401, "invalid_token")
+
+
+async def test_two_tabs_refreshing_together_stay_signed_in(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("iris")
+    token = data["refresh_token"]
+    a, b = await asyncio.gather(
+        client.post(REFRESH, json={"refresh_token": token}),
+        client.post(REFRESH, json={"refresh_token": token}),
+    )
+    assert a.status_code == b.status_code == 200
+    for response in (a, b):
+        again = await client.post(REFRESH, json={"refresh_token": response.json()["refresh_token"]})
+        assert again.status_code == 200
+
+
+async def test_unknown_refresh_token(client: httpx.AsyncClient) -> None:
+    assert_error(await client.post(REFRESH, json={"refresh_token": "rt_nope"}), 401)
+
+
+async def test_logout_revokes_the_session(client: httpx.AsyncClient, register: Register) -> None:
+    data = await register("jack")
+    out = await client.post(LOGOUT, json={"refresh_token": data["refresh_token"]})
+    assert out.status_code == 204
+    assert_error(await client.post(REFRESH, json={"refresh_token": data["refresh_token"]}), 401)
+    assert_error(await client.post(LOGOUT), 401)
+
+
+async def test_logout_everywhere_kills_access_tokens(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("kate")
+    other = (await client.post(LOGIN, json={"username": "kate", "password": PASSWORD})).json()
+    out = await client.post(LOGOUT, json={"everywhere": True}, headers=data["auth"])
+    assert out.status_code == 204
+    assert_error(await client.get("/api/v1/me", headers=data["auth"]), 401, "invalid_token")
+    assert_error(await client.post(REFRESH, json={"refresh_token": other["refresh_token"]}), 401)
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def test_forged_and_expired_access_tokens(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("liam")
+    user_id = data["user"]["id"]
+    now = int(time.time())
+    claims = {"sub": str(user_id), "iat": now, "exp": now + 60, "jti": "x", "ver": 0}
+    alg_none = _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(claims) + "."
+    header, payload, signature = data["access_token"].split(".")
+    tampered_claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    tampered_claims["sub"] = str(user_id + 1)
+    tampered = f"{header}.{_b64(tampered_claims)}.{signature}"
+    expired = issue_access_token(TEST_SECRET.encode(), user_id, 0, ttl=-10, now=now)
+    other_key = jwt.encode(claims, "another-secret-that-is-32-bytes-long!!", algorithm="HS256")
+    no_jti = jwt.encode({k: v for k, v in claims.items() if k != "jti"}, TEST_SECRET, "HS256")
+    hs512 = jwt.encode(claims, TEST_SECRET + "x" * 40, algorithm="HS512")
+    for token in (alg_none, tampered, expired, other_key, no_jti, hs512, "garbage", "a.b.c"):
+        response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert_error(response, 401, "invalid_token")
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert_error(await client.get("/api/v1/me"), 401)
+    assert_error(await client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401)
+
+
+async def test_failed_logins_are_rate_limited_per_account(
+    client: httpx.AsyncClient, register: Register, app: Starlette
+) -> None:
+    await register("mia")
+    limit = app.state.settings.login_attempts_per_account
+    for i in range(limit):
+        login = "mia" if i % 2 else "MIA@example.com"  # one account, two spellings
+        response = await client.post(LOGIN, json={"username": login, "password": "wrong-wrong"})
+        assert response.status_code == 401
+    blocked = await client.post(LOGIN, json={"username": "mia", "password": PASSWORD})
+    assert_error(blocked, 429, "rate_limited")
+    assert 0 < int(blocked.headers["retry-after"]) <= app.state.settings.login_window
+
+
+async def test_failed_logins_are_rate_limited_per_address(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    limit = app.state.settings.login_attempts_per_address
+    for i in range(limit):
+        response = await client.post(LOGIN, json={"username": f"user{i}", "password": "wrong1234"})
+        assert response.status_code == 401
+    blocked = await client.post(LOGIN, json={"username": "fresh_name", "password": "wrong1234"})
+    assert_error(blocked, 429, "rate_limited")
+    assert "retry-after" in blocked.headers

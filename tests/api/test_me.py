@@ -1,0 +1,219 @@
+"""Profile, password change, avatar, account deletion, stream key, broadcast switch."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import zlib
+
+import httpx
+
+from kitch.api.app import create_app
+from kitch.config import Settings
+from kitch.db import Database
+from kitch.db.queries import channel_for_stream_key
+from tests.api.helpers import PASSWORD, Register, assert_error
+
+ME = "/api/v1/me"
+KEY = "/api/v1/me/stream-key"
+
+
+def tiny_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_patch_profile(client: httpx.AsyncClient, register: Register) -> None:
+    data = await register("nora")
+    response = await client.patch(
+        ME, json={"display_name": "  Nora N. ", "bio": "hi <b>there</b>"}, headers=data["auth"]
+    )
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Nora N."
+    assert response.json()["bio"] == "hi <b>there</b>"
+    bad = await client.patch(ME, json={"display_name": 5}, headers=data["auth"])
+    assert_error(bad, 422)
+    bad = await client.patch(ME, json={"username": "other"}, headers=data["auth"])
+    assert_error(bad, 422)
+    bad = await client.patch(ME, json={"display_name": "x" * 51}, headers=data["auth"])
+    assert_error(bad, 422)
+
+
+async def test_email_change_conflict(client: httpx.AsyncClient, register: Register) -> None:
+    data = await register("olga")
+    await register("oscar")
+    response = await client.patch(ME, json={"email": "OSCAR@example.com"}, headers=data["auth"])
+    assert_error(response, 409, "email_taken")
+
+
+async def test_password_change_signs_out_everywhere(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("paul")
+    other = (
+        await client.post("/api/v1/auth/login", json={"username": "paul", "password": PASSWORD})
+    ).json()
+    wrong = await client.post(
+        f"{ME}/password",
+        json={"current_password": "not-it-at-all", "new_password": "new password 1"},
+        headers=data["auth"],
+    )
+    assert_error(wrong, 403, "wrong_password")
+    short = await client.post(
+        f"{ME}/password",
+        json={"current_password": PASSWORD, "new_password": "short"},
+        headers=data["auth"],
+    )
+    assert_error(short, 422)
+    changed = await client.post(
+        f"{ME}/password",
+        json={"current_password": PASSWORD, "new_password": "new password 1"},
+        headers=data["auth"],
+    )
+    assert changed.status_code == 200
+    fresh = {"Authorization": f"Bearer {changed.json()['access_token']}"}
+    assert (await client.get(ME, headers=fresh)).status_code == 200
+    # The old access tokens and refresh tokens of both sessions are dead.
+    assert_error(await client.get(ME, headers=data["auth"]), 401)
+    other_auth = {"Authorization": f"Bearer {other['access_token']}"}
+    assert_error(await client.get(ME, headers=other_auth), 401)
+    for token in (data["refresh_token"], other["refresh_token"]):
+        assert_error(await client.post("/api/v1/auth/refresh", json={"refresh_token": token}), 401)
+    old = await client.post("/api/v1/auth/login", json={"username": "paul", "password": PASSWORD})
+    assert_error(old, 401)
+    new = await client.post(
+        "/api/v1/auth/login", json={"username": "paul", "password": "new password 1"}
+    )
+    assert new.status_code == 200
+
+
+async def test_avatar_upload_raw_and_multipart(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("quinn")
+    png = tiny_png()
+    put = await client.put(
+        f"{ME}/avatar", content=png, headers={**data["auth"], "Content-Type": "image/png"}
+    )
+    assert put.status_code == 200
+    url = put.json()["avatar_url"]
+    assert url == "/api/v1/users/quinn/avatar"
+    got = await client.get(url)
+    assert got.status_code == 200
+    assert got.content == png
+    assert got.headers["content-type"] == "image/png"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert (await client.get(ME, headers=data["auth"])).json()["avatar_url"] == url
+
+    gif = b"GIF89a" + b"\x01\x00\x01\x00" + b"\x00" * 20
+    multi = await client.put(
+        f"{ME}/avatar", files={"file": ("a.gif", gif, "image/gif")}, headers=data["auth"]
+    )
+    assert multi.status_code == 200, multi.text
+    got = await client.get(url)
+    assert got.content == gif and got.headers["content-type"] == "image/gif"
+
+    deleted = await client.delete(f"{ME}/avatar", headers=data["auth"])
+    assert deleted.status_code == 204
+    assert_error(await client.get(url), 404)
+
+
+async def test_avatar_rejects_non_images_and_big_files(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("rita")
+    html = b"<html><script>alert(1)</script></html>"
+    response = await client.put(
+        f"{ME}/avatar", content=html, headers={**data["auth"], "Content-Type": "image/png"}
+    )
+    assert_error(response, 415)
+    huge = tiny_png() + b"\x00" * (2 * 1024 * 1024)
+    response = await client.put(
+        f"{ME}/avatar", content=huge, headers={**data["auth"], "Content-Type": "image/png"}
+    )
+    assert_error(response, 413, "payload_too_large")
+    empty = await client.put(f"{ME}/avatar", content=b"", headers=data["auth"])
+    assert_error(empty, 415)
+
+
+async def test_delete_account_removes_everything(
+    client: httpx.AsyncClient, register: Register, db: Database
+) -> None:
+    data = await register("sam")
+    key = (await client.get(KEY, headers=data["auth"])).json()["stream_key"]
+    wrong = await client.request(
+        "DELETE", ME, json={"password": "not the one"}, headers=data["auth"]
+    )
+    assert_error(wrong, 403)
+    gone = await client.request("DELETE", ME, json={"password": PASSWORD}, headers=data["auth"])
+    assert gone.status_code == 204
+    assert_error(await client.get(ME, headers=data["auth"]), 401)
+    assert await channel_for_stream_key(db, key) is None
+    assert_error(await client.get("/api/v1/channels/sam"), 404)
+    for table in ("users", "channels", "stream_keys", "refresh_tokens"):
+        row = await db.fetchone(f"SELECT count(*) FROM {table}")
+        assert row is not None and row[0] == 0, table
+    # The name can be registered again.
+    await register("sam")
+
+
+async def test_stream_key_show_and_rotate(
+    client: httpx.AsyncClient, register: Register, db: Database
+) -> None:
+    data = await register("tina")
+    shown = await client.get(KEY, headers=data["auth"])
+    assert shown.status_code == 200
+    body = shown.json()
+    key = body["stream_key"]
+    assert key.startswith("live_") and len(key) >= 5 + 32
+    assert body["rtmp_url"] == "rtmp://kitch.test:1935/live"
+    assert body["rtmps_url"] is None
+    assert shown.headers["cache-control"] == "no-store"
+    ref = await channel_for_stream_key(db, key)
+    assert ref is not None and ref.username == "tina"
+
+    rotated = await client.post(KEY, headers=data["auth"])
+    new_key = rotated.json()["stream_key"]
+    assert new_key != key
+    assert await channel_for_stream_key(db, key) is None
+    assert await channel_for_stream_key(db, new_key) is not None
+    assert (await client.get(KEY, headers=data["auth"])).json()["stream_key"] == new_key
+    # Never in public responses.
+    for path in ("/api/v1/channels", "/api/v1/channels/tina"):
+        assert new_key not in (await client.get(path)).text
+    assert_error(await client.get(KEY), 401)
+
+
+async def test_end_broadcast_disables_the_key(
+    client: httpx.AsyncClient, register: Register, db: Database
+) -> None:
+    data = await register("uma")
+    key = (await client.get(KEY, headers=data["auth"])).json()["stream_key"]
+    ended = await client.post(f"{ME}/broadcast/end", headers=data["auth"])
+    assert ended.status_code == 200 and ended.json()["ingest_enabled"] is False
+    assert await channel_for_stream_key(db, key) is None
+    assert (await client.get(KEY, headers=data["auth"])).json()["ingest_enabled"] is False
+    enabled = await client.post(f"{ME}/broadcast/enable", headers=data["auth"])
+    assert enabled.json()["ingest_enabled"] is True
+    assert await channel_for_stream_key(db, key) is not None
+
+
+async def test_server_info_uses_public_url(settings: Settings, db: Database) -> None:
+    app = create_app(
+        dataclasses.replace(settings, public_url="https://tv.example.com", rtmp="0.0.0.0:1940"),
+        db=db,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.1:8000") as client:
+        info = (await client.get("/api/v1/server-info")).json()
+    assert info["rtmp_url"] == "rtmp://tv.example.com:1940/live"
+    assert info["rtmp_port"] == 1940

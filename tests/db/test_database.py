@@ -1,0 +1,142 @@
+"""The SQLite layer: pragmas, migrations, schema version guard, transactions, two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kitch.db import SchemaTooNewError, migrations, open_database, split_statements
+
+
+async def test_pragmas_and_schema(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "data" / "kitch.db")
+    try:
+        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"  # type: ignore[index]
+        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
+        assert (await db.fetchone("PRAGMA busy_timeout"))[0] >= 5000  # type: ignore[index]
+        version = await db.fetchone("SELECT max(version) FROM schema_version")
+        assert version is not None and version[0] == len(migrations())
+        tables = {
+            r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        assert {
+            "users",
+            "stream_keys",
+            "channels",
+            "broadcast_sessions",
+            "refresh_tokens",
+        } <= tables
+    finally:
+        await db.close()
+    assert stat.S_IMODE(os.stat(tmp_path / "data" / "kitch.db").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "data").st_mode) == 0o700
+
+
+async def test_reopen_applies_nothing_twice(tmp_path: Path) -> None:
+    for _ in range(3):
+        db = await open_database(tmp_path / "kitch.db")
+        rows = await db.fetchall("SELECT version FROM schema_version")
+        await db.close()
+    assert [r[0] for r in rows] == list(range(1, len(migrations()) + 1))
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "kitch.db")
+    await db.execute("INSERT INTO schema_version (version) VALUES (999)")
+    await db.close()
+    with pytest.raises(SchemaTooNewError, match="newer than this Kitch"):
+        await open_database(tmp_path / "kitch.db")
+
+
+async def test_failed_migration_leaves_nothing_behind(tmp_path: Path) -> None:
+    good = migrations()
+    broken = [*good, (len(good) + 1, "CREATE TABLE extra (x INTEGER);\nTHIS IS NOT SQL;\n")]
+    with pytest.raises(Exception, match="syntax error"):
+        await open_database(tmp_path / "kitch.db", _migrations=broken)
+    db = await open_database(tmp_path / "kitch.db")
+    try:
+        names = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
+        assert "extra" not in names
+        assert "users" in names
+    finally:
+        await db.close()
+
+
+async def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "kitch.db")
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO users (username, email, password_hash, created_at) "
+                    "VALUES ('a_b', 'a@b.co', 'x', 0)"
+                )
+                raise RuntimeError("abort")
+        assert (await db.fetchone("SELECT count(*) FROM users"))[0] == 0  # type: ignore[index]
+    finally:
+        await db.close()
+
+
+def test_split_statements_handles_semicolons_in_strings_and_comments() -> None:
+    script = (
+        "-- header; comment\n"
+        "CREATE TABLE t (a TEXT DEFAULT 'x;y');\n"
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET a = 'z';\nEND;\n"
+        "-- trailing\n"
+    )
+    statements = list(split_statements(script))
+    assert len(statements) == 2
+    assert statements[1].endswith("END;")
+    with pytest.raises(ValueError):
+        list(split_statements("CREATE TABLE t (a"))
+
+
+CLI_WRITER = """
+import asyncio, sys
+from pathlib import Path
+from kitch.db import open_database
+from kitch.db.users import create_user
+
+async def main():
+    db = await open_database(Path(sys.argv[1]))
+    for i in range(40):
+        await create_user(db, f"cli_{i}", f"cli{i}@example.com", "x")
+    await db.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_write_at_once(tmp_path: Path) -> None:
+    """The CLI keeps working while the server writes to the same file (busy timeout, WAL)."""
+    path = tmp_path / "kitch.db"
+    db = await open_database(path)
+    from kitch.db.users import create_user
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CLI_WRITER, str(path), cwd=Path(__file__).parents[2]
+    )
+    for i in range(40):
+        await create_user(db, f"srv_{i}", f"srv{i}@example.com", "x")
+    assert await proc.wait() == 0
+    count = await db.fetchone("SELECT count(*) FROM users")
+    await db.close()
+    assert count is not None and count[0] == 80
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sqlite3; print(sqlite3.connect({str(path)!r})"
+            ".execute('PRAGMA integrity_check').fetchone()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert check.stdout.strip() == "ok"

@@ -1,0 +1,66 @@
+"""Refresh-token rotation, the two-tabs grace, reuse detection and expiry, with explicit times."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kitch.db import Database, open_database
+from kitch.db.tokens import (
+    RefreshOutcome,
+    create_refresh_token,
+    revoke_family_of,
+    rotate_refresh_token,
+)
+from kitch.db.users import create_user
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / "kitch.db")
+    await create_user(database, "tok", "tok@example.com", "x")
+    yield database
+    await database.close()
+
+
+async def test_grace_then_reuse(db: Database) -> None:
+    now = time.time()
+    first = await create_refresh_token(db, 1, ttl=100)
+    a = await rotate_refresh_token(db, first, ttl=100, grace=5, now=now)
+    assert a.outcome is RefreshOutcome.ROTATED and a.user_id == 1
+    b = await rotate_refresh_token(db, first, ttl=100, grace=5, now=now + 4)  # second tab
+    assert b.outcome is RefreshOutcome.ROTATED and b.token != a.token
+    late = await rotate_refresh_token(db, first, ttl=100, grace=5, now=now + 6)
+    assert late.outcome is RefreshOutcome.REUSED
+    for token in (a.token, b.token, first):
+        assert token is not None
+        result = await rotate_refresh_token(db, token, ttl=100, grace=5, now=now + 7)
+        assert result.outcome is RefreshOutcome.INVALID
+
+
+async def test_expiry(db: Database) -> None:
+    token = await create_refresh_token(db, 1, ttl=10)
+    expired = await rotate_refresh_token(db, token, ttl=10, grace=5, now=time.time() + 11)
+    assert expired.outcome is RefreshOutcome.INVALID
+
+
+async def test_families_are_independent(db: Database) -> None:
+    laptop = await create_refresh_token(db, 1, ttl=100)
+    phone = await create_refresh_token(db, 1, ttl=100)
+    assert await revoke_family_of(db, laptop) == 1
+    assert (await rotate_refresh_token(db, laptop, ttl=100, grace=5)).outcome is (
+        RefreshOutcome.INVALID
+    )
+    assert (await rotate_refresh_token(db, phone, ttl=100, grace=5)).outcome is (
+        RefreshOutcome.ROTATED
+    )
+    assert await revoke_family_of(db, "rt_unknown") is None
+
+
+async def test_only_hashes_are_stored(db: Database) -> None:
+    token = await create_refresh_token(db, 1, ttl=100)
+    rows = await db.fetchall("SELECT token_hash FROM refresh_tokens")
+    assert rows and all(token not in r[0] for r in rows)
