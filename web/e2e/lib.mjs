@@ -46,6 +46,7 @@ export async function newPage(context, errors) {
 export async function shot(page, dir, name) {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.png`);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path, fullPage: true });
   return path;
 }
@@ -83,4 +84,23 @@ export async function overflowsX(page) {
 /** Print the machine-readable result line the pytest wrapper reads. */
 export function result(obj) {
   process.stdout.write(`RESULT ${JSON.stringify(obj)}\n`);
+}
+
+/** On failure: screenshot every open page and return the alerts they show. */
+export async function failureReport(browser, dir, name) {
+  const notes = [];
+  let i = 0;
+  for (const context of browser.contexts()) {
+    for (const page of context.pages()) {
+      i += 1;
+      try {
+        await shot(page, dir, `failure-${name}-${i}`);
+        const alerts = await page.locator('[role="alert"]').allTextContents();
+        notes.push(`page ${i} ${page.url()} alerts: ${JSON.stringify(alerts)}`);
+      } catch (e) {
+        notes.push(`page ${i}: no screenshot (${e instanceof Error ? e.message : e})`);
+      }
+    }
+  }
+  return notes;
 }

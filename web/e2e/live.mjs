@@ -4,7 +4,7 @@
 // behind-live shown -> phone viewport -> screenshots.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS.
 import { createInterface } from "node:readline";
-import { behindLive, env, launch, log, newPage, overflowsX, result, shot, waitForPlayback } from "./lib.mjs";
+import { behindLive, failureReport, env, launch, log, newPage, overflowsX, result, shot, waitForPlayback } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const username = env("USERNAME");
@@ -90,6 +90,7 @@ try {
   log("live scenario ok");
 } catch (e) {
   errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
+  errors.push(...(await failureReport(browser, artifacts, "live")));
 } finally {
   await browser.close();
   lines.close();

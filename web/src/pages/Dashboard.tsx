@@ -109,7 +109,7 @@ function LiveStatus({
   }
 
   return (
-    <section className="card" aria-labelledby="status-heading">
+    <section className="card dash-status" aria-labelledby="status-heading">
       <h2 id="status-heading">Stream status</h2>
       <ErrorBox>{error && `Could not read the status: ${error}`}</ErrorBox>
       {channel === null ? (
@@ -246,7 +246,7 @@ function ObsSetup({ onIngestKnown }: { onIngestKnown: (enabled: boolean) => void
   }
 
   return (
-    <section className="card" aria-labelledby="obs-heading">
+    <section className="card dash-obs" aria-labelledby="obs-heading">
       <h2 id="obs-heading">Set up OBS</h2>
       <p>
         In OBS open <em>Settings → Stream</em>, choose <em>Service: Custom…</em> and enter:
@@ -357,7 +357,7 @@ function StreamInfoEditor({ channel, onSaved }: { channel: Channel; onSaved: (c:
   }
 
   return (
-    <section className="card" aria-labelledby="info-heading">
+    <section className="card dash-info" aria-labelledby="info-heading">
       <h2 id="info-heading">Stream info</h2>
       <form className="form" onSubmit={(e) => void save(e)}>
         <label htmlFor="info-title">Title</label>
