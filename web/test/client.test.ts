@@ -187,6 +187,34 @@ describe("silent refresh", () => {
     expect(calls[2]?.headers.Authorization).toBe("Bearer access-9");
   });
 
+  it("keeps tokens adopted while a refused refresh was in flight", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const storage = memoryStorage();
+    const answers: Array<() => Promise<Response> | Response> = [
+      () => new Response(JSON.stringify(tokens(1)), { status: 200 }),
+      // the refresh is answered only after the password change below
+      async () => {
+        await gate;
+        return new Response(JSON.stringify({ error: { code: "revoked", message: "no" } }), { status: 401 });
+      },
+    ];
+    const client = new ApiClient({
+      storage,
+      clock: new ServerClock(),
+      fetch: (async () => answers.shift()!()) as typeof fetch,
+      setTimer: () => 0,
+      clearTimer: () => undefined,
+    });
+    await client.login("a", "b");
+    const refreshing = client.refresh();
+    client.acceptTokens(tokens(2)); // e.g. the answer to a password change
+    release();
+    await expect(refreshing).resolves.toMatchObject({ accessToken: "access-2" });
+    expect(client.session?.accessToken).toBe("access-2");
+    expect(loadSession(storage)?.accessToken).toBe("access-2");
+  });
+
   it("keeps the session on a network error during refresh", async () => {
     const { client } = setup([
       { status: 200, body: tokens(1) },

@@ -201,6 +201,9 @@ export class ApiClient {
         throw e;
       }
       const body = await readBody(res);
+      // Signed in again, or given new tokens (password change) while this refresh was in
+      // flight: the newer session wins, whatever this answer says.
+      if (this.current?.refreshToken !== s.refreshToken) return this.current;
       if (res.ok && isTokenResponse(body)) return this.acceptTokens(body);
       if (res.status === 400 || res.status === 401 || res.status === 403) {
         this.setSession(null);
