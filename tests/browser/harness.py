@@ -1,0 +1,102 @@
+"""Helpers for the browser tests: free ports, server subprocesses, running web/e2e scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+ARTIFACTS = Path(os.environ.get("KITCH_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = log.read_text(errors="replace")
+            raise AssertionError(f"server exited with {proc.returncode}:\n{out[-3000:]}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"server at {url} did not answer within {timeout} s")
+
+
+@contextmanager
+def server(args: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[Path]:
+    """Run a server subprocess until the block ends; yields the path of its log."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / f"server-{os.getpid()}-{time.monotonic_ns()}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_http(url, proc, log)
+            yield log
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def uvicorn(factory: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        *("-m", "uvicorn", "--factory", f"tests.browser.apps:{factory}"),
+        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+    ]
+
+
+def node_env(base_url: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BASE_URL": base_url,
+        "ARTIFACTS": str(ARTIFACTS),
+        "CHROMIUM": CHROMIUM,
+        **extra,
+    }
+
+
+def parse_result(stdout: str) -> dict[str, Any]:
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            parsed: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            return parsed
+    raise AssertionError(f"the browser script printed no RESULT line:\n{stdout[-3000:]}")
+
+
+def run_script(script: str, base_url: str, **extra: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        ["node", f"e2e/{script}"],
+        cwd=WEB,
+        env=node_env(base_url, **extra),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    result = parse_result(proc.stdout)
+    assert proc.returncode == 0, f"{result['errors']}\n{proc.stderr[-3000:]}"
+    return result

@@ -1,0 +1,128 @@
+// Account flow against the real JSON API: sign up, dashboard (key hidden, reveal, rotate, stream
+// info), channel page offline, settings (display name, avatar), silent token refresh, session kept
+// across reloads, sign out / in, password change, account deletion.
+// Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS, TOKEN_TTL_S (the server's access token lifetime).
+import { failureReport, env, launch, log, newPage, result, shot } from "./lib.mjs";
+
+const base = env("BASE_URL");
+const username = env("USERNAME");
+const password = env("PASSWORD");
+const artifacts = env("ARTIFACTS", "test-artifacts");
+const ttl = Number(env("TOKEN_TTL_S", "0"));
+const errors = [];
+const checks = {};
+// 1x1 transparent PNG
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+const session = (page) => page.evaluate(() => JSON.parse(localStorage.getItem("kitch.session") || "null"));
+
+const browser = await launch();
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await newPage(context, errors);
+
+  await page.goto(`${base}/register`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Email").fill(`${username}@example.com`);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByLabel("Repeat password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(`${base}/dashboard`);
+  await page.getByTestId("dashboard-status").waitFor();
+  checks.offline = await page.getByTestId("dashboard-status").getAttribute("data-live");
+  checks.keyHiddenAtFirst = (await page.getByTestId("stream-key").count()) === 0;
+  checks.serverUrl = await page.getByTestId("server-url").inputValue();
+
+  await page.getByRole("button", { name: "Show key" }).click();
+  const key1 = await page.getByTestId("stream-key").inputValue();
+  await page.getByRole("button", { name: "Rotate key…" }).click();
+  await page.getByRole("button", { name: "Make a new key" }).click();
+  await page.getByText("New key made").waitFor();
+  const key2 = await page.getByTestId("stream-key").inputValue();
+  checks.keyRotated = Boolean(key1) && Boolean(key2) && key1 !== key2;
+  await page.getByRole("button", { name: "Hide" }).click();
+  checks.keyHiddenAgain = (await page.getByTestId("stream-key").count()) === 0;
+
+  await page.getByLabel("Title").fill("E2E title");
+  await page.getByLabel("Category").fill("Testing");
+  await page.getByLabel("Tags").fill("one, two");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByText("Saved.").waitFor();
+  await shot(page, artifacts, "dashboard");
+
+  await page.goto(`${base}/${username}`);
+  await page.getByTestId("channel-offline").waitFor();
+  checks.channelTitle = await page.getByTestId("channel-title").textContent();
+  checks.channelTags = await page.getByRole("list", { name: "Tags" }).textContent();
+  await shot(page, artifacts, "channel-offline");
+
+  await page.goto(`${base}/settings`);
+  await page.getByLabel("Display name").fill("E2E Person");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByText("Profile saved.").waitFor();
+  checks.headerName = await page.getByTestId("signed-in-as").textContent();
+  await page.getByLabel("Upload an image").setInputFiles({ name: "a.png", mimeType: "image/png", buffer: PNG });
+  await page.getByText("Avatar updated.").waitFor();
+  checks.avatarStatus = (await page.request.get(`${base}/api/v1/users/${username}/avatar`)).status();
+  await shot(page, artifacts, "settings");
+
+  if (ttl > 0) {
+    // the access token is refreshed by a timer before it expires, with no request failing
+    const before = await session(page);
+    await page.goto(`${base}/dashboard`);
+    await page.waitForFunction(
+      (old) => JSON.parse(localStorage.getItem("kitch.session") || "null")?.accessToken !== old,
+      before.accessToken,
+      { timeout: (ttl + 10) * 1000, polling: 500 },
+    );
+    checks.silentRefresh = true;
+    await page.waitForTimeout(1000);
+    checks.stillSignedIn = await page.getByTestId("signed-in-as").textContent();
+  }
+
+  await page.reload();
+  checks.afterReload = await page.getByTestId("signed-in-as").textContent();
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("link", { name: "Sign in" }).waitFor();
+  checks.signedOutSession = await session(page);
+  await page.reload();
+  checks.signedOutAfterReload = (await page.getByTestId("signed-in-as").count()) === 0;
+
+  await page.goto(`${base}/login?next=%2Fsettings`);
+  await page.getByLabel("Username or email").fill(`${username}@example.com`);
+  await page.getByLabel("Password").fill("wrong password!");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  checks.wrongPassword = await page.getByRole("alert").textContent();
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/settings`);
+  checks.signedInAgain = await page.getByTestId("signed-in-as").textContent();
+
+  const newPassword = `${password}-2`;
+  await page.getByLabel("Current password").fill(password);
+  await page.getByLabel("New password", { exact: true }).fill(newPassword);
+  await page.getByLabel("Repeat new password").fill(newPassword);
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByText("Password changed.").waitFor();
+  await page.reload();
+  checks.signedInAfterPasswordChange = await page.getByTestId("signed-in-as").textContent();
+
+  await page.getByRole("button", { name: "Delete account…" }).click();
+  await page.getByLabel("Confirm with your password").fill(newPassword);
+  await page.getByRole("button", { name: "Delete my account" }).click();
+  await page.waitForURL(`${base}/`);
+  await page.getByRole("link", { name: "Sign in" }).waitFor();
+  checks.deletedChannelStatus = (await page.request.get(`${base}/api/v1/channels/${username}`)).status();
+  log("account flow ok");
+} catch (e) {
+  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
+  errors.push(...(await failureReport(browser, artifacts, "account")));
+} finally {
+  await browser.close();
+}
+result({ checks, errors });
+process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);

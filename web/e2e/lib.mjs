@@ -1,0 +1,106 @@
+// Shared helpers for the browser scripts: launch the apt Chromium through playwright-core
+// (no browser download), collect page errors, take screenshots.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+/** Flags for a quiet, reproducible headless Chromium. The autoplay policy is left at its default. */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+/** Launch Chromium (default /usr/bin/chromium, override with CHROMIUM) with a fresh profile. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 60_000,
+  });
+}
+
+export function env(name, fallback) {
+  const v = process.env[name];
+  if (v === undefined || v === "") {
+    if (fallback === undefined) throw new Error(`missing environment variable ${name}`);
+    return fallback;
+  }
+  return v;
+}
+
+/** A page that records uncaught errors and console errors. */
+export async function newPage(context, errors) {
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`pageerror on ${page.url()}: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console on ${page.url()}: ${m.text()}`);
+  });
+  return page;
+}
+
+export async function shot(page, dir, name) {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.png`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+export function log(...parts) {
+  process.stderr.write(`[e2e] ${parts.join(" ")}\n`);
+}
+
+/** Wait until the page's first <video> has played `seconds` of media; returns its currentTime. */
+export async function waitForPlayback(page, seconds, timeoutMs) {
+  await page.waitForSelector("video", { timeout: timeoutMs });
+  const start = await page.evaluate(() => document.querySelector("video")?.currentTime ?? 0);
+  await page.waitForFunction(
+    ([from, need]) => {
+      const v = document.querySelector("video");
+      return !!v && !v.paused && v.currentTime - from >= need;
+    },
+    [start, seconds],
+    { timeout: timeoutMs, polling: 250 },
+  );
+  return page.evaluate(() => document.querySelector("video")?.currentTime ?? 0);
+}
+
+/** The behind-live figure in seconds (null while not shown). */
+export async function behindLive(page) {
+  const raw = await page.getAttribute('[data-testid="behind-live"]', "data-seconds");
+  return raw ? Number(raw) : null;
+}
+
+/** True when the page scrolls sideways (a layout wider than the viewport). */
+export async function overflowsX(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+}
+
+/** Print the machine-readable result line the pytest wrapper reads. */
+export function result(obj) {
+  process.stdout.write(`RESULT ${JSON.stringify(obj)}\n`);
+}
+
+/** On failure: screenshot every open page and return the alerts they show. */
+export async function failureReport(browser, dir, name) {
+  const notes = [];
+  let i = 0;
+  for (const context of browser.contexts()) {
+    for (const page of context.pages()) {
+      i += 1;
+      try {
+        await shot(page, dir, `failure-${name}-${i}`);
+        const alerts = await page.locator('[role="alert"]').allTextContents();
+        notes.push(`page ${i} ${page.url()} alerts: ${JSON.stringify(alerts)}`);
+      } catch (e) {
+        notes.push(`page ${i}: no screenshot (${e instanceof Error ? e.message : e})`);
+      }
+    }
+  }
+  return notes;
+}

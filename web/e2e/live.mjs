@@ -1,0 +1,99 @@
+// The end-to-end scenario against a full Kitch server:
+// register in the UI -> dashboard -> reveal the key (printed as "KEY <key>") -> wait for "GO" on
+// stdin (the caller starts publishing) -> dashboard shows live -> channel page plays with
+// behind-live shown -> phone viewport -> screenshots.
+// Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS.
+import { createInterface } from "node:readline";
+import { behindLive, failureReport, env, launch, log, newPage, overflowsX, result, shot, waitForPlayback } from "./lib.mjs";
+
+const base = env("BASE_URL");
+const username = env("USERNAME");
+const password = env("PASSWORD");
+const artifacts = env("ARTIFACTS", "test-artifacts");
+const errors = [];
+const checks = {};
+
+const lines = createInterface({ input: process.stdin });
+const waitForLine = (want) =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${want}" on stdin`)), 60_000);
+    lines.on("line", (l) => {
+      if (l.trim() === want) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+
+const browser = await launch();
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await newPage(context, errors);
+
+  await page.goto(`${base}/register`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Email").fill(`${username}@example.com`);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByLabel("Repeat password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(`${base}/dashboard`, { timeout: 20_000 });
+  await page.getByTestId("dashboard-status").waitFor({ timeout: 20_000 });
+  checks.registered = true;
+  checks.signedInAs = await page.getByTestId("signed-in-as").textContent();
+
+  checks.keyHiddenAtFirst = (await page.getByTestId("stream-key").count()) === 0;
+  checks.serverUrl = await page.getByTestId("server-url").inputValue();
+  await shot(page, artifacts, "dashboard-offline");
+  await page.getByRole("button", { name: "Show key" }).click();
+  const key = await page.getByTestId("stream-key").inputValue();
+  if (!key) throw new Error("empty stream key");
+  process.stdout.write(`KEY ${key}\n`);
+
+  await waitForLine("GO");
+  log("publisher started");
+
+  await page.waitForSelector('[data-testid="dashboard-status"][data-live="true"]', { timeout: 40_000 });
+  checks.dashboardLive = true;
+  checks.ingestStats = await page.getByTestId("ingest-stats").textContent();
+  await shot(page, artifacts, "dashboard-live");
+
+  const watch = await newPage(context, errors);
+  await watch.goto(`${base}/${username}`);
+  checks.currentTime = await waitForPlayback(watch, 2, 40_000);
+  await watch.waitForFunction(
+    () => document.querySelector('[data-testid="behind-live"]')?.getAttribute("data-seconds"),
+    undefined,
+    { timeout: 15_000 },
+  );
+  // let the player settle on its live edge, then sample for a few seconds
+  const samples = [];
+  for (let i = 0; i < 8; i += 1) {
+    await watch.waitForTimeout(500);
+    samples.push(await behindLive(watch));
+  }
+  checks.behindLiveSamples = samples;
+  checks.behindLive = samples.at(-1);
+  checks.behindLiveText = await watch.textContent('[data-testid="behind-live"]');
+  await shot(watch, artifacts, "channel");
+
+  await page.goto(`${base}/`);
+  await page.getByTestId("live-channels").waitFor({ timeout: 15_000 });
+  checks.browseListsLive = ((await page.getByTestId("live-channels").textContent()) ?? "").includes(username);
+  await shot(page, artifacts, "browse-live");
+
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+  const phonePage = await newPage(phone, errors);
+  await phonePage.goto(`${base}/${username}`);
+  checks.phoneCurrentTime = await waitForPlayback(phonePage, 1, 40_000);
+  checks.phoneOverflow = await overflowsX(phonePage);
+  await shot(phonePage, artifacts, "channel-phone");
+  log("live scenario ok");
+} catch (e) {
+  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
+  errors.push(...(await failureReport(browser, artifacts, "live")));
+} finally {
+  await browser.close();
+  lines.close();
+}
+result({ checks, errors });
+process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);

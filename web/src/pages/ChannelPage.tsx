@@ -1,0 +1,95 @@
+/** Watch page: player (or the offline state), title, category, tags; live status every 5 s. */
+import { lazy, Suspense, useState } from "react";
+import { useParams } from "react-router";
+import { api, ApiError } from "../api/client";
+import { normalizeChannel, type Channel } from "../api/types";
+import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
+import { formatUptime } from "../lib/format";
+import { usePoll } from "../lib/usePoll";
+import { NotFound } from "./NotFound";
+
+// hls.js is large: load it only on the watch page.
+const Player = lazy(() => import("../player/Player").then((m) => ({ default: m.Player })));
+
+export function hlsUrl(channel: string): string {
+  return `/hls/${encodeURIComponent(channel)}/master.m3u8`;
+}
+
+export function ChannelPage() {
+  const { channel: name = "" } = useParams();
+  const [channel, setChannel] = useState<Channel | null>(null);
+  const [missing, setMissing] = useState(false);
+  const [error, setError] = useState("");
+  useTitle(channel?.display_name ?? name);
+
+  usePoll(
+    async () => {
+      try {
+        const c = normalizeChannel(
+          await api.get<unknown>(`/channels/${encodeURIComponent(name)}`, { auth: false }),
+        );
+        setChannel(c);
+        setMissing(c === null);
+        setError("");
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) setMissing(true);
+        else setError(messageOf(e));
+      }
+    },
+    5000,
+    [name],
+  );
+
+  if (missing) return <NotFound what={`There is no channel called “${name}”.`} />;
+  if (!channel) {
+    return (
+      <div className="page">
+        <ErrorBox>{error}</ErrorBox>
+        {!error && <p role="status">Loading…</p>}
+      </div>
+    );
+  }
+  // A new broadcast (a new started_at) remounts the player, reloading the source.
+  const broadcastKey = channel.stream?.id ?? channel.stream?.started_at ?? "live";
+  return (
+    <div className="page page-wide channel-page">
+      <div className="player-slot">
+        {channel.live ? (
+          <Suspense fallback={<div className="player-offline" role="status">Loading player…</div>}>
+            <Player key={broadcastKey} src={hlsUrl(channel.name)} title={channel.display_name} />
+          </Suspense>
+        ) : (
+          <div className="player-offline" data-testid="channel-offline">
+            <Avatar name={channel.name} url={channel.avatar_url} size={72} />
+            <p>
+              <strong>{channel.display_name}</strong> is offline.
+            </p>
+            <p className="muted small">This page starts playing by itself when they go live.</p>
+          </div>
+        )}
+      </div>
+      <ErrorBox>{error && `Could not refresh the channel: ${error}`}</ErrorBox>
+      <section className="channel-info">
+        <div className="channel-head">
+          <Avatar name={channel.name} url={channel.avatar_url} size={56} />
+          <div>
+            <h1 className="channel-name">
+              {channel.display_name} <LiveBadge live={channel.live} />
+            </h1>
+            <p className="channel-title" data-testid="channel-title">
+              {channel.title || <span className="muted">No title</span>}
+            </p>
+            <p className="muted small">
+              {channel.category && <span className="category">{channel.category}</span>}
+              {channel.live && channel.stream?.started_at && (
+                <span> · live for {formatUptime(channel.stream.started_at, Date.now())}</span>
+              )}
+            </p>
+          </div>
+        </div>
+        <Tags tags={channel.tags} />
+        {channel.description && <p className="channel-description">{channel.description}</p>}
+      </section>
+    </div>
+  );
+}
