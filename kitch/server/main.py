@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Generator
 
 import uvicorn
+from starlette.routing import Mount
 from kitch.api.hls import hls_routes
 from kitch.api.web import web_routes
 
@@ -63,7 +64,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         app = create_app(
             settings,
             db=db,
-            extra_routes=hls_routes(registry),
+            extra_routes=[Mount("/hls", routes=hls_routes(registry))],
             fallback_routes=web_routes(settings),
         )
         app.state.hub = hub

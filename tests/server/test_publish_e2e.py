@@ -56,15 +56,14 @@ def test_pyav_publish_goes_live_with_stats_and_plays_back(
 
 def test_ffmpeg_cli_copy_with_bframes(server: KitchServer, bframes_fixture: Fixture) -> None:
     acct = server.create_account("bframes")
-    proc = ffmpeg_cli_publish(server.rtmp_url(acct.stream_key), bframes_fixture, loops=-1)
-    try:
-        server.wait_for(lambda: is_live(server, "bframes"), 10, "live")
-        playback = play_hls(f"{server.base}/hls/bframes/master.m3u8")
-        assert playback.max_video_gap() < 0.1
-        assert proc.poll() is None
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    with ffmpeg_cli_publish(server.rtmp_url(acct.stream_key), bframes_fixture, loops=-1) as proc:
+        try:
+            server.wait_for(lambda: is_live(server, "bframes"), 10, "live")
+            playback = play_hls(f"{server.base}/hls/bframes/master.m3u8")
+            assert playback.max_video_gap() < 0.1
+            assert proc.poll() is None
+        finally:
+            proc.terminate()
 
 
 def test_wrong_key_is_refused_quickly(server: KitchServer, av_fixture: Fixture) -> None:
@@ -122,7 +121,8 @@ def test_gstreamer_librtmp_publishes_and_sees_refusal(
     try:
         server.wait_for(lambda: is_live(server, "gst"), 10, "live via librtmp")
     finally:
-        proc.wait(20)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
     bad = gst("live_wrong")
     t0 = time.monotonic()
     out, _ = bad.communicate(timeout=20)
@@ -153,20 +153,19 @@ def test_sigstopped_publisher_is_detected(server: KitchServer, av_fixture: Fixtu
     import signal
 
     acct = server.create_account("frozen")
-    proc = ffmpeg_cli_publish(server.rtmp_url(acct.stream_key), av_fixture, loops=-1)
-    try:
-        server.wait_for(lambda: is_live(server, "frozen"), 10, "live")
-        proc.send_signal(signal.SIGSTOP)
-        t0 = time.monotonic()
-        server.wait_for(lambda: "no media for" in server.log(), 20, "stall detected")
-        took = time.monotonic() - t0
-        print(f"stalled publisher dropped after {took:.2f} s (aim: within 10 s)")
-        # Grace 3 s later the broadcast ends.
-        server.wait_for(lambda: not is_live(server, "frozen"), 10, "offline")
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.kill()
-        proc.wait(5)
+    with ffmpeg_cli_publish(server.rtmp_url(acct.stream_key), av_fixture, loops=-1) as proc:
+        try:
+            server.wait_for(lambda: is_live(server, "frozen"), 10, "live")
+            proc.send_signal(signal.SIGSTOP)
+            t0 = time.monotonic()
+            server.wait_for(lambda: "no media for" in server.log(), 20, "stall detected")
+            took = time.monotonic() - t0
+            print(f"stalled publisher dropped after {took:.2f} s (aim: within 10 s)")
+            # Grace 3 s later the broadcast ends.
+            server.wait_for(lambda: not is_live(server, "frozen"), 10, "offline")
+        finally:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
 
 
 def test_reconnect_within_grace_keeps_broadcast(server: KitchServer, av_fixture: Fixture) -> None:

@@ -76,6 +76,7 @@ class KitchServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"kitch serve exited early:\n{self.log()}")
             try:
                 self.get("/api/v1/channels")
@@ -83,6 +84,7 @@ class KitchServer:
                     return self
             except (OSError, urllib.error.URLError):
                 time.sleep(0.1)
+        self.stop(signal.SIGKILL)
         raise RuntimeError(f"kitch serve did not start:\n{self.log()}")
 
     def log(self) -> str:
