@@ -11,10 +11,10 @@ from collections.abc import Generator
 
 import uvicorn
 from starlette.routing import Mount
-from kitch.api.hls import hls_routes
-from kitch.api.web import web_routes
 
 from kitch.api.app import create_app
+from kitch.api.hls import hls_routes
+from kitch.api.web import web_routes
 from kitch.config import Settings, parse_hostport
 from kitch.db import open_database
 from kitch.db.queries import close_stale_broadcasts

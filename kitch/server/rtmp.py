@@ -14,6 +14,9 @@ import ssl
 import time
 from collections import Counter
 
+from kitch.config import Settings
+from kitch.logs import fingerprint
+from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
 from kitch.rtmp.events import (
     MediaReceived,
     MetadataReceived,
@@ -21,10 +24,6 @@ from kitch.rtmp.events import (
     Refused,
     Unpublished,
 )
-
-from kitch.config import Settings
-from kitch.logs import fingerprint
-from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
 from kitch.server import metrics
 from kitch.server.ingest import Broadcast, IngestHub, Refusal
 
