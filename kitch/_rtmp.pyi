@@ -1,7 +1,8 @@
 """Type stub for the native RTMP wire module (see kitch/_rtmp.pyx)."""
 
-from typing_extensions import Buffer
 from typing import Any
+
+from typing_extensions import Buffer
 
 HANDSHAKE_SIZE: int
 FMS_KEY: bytes
