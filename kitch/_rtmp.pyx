@@ -10,7 +10,12 @@ import hashlib
 import hmac
 import struct
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_GET_SIZE
+from cpython.bytearray cimport (
+    PyByteArray_AS_STRING,
+    PyByteArray_FromStringAndSize,
+    PyByteArray_GET_SIZE,
+    PyByteArray_Resize,
+)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
@@ -89,6 +94,9 @@ def handshake_reply(c0c1, random_bytes):
 DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 0xFFFFFF
 _COMPACT_AT = 65536
+#: Messages up to this size (or already fully received in the input) get their final buffer at
+#: once; larger ones grow with what arrives, so a declared length never allocates by itself.
+cdef Py_ssize_t _EXACT_ALLOC_MAX = 65536
 
 
 cdef inline uint32_t _be24(const uint8_t* p) noexcept:
@@ -110,7 +118,8 @@ cdef class _ChunkStream:
     cdef uint32_t stream_id
     cdef int msg_type
     cdef bint extended  # the last type 0/1/2 header carried an extended timestamp
-    cdef bytearray partial  # payload of the message in progress, or None
+    cdef object partial  # payload of the message in progress (bytes or bytearray), or None
+    cdef bint exact  # partial is a bytes object of the full length, filled in place
     cdef Py_ssize_t received
 
 
@@ -285,15 +294,25 @@ cdef class ChunkReader:
                 if n == length:
                     payload = PyBytes_FromStringAndSize(<const char*>(p + need), n)
                     return self._complete(csid, st, payload)
-                st.partial = PyByteArray_FromStringAndSize(<const char*>(p + need), n)
+                st.exact = length <= _EXACT_ALLOC_MAX or length <= avail
+                if st.exact:
+                    st.partial = PyBytes_FromStringAndSize(NULL, length)
+                    memcpy(PyBytes_AS_STRING(st.partial), p + need, n)
+                else:
+                    st.partial = PyByteArray_FromStringAndSize(<const char*>(p + need), n)
                 st.received = n
                 self._partial_bytes += n
                 continue
-            st.partial += PyBytes_FromStringAndSize(<const char*>(p + need), n)
+            if st.exact:
+                memcpy(PyBytes_AS_STRING(st.partial) + st.received, p + need, n)
+            else:
+                # Grow in place (amortised) and copy the chunk without a temporary object.
+                PyByteArray_Resize(st.partial, st.received + n)
+                memcpy(PyByteArray_AS_STRING(st.partial) + st.received, p + need, n)
             st.received += n
             self._partial_bytes += n
             if st.received == st.length:
-                payload = bytes(st.partial)
+                payload = st.partial if st.exact else bytes(st.partial)
                 st.partial = None
                 st.received = 0
                 self._partial_bytes -= st.length

@@ -9,7 +9,10 @@ The caller owns the socket and the clock::
     if session.wants_close: flush, then close
 
 On :class:`PublishRequested` look the key up, then call :meth:`accept_publish` or
-:meth:`reject_publish`. Acknowledgements and pings are answered here.
+:meth:`reject_publish` (then ``receive_data(b"", now)`` to process anything that arrived while
+the answer was pending). A :class:`Refused` event means the session refused the peer itself
+(wrong app, bad name, unsupported codec): it ends any publish; flush and close. Acknowledgements
+and pings are answered here.
 """
 
 from __future__ import annotations
@@ -203,7 +206,11 @@ class RtmpServerSession:
 
     def reject_publish(self, code: str, description: str) -> None:
         """Queue an onStatus with level "error" (e.g. NetStream.Publish.BadName, .Rejected);
-        then ``wants_close`` is true: flush ``data_to_send()`` and close the socket."""
+        then ``wants_close`` is true: flush ``data_to_send()`` and close the socket.
+
+        Also ends a publish that is already live (e.g. its key was rotated); no
+        :class:`Unpublished` event follows, the caller knows why it ended.
+        """
         if self.state is not State.CLOSED:
             self._status(self._publish_stream_id, "error", code, description)
         self._close(f"{code}: {description}")

@@ -42,6 +42,7 @@ KEY_RECHECK_INTERVAL = 2.0
 STATS_INTERVAL = 3.0
 
 BAD_NAME = "NetStream.Publish.BadName"
+REJECTED = "NetStream.Publish.Rejected"
 
 
 class Publisher(Protocol):
@@ -137,7 +138,7 @@ class IngestHub:
                     log.warning(
                         "refused second publisher %s on live channel %s", conn.peer, b.channel
                     )
-                    return Refusal(BAD_NAME, "This stream key is already live")
+                    return Refusal(REJECTED, "This stream key is already live")
                 log.info(
                     "publisher %s takes over %s from silent %s",
                     conn.peer,

@@ -40,12 +40,16 @@ def pyav_publish(url: str, fixture: Fixture) -> subprocess.CompletedProcess[str]
     )
 
 
-def gst_publish(url: str, fixture: Fixture) -> subprocess.CompletedProcess[str]:
+def gst_publish(
+    url: str, fixture: Fixture, sink: str = "rtmpsink"
+) -> subprocess.CompletedProcess[str]:
+    """rtmpsink is librtmp (what OBS uses); rtmp2sink is GStreamer's own client."""
     pipeline = (
         f"filesrc location={fixture.path} ! flvdemux name=d d.video ! queue ! h264parse ! "
-        "flvmux name=m streamable=true ! rtmpsink LOCATION d.audio ! queue ! aacparse ! m."
+        f"flvmux name=m streamable=true ! {sink} LOCATION d.audio ! queue ! aacparse ! m."
     ).split()
-    pipeline[pipeline.index("LOCATION")] = f"location={url} live=1"
+    live = " live=1" if sink == "rtmpsink" else ""
+    pipeline[pipeline.index("LOCATION")] = f"location={url}{live}"
     return subprocess.run(
         ["gst-launch-1.0", "-q", *pipeline], capture_output=True, text=True, timeout=60
     )
@@ -97,9 +101,10 @@ def test_pyav_publish(av_fixture: Fixture) -> None:
     check_stream(conn, av_fixture)
 
 
-def test_gstreamer_rtmpsink_publish(av_fixture: Fixture) -> None:
+@pytest.mark.parametrize("sink", ["rtmpsink", "rtmp2sink"])
+def test_gstreamer_publish(av_fixture: Fixture, sink: str) -> None:
     with RtmpTestServer() as srv:
-        result = gst_publish(srv.url("k2"), av_fixture)
+        result = gst_publish(srv.url("k2"), av_fixture, sink)
         assert result.returncode == 0, result.stderr[-2000:]
         conn = srv.wait_closed()
     check_stream(conn, av_fixture)
@@ -144,8 +149,9 @@ def test_rejected_ffmpeg_cli_fails_fast(av_fixture: Fixture) -> None:
         assert_refused_fast(srv, started, proc.returncode)
 
 
-def test_rejected_gstreamer_fails_fast(av_fixture: Fixture) -> None:
+@pytest.mark.parametrize("sink", ["rtmpsink", "rtmp2sink"])
+def test_rejected_gstreamer_fails_fast(av_fixture: Fixture, sink: str) -> None:
     with RtmpTestServer(reject=REJECT) as srv:
         started = time.monotonic()
-        result = gst_publish(srv.url("bad"), av_fixture)
+        result = gst_publish(srv.url("bad"), av_fixture, sink)
         assert_refused_fast(srv, started, result.returncode)

@@ -27,6 +27,8 @@ from kitch.rtmp.wire import amf0_encode
 from tests.rtmp.chunks import chunk0, chunk3
 from tests.rtmp.client import ASC, AVCC, ScriptedClient, c0c1, video_tag
 
+pytestmark = pytest.mark.native  # runs again on the pure-Python wire twin
+
 CAPTURE = Path(__file__).parent.parent / "data" / "rtmp_pyav_publish.bin"
 NALU = b"\x00\x00\x00\x02\x65\x88"
 
@@ -241,3 +243,23 @@ def test_mutated_capture_raises_only_protocol_errors(data: st.DataObject) -> Non
         raw[pos] = data.draw(st.integers(0, 255))
     with contextlib.suppress(RtmpProtocolError):
         replay(bytes(raw), 4096)
+
+
+def test_deeply_nested_amf_command_is_a_protocol_error() -> None:
+    c = new()
+    c.handshake()
+    deep = b"\x02\x00\x07connect\x00" + bytes(8) + b"\x0a\x00\x00\x00\x01" * 10_000 + b"\x05"
+    with pytest.raises(RtmpProtocolError, match="nesting"):
+        c.send(
+            chunk0(3, 0, len(deep), 20, 0, deep[:128])
+            + b"".join(chunk3(3, deep[i : i + 128]) for i in range(128, len(deep), 128))
+        )
+
+
+def test_huge_chunk_size_then_a_message_that_never_ends() -> None:
+    c = new()
+    c.handshake()
+    c.send(chunk0(2, 0, 4, 1, 0, struct.pack(">I", 0x7FFFFFFF)))
+    with pytest.raises(RtmpProtocolError, match="exceeds"):
+        c.send(chunk0(6, 0, 16 * 1024 * 1024 - 1, 9, 1, bytes(1000)))
+    assert c.session.buffered < 2000

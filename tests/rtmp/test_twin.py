@@ -1,0 +1,74 @@
+"""The native wire module and its pure-Python twin give identical results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kitch.rtmp import _pure
+
+native = pytest.importorskip("kitch._rtmp")
+CAPTURE = __import__("pathlib").Path(__file__).parent.parent / "data" / "rtmp_pyav_publish.bin"
+
+
+def run_reader(mod: Any, data: bytes, step: int) -> tuple[list[Any], str | None, int]:
+    reader = mod.ChunkReader(max_message_size=1 << 16, max_chunk_streams=8)
+    out: list[Any] = []
+    try:
+        for i in range(0, len(data), step):
+            reader.feed(data[i : i + step])
+            while (msg := reader.next_message()) is not None:
+                out.append(msg)
+    except mod.RtmpError as exc:
+        return out, str(exc), reader.buffered
+    return out, None, reader.buffered
+
+
+def run_amf(mod: Any, data: bytes) -> Any:
+    try:
+        return mod.amf0_decode_all(data)
+    except mod.RtmpError as exc:
+        return str(exc)
+
+
+def test_capture_parses_identically() -> None:
+    body = CAPTURE.read_bytes()[3073:]
+    for step in (1, 333, len(body)):
+        a = run_reader(native, body, step)
+        b = run_reader(_pure, body, step)
+        assert a == b and a[0]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.binary(max_size=500), st.integers(1, 64))
+def test_random_chunks_identical(data: bytes, step: int) -> None:
+    assert run_reader(native, data, step) == run_reader(_pure, data, step)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.data())
+def test_mutated_capture_identical(data: st.DataObject) -> None:
+    raw = bytearray(CAPTURE.read_bytes()[3073:9000])
+    for _ in range(data.draw(st.integers(1, 6))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    assert run_reader(native, bytes(raw), 97) == run_reader(_pure, bytes(raw), 97)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.binary(max_size=200))
+def test_amf0_identical(data: bytes) -> None:
+    assert run_amf(native, data) == run_amf(_pure, data)
+
+
+def test_handshake_identical() -> None:
+    rnd = bytes(range(256)) * 12
+    digest_c1 = CAPTURE.read_bytes()[1:1537]  # FFmpeg's digest form
+    bogus = (b"\x00" * 4 + b"\x01\x02\x03\x04" + bytes(range(256)) * 6)[:1536]
+    for c1 in (bytes(1536), bogus, digest_c1):
+        assert native.handshake_reply(b"\x03" + c1, rnd) == _pure.handshake_reply(b"\x03" + c1, rnd)
+    w1, w2 = native.ChunkWriter(60), _pure.ChunkWriter(60)
+    for ts in (0, 0xFFFFFF, 0xFFFFFFFF):
+        assert w1.write(300, 9, 1, ts, b"x" * 200) == w2.write(300, 9, 1, ts, b"x" * 200)
