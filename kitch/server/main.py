@@ -124,7 +124,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
 def run(settings: Settings) -> int:
     setup_logging(settings.log_format, settings.log_level)
     try:
-        asyncio.run(serve(settings))
+        try:
+            import uvloop  # optional (uvicorn[standard]): a faster event loop
+        except ImportError:
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1
