@@ -41,6 +41,18 @@ KEY_RECHECK_INTERVAL = 2.0
 #: How often ingest statistics are written to the database, in seconds.
 STATS_INTERVAL = 3.0
 
+#: Muxer figures copied into the broadcast's stats (the dashboard shows them).
+HLS_STATS = (
+    "codecs",
+    "gop_seconds",
+    "gop_too_long",
+    "target_duration",
+    "part_target",
+    "bytes_held",
+    "repaired_dts",
+    "dropped_packets",
+)
+
 BAD_NAME = "NetStream.Publish.BadName"
 REJECTED = "NetStream.Publish.Rejected"
 
@@ -214,7 +226,7 @@ class IngestHub:
             del self.live[b.channel]
         metrics.LIVE_CHANNELS.set(len(self.live))
         try:
-            await update_broadcast_stats(self.db, b.broadcast_id, b.stats.snapshot())
+            await update_broadcast_stats(self.db, b.broadcast_id, self.stats_of(b))
             await end_broadcast(self.db, b.broadcast_id, reason)
         except Exception:
             log.exception("could not record the end of broadcast %s", b.broadcast_id)
@@ -244,4 +256,14 @@ class IngestHub:
     async def _write_stats(self) -> None:
         for b in list(self.live.values()):
             if not b.ended:
-                await update_broadcast_stats(self.db, b.broadcast_id, b.stats.snapshot())
+                await update_broadcast_stats(self.db, b.broadcast_id, self.stats_of(b))
+
+    @staticmethod
+    def stats_of(b: Broadcast) -> dict[str, Any]:
+        """Ingest figures, with the resolution from the real SPS once the muxer has seen it."""
+        snapshot = b.stats.snapshot()
+        hls = b.stream.stats
+        if hls.get("width"):
+            snapshot["width"], snapshot["height"] = hls["width"], hls["height"]
+        snapshot["hls"] = {key: hls.get(key) for key in HLS_STATS}
+        return snapshot

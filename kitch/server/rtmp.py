@@ -177,7 +177,10 @@ class RtmpConnection:
             log.info("rtmp %s: closed (%s)", self._who(), reason)
             if self.broadcast is not None:
                 await self.hub.publisher_gone(self.broadcast, self, reason)
-            self.writer.transport.abort() if self.kicked else self.writer.close()
+            if self.kicked:
+                self.writer.transport.abort()
+            else:
+                self.writer.close()
 
     async def _flush(self) -> None:
         out = self.session.data_to_send()

@@ -41,6 +41,7 @@ def test_pyav_publish_goes_live_with_stats_and_plays_back(
         assert 25 <= stats["fps"] <= 35, stats
         assert stats["keyframe_interval_s"] == pytest.approx(1.0, abs=0.1), stats
         assert stats["bitrate_kbps"] > 0
+        assert stats["hls"]["codecs"].startswith("avc1.") and not stats["hls"]["gop_too_long"]
         playback = play_hls(f"{server.base}/hls/alice/master.m3u8")
         assert (playback.width, playback.height) == (320, 240)
         assert len(playback.video_pts) >= 45 and playback.audio_pts
