@@ -234,3 +234,43 @@ def test_sigterm_ends_live_sessions_and_restart_cleans_crash(
     srv3: KitchServer = server_factory(data_dir=srv.data_dir)  # type: ignore[operator]
     assert not is_live(srv3, "term"), "start-up must close sessions left open by a crash"
     assert "left open" in srv3.log()
+
+
+def test_long_keyframe_interval_never_exceeds_target_duration(
+    server: KitchServer, media_dir: object
+) -> None:
+    import m3u8
+
+    from tests.support.media import make_fixture
+
+    fixture = make_fixture(media_dir, seconds=7, gop=90)  # type: ignore[arg-type]
+    acct = server.create_account("longgop")
+    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), fixture)
+    try:
+        server.wait_for(lambda: is_live(server, "longgop"), 10, "live")
+
+        def enough_segments() -> bool:
+            status, body = server.request("GET", "/hls/longgop/source/index.m3u8")
+            if status != 200:
+                return False
+            complete = [s for s in m3u8.loads(body.decode()).segments if s.duration]
+            return len(complete) >= 2
+
+        server.wait_for(enough_segments, 20, "two segments")
+        playlist = m3u8.loads(server.get("/hls/longgop/source/index.m3u8").decode())
+        # The segment in progress has parts only (no EXTINF yet).
+        durations = [s.duration for s in playlist.segments if s.duration]
+        print(f"TARGETDURATION {playlist.target_duration}, segments {durations}")
+        assert playlist.target_duration >= 3
+        assert all(round(d) <= playlist.target_duration for d in durations), durations
+        server.wait_for(
+            lambda: (server.channel("longgop").get("stream") or {})
+            .get("stats", {})
+            .get("keyframe_interval_s"),
+            10,
+            "keyframe interval measured",
+        )
+        stats = server.channel("longgop")["stream"]["stats"]
+        assert stats["keyframe_interval_s"] == pytest.approx(3.0, abs=0.1), stats
+    finally:
+        pub.stop()
