@@ -264,9 +264,11 @@ def test_long_keyframe_interval_never_exceeds_target_duration(
         assert playlist.target_duration >= 3
         assert all(round(d) <= playlist.target_duration for d in durations), durations
         server.wait_for(
-            lambda: (server.channel("longgop").get("stream") or {})
-            .get("stats", {})
-            .get("keyframe_interval_s"),
+            lambda: (
+                (server.channel("longgop").get("stream") or {})
+                .get("stats", {})
+                .get("keyframe_interval_s")
+            ),
             10,
             "keyframe interval measured",
         )
