@@ -68,6 +68,10 @@ class Segmenter:
         self._init: bytes | None = None
         self._init_key: tuple[object, ...] | None = None
         self._ts: _mux.TsMuxer | None = None  # set while the output is MPEG-TS
+        # after a mid-stream sequence header change: parameter sets (length-prefixed) put in
+        # front of every fMP4 keyframe, as players that keep their decoder across EXT-X-MAP
+        # changes (FFmpeg) never read the new init's avcC/hvcC
+        self._inband = b""
         self._has_video = False
         self._has_audio = False
         self._sample_rate = 44100
@@ -250,6 +254,12 @@ class Segmenter:
         self._restart_pending = False
         key = (",".join(names), data, self._vcfg, self._acfg, ts)
         if key != self._init_key:
+            self._inband = b""
+            if self._init_key is not None and not ts and vcodec in ("h264", "hevc"):
+                assert self._vcfg is not None
+                params, length_size = codecs.parameter_sets(self._vcodec, self._vcfg)
+                if length_size == 4:
+                    self._inband = _mux.annexb_to_avcc(params)
             self._init_key = key
             self._init = data
             out.append(
@@ -497,7 +507,8 @@ class Segmenter:
             samples: list[_mux.Sample] = []
             for i, v in enumerate(vids):
                 nxt = vids[i + 1].dts if i + 1 < len(vids) else v_end
-                samples.append((v.data, nxt - v.dts, v.cts, v.key))
+                data = self._inband + v.data if v.key and self._inband else v.data
+                samples.append((data, nxt - v.dts, v.cts, v.key))
             runs.append((VIDEO_TRACK, vids[0].dts, samples))
             duration = (v_end - vids[0].dts) / VIDEO_TIMESCALE
             media_time = vids[0].dts / VIDEO_TIMESCALE
