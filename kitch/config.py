@@ -73,6 +73,9 @@ class Settings:
     rtmp_max_connections_per_ip: int = _opt(16, "Most simultaneous RTMP connections per address.")
     hls_segment_count: int = _opt(6, "Segments listed in a media playlist.")
     hls_max_stream_memory: int = _opt(256 * MIB, "Memory cap in bytes for one stream's segments.")
+    hls_format: Literal["fmp4", "ts"] = _opt(
+        "fmp4", "HLS segments: fmp4 (LL-HLS with CMAF parts) or ts (MPEG-TS, plain HLS)."
+    )
 
     def __post_init__(self) -> None:
         parse_hostport(self.http, name="http")
