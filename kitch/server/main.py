@@ -41,6 +41,7 @@ def hls_settings_from(settings: Settings) -> HlsSettings:
     return HlsSettings(
         segment_count=settings.hls_segment_count,
         max_stream_memory=settings.hls_max_stream_memory,
+        format=settings.hls_format,
     )
 
 
