@@ -207,7 +207,7 @@ def test_key_rotation_drops_live_publisher(server: KitchServer, av_fixture: Fixt
         took = time.monotonic() - t0
         print(f"publisher with the old key dropped after {took:.2f} s")
         assert not pub.alive and pub.error is not None
-        assert not is_live(server, "rotor")
+        server.wait_for(lambda: not is_live(server, "rotor"), 5, "offline after the rotation")
     finally:
         pub.stop()
 
