@@ -13,12 +13,13 @@ Track and sample shapes (kept to plain tuples so callers build them cheaply):
 """
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 __all__ = [
     "TrackInfo",
     "MuxError",
     "init_segment",
+    "opus_dops",
     "fragment",
     "avcc_to_annexb",
     "annexb_to_avcc",
@@ -27,6 +28,9 @@ __all__ = [
     "parse_asc",
     "avc_codec_string",
     "aac_codec_string",
+    "TsMuxer",
+    "crc32_mpeg",
+    "adts_header",
 ]
 
 
@@ -199,23 +203,54 @@ cdef bytes _descriptor(int tag, bytes payload):
     return bytes((tag,)) + size + payload
 
 
+_VISUAL = {"h264": (b"avc1", b"avcC"), "hevc": (b"hvc1", b"hvcC"), "av1": (b"av01", b"av1C")}
+
+
+cdef bytes _visual_entry(TrackInfo t, bytes kind, bytes config_box):
+    if t.width <= 0 or t.height <= 0:
+        raise MuxError("video track needs width and height")
+    body = (b"\x00" * 6 + _u16(1) + b"\x00" * 16 + _u16(t.width) + _u16(t.height)
+            + _u32(0x00480000) + _u32(0x00480000) + _u32(0) + _u16(1)
+            + b"\x00" * 32 + _u16(0x0018) + _u16(0xFFFF) + config_box)
+    return _box(kind, body)
+
+
+cdef bytes _audio_entry(bytes kind, int channels, long long rate, bytes config_box):
+    rate = rate if rate <= 0xFFFF else 0
+    body = (b"\x00" * 6 + _u16(1) + b"\x00" * 8 + _u16(max(1, channels)) + _u16(16)
+            + _u16(0) + _u16(0) + _u32(rate << 16) + config_box)
+    return _box(kind, body)
+
+
+def opus_dops(bytes head):
+    """OpusHead (RFC 7845, little-endian) -> the dOps box payload (big-endian)."""
+    if len(head) < 19 or head[:8] != b"OpusHead" or head[9] == 0:
+        raise MuxError("not an OpusHead")
+    channels = head[9]
+    out = (b"\x00" + bytes((channels,)) + head[10:12][::-1] + head[12:16][::-1]
+           + head[16:18][::-1] + head[18:19])
+    if head[18] != 0:
+        table = head[19:21 + channels]
+        if len(table) != 2 + channels:
+            raise MuxError("OpusHead mapping table truncated")
+        out += table
+    return out
+
+
 cdef bytes _sample_entry(TrackInfo t):
-    if t.codec == "h264":
-        if t.width <= 0 or t.height <= 0:
-            raise MuxError("video track needs width and height")
-        body = (b"\x00" * 6 + _u16(1) + b"\x00" * 16 + _u16(t.width) + _u16(t.height)
-                + _u32(0x00480000) + _u32(0x00480000) + _u32(0) + _u16(1)
-                + b"\x00" * 32 + _u16(0x0018) + _u16(0xFFFF) + _box(b"avcC", t.config))
-        return _box(b"avc1", body)
+    names = _VISUAL.get(t.codec)
+    if names is not None:
+        return _visual_entry(t, names[0], _box(names[1], t.config))
+    if t.codec == "vp9":
+        return _visual_entry(t, b"vp09", _full(b"vpcC", 1, 0, t.config))
     if t.codec == "aac":
-        rate = t.sample_rate if t.sample_rate <= 0xFFFF else 0
         dec_config = (bytes((0x40, (0x05 << 2) | 1)) + b"\x00\x00\x00" + _u32(0) + _u32(0)
                       + _descriptor(0x05, t.config))
         es = _u16(t.track_id) + b"\x00" + _descriptor(0x04, dec_config) + _descriptor(0x06, b"\x02")
         esds = _full(b"esds", 0, 0, _descriptor(0x03, es))
-        body = (b"\x00" * 6 + _u16(1) + b"\x00" * 8 + _u16(max(1, t.channels)) + _u16(16)
-                + _u16(0) + _u16(0) + _u32(rate << 16) + esds)
-        return _box(b"mp4a", body)
+        return _audio_entry(b"mp4a", t.channels, t.sample_rate, esds)
+    if t.codec == "opus":
+        return _audio_entry(b"Opus", t.channels, 48000, _box(b"dOps", opus_dops(t.config)))
     raise MuxError(f"unsupported codec in fMP4: {t.codec!r}")
 
 
@@ -514,3 +549,307 @@ def aac_codec_string(bytes asc):
     """RFC 6381 CODECS value for AAC: ``mp4a.40.<audio object type>``."""
     aot, _, _ = parse_asc(asc)
     return f"mp4a.40.{aot}"
+
+
+# ---------------------------------------------------------------------------------------------
+# MPEG-TS
+
+TS_PACKET = 188
+PMT_PID = 0x1000
+VIDEO_PID = 0x100
+AUDIO_PID = 0x101
+_STREAM_TYPES = {"h264": 0x1B, "hevc": 0x24, "aac": 0x0F, "opus": 0x06}
+_AUD = {"h264": b"\x00\x00\x00\x01\x09\xf0", "hevc": b"\x00\x00\x00\x01\x46\x01\x50"}
+_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
+               8000, 7350)
+
+cdef uint32_t _CRC[256]
+
+
+cdef void _crc_init() noexcept:
+    cdef uint32_t c
+    cdef int i, k
+    for i in range(256):
+        c = (<uint32_t>i) << 24
+        for k in range(8):
+            c = ((c << 1) ^ 0x04C11DB7) if c & 0x80000000 else (c << 1)
+        _CRC[i] = c
+
+
+_crc_init()
+
+
+def crc32_mpeg(bytes data):
+    """CRC-32/MPEG-2 (polynomial 0x04C11DB7, initial 0xFFFFFFFF, no reflection, no final xor)."""
+    cdef const uint8_t* p = data
+    cdef Py_ssize_t i, n = len(data)
+    cdef uint32_t crc = 0xFFFFFFFF
+    for i in range(n):
+        crc = (crc << 8) ^ _CRC[((crc >> 24) ^ p[i]) & 0xFF]
+    return crc
+
+
+def adts_header(bytes asc, int frame_size):
+    """The 7-byte ADTS header (no CRC) for one raw AAC frame of ``frame_size`` bytes.
+    HE-AAC (object types 5 and 29) is signalled as AAC-LC at the core rate."""
+    if len(asc) < 2:
+        raise MuxError("AudioSpecificConfig truncated")
+    cdef int aot = asc[0] >> 3
+    cdef int index = ((asc[0] & 7) << 1) | (asc[1] >> 7)
+    cdef int channels = (asc[1] >> 3) & 0xF
+    if aot == 31 or index == 15:
+        raise MuxError("AudioSpecificConfig not expressible in ADTS")
+    cdef int profile = 1 if aot in (5, 29) else aot - 1
+    if not 0 <= profile <= 3 or index >= len(_ADTS_RATES):
+        raise MuxError("AAC object type or rate not expressible in ADTS")
+    cdef int size = frame_size + 7
+    if size > 0x1FFF:
+        raise MuxError("AAC frame too large for ADTS")
+    return bytes((0xFF, 0xF1, (profile << 6) | (index << 2) | (channels >> 2),
+                  ((channels & 3) << 6) | (size >> 11), (size >> 3) & 0xFF,
+                  ((size & 7) << 5) | 0x1F, 0xFC))
+
+
+cdef inline void _put_ts_time(uint8_t* p, int marker, int64_t t) noexcept:
+    cdef uint64_t v = (<uint64_t>t) & ((<uint64_t>1 << 33) - 1)
+    p[0] = <uint8_t>((marker << 4) | (((v >> 30) & 7) << 1) | 1)
+    p[1] = (v >> 22) & 0xFF
+    p[2] = <uint8_t>((((v >> 15) & 0x7F) << 1) | 1)
+    p[3] = (v >> 7) & 0xFF
+    p[4] = <uint8_t>(((v & 0x7F) << 1) | 1)
+
+
+cdef Py_ssize_t _put_pes_header(uint8_t* p, int stream_id, int64_t pts, int64_t dts,
+                                Py_ssize_t es_size, bint bounded) noexcept:
+    """Write the PES header at ``p``; returns its size (14 or 19)."""
+    cdef Py_ssize_t opt, length
+    p[0] = 0; p[1] = 0; p[2] = 1; p[3] = <uint8_t>stream_id
+    p[6] = 0x84
+    if dts != pts:
+        p[7] = 0xC0; p[8] = 10
+        _put_ts_time(p + 9, 3, pts)
+        _put_ts_time(p + 14, 1, dts)
+        opt = 13
+    else:
+        p[7] = 0x80; p[8] = 5
+        _put_ts_time(p + 9, 2, pts)
+        opt = 8
+    length = opt + es_size
+    if length > 0xFFFF or not bounded:
+        length = 0
+    p[4] = (length >> 8) & 0xFF
+    p[5] = length & 0xFF
+    return 6 + opt
+
+
+cdef class TsMuxer:
+    """MPEG-TS writer of one program (sans-IO; keeps the continuity counters).
+
+    ``video_codec`` "h264" / "hevc" (or None) with ``param_sets`` (SPS/PPS, VPS/SPS/PPS as
+    Annex B, repeated before every keyframe that lacks them) and the NAL ``length_size`` of the
+    samples; ``audio_codec`` "aac" (ADTS from ``audio_config``, the AudioSpecificConfig) or
+    "opus" (``audio_config`` is the OpusHead) or None. PIDs: PMT 0x1000, video 0x100, audio
+    0x101; the PCR rides on the video PID (audio-only: the audio PID). Times are 90 kHz ticks.
+    """
+
+    cdef public object video_codec
+    cdef public object audio_codec
+    cdef public bytes param_sets
+    cdef public int length_size
+    cdef public bytes audio_config
+    cdef public int opus_channels
+    cdef public int pcr_pid
+    cdef bint _hevc
+    cdef bytes _aud
+    cdef uint8_t _cc[0x2000]
+
+    def __init__(self, video_codec=None, bytes param_sets=b"", int length_size=4,
+                 audio_codec=None, bytes audio_config=b""):
+        if video_codec is None and audio_codec is None:
+            raise MuxError("a transport stream needs at least one track")
+        if video_codec is not None and video_codec not in _AUD:
+            raise MuxError(f"unsupported video codec in MPEG-TS: {video_codec!r}")
+        if audio_codec is not None and audio_codec not in ("aac", "opus"):
+            raise MuxError(f"unsupported audio codec in MPEG-TS: {audio_codec!r}")
+        if not 1 <= length_size <= 4:
+            raise MuxError("NAL length size must be 1..4")
+        self.video_codec = video_codec
+        self.audio_codec = audio_codec
+        self.param_sets = param_sets
+        self.length_size = length_size
+        self.audio_config = audio_config
+        self.opus_channels = 0
+        if audio_codec == "aac":
+            adts_header(audio_config, 0)  # validate once
+        elif audio_codec == "opus":
+            if len(audio_config) < 19 or audio_config[:8] != b"OpusHead":
+                raise MuxError("not an OpusHead")
+            self.opus_channels = audio_config[9]
+        self.pcr_pid = VIDEO_PID if video_codec is not None else AUDIO_PID
+        self._hevc = video_codec == "hevc"
+        self._aud = _AUD.get(video_codec, b"")
+        cdef int i
+        for i in range(0x2000):
+            self._cc[i] = 0
+
+    cdef inline int _next_cc(self, int pid) noexcept:
+        cdef int cc = self._cc[pid]
+        self._cc[pid] = (cc + 1) & 0xF
+        return cc
+
+    cdef bytes _section(self, int pid, bytes section):
+        section += crc32_mpeg(section).to_bytes(4, "big")
+        head = bytes((0x47, 0x40 | (pid >> 8), pid & 0xFF, 0x10 | self._next_cc(pid), 0))
+        return (head + section).ljust(TS_PACKET, b"\xff")
+
+    def psi(self):
+        """PAT + PMT (two packets): write at the start of every segment."""
+        pat = b"\x00\x01\xc1\x00\x00\x00\x01" + (0xE000 | PMT_PID).to_bytes(2, "big")
+        pat_section = b"\x00" + (0xB000 | (len(pat) + 4)).to_bytes(2, "big") + pat
+        streams = b""
+        if self.video_codec is not None:
+            streams += bytes((_STREAM_TYPES[self.video_codec], 0xE0 | (VIDEO_PID >> 8)))
+            streams += bytes((VIDEO_PID & 0xFF, 0xF0, 0))
+        if self.audio_codec is not None:
+            desc = b""
+            if self.audio_codec == "opus":
+                desc = b"\x05\x04Opus\x7f\x02\x80" + bytes((self.opus_channels,))
+            streams += bytes((_STREAM_TYPES[self.audio_codec], 0xE0 | (AUDIO_PID >> 8)))
+            streams += bytes((AUDIO_PID & 0xFF, 0xF0 | (len(desc) >> 8), len(desc) & 0xFF))
+            streams += desc
+        pmt = (b"\x00\x01\xc1\x00\x00" + (0xE000 | self.pcr_pid).to_bytes(2, "big")
+               + b"\xf0\x00" + streams)
+        pmt_section = b"\x02" + (0xB000 | (len(pmt) + 4)).to_bytes(2, "big") + pmt
+        return self._section(0, pat_section) + self._section(PMT_PID, pmt_section)
+
+    cdef bytes _packetize(self, int pid, const uint8_t* pes, Py_ssize_t n, int64_t pcr, bint rai):
+        """Split one PES into TS packets; ``pcr`` (90 kHz, -1: none) and the random-access
+        indicator go into the first packet's adaptation field, stuffing into the last's."""
+        cdef Py_ssize_t packets = (n // 176) + 2
+        out = bytearray(packets * TS_PACKET)
+        cdef uint8_t* o = out
+        cdef uint8_t* q
+        cdef Py_ssize_t w = 0, pos = 0, room, take, stuff, af_len
+        cdef bint first = True, has_af
+        cdef uint64_t base
+        while pos < n:
+            q = o + w
+            q[0] = 0x47
+            q[1] = <uint8_t>((0x40 if first else 0) | (pid >> 8))
+            q[2] = pid & 0xFF
+            has_af = False
+            af_len = 0  # bytes after the adaptation_field_length byte
+            if first and (pcr >= 0 or rai):
+                has_af = True
+                q[5] = (0x40 if rai else 0) | (0x10 if pcr >= 0 else 0)
+                af_len = 1
+                if pcr >= 0:
+                    base = (<uint64_t>pcr) & ((<uint64_t>1 << 33) - 1)
+                    q[6] = (base >> 25) & 0xFF
+                    q[7] = (base >> 17) & 0xFF
+                    q[8] = (base >> 9) & 0xFF
+                    q[9] = (base >> 1) & 0xFF
+                    q[10] = <uint8_t>(((base & 1) << 7) | 0x7E)
+                    q[11] = 0
+                    af_len = 7
+            room = 184 - (1 + af_len if has_af else 0)
+            take = n - pos if n - pos < room else room
+            stuff = room - take
+            if stuff:
+                if has_af:
+                    memset(q + 5 + af_len, 0xFF, stuff)
+                    af_len += stuff
+                elif stuff == 1:
+                    has_af = True
+                    af_len = 0
+                else:
+                    has_af = True
+                    q[5] = 0
+                    memset(q + 6, 0xFF, stuff - 2)
+                    af_len = stuff - 1
+            q[3] = <uint8_t>((0x30 if has_af else 0x10) | self._next_cc(pid))
+            if has_af:
+                q[4] = <uint8_t>af_len
+                memcpy(q + 5 + af_len, pes + pos, take)
+            else:
+                memcpy(q + 4, pes + pos, take)
+            pos += take
+            w += TS_PACKET
+            first = False
+        return bytes(out[:w])
+
+    def video(self, bytes data, int64_t pts, int64_t dts, bint keyframe):
+        """One access unit (length-prefixed NALs) -> TS packets: AUD, parameter sets before a
+        keyframe that lacks them, PES with PTS/DTS, PCR and random-access indicator."""
+        if self.video_codec is None:
+            raise MuxError("no video track")
+        cdef const uint8_t* p = data
+        cdef Py_ssize_t n = len(data), i = 0, size, j, es_size, nal_count = 0
+        cdef int ls = self.length_size, t
+        cdef int aud_type = 35 if self._hevc else 9
+        cdef int sps_type = 33 if self._hevc else 7
+        cdef bint has_params = False
+        # first pass: validate, measure
+        es_size = len(self._aud)
+        while i < n:
+            if i + ls > n:
+                raise MuxError("truncated NAL length")
+            size = 0
+            for j in range(ls):
+                size = (size << 8) | p[i + j]
+            i += ls
+            if i + size > n:
+                raise MuxError("NAL unit overruns the sample")
+            if size:
+                t = (p[i] >> 1) & 0x3F if self._hevc else p[i] & 0x1F
+                if t != aud_type:
+                    if t == sps_type:
+                        has_params = True
+                    es_size += 4 + size
+            i += size
+        cdef bint add_params = keyframe and not has_params
+        if add_params:
+            es_size += len(self.param_sets)
+        buf = bytearray(19 + es_size)
+        cdef uint8_t* b = buf
+        cdef Py_ssize_t hl = _put_pes_header(b, 0xE0, pts, dts, es_size, False)
+        cdef uint8_t* w = b + hl
+        memcpy(w, <const char*>self._aud, len(self._aud))
+        w += len(self._aud)
+        if add_params:
+            memcpy(w, <const char*>self.param_sets, len(self.param_sets))
+            w += len(self.param_sets)
+        i = 0
+        while i < n:
+            size = 0
+            for j in range(ls):
+                size = (size << 8) | p[i + j]
+            i += ls
+            if size:
+                t = (p[i] >> 1) & 0x3F if self._hevc else p[i] & 0x1F
+                if t != aud_type:
+                    w[0] = 0; w[1] = 0; w[2] = 0; w[3] = 1
+                    memcpy(w + 4, p + i, size)
+                    w += 4 + size
+            i += size
+        return self._packetize(VIDEO_PID, b, hl + es_size, dts, keyframe)
+
+    def audio(self, bytes data, int64_t pts):
+        """One audio frame -> TS packets (ADTS for AAC, the Opus control header for Opus)."""
+        if self.audio_codec is None:
+            raise MuxError("no audio track")
+        cdef Py_ssize_t size = len(data)
+        cdef int sid
+        if self.audio_codec == "aac":
+            es = adts_header(self.audio_config, size) + data
+            sid = 0xC0
+        else:
+            es = b"\x7f\xe0" + b"\xff" * (size // 255) + bytes((size % 255,)) + data
+            sid = 0xBD
+        cdef Py_ssize_t es_size = len(es)
+        buf = bytearray(19 + es_size)
+        cdef uint8_t* b = buf
+        cdef Py_ssize_t hl = _put_pes_header(b, sid, pts, pts, es_size, True)
+        memcpy(b + hl, <const char*>es, es_size)
+        return self._packetize(AUDIO_PID, b, hl + es_size,
+                               pts if self.pcr_pid == AUDIO_PID else -1, True)

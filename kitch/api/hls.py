@@ -6,7 +6,7 @@ Mounted under ``/hls`` by the app:
 * ``/{channel}/{rendition}/index.m3u8`` with ``_HLS_msn`` / ``_HLS_part`` (blocking reload,
   400 when too far ahead, 503 when the wait times out) and ``_HLS_skip=YES`` (delta update)
 * ``/{channel}/{rendition}/{bid}-i{n}.mp4``, ``{bid}-s{msn}.m4s``, ``{bid}-p{n}.m4s``; a request
-  for the preload-hinted part waits for it.
+  for the preload-hinted part waits for it. MPEG-TS output: ``{bid}-s{msn}.ts``, no parts.
 
 Everything is served from memory; the only waiting is on an :class:`asyncio.Event` per channel
 set by the registry's change listener (thread-safe, so the media may be fed from any thread).
@@ -33,7 +33,8 @@ INIT_TYPE = "video/mp4"
 SEGMENT_TYPE = "video/iso.segment"
 IMMUTABLE = "public, max-age=31536000, immutable"
 CORS = {"Access-Control-Allow-Origin": "*"}
-_FILE = re.compile(r"^(?P<bid>[0-9a-f]+)-(?P<kind>[isp])(?P<n>\d{1,12})\.(?P<ext>mp4|m4s)$")
+_FILE = re.compile(r"^(?P<bid>[0-9a-f]+)-(?P<kind>[isp])(?P<n>\d{1,12})\.(?P<ext>mp4|m4s|ts)$")
+TS_TYPE = "video/mp2t"
 _GZIP_MIN = 512
 
 
@@ -262,9 +263,11 @@ class HlsEndpoints:
         if kind == "i" and ext == "mp4":
             init = store.inits.get(n)
             data, media_type = (init.data if init else None), INIT_TYPE
-        elif kind == "s" and ext == "m4s":
+        elif kind == "s" and ext in ("m4s", "ts"):
             seg = store.segment(n)
-            data = seg.data if seg is not None else None
+            if seg is not None and store.is_ts(seg.init) == (ext == "ts"):
+                data = seg.data
+                media_type = TS_TYPE if ext == "ts" else SEGMENT_TYPE
         elif kind == "p" and ext == "m4s":
             found = store.parts.get(n)
             if found is None and n == store.next_part_number and not store.ended:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class InitReady:
-    """A new init segment; the parts that follow use it (its own EXT-X-MAP)."""
+    """A new init segment; the parts that follow use it (its own EXT-X-MAP). With
+    ``container == "ts"`` there is no init data (MPEG-TS segments carry PAT/PMT themselves)."""
 
     data: bytes
     codecs: str
@@ -16,6 +17,7 @@ class InitReady:
     frame_rate: float
     has_video: bool
     has_audio: bool
+    container: str = "fmp4"  # or "ts"
 
 
 @dataclass(frozen=True, slots=True)

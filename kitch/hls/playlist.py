@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from kitch.hls.store import RenditionStore
 
 VERSION = 9  # EXT-X-SKIP needs 9
+TS_VERSION = 3  # MPEG-TS playlists: decimal EXTINF, nothing newer
 PART_HOLD_BACK_PARTS = 3  # PART-HOLD-BACK in part targets (the spec asks for at least 2)
 SKIP_TARGETS = 6  # CAN-SKIP-UNTIL in target durations (the spec minimum)
 PARTS_FOR_TARGETS = 3  # EXT-X-PART tags are listed for the last 3 target durations
@@ -58,6 +59,8 @@ def media_playlist(
     before the end of the playlist are replaced by one EXT-X-SKIP tag (nothing is skipped, and
     no tag is written, when the window is not long enough).
     """
+    if store.ts:
+        return ts_playlist(store)
     td = store.target_duration or 1
     pt = store.part_target or 1.0
     segments = list(store.segments)
@@ -113,7 +116,7 @@ def media_playlist(
                 lines.append(f"#EXT-X-PART:{attrs}")
         if seg.complete:
             lines.append(f"#EXTINF:{seg.duration:.5f},")
-            lines.append(store.segment_name(seg.msn))
+            lines.append(store.segment_name(seg.msn, store.is_ts(seg.init)))
     if store.ended:
         lines.append("#EXT-X-ENDLIST")
     else:
@@ -128,9 +131,36 @@ def media_playlist(
     return "\n".join(lines) + "\n"
 
 
-def master_playlist(variants: list[VariantInfo]) -> str:
-    """Master playlist listing each rendition with measured bandwidth and real codecs."""
-    lines = ["#EXTM3U", f"#EXT-X-VERSION:{VERSION}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+def ts_playlist(store: RenditionStore) -> str:
+    """Plain HLS media playlist (RFC 8216, version 3) of complete MPEG-TS segments."""
+    lines = [
+        "#EXTM3U",
+        f"#EXT-X-VERSION:{TS_VERSION}",
+        f"#EXT-X-TARGETDURATION:{store.target_duration or 1}",
+        f"#EXT-X-MEDIA-SEQUENCE:{store.media_sequence}",
+        f"#EXT-X-DISCONTINUITY-SEQUENCE:{store.discontinuity_sequence}",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    first = True
+    for seg in store.segments:
+        if not seg.complete:
+            break
+        if seg.discontinuity and not first:
+            lines.append("#EXT-X-DISCONTINUITY")
+        if first or seg.discontinuity:
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_pdt(seg.program_date_time)}")
+        lines.append(f"#EXTINF:{seg.duration:.5f},")
+        lines.append(store.segment_name(seg.msn, store.is_ts(seg.init)))
+        first = False
+    if store.ended:
+        lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def master_playlist(variants: list[VariantInfo], version: int = VERSION) -> str:
+    """Master playlist listing each rendition with measured bandwidth and real codecs
+    (``version`` 3 when every rendition is MPEG-TS)."""
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for v in variants:
         attrs = [f"BANDWIDTH={max(1, v.bandwidth)}"]
         if v.average_bandwidth:

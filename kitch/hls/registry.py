@@ -19,7 +19,14 @@ from typing import Any
 
 from kitch.hls.events import InitReady
 from kitch.hls.mux import mux as _mux
-from kitch.hls.playlist import RenditionReport, VariantInfo, master_playlist, media_playlist
+from kitch.hls.playlist import (
+    TS_VERSION,
+    VERSION,
+    RenditionReport,
+    VariantInfo,
+    master_playlist,
+    media_playlist,
+)
 from kitch.hls.segmenter import Segmenter
 from kitch.hls.settings import HlsSettings
 from kitch.hls.store import RenditionStore
@@ -169,7 +176,8 @@ class LiveStream:
         variants = [v for r in self.renditions.values() if (v := r.variant()) is not None]
         if not variants or SOURCE not in {v.uri.split("/")[0] for v in variants}:
             return None
-        return master_playlist(variants)
+        all_ts = all(r.store.ts for r in self.renditions.values() if r.variant() is not None)
+        return master_playlist(variants, TS_VERSION if all_ts else VERSION)
 
     def media_playlist(self, name: str, *, skip: bool = False) -> str | None:
         r = self.renditions.get(name)

@@ -1,9 +1,14 @@
 """Sans-IO LL-HLS segmenter: MediaPackets in, init segments / parts / segment ends out.
 
+Codecs: video H.264, HEVC, AV1, VP9; audio AAC, Opus. Output: CMAF (fMP4) parts, or with
+``HlsSettings.format == "ts"`` MPEG-TS chunks (H.264/HEVC + AAC/Opus only; other codecs stay in
+fMP4) that the store joins into segments.
+
 Timelines: video in 90 kHz ticks (RTMP milliseconds x 90); audio in its sample rate, stamped
-by AAC sample counts (1024 per frame) anchored to the RTMP stamp of the first frame and
-re-anchored only when the stamps drift more than ``_AUDIO_RESYNC_MS`` away. The output
-timeline starts at 0 at the first keyframe and stays monotonic across reconnects.
+by sample counts (AAC: 1024 per frame, Opus: from each packet's TOC) anchored to the RTMP
+stamp of the first frame and re-anchored only when the stamps drift more than
+``_AUDIO_RESYNC_MS`` away. The output timeline starts at 0 at the first keyframe and stays
+monotonic across reconnects.
 
 Rules: segments start at keyframes (audio-only: cut by time); a part closes as soon as the
 frame just received fills it (its last sample gets the estimated frame duration), so parts are
@@ -17,6 +22,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from kitch.hls import codecs
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
 from kitch.hls.mux import mux as _mux
 from kitch.hls.settings import HlsSettings
@@ -45,6 +51,7 @@ class _Video:
 class _Audio:
     data: bytes
     ts: int  # samples
+    n: int  # samples in this frame
 
 
 class Segmenter:
@@ -55,7 +62,12 @@ class Segmenter:
         self.settings = settings
         self._vcfg: bytes | None = None
         self._acfg: bytes | None = None
+        self._vcodec = ""
+        self._acodec = ""
+        self._audio_frame = AAC_FRAME  # samples per audio frame (first frame seen)
         self._init: bytes | None = None
+        self._init_key: tuple[object, ...] | None = None
+        self._ts: _mux.TsMuxer | None = None  # set while the output is MPEG-TS
         self._has_video = False
         self._has_audio = False
         self._sample_rate = 44100
@@ -120,7 +132,7 @@ class Segmenter:
             self._config(packet)
             return out
         if packet.kind == "video":
-            if packet.codec != "h264" or self._vcfg is None:
+            if packet.codec != self._vcodec or self._vcfg is None:
                 self.dropped_packets += 1
                 return out
             if self._restart_pending and self._started and packet.keyframe:
@@ -131,7 +143,7 @@ class Segmenter:
                 return out
             self._video(packet, out)
         elif packet.kind == "audio":
-            if packet.codec != "aac" or self._acfg is None:
+            if packet.codec != self._acodec or self._acfg is None:
                 self.dropped_packets += 1
                 return out
             if self._restart_pending and self._started and not self._has_video:
@@ -167,66 +179,89 @@ class Segmenter:
     # ---- configuration ------------------------------------------------------------------
 
     def _config(self, packet: MediaPacket) -> None:
-        if packet.kind == "video" and packet.codec == "h264":
-            if packet.data == self._vcfg:
+        # each check raises MuxError on garbage
+        if packet.kind == "video" and packet.codec in _VIDEO_CHECKS:
+            if packet.data == self._vcfg and packet.codec == self._vcodec:
                 return
-            _mux.parse_avc_config(packet.data)  # raises MuxError on garbage
+            _VIDEO_CHECKS[packet.codec](packet.data)
             self._vcfg = packet.data
-        elif packet.kind == "audio" and packet.codec == "aac":
-            if packet.data == self._acfg:
+            self._vcodec = packet.codec
+        elif packet.kind == "audio" and packet.codec in ("aac", "opus"):
+            if packet.data == self._acfg and packet.codec == self._acodec:
                 return
-            _mux.parse_asc(packet.data)  # raises MuxError on garbage
+            codecs.audio_info(packet.codec, packet.data)
             self._acfg = packet.data
+            self._acodec = packet.codec
         else:
             self.dropped_packets += 1
             return
         if self._started:
             self._restart_pending = True
 
-    def _build_init(self, out: list[Event]) -> None:
+    def _build_init(self, out: list[Event], keyframe: bytes | None) -> None:
         tracks: list[_mux.TrackInfo] = []
-        codecs: list[str] = []
+        names: list[str] = []
         width = height = 0
         self._has_video = self._vcfg is not None
         self._has_audio = self._acfg is not None
+        vcodec = self._vcodec if self._vcfg is not None else None
+        acodec = self._acodec if self._acfg is not None else None
         if self._vcfg is not None:
-            sps = _mux.parse_sps(_mux.parse_avc_config(self._vcfg)[0][0])
-            width, height = sps["width"], sps["height"]
+            video = codecs.video_info(self._vcodec, self._vcfg, keyframe)
+            width, height = video.width, video.height
             tracks.append(
                 _mux.TrackInfo(
-                    VIDEO_TRACK, "video", "h264", VIDEO_TIMESCALE, self._vcfg, width, height
+                    VIDEO_TRACK, "video", self._vcodec, VIDEO_TIMESCALE, self._vcfg, width, height
                 )
             )
-            codecs.append(_mux.avc_codec_string(self._vcfg))
+            names.append(video.codec_string)
         if self._acfg is not None:
-            _, rate, channels = _mux.parse_asc(self._acfg)
+            audio = codecs.audio_info(self._acodec, self._acfg)
             tracks.append(
                 _mux.TrackInfo(
                     AUDIO_TRACK,
                     "audio",
-                    "aac",
-                    rate,
+                    self._acodec,
+                    audio.sample_rate,
                     self._acfg,
-                    sample_rate=rate,
-                    channels=channels,
+                    sample_rate=audio.sample_rate,
+                    channels=audio.channels,
                 )
             )
-            codecs.append(_mux.aac_codec_string(self._acfg))
-        data = _mux.init_segment(tracks)
+            names.append(audio.codec_string)
+        ts = (
+            self.settings.format == "ts"
+            and (vcodec is None or vcodec in codecs.TS_VIDEO)
+            and (acodec is None or acodec in codecs.TS_AUDIO)
+        )
+        if ts:
+            params, length_size = (
+                codecs.parameter_sets(self._vcodec, self._vcfg)
+                if self._vcfg is not None
+                else (b"", 4)
+            )
+            self._ts = _mux.TsMuxer(vcodec, params, length_size, acodec, self._acfg or b"")
+            data = b""
+        else:
+            self._ts = None
+            data = _mux.init_segment(tracks)
         if self._restart_pending:
             self._discontinuity = True
         self._restart_pending = False
-        if data != self._init:
+        key = (",".join(names), data, self._vcfg, self._acfg, ts)
+        if key != self._init_key:
+            self._init_key = key
             self._init = data
             out.append(
                 InitReady(
                     data,
-                    ",".join(codecs),
+                    ",".join(names),
                     width,
                     height,
                     self.frame_rate,
                     self._has_video,
                     self._has_audio,
+                    "ts" if ts else "fmp4",
                 )
             )
 
@@ -257,13 +292,16 @@ class Segmenter:
         self._prestart_video = []
         audio = list(self._prestart_audio)
         self._prestart_audio.clear()
+        keyframe = video[0].data if video else None
         if self._vcfg is not None:
-            self._vui_fps = _mux.parse_sps(_mux.parse_avc_config(self._vcfg)[0][0])["fps"]
+            self._vui_fps = codecs.video_info(self._vcodec, self._vcfg, keyframe).fps
         if self._acfg is not None:
-            self._sample_rate = _mux.parse_asc(self._acfg)[1]
+            self._sample_rate = codecs.audio_info(self._acodec, self._acfg).sample_rate
+            if audio:
+                self._audio_frame = codecs.audio_samples(self._acodec, audio[0].data)
         if self._part_target is None:
             self._decide_part_target(video)
-        self._build_init(out)
+        self._build_init(out, keyframe)
         first_ms = video[0].dts if video else audio[0].dts
         if self._rebase:
             self._base_ms = first_ms
@@ -303,7 +341,7 @@ class Segmenter:
             self._frame_ticks = max(1, round(fd * VIDEO_TIMESCALE))
             self._part_target = math.ceil((frames * fd + _SLACK_S) * 1000) / 1000
         else:
-            fd = AAC_FRAME / self._sample_rate
+            fd = self._audio_frame / self._sample_rate
             frames = max(1, round(nominal / fd))
             self._part_target = math.ceil(frames * fd * 100000) / 100000
 
@@ -373,8 +411,9 @@ class Segmenter:
             if abs(ms - expected_ms) > _AUDIO_RESYNC_MS:
                 self.audio_resyncs += 1
                 self._a_next = max(self._a_end, round(ms * rate / 1000))
-        sample = _Audio(packet.data, self._a_next)
-        self._a_next += AAC_FRAME
+        n = codecs.audio_samples(self._acodec, packet.data)
+        sample = _Audio(packet.data, self._a_next, n)
+        self._a_next += n
         self._a_end = self._a_next
         if self._has_video:
             self._pending_a.append(sample)
@@ -387,10 +426,10 @@ class Segmenter:
             self._seg_start = sample.ts / rate
         self._part_a.append(sample)
         target = self._part_target or self.settings.part_duration
-        filled = (sample.ts + AAC_FRAME - self._part_a[0].ts) / rate
-        if filled >= target - AAC_FRAME / rate / 2:
+        filled = (sample.ts + n - self._part_a[0].ts) / rate
+        if filled >= target - self._audio_frame / rate / 2:
             self._close_part(out, None)
-            end = (sample.ts + AAC_FRAME) / rate
+            end = (sample.ts + n) / rate
             td = self._target_duration or math.ceil(self.settings.segment_duration)
             elapsed = end - self._seg_start
             if elapsed >= self.settings.segment_duration - 0.0005 or elapsed + target > td + 1e-6:
@@ -464,18 +503,19 @@ class Segmenter:
             media_time = vids[0].dts / VIDEO_TIMESCALE
             self._v_end = max(self._v_end, v_end)
         if auds:
-            runs.append((AUDIO_TRACK, auds[0].ts, [(a.data, AAC_FRAME, 0, True) for a in auds]))
+            runs.append((AUDIO_TRACK, auds[0].ts, [(a.data, a.n, 0, True) for a in auds]))
             if not vids:
-                duration = (auds[-1].ts + AAC_FRAME - auds[0].ts) / self._sample_rate
+                duration = (auds[-1].ts + auds[-1].n - auds[0].ts) / self._sample_rate
                 media_time = auds[0].ts / self._sample_rate
         if not runs:
             return
         self._seq += 1
         first = self._seg_parts == 0
         independent = vids[0].key if vids else True
+        data = self._ts_chunk(vids, auds, first) if self._ts else _mux.fragment(self._seq, runs)
         out.append(
             PartReady(
-                _mux.fragment(self._seq, runs),
+                data,
                 duration,
                 independent,
                 first,
@@ -487,3 +527,34 @@ class Segmenter:
             self._discontinuity = False
         self._seg_parts += 1
         self._seg_seconds += duration
+
+    def _ts_chunk(self, vids: list[_Video], auds: list[_Audio], first: bool) -> bytes:
+        """The part as MPEG-TS packets in DTS order (PAT/PMT first when it opens a segment)."""
+        ts = self._ts
+        assert ts is not None
+        chunks = [ts.psi()] if first else []
+        rate = self._sample_rate
+        i = j = 0
+        while i < len(vids) or j < len(auds):
+            a90 = auds[j].ts * VIDEO_TIMESCALE // rate if j < len(auds) else None
+            if i < len(vids) and (a90 is None or vids[i].dts <= a90):
+                v = vids[i]
+                chunks.append(ts.video(v.data, v.dts + v.cts, v.dts, v.key))
+                i += 1
+            else:
+                assert a90 is not None
+                chunks.append(ts.audio(auds[j].data, a90))
+                j += 1
+        return b"".join(chunks)
+
+
+def _check_avc(config: bytes) -> None:
+    _mux.parse_avc_config(config)
+
+
+_VIDEO_CHECKS = {
+    "h264": _check_avc,
+    "hevc": codecs.parse_hvcc,
+    "av1": codecs.av1_codec_string,
+    "vp9": codecs.vp9_codec_string,
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,9 @@ class HlsSettings:
       EXT-X-ENDLIST) stay served before they answer 404.
     * ``audio_only_wait`` (default 0.5 s): audio buffered without a video sequence header
       before the stream is treated as audio-only.
+    * ``format`` (default "fmp4"): segment container. "fmp4" = LL-HLS with CMAF parts;
+      "ts" = MPEG-TS segments in plain HLS playlists (no parts) for legacy players; AV1 and
+      VP9 streams stay in fMP4 either way (MPEG-TS cannot carry them in HLS).
     """
 
     segment_duration: float = 2.0
@@ -37,6 +41,7 @@ class HlsSettings:
     departed_retention: float | None = None
     ended_retention: float = 60.0
     audio_only_wait: float = 0.5
+    format: Literal["fmp4", "ts"] = "fmp4"
 
     def __post_init__(self) -> None:
         if self.segment_duration <= 0 or self.part_duration <= 0:
@@ -45,5 +50,7 @@ class HlsSettings:
             raise ValueError("part_duration must not exceed segment_duration")
         if self.segment_count < 1:
             raise ValueError("segment_count must be at least 1")
+        if self.format not in ("fmp4", "ts"):
+            raise ValueError(f"format must be fmp4 or ts, not {self.format!r}")
         if self.max_stream_memory < 1024 * 1024:
             raise ValueError("max_stream_memory must be at least 1 MiB")

@@ -2,8 +2,9 @@
 
 Sans-IO and synchronous: the segmenter's events go in with :meth:`RenditionStore.apply`, the
 HTTP side only reads. File names carry the broadcast id so they are unique per broadcast and
-safe to cache forever: ``{bid}-i{n}.mp4`` (init), ``{bid}-s{msn}.m4s`` (segment),
-``{bid}-p{n}.m4s`` (part, numbered across the whole broadcast so a preload hint is always right).
+safe to cache forever: ``{bid}-i{n}.mp4`` (init), ``{bid}-s{msn}.m4s`` (segment; MPEG-TS:
+``{bid}-s{msn}.ts``), ``{bid}-p{n}.m4s`` (part, numbered across the whole broadcast so a
+preload hint is always right; MPEG-TS parts are not listed).
 """
 
 from __future__ import annotations
@@ -68,8 +69,18 @@ class RenditionStore:
     def init_name(self, init_id: int) -> str:
         return f"{self.broadcast_id}-i{init_id}.mp4"
 
-    def segment_name(self, msn: int) -> str:
-        return f"{self.broadcast_id}-s{msn}.m4s"
+    def segment_name(self, msn: int, ts: bool = False) -> str:
+        return f"{self.broadcast_id}-s{msn}.{'ts' if ts else 'm4s'}"
+
+    def is_ts(self, init_id: int) -> bool:
+        """Whether segments made with init ``init_id`` are MPEG-TS."""
+        init = self.inits.get(init_id)
+        return init is not None and init.container == "ts"
+
+    @property
+    def ts(self) -> bool:
+        """True when the newest init is MPEG-TS: plain HLS playlists without parts."""
+        return self.is_ts(self._init_id)
 
     def part_name(self, number: int) -> str:
         return f"{self.broadcast_id}-p{number}.m4s"
@@ -179,11 +190,10 @@ class RenditionStore:
     @property
     def ready(self) -> bool:
         """True once a playlist can be served (target duration known, a part exists)."""
-        return (
-            self.target_duration is not None
-            and self.part_target is not None
-            and bool(self.segments)
-        )
+        if self.target_duration is None or self.part_target is None or not self.segments:
+            return False
+        # without parts a playlist needs a whole segment
+        return not self.ts or any(s.complete for s in self.segments)
 
     def last_position(self) -> tuple[int, int]:
         """(msn, part index) of the newest listed part; (-1, -1) before any."""

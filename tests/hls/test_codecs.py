@@ -1,0 +1,253 @@
+"""Every codec through the real segmenter, into fMP4 and MPEG-TS, read back by FFmpeg's mp4 and
+mpegts demuxers (through PyAV) frame for frame; the Cython core and its twin agree byte for
+byte on the same packets."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from pathlib import Path
+
+import av
+import av.logging
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kitch import _mux_py
+from kitch.hls import codecs
+from kitch.hls.events import InitReady, PartReady
+from kitch.hls.mux import NATIVE
+from kitch.hls.mux import mux as _mux
+from kitch.hls.segmenter import Segmenter
+from kitch.hls.settings import HlsSettings
+from kitch.media import MediaPacket
+from tests.hls.clips import clip_packets, make_clip
+
+pytestmark = pytest.mark.native
+
+FMP4_CASES = [
+    ("h264", "aac"),
+    ("hevc", "opus"),
+    ("hevc", "aac"),
+    ("av1", None),
+    ("vp9", "opus"),
+    ("av1", "opus"),
+    (None, "aac"),
+    (None, "opus"),
+    ("vp9", None),
+]
+TS_CASES = [("h264", "aac"), ("hevc", "aac"), ("hevc", "opus"), ("h264", None), (None, "aac")]
+
+
+def _segment(packets: list[MediaPacket], fmt: str) -> tuple[list[InitReady], bytes]:
+    seg = Segmenter(HlsSettings(segment_duration=0.4, part_duration=0.1, format=fmt))  # type: ignore[arg-type]
+    events = [e for p in packets for e in seg.feed(p)] + seg.end()
+    inits = [e for e in events if isinstance(e, InitReady)]
+    body = b"".join(e.data for e in events if isinstance(e, PartReady))
+    return inits, inits[0].data + body
+
+
+def _read(path: Path) -> tuple[dict[str, list[av.Packet]], int, list[str]]:
+    """Packets by stream type, decoded video frames, FFmpeg errors."""
+    got: dict[str, list[av.Packet]] = {"video": [], "audio": []}
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs, av.open(str(path)) as inp:
+            decoded = 0
+            for pkt in inp.demux():
+                if pkt.size:
+                    got[pkt.stream.type].append(pkt)
+                if pkt.stream.type == "video":
+                    decoded += len(pkt.decode())
+    finally:
+        av.logging.set_level(None)
+    errors = [f"{name}: {msg}" for level, name, msg in logs if level <= av.logging.ERROR]
+    return got, decoded, errors
+
+
+def _media(packets: list[MediaPacket], kind: str) -> list[MediaPacket]:
+    return [p for p in packets if p.kind == kind and not p.is_config]
+
+
+def _check_video(packets: list[MediaPacket], got: list[av.Packet], ts: bool) -> None:
+    want = _media(packets, "video")
+    assert len(got) == len(want)
+    assert [bool(p.is_keyframe) for p in got] == [p.keyframe for p in want]
+    base = got[0].dts
+    scale = 90000 * got[0].time_base
+    assert [round((g.dts - base) * scale) for g in got] == [
+        (w.dts - want[0].dts) * 90 for w in want
+    ]
+    assert [round((g.pts - g.dts) * scale) for g in got] == [(w.pts - w.dts) * 90 for w in want]
+    for g, w in zip(got, want, strict=True):
+        if ts and w.codec in ("h264", "hevc"):  # Annex B with an AUD (+ parameter sets) first
+            assert bytes(g).endswith(_mux.avcc_to_annexb(w.data))
+        else:
+            assert bytes(g) == w.data
+
+
+def _check_audio(packets: list[MediaPacket], got: list[av.Packet], ts: bool) -> None:
+    want = _media(packets, "audio")
+    video = _media(packets, "video")
+    # audio before the first keyframe or after the last video frame is dropped by design
+    expected = [w for w in want if not video or video[0].dts <= w.dts < video[-1].dts]
+    assert len(got) >= len(expected)
+    first = next(i for i, w in enumerate(want) if w.data in bytes(got[0]))
+    for g, w in zip(got, want[first:], strict=False):
+        data = bytes(g)
+        if ts and w.codec == "aac":
+            data = data[7:]  # ADTS header
+        assert data == w.data
+    steps = {
+        round(
+            (b.pts - a.pts)
+            * a.time_base
+            * codecs.audio_info(w.codec, _cfg(packets, "audio")).sample_rate
+        )
+        for (a, b), w in zip(itertools.pairwise(got), want[first:], strict=False)
+    }
+    assert steps <= {1024, 960}, steps
+
+
+def _cfg(packets: list[MediaPacket], kind: str) -> bytes:
+    return next(p.data for p in packets if p.is_config and p.kind == kind)
+
+
+@pytest.mark.parametrize(("video", "audio"), FMP4_CASES, ids=lambda c: str(c))
+def test_fmp4_reads_back_frame_for_frame(
+    video: str | None, audio: str | None, media_dir: Path, tmp_path: Path
+) -> None:
+    packets = clip_packets(make_clip(media_dir, video, audio))
+    inits, data = _segment(packets, "fmp4")
+    assert inits[0].container == "fmp4"
+    path = tmp_path / "out.mp4"
+    path.write_bytes(data)
+    got, decoded, errors = _read(path)
+    assert errors == []
+    if video is not None:
+        _check_video(packets, got["video"], ts=False)
+        assert decoded == len(got["video"])
+    else:
+        assert got["video"] == []
+    if audio is not None:
+        _check_audio(packets, got["audio"], ts=False)
+    else:
+        assert got["audio"] == []
+
+
+@pytest.mark.parametrize(("video", "audio"), TS_CASES, ids=lambda c: str(c))
+def test_mpegts_reads_back_frame_for_frame(
+    video: str | None, audio: str | None, media_dir: Path, tmp_path: Path
+) -> None:
+    packets = clip_packets(make_clip(media_dir, video, audio))
+    inits, data = _segment(packets, "ts")
+    assert inits[0].container == "ts" and inits[0].data == b""
+    assert len(data) % 188 == 0 and data[::188] == b"\x47" * (len(data) // 188)
+    path = tmp_path / "out.ts"
+    path.write_bytes(data)
+    got, decoded, errors = _read(path)
+    assert errors == []
+    if video is not None:
+        _check_video(packets, got["video"], ts=True)
+        assert decoded == len(got["video"])
+    else:
+        assert got["video"] == []
+    if audio is not None:
+        _check_audio(packets, got["audio"], ts=True)
+    else:
+        assert got["audio"] == []
+
+
+def test_ts_format_keeps_av1_and_vp9_in_fmp4(media_dir: Path) -> None:
+    packets = clip_packets(make_clip(media_dir, "av1", "opus"))
+    inits, data = _segment(packets, "ts")
+    assert inits[0].container == "fmp4" and data[4:8] == b"ftyp"
+    assert inits[0].codecs == "av01.0.00M.08,opus"
+
+
+def test_codec_strings_from_real_configs(media_dir: Path) -> None:
+    want = {"hevc": "hvc1.1.6.L60.90", "av1": "av01.0.00M.08", "vp9": "vp09.00.10.08"}
+    for codec, text in want.items():
+        packets = clip_packets(make_clip(media_dir, codec, None))
+        key = next(p.data for p in packets if p.kind == "video" and p.keyframe and not p.is_config)
+        info = codecs.video_info(codec, _cfg(packets, "video"), key)
+        assert (info.codec_string, info.width, info.height) == (text, 160, 120)
+    # Main profile, level 3.1, progressive-source constraint flag: Apple's example string
+    hvcc = bytes((1, 0x01, 0x60, 0, 0, 0, 0xB0, 0, 0, 0, 0, 0, 93)) + bytes(10)
+    assert codecs.hevc_codec_string(hvcc) == "hvc1.1.6.L93.B0"
+    assert codecs.opus_samples(b"\xfc") == 960 and codecs.opus_samples(b"\x1b\x02") == 5760
+
+
+@pytest.mark.skipif(not NATIVE, reason="cross-check needs the Cython build")
+@pytest.mark.parametrize(("video", "audio"), TS_CASES + FMP4_CASES, ids=lambda c: str(c))
+def test_twin_writes_the_same_ts_and_init_bytes(
+    video: str | None, audio: str | None, media_dir: Path
+) -> None:
+    packets = clip_packets(make_clip(media_dir, video, audio))
+    vcfg = _cfg(packets, "video") if video else b""
+    acfg = _cfg(packets, "audio") if audio else b""
+    if (video is None or video in codecs.TS_VIDEO) and (audio is None or audio in codecs.TS_AUDIO):
+        params, ls = codecs.parameter_sets(video, vcfg) if video else (b"", 4)
+        muxers = [impl.TsMuxer(video, params, ls, audio, acfg) for impl in (_mux, _mux_py)]
+        outs: list[list[bytes]] = [[], []]
+        for m, out in zip(muxers, outs, strict=True):
+            out.append(m.psi())
+            for p in packets:
+                if p.is_config:
+                    continue
+                if p.kind == "video":
+                    out.append(m.video(p.data, (p.pts + 100) * 90, (p.dts + 100) * 90, p.keyframe))
+                else:
+                    out.append(m.audio(p.data, (p.dts + 100) * 90 + 2**33 - 5))
+            out.append(m.psi())
+        assert outs[0] == outs[1]
+    inits = []
+    for impl in (_mux, _mux_py):
+        tracks = []
+        if video:
+            tracks.append(impl.TrackInfo(1, "video", video, 90000, vcfg, 160, 120))
+        if audio:
+            info = codecs.audio_info(audio, acfg)
+            rate = info.sample_rate
+            tracks.append(impl.TrackInfo(2, "audio", audio, rate, acfg, 0, 0, rate, info.channels))
+        inits.append(impl.init_segment(tracks))
+    assert inits[0] == inits[1]
+
+
+@pytest.mark.skipif(not NATIVE, reason="cross-check needs the Cython build")
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 2**40), st.integers(-5000, 5000), st.booleans(),
+       st.sampled_from(["h264", "hevc"]), st.integers(1, 4))  # fmt: skip
+def test_twin_ts_video_parses_or_raises_alike(
+    data: bytes, dts: int, cts: int, key: bool, codec: str, ls: int
+) -> None:
+    results = []
+    for impl in (_mux, _mux_py):
+        m = impl.TsMuxer(codec, b"\x00\x00\x00\x01\x67\x42", ls, "aac", b"\x12\x10")
+        try:
+            results.append(m.video(data, dts + cts, dts, key) + m.audio(data[:300], dts))
+        except impl.MuxError:
+            results.append(b"MuxError")
+    assert results[0] == results[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_codec_parsers_parse_or_raise_mux_error(data: bytes) -> None:
+    for fn in (
+        codecs.parse_hvcc,
+        codecs.hevc_codec_string,
+        lambda d: codecs.parse_hevc_sps(b"\x42\x01" + d),
+        lambda d: codecs.av1_info(b"\x81\x00\x0c\x00" + d, d),
+        codecs.parse_av1_sequence_header,
+        codecs.vp9_codec_string,
+        codecs.parse_vp9_keyframe,
+        codecs.parse_opus_head,
+        lambda d: codecs.parse_opus_head(b"OpusHead" + d),
+        codecs.opus_samples,
+        _mux.opus_dops,
+        lambda d: _mux.adts_header(d, 100),
+    ):
+        with contextlib.suppress(_mux.MuxError):
+            fn(data)
