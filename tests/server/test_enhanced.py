@@ -1,0 +1,93 @@
+"""Real publishers beyond H.264+AAC: HEVC over Enhanced RTMP (PyAV 18 / FFmpeg 8 writes the
+``hvc1`` FourCC form; Debian's ffmpeg 5.1 cannot), audio-only and video-only streams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.server.conftest import BackgroundPublisher
+from tests.support.hls import play_hls
+from tests.support.media import Fixture, make_fixture
+from tests.support.server import KitchServer
+
+pytestmark = pytest.mark.slow
+
+
+def is_live(server: KitchServer, name: str) -> bool:
+    return bool(server.channel(name)["live"])
+
+
+def segments(server: KitchServer, name: str) -> int:
+    try:
+        text = server.get(f"/hls/{name}/source/index.m3u8").decode()
+    except Exception:
+        return 0
+    return text.count("#EXTINF")
+
+
+def stats(server: KitchServer, name: str) -> dict[str, object]:
+    return dict((server.channel(name).get("stream") or {}).get("stats") or {})
+
+
+def test_hevc_over_enhanced_rtmp_plays_back(server: KitchServer, media_dir: Path) -> None:
+    fixture = make_fixture(media_dir, seconds=2, vcodec="libx265")
+    acct = server.create_account("hevc")
+    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), fixture)
+    try:
+        server.wait_for(lambda: is_live(server, "hevc"), 15, "hevc live")
+        server.wait_for(lambda: stats(server, "hevc").get("video_codec"), 10, "stats")
+        assert stats(server, "hevc")["video_codec"] == "hevc"
+        master = server.get("/hls/hevc/master.m3u8").decode()
+        assert "hvc1." in master, master
+        playback = play_hls(f"{server.base}/hls/hevc/master.m3u8", video_frames=30)
+        assert (playback.width, playback.height) == (320, 240)
+        assert playback.audio_pts and playback.max_video_gap() < 0.1
+    finally:
+        pub.stop()
+    assert pub.error is None, pub.error
+    assert "hvc1" not in server.log() or "refused" not in server.log()
+
+
+def test_audio_only_publish(server: KitchServer, media_dir: Path) -> None:
+    fixture = make_fixture(media_dir, seconds=2, video=False)
+    acct = server.create_account("radio")
+    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), fixture)
+    try:
+        server.wait_for(lambda: segments(server, "radio") >= 2, 20, "audio segments")
+        assert stats(server, "radio").get("audio_codec") == "aac"
+        master = server.get("/hls/radio/master.m3u8").decode()
+        assert "mp4a." in master and "avc1" not in master and "RESOLUTION" not in master
+        with av.open(f"{server.base}/hls/radio/master.m3u8", timeout=(15, 15)) as c:
+            assert [s.type for s in c.streams] == ["audio"]
+            frames = 0
+            for packet in c.demux(c.streams.audio[0]):
+                frames += len(packet.decode())
+                if frames >= 20:
+                    break
+        assert frames >= 20
+    finally:
+        pub.stop()
+    assert pub.error is None, pub.error
+
+
+def test_video_only_publish(server: KitchServer, media_dir: Path) -> None:
+    fixture: Fixture = make_fixture(media_dir, seconds=2, audio=False)
+    acct = server.create_account("silent")
+    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), fixture)
+    try:
+        server.wait_for(lambda: is_live(server, "silent"), 15, "live")
+        master = (
+            server.get("/hls/silent/master.m3u8").decode()
+            if segments(server, "silent")
+            or server.wait_for(lambda: segments(server, "silent") >= 1, 15, "segments") >= 0
+            else ""
+        )
+        assert "avc1." in master and "mp4a" not in master, master
+        playback = play_hls(f"{server.base}/hls/silent/master.m3u8", video_frames=30)
+        assert not playback.audio_pts and playback.max_video_gap() < 0.1
+    finally:
+        pub.stop()
+    assert pub.error is None, pub.error
