@@ -95,7 +95,8 @@ DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 0xFFFFFF
 _COMPACT_AT = 65536
 #: Messages up to this size (or already fully received in the input) get their final buffer at
-#: once; larger ones grow with what arrives, so a declared length never allocates by itself.
+#: once (and ``buffered`` counts all of it from then on); larger ones grow with what arrives,
+#: so a declared length never allocates more than 64 KiB by itself.
 cdef Py_ssize_t _EXACT_ALLOC_MAX = 65536
 
 
@@ -162,7 +163,8 @@ cdef class ChunkReader:
 
     @property
     def buffered(self):
-        """Bytes held: unparsed input plus the payload of unfinished messages."""
+        """Bytes held: unparsed input plus the buffers of unfinished messages (a message of up
+        to 64 KiB counts its full length as soon as its first chunk arrives)."""
         return PyByteArray_GET_SIZE(self._buf) - self._pos + self._partial_bytes
 
     @property
@@ -296,12 +298,14 @@ cdef class ChunkReader:
                     return self._complete(csid, st, payload)
                 st.exact = length <= _EXACT_ALLOC_MAX or length <= avail
                 if st.exact:
+                    # The whole buffer exists from now on: count all of it, not what arrived.
                     st.partial = PyBytes_FromStringAndSize(NULL, length)
                     memcpy(PyBytes_AS_STRING(st.partial), p + need, n)
+                    self._partial_bytes += length
                 else:
                     st.partial = PyByteArray_FromStringAndSize(<const char*>(p + need), n)
+                    self._partial_bytes += n
                 st.received = n
-                self._partial_bytes += n
                 continue
             if st.exact:
                 memcpy(PyBytes_AS_STRING(st.partial) + st.received, p + need, n)
@@ -309,8 +313,8 @@ cdef class ChunkReader:
                 # Grow in place (amortised) and copy the chunk without a temporary object.
                 PyByteArray_Resize(st.partial, st.received + n)
                 memcpy(PyByteArray_AS_STRING(st.partial) + st.received, p + need, n)
+                self._partial_bytes += n
             st.received += n
-            self._partial_bytes += n
             if st.received == st.length:
                 payload = st.partial if st.exact else bytes(st.partial)
                 st.partial = None
@@ -334,7 +338,7 @@ cdef class ChunkReader:
             value = _be32(<const uint8_t*>PyBytes_AS_STRING(payload))
             other = self._streams.get(value)
             if other is not None and other.partial is not None:
-                self._partial_bytes -= other.received
+                self._partial_bytes -= other.length if other.exact else other.received
                 other.partial = None
                 other.received = 0
         return (csid, st.msg_type, st.stream_id, st.timestamp, payload)

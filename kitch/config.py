@@ -69,6 +69,11 @@ class Settings:
     rtmp_idle_timeout: float = _opt(10.0, "Seconds an RTMP connection may stay silent.")
     rtmp_max_message_size: int = _opt(4 * MIB, "Largest RTMP message in bytes.")
     rtmp_max_chunk_streams: int = _opt(64, "Most chunk streams per RTMP connection.")
+    rtmp_max_buffered_bytes: int = _opt(
+        16 * MIB, "Most bytes held per RTMP connection (unparsed input + unfinished messages)."
+    )
+    rtmp_max_amf_depth: int = _opt(32, "Deepest AMF0 nesting accepted in RTMP commands/metadata.")
+    rtmp_max_stream_key_length: int = _opt(256, "Longest accepted RTMP publish name (stream key).")
     rtmp_max_connections: int = _opt(1000, "Most simultaneous RTMP connections.")
     rtmp_max_connections_per_ip: int = _opt(16, "Most simultaneous RTMP connections per address.")
     hls_segment_count: int = _opt(6, "Segments listed in a media playlist.")

@@ -23,6 +23,9 @@ DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 0xFFFFFF
 DEFAULT_MAX_DEPTH = 32
 _COMPACT_AT = 65536
+#: Same accounting as the native reader: messages up to 64 KiB (or fully present in the input)
+#: count their full length from their first chunk.
+_EXACT_ALLOC_MAX = 65536
 _U32 = 0xFFFFFFFF
 
 Message = tuple[int, int, int, int, bytes]
@@ -82,7 +85,16 @@ def handshake_reply(c0c1: Buffer, random_bytes: Buffer) -> tuple[bytes, int]:
 
 
 class _ChunkStream:
-    __slots__ = ("delta", "extended", "length", "msg_type", "partial", "stream_id", "timestamp")
+    __slots__ = (
+        "delta",
+        "exact",
+        "extended",
+        "length",
+        "msg_type",
+        "partial",
+        "stream_id",
+        "timestamp",
+    )
 
     def __init__(self) -> None:
         self.timestamp = 0
@@ -91,6 +103,7 @@ class _ChunkStream:
         self.stream_id = 0
         self.msg_type = 0
         self.extended = False
+        self.exact = False  # counted at its full length (the native reader allocates it whole)
         self.partial: bytearray | None = None
 
 
@@ -118,7 +131,8 @@ class ChunkReader:
 
     @property
     def buffered(self) -> int:
-        """Bytes held: unparsed input plus the payload of unfinished messages."""
+        """Bytes held: unparsed input plus the buffers of unfinished messages (a message of up
+        to 64 KiB counts its full length as soon as its first chunk arrives)."""
         return len(self._buf) - self._pos + self._partial_bytes
 
     @property
@@ -224,10 +238,12 @@ class ChunkReader:
                 if n == length:
                     return self._complete(csid, st, body)
                 st.partial = bytearray(body)
-                self._partial_bytes += n
+                st.exact = length <= _EXACT_ALLOC_MAX or length <= avail
+                self._partial_bytes += length if st.exact else n
                 continue
             st.partial += body
-            self._partial_bytes += n
+            if not st.exact:
+                self._partial_bytes += n
             if len(st.partial) == st.length:
                 payload = bytes(st.partial)
                 st.partial = None
@@ -247,7 +263,7 @@ class ChunkReader:
                 raise RtmpError("short Abort message")
             other = self._streams.get(int.from_bytes(payload[:4], "big"))
             if other is not None and other.partial is not None:
-                self._partial_bytes -= len(other.partial)
+                self._partial_bytes -= other.length if other.exact else len(other.partial)
                 other.partial = None
         return (csid, st.msg_type, st.stream_id, st.timestamp, payload)
 

@@ -21,7 +21,7 @@ import enum
 import os
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kitch.rtmp.errors import RtmpProtocolError, UnsupportedCodecError
@@ -35,7 +35,7 @@ from kitch.rtmp.events import (
     Refused,
     Unpublished,
 )
-from kitch.rtmp.flv import FlvTagParser
+from kitch.rtmp.flv import AUDIO_FOURCCS, INGEST_CODECS, VIDEO_FOURCCS, FlvTagParser
 from kitch.rtmp.limits import RtmpLimits
 from kitch.rtmp.wire import (
     HANDSHAKE_SIZE,
@@ -86,6 +86,11 @@ class State(enum.Enum):
 class RtmpServerSession:
     """One RTMP connection, server side. ``app`` (default "live") is the only accepted app.
 
+    ``accepted_codecs`` (default: every codec :mod:`kitch.rtmp.flv` ingests) are the Kitch codec
+    names the output can carry; media in another codec is refused with
+    NetStream.Publish.Rejected. The connect answer lists their Enhanced RTMP FourCCs
+    (``fourCcList``).
+
     Stats: ``bytes_received``, ``messages_received``, ``media_packets``, ``last_data_at``,
     ``last_media_at`` (the ``now`` of the last media message, None before any),
     ``dropped_media`` (media outside an accepted publish or before its codec config).
@@ -98,6 +103,7 @@ class RtmpServerSession:
         app: str = "live",
         *,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        accepted_codecs: Iterable[str] | None = None,
     ) -> None:
         self.limits = limits
         self.app = app
@@ -123,7 +129,10 @@ class RtmpServerSession:
         self._acked = 0
         self._next_stream_id = 1
         self._publish_stream_id = 0
-        self._flv = FlvTagParser()
+        self.accepted_codecs = (
+            INGEST_CODECS if accepted_codecs is None else frozenset(accepted_codecs)
+        )
+        self._flv = FlvTagParser(self.accepted_codecs)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -323,7 +332,7 @@ class RtmpServerSession:
         elif name in ("FCUnpublish", "deleteStream", "closeStream"):
             if self.state in (State.PUBLISHING, State.PUBLISH_PENDING):
                 self.state = State.CONNECTED
-                self._flv = FlvTagParser()
+                self._flv = FlvTagParser(self.accepted_codecs)
                 self._events.append(Unpublished(name))
         elif name in ("releaseStream", "_checkbw"):
             self._command_reply("_result", txn, None, None)
@@ -353,7 +362,7 @@ class RtmpServerSession:
         self._writer.chunk_size = OUR_CHUNK_SIZE
         self._command_reply(
             "_result", txn,
-            {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0},
+            {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0, "fourCcList": self._fourccs()},
             {
                 "level": "status", "code": "NetConnection.Connect.Success",
                 "description": "Connection succeeded.", "objectEncoding": 0.0,
@@ -392,6 +401,10 @@ class RtmpServerSession:
         self.stream_key = key
         self.state = State.PUBLISH_PENDING
         self._events.append(PublishRequested(key, kind))
+
+    def _fourccs(self) -> list[str]:
+        table = {**VIDEO_FOURCCS, **AUDIO_FOURCCS}
+        return [fc.decode() for fc, codec in table.items() if codec in self.accepted_codecs]
 
     # -- output -----------------------------------------------------------------------------
 

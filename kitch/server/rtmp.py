@@ -24,6 +24,7 @@ from kitch.rtmp.events import (
     Refused,
     Unpublished,
 )
+from kitch.rtmp.flv import INGEST_CODECS
 from kitch.server import metrics
 from kitch.server.ingest import Broadcast, IngestHub, Refusal
 
@@ -34,11 +35,26 @@ READ_SIZE = 64 * 1024
 REFUSAL_LINGER = 0.2
 
 
+#: Codecs an MPEG-TS HLS output carries (``hls_format`` "ts"); fMP4 carries every ingest codec.
+TS_CODECS = frozenset({"h264", "hevc", "aac", "opus"})
+
+
 def limits_from(settings: Settings) -> RtmpLimits:
     return RtmpLimits(
         max_message_size=settings.rtmp_max_message_size,
         max_chunk_streams=settings.rtmp_max_chunk_streams,
+        max_amf_depth=settings.rtmp_max_amf_depth,
+        max_buffered_bytes=settings.rtmp_max_buffered_bytes,
+        max_stream_key_length=settings.rtmp_max_stream_key_length,
     )
+
+
+def accepted_codecs(settings: Settings) -> frozenset[str]:
+    """Codecs a publish may use: what the configured HLS output can carry (every ingest codec
+    for fMP4, the default; H.264, HEVC, AAC and Opus for ``hls_format`` "ts")."""
+    if settings.hls_format == "ts":
+        return TS_CODECS
+    return INGEST_CODECS
 
 
 class RtmpServer:
@@ -48,6 +64,7 @@ class RtmpServer:
         self.settings = settings
         self.hub = hub
         self.limits = limits_from(settings)
+        self.accepted_codecs = accepted_codecs(settings)
         self.per_address: Counter[str] = Counter()
         self.connections: set[RtmpConnection] = set()
         self.servers: list[asyncio.Server] = []
@@ -55,7 +72,16 @@ class RtmpServer:
     async def listen(
         self, host: str, port: int, tls: ssl.SSLContext | None = None
     ) -> asyncio.Server:
-        server = await asyncio.start_server(self._accept, host, port, ssl=tls, limit=READ_SIZE)
+        server = await asyncio.start_server(
+            self._accept,
+            host,
+            port,
+            ssl=tls,
+            limit=READ_SIZE,
+            # A TLS peer that never finishes its handshake is dropped like a silent RTMP one.
+            ssl_handshake_timeout=self.settings.rtmp_handshake_timeout if tls else None,
+        )
+        log.info("rtmp%s listening on %s:%d", "s" if tls else "", host, port)
         self.servers.append(server)
         return server
 
@@ -113,7 +139,9 @@ class RtmpConnection:
         self.reader = reader
         self.writer = writer
         self.peer = peer
-        self.session = RtmpServerSession(server.limits, time.monotonic())
+        self.session = RtmpServerSession(
+            server.limits, time.monotonic(), accepted_codecs=server.accepted_codecs
+        )
         self.broadcast: Broadcast | None = None
         self.kicked: str | None = None
         self.channel: str | None = None
@@ -159,7 +187,7 @@ class RtmpConnection:
                 await self._handle_events()
                 await self._flush()
                 if self.session.wants_close:
-                    reason = "session closed"
+                    reason = self.session.close_reason or "session closed"
                     await asyncio.sleep(REFUSAL_LINGER)
                     break
         except RtmpProtocolError as exc:

@@ -207,7 +207,7 @@ def test_unfinished_message_buffers_only_what_arrived() -> None:
 def test_abort_discards_the_partial_message() -> None:
     reader = ChunkReader()
     reader.feed(chunk0(4, 0, 300, 9, 1, b"a" * 128))
-    assert drain(reader) == [] and reader.buffered == 128
+    assert drain(reader) == [] and reader.buffered == 300  # its whole buffer exists already
     reader.feed(chunk0(2, 0, 4, 2, 0, struct.pack(">I", 4)))
     assert drain(reader) == [(2, 2, 0, 0, b"\x00\x00\x00\x04")]
     assert reader.buffered == 0
@@ -264,3 +264,32 @@ def test_mutated_valid_stream_parses_or_raises(data: st.DataObject) -> None:
     reader.feed(bytes(valid))
     with contextlib.suppress(RtmpError):
         drain(reader)
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytes"])
+def test_small_messages_count_their_whole_buffer_from_the_first_chunk(mode: str) -> None:
+    # Messages up to 64 KiB get their final buffer when their first chunk arrives: 64 chunk
+    # streams each starting one must show 64 x 64 KiB held, not 64 x 128 bytes.
+    reader = ChunkReader(max_chunk_streams=64)
+    data = b"".join(chunk0(10 + i, 0, 65536, 9, 1, b"x" * 128) for i in range(64))
+    if mode == "whole":
+        reader.feed(data)
+        drain(reader)
+    else:
+        for i in range(0, len(data), 7):
+            reader.feed(data[i : i + 7])
+            drain(reader)
+    assert reader.buffered == 64 * 65536
+    # Finishing one releases its buffer; the others stay counted.
+    reader.feed(b"".join(chunk3(10, b"y" * 128) for _ in range(511)))
+    assert [len(m[4]) for m in drain(reader)] == [65536]
+    assert reader.buffered == 63 * 65536
+
+
+def test_large_messages_count_only_what_arrived() -> None:
+    reader = ChunkReader()
+    reader.feed(chunk0(4, 0, 1 << 20, 9, 1, b"a" * 128))
+    assert drain(reader) == [] and reader.buffered == 128
+    reader.feed(chunk0(2, 0, 4, 2, 0, struct.pack(">I", 4)))  # Abort
+    drain(reader)
+    assert reader.buffered == 0

@@ -74,7 +74,7 @@ def test_legacy_hevc_codec_id_12() -> None:
     [
         bytes([0x12, 0]),  # Sorenson H.263
         bytes([0x14, 0]),  # VP6
-        bytes([0x90, 0x68, 0x76, 0x63, 0x31]),  # Enhanced RTMP, FourCC hvc1
+        bytes([0x90]) + b"vp08",  # Enhanced RTMP, FourCC VP8
     ],
 )
 def test_unsupported_video_codecs(payload: bytes) -> None:
@@ -82,7 +82,7 @@ def test_unsupported_video_codecs(payload: bytes) -> None:
         FlvTagParser().video(0, payload)
 
 
-@pytest.mark.parametrize("payload", [bytes([0x2F, 0]), bytes([0x9F, 0]), bytes([0xBF, 0])])
+@pytest.mark.parametrize("payload", [bytes([0x2F, 0]), bytes([0x90]) + b"ac-3", bytes([0xBF, 0])])
 def test_unsupported_audio_codecs(payload: bytes) -> None:
     with pytest.raises(UnsupportedCodecError, match="not supported"):
         FlvTagParser().audio(0, payload)

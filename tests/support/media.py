@@ -138,7 +138,8 @@ def publish_pyav(
             mapping = {}
             for s in inp.streams:
                 if s.type in ("video", "audio"):
-                    mapping[s.index] = out.add_stream_from_template(s)
+                    # opaque: copy the codec by id, so a decoder-only name (libdav1d) works
+                    mapping[s.index] = out.add_stream_from_template(s, opaque=True)
             if on_start is not None:
                 on_start.set()
             start = time.monotonic()
