@@ -91,6 +91,7 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
     result = parse_result("".join(lines) + out)
     assert node.returncode == 0, f"{result['errors']}\n{err[-3000:]}"
     c = result["checks"]
+    print("live e2e checks:", c)  # behind-live samples etc. in the CI log
     assert c["registered"] and c["keyHiddenAtFirst"]
     assert c["serverUrl"] == f"rtmp://127.0.0.1:{rtmp_port}/live"
     assert c["dashboardLive"]

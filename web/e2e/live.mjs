@@ -48,6 +48,7 @@ try {
   const key = await page.getByTestId("stream-key").inputValue();
   if (!key) throw new Error("empty stream key");
   process.stdout.write(`KEY ${key}\n`);
+  await page.getByRole("button", { name: "Hide" }).click(); // keep it out of screenshots
 
   await waitForLine("GO");
   log("publisher started");
