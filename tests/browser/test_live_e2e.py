@@ -95,6 +95,7 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
     assert c["registered"] and c["keyHiddenAtFirst"]
     assert c["serverUrl"] == f"rtmp://127.0.0.1:{rtmp_port}/live"
     assert c["dashboardLive"]
+    assert "320\u00d7240" in c["ingestStats"], c["ingestStats"]  # 320x240 with the sign
     assert c["currentTime"] > 2
     assert c["behindLive"] is not None and 0 < c["behindLive"] < 3, c["behindLiveSamples"]
     assert c["browseListsLive"]
