@@ -49,8 +49,9 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
     stop, started = threading.Event(), threading.Event()
     errors: list[BaseException] = []
     publisher: threading.Thread | None = None
-    with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
-        node = subprocess.Popen(
+    with (
+        server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}),
+        subprocess.Popen(
             ["node", "e2e/live.mjs"],
             cwd=WEB,
             env=node_env(base, USERNAME=USERNAME, PASSWORD=PASSWORD),
@@ -58,7 +59,8 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
+        ) as node,
+    ):
         assert node.stdin is not None and node.stdout is not None
         try:
             key = None
@@ -84,7 +86,6 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
         finally:
             if node.poll() is None:
                 node.kill()
-                node.wait()
             stop.set()
             if publisher is not None:
                 publisher.join(timeout=15)
