@@ -224,8 +224,9 @@ function DeleteAccount() {
     setError("");
     try {
       await api.delete<unknown>("/me", { password });
-      client.forget();
+      // Leave this signed-in-only page first, or its guard would send us to /login.
       navigate("/", { replace: true });
+      client.forget();
     } catch (err) {
       setError(messageOf(err));
     } finally {
