@@ -1,5 +1,5 @@
 /** Layout (header with navigation) and the routes of the single-page app. */
-import { BrowserRouter, Link, NavLink, Route, Routes, useLocation, useNavigate } from "react-router";
+import { BrowserRouter, Link, NavLink, Route, Routes, useLocation } from "react-router";
 import { api, type ApiClient } from "./api/client";
 import { AuthProvider, useAuth } from "./auth/AuthContext";
 import { Avatar } from "./components/bits";
@@ -13,14 +13,6 @@ import { SettingsPage } from "./pages/Settings";
 function Header() {
   const auth = useAuth();
   const location = useLocation();
-  const navigate = useNavigate();
-  const signOut = (): void => {
-    // pages only for signed-in users send their visitors home rather than to the sign-in form
-    if (location.pathname === "/dashboard" || location.pathname === "/settings") {
-      navigate("/", { replace: true });
-    }
-    void auth.logout();
-  };
   return (
     <header className="site-header">
       <a className="skip-link" href="#main">
@@ -52,7 +44,7 @@ function Header() {
                 </span>
               </Link>
             )}
-            <button type="button" className="btn btn-small" onClick={signOut}>
+            <button type="button" className="btn btn-small" onClick={() => void auth.logout()}>
               Sign out
             </button>
           </>
