@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,11 +15,14 @@ from tests.browser.harness import CHROMIUM, WEB
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """web/node_modules, installed from the lockfile when missing (CI starts from a clean tree)."""
+    """web/node_modules, installed from the lockfile when missing or installed from another
+    lockfile (CI starts from a clean tree); the same stamp as scripts/build-web."""
     assert shutil.which("node"), "node is not installed (Node 20+ is needed for browser tests)"
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install chromium)"
     modules = WEB / "node_modules"
-    if not (modules / "playwright-core").is_dir():
+    stamp = modules / ".kitch-lockfile.sha256"
+    want = hashlib.sha256((WEB / "package-lock.json").read_bytes()).hexdigest()
+    if not stamp.is_file() or stamp.read_text().strip() != want:
         env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
@@ -27,4 +31,5 @@ def node_modules() -> Path:
             check=True,
             timeout=300,
         )
+        stamp.write_text(want + "\n")
     return modules

@@ -49,8 +49,9 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
     stop, started = threading.Event(), threading.Event()
     errors: list[BaseException] = []
     publisher: threading.Thread | None = None
-    with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
-        node = subprocess.Popen(
+    with (
+        server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}),
+        subprocess.Popen(
             ["node", "e2e/live.mjs"],
             cwd=WEB,
             env=node_env(base, USERNAME=USERNAME, PASSWORD=PASSWORD),
@@ -58,7 +59,8 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
+        ) as node,
+    ):
         assert node.stdin is not None and node.stdout is not None
         try:
             key = None
@@ -84,16 +86,17 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
         finally:
             if node.poll() is None:
                 node.kill()
-                node.wait()
             stop.set()
             if publisher is not None:
                 publisher.join(timeout=15)
     result = parse_result("".join(lines) + out)
     assert node.returncode == 0, f"{result['errors']}\n{err[-3000:]}"
     c = result["checks"]
+    print("live e2e checks:", c)  # behind-live samples etc. in the CI log
     assert c["registered"] and c["keyHiddenAtFirst"]
     assert c["serverUrl"] == f"rtmp://127.0.0.1:{rtmp_port}/live"
     assert c["dashboardLive"]
+    assert "320\u00d7240" in c["ingestStats"], c["ingestStats"]  # 320x240 with the sign
     assert c["currentTime"] > 2
     assert c["behindLive"] is not None and 0 < c["behindLive"] < 3, c["behindLiveSamples"]
     assert c["browseListsLive"]

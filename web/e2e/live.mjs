@@ -13,17 +13,17 @@ const artifacts = env("ARTIFACTS", "test-artifacts");
 const errors = [];
 const checks = {};
 
+// Buffer stdin lines from the start: the caller may answer before we wait for it.
 const lines = createInterface({ input: process.stdin });
-const waitForLine = (want) =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${want}" on stdin`)), 60_000);
-    lines.on("line", (l) => {
-      if (l.trim() === want) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+const received = [];
+lines.on("line", (l) => received.push(l.trim()));
+const waitForLine = async (want, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!received.includes(want)) {
+    if (Date.now() > deadline) throw new Error(`no "${want}" on stdin`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
 
 const browser = await launch();
 try {
@@ -48,12 +48,19 @@ try {
   const key = await page.getByTestId("stream-key").inputValue();
   if (!key) throw new Error("empty stream key");
   process.stdout.write(`KEY ${key}\n`);
+  await page.getByRole("button", { name: "Hide" }).click(); // keep it out of screenshots
 
   await waitForLine("GO");
   log("publisher started");
 
   await page.waitForSelector('[data-testid="dashboard-status"][data-live="true"]', { timeout: 40_000 });
   checks.dashboardLive = true;
+  // ingest stats arrive a few seconds after going live (the server writes them periodically)
+  await page.waitForFunction(
+    () => /\d+×\d+/.test(document.querySelector('[data-testid="ingest-stats"]')?.textContent ?? ""),
+    undefined,
+    { timeout: 30_000, polling: 500 },
+  ).catch(() => undefined);
   checks.ingestStats = await page.getByTestId("ingest-stats").textContent();
   await shot(page, artifacts, "dashboard-live");
 

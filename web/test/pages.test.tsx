@@ -143,6 +143,22 @@ describe("sign in", () => {
   });
 });
 
+describe("signing out on a signed-in-only page", () => {
+  it("goes home, not to the sign-in form", async () => {
+    serve({
+      "GET /me": { username: "alice" },
+      "GET /channels/alice": bob,
+      "GET /channels": [],
+      "POST /auth/logout": () => ({ status: 204 }),
+    });
+    renderAt("/dashboard", true);
+    await screen.findByTestId("dashboard-status");
+    fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
+    await screen.findByRole("heading", { name: "Browse" });
+    expect(window.location.pathname).toBe("/");
+  });
+});
+
 describe("dashboard", () => {
   it("hides the key until asked, shows stats and warns about a long keyframe interval", async () => {
     serve({

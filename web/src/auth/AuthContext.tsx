@@ -10,9 +10,13 @@ export interface AuthState {
   client: ApiClient;
   status: AuthStatus;
   me: Me | null;
+  /** True after the user signed out (or deleted the account) here, until they sign in again. */
+  signedOutByUser: boolean;
   login(username: string, password: string): Promise<void>;
   register(username: string, email: string, password: string): Promise<void>;
   logout(): Promise<void>;
+  /** Forget the session without telling the server (the account was just deleted). */
+  forget(): void;
   reloadMe(): Promise<void>;
 }
 
@@ -21,6 +25,7 @@ const AuthContext = createContext<AuthState | null>(null);
 export function AuthProvider({ client, children }: { client: ApiClient; children: ReactNode }) {
   const [me, setMe] = useState<Me | null>(null);
   const [status, setStatus] = useState<AuthStatus>(client.session ? "loading" : "signed-out");
+  const [signedOutByUser, setSignedOutByUser] = useState(false);
 
   const reloadMe = useCallback(async () => {
     if (!client.session) {
@@ -64,22 +69,30 @@ export function AuthProvider({ client, children }: { client: ApiClient; children
       client,
       status,
       me,
+      signedOutByUser,
       async login(username, password) {
         await client.login(username, password);
+        setSignedOutByUser(false);
         await reloadMe();
       },
       async register(username, email, password) {
         await client.register(username, email, password);
+        setSignedOutByUser(false);
         await reloadMe();
       },
       async logout() {
+        setSignedOutByUser(true);
         await client.logout();
         setMe(null);
         setStatus("signed-out");
       },
+      forget() {
+        setSignedOutByUser(true);
+        client.forget();
+      },
       reloadMe,
     }),
-    [client, status, me, reloadMe],
+    [client, status, me, signedOutByUser, reloadMe],
   );
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;

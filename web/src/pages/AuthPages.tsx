@@ -173,12 +173,16 @@ export function RegisterPage() {
   );
 }
 
-/** Wraps pages that need a signed-in user; sends others to /login?next=... */
+/**
+ * Wraps pages that need a signed-in user: visitors go to /login?next=...; someone who just
+ * signed out (or deleted the account) on such a page goes home instead.
+ */
 export function RequireAuth({ path, children }: { path: string; children: React.ReactNode }) {
   const auth = useAuth();
   if (auth.status === "loading") return <p className="page" role="status">Loading…</p>;
   if (auth.status === "signed-out") {
-    return <Navigate to={`/login?next=${encodeURIComponent(path)}`} replace />;
+    const to = auth.signedOutByUser ? "/" : `/login?next=${encodeURIComponent(path)}`;
+    return <Navigate to={to} replace />;
   }
   return <>{children}</>;
 }

@@ -80,10 +80,20 @@ export function ChannelPage() {
               {channel.title || <span className="muted">No title</span>}
             </p>
             <p className="muted small">
-              {channel.category && <span className="category">{channel.category}</span>}
-              {channel.live && channel.stream?.started_at && (
-                <span> · live for {formatUptime(channel.stream.started_at, Date.now())}</span>
-              )}
+              {[
+                channel.category && (
+                  <span key="category" className="category">
+                    {channel.category}
+                  </span>
+                ),
+                channel.live && channel.stream?.started_at && (
+                  <span key="uptime">
+                    live for {formatUptime(channel.stream.started_at, Date.now())}
+                  </span>
+                ),
+              ]
+                .filter(Boolean)
+                .flatMap((part, i) => (i === 0 ? [part] : [" · ", part]))}
             </p>
           </div>
         </div>

@@ -1,7 +1,6 @@
 /** Profile settings: display name and bio, avatar, password, account deletion. */
 import { useState } from "react";
 import type { FormEvent } from "react";
-import { useNavigate } from "react-router";
 import { api } from "../api/client";
 import { useAuth } from "../auth/AuthContext";
 import { Avatar, ErrorBox, messageOf, Notice, useTitle } from "../components/bits";
@@ -211,8 +210,7 @@ function PasswordForm() {
 }
 
 function DeleteAccount() {
-  const { client } = useAuth();
-  const navigate = useNavigate();
+  const { forget } = useAuth();
   const [open, setOpen] = useState(false);
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
@@ -224,8 +222,7 @@ function DeleteAccount() {
     setError("");
     try {
       await api.delete<unknown>("/me", { password });
-      client.forget();
-      navigate("/", { replace: true });
+      forget(); // the page guard then sends us home
     } catch (err) {
       setError(messageOf(err));
     } finally {
