@@ -10,7 +10,6 @@ import fractions
 import math
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -323,7 +322,13 @@ class Kitch:
 
 # -- nginx --------------------------------------------------------------------------------------
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+#: ``KITCH_BENCH_NO_BASELINE=1`` pretends nginx is missing (to try the scripts' fallback).
+NO_BASELINE = os.environ.get("KITCH_BENCH_NO_BASELINE", "") not in ("", "0")
+NGINX = (
+    None
+    if NO_BASELINE
+    else shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+)
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SETUP_HINT = "apt-get install -y nginx libnginx-mod-rtmp wrk"
 
@@ -392,12 +397,3 @@ class Nginx:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def parse_size(text: str) -> float:
-    """``'1.5MB'`` -> bytes (wrk's units)."""
-    m = re.fullmatch(r"([\d.]+)([KMGT]?B?)", text.strip())
-    if not m:
-        return 0.0
-    scale = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}.get(m.group(2), 1)
-    return float(m.group(1)) * scale

@@ -25,10 +25,10 @@ import statistics
 import subprocess
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import m3u8
 from _common import (
+    NGINX,
     NOT_INSTALLED,
     SETUP_HINT,
     Kitch,
@@ -124,7 +124,7 @@ def main() -> None:
     )
     ng: Nginx | None = None
     port = free_port()
-    if shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+    if NGINX is not None:
         ng = Nginx(nginx_conf(port))
         (ng.dir / "www").mkdir()
     best: dict[str, WrkResult] = {}
