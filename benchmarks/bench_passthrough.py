@@ -1,0 +1,232 @@
+"""Passthrough cost per stream: real-time publishers into kitch serve, against nginx-rtmp.
+
+Run from the repository root after the Cython build; the baseline needs
+``apt-get install -y nginx libnginx-mod-rtmp``::
+
+    python3 benchmarks/bench_passthrough.py [--quick] [--seconds 30] [--publishers 8]
+        [--hostile 48]
+
+Each publisher is ``ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv`` of a 10 s 1080p
+6 Mb/s H.264 + AAC FLV (made once with PyAV, cached in .bench-cache/). Runs, each on a fresh
+server: 1 publisher, N publishers, N publishers beside H hostile sockets (see _hostile.py);
+then, where installed, 1 and N publishers into nginx-rtmp with ``live on; hls on`` (one
+worker, HLS fragments written to /dev/shm). After the streams are live and a warm-up, the server
+process's CPU time (/proc; for nginx master + worker) is sampled over the window in slices:
+figures are server CPU-seconds per stream-second (mean, and the spread across slices as the
+noise) and RSS growth per stream at the end of the window (kitch holds its HLS window in
+memory; nginx keeps its fragments in files, outside its RSS).
+The hostile run is followed by the same hostile sockets alone on a fresh server, so the
+publishers' own cost beside them is (CPU with both - CPU of the hostile sockets alone) / N.
+Aims: no more CPU per stream than nginx-rtmp; the hostile sockets move the publishers' CPU cost
+by no more than noise (twice the summed slice spreads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from _common import (
+    NOT_INSTALLED,
+    RTMP_MODULE,
+    SETUP_HINT,
+    Kitch,
+    Media,
+    Nginx,
+    cpu_seconds,
+    ffmpeg_publish,
+    free_port,
+    machine,
+    media_for,
+    nginx_rtmp_available,
+    rss_bytes,
+    stop_process,
+    tree_cpu_seconds,
+    tree_rss_bytes,
+    verdict,
+)
+from _hostile import HostilePeers
+
+
+@dataclass
+class Run:
+    label: str
+    streams: int
+    cpu: list[float]  # server CPU-seconds per second (fraction of a core), one per slice
+    rss_per_stream: float
+
+    @property
+    def total(self) -> float:
+        return statistics.fmean(self.cpu)
+
+    @property
+    def mean(self) -> float:
+        """CPU-seconds per stream-second."""
+        return self.total / max(1, self.streams)
+
+    @property
+    def noise(self) -> float:
+        """Spread (stdev) of the per-stream figure across slices."""
+        return statistics.stdev(self.cpu) / max(1, self.streams) if len(self.cpu) > 1 else 0.0
+
+    def describe(self) -> str:
+        if not self.streams:
+            return (
+                f"{self.label}: server {self.total * 100:.2f} % of a core "
+                f"(+/- {statistics.stdev(self.cpu) * 100 if len(self.cpu) > 1 else 0:.2f})"
+            )
+        return (
+            f"{self.label}: {self.mean * 100:.2f} % of a core per stream "
+            f"(+/- {self.noise * 100:.2f} over {len(self.cpu)} slices), "
+            f"RSS +{self.rss_per_stream / 2**20:.1f} MiB per stream"
+        )
+
+
+def measure(
+    label: str,
+    pid: int,
+    procs: list[subprocess.Popen[bytes]],
+    window: float,
+    slices: int,
+    cpu: Callable[[int], float],
+    rss: Callable[[int], int],
+    rss0: int,
+) -> Run:
+    """Sample the server's CPU over ``window`` seconds in ``slices`` parts."""
+    per: list[float] = []
+    step = window / slices
+    for _ in range(slices):
+        c0, t0 = cpu(pid), time.monotonic()
+        time.sleep(step)
+        per.append((cpu(pid) - c0) / (time.monotonic() - t0))
+    dead = [p for p in procs if p.poll() is not None]
+    if dead:
+        err = dead[0].stderr.read().decode(errors="replace") if dead[0].stderr else ""
+        raise RuntimeError(f"{label}: {len(dead)} publisher(s) died: {err[-400:]}")
+    return Run(label, len(procs), per, (rss(pid) - rss0) / max(1, len(procs)))
+
+
+def kitch_run(
+    media: Media, n: int, window: float, warmup: float, slices: int, hostile: int = 0
+) -> tuple[Run, list[str]]:
+    with Kitch() as k:
+        urls = [k.publish_url(f"pub{i}") for i in range(n)]
+        rss0 = rss_bytes(k.pid)
+        procs = [ffmpeg_publish(url, media) for url in urls]
+        try:
+            for i in range(n):
+                k.server.wait_for(
+                    lambda i=i: k.server.channel(f"pub{i}")["live"], 15, f"pub{i} live"
+                )
+            label = f"kitch, {n} publisher(s)" + (f" + {hostile} hostile" if hostile else "")
+            if not n:
+                label = f"kitch, {hostile} hostile sockets alone"
+            if not hostile:
+                time.sleep(warmup)
+                return measure(
+                    label, k.pid, procs, window, slices, cpu_seconds, rss_bytes, rss0
+                ), []
+            with HostilePeers(k.server.rtmp_port, hostile) as peers:
+                time.sleep(warmup)
+                run = measure(label, k.pid, procs, window, slices, cpu_seconds, rss_bytes, rss0)
+            return run, peers.report()
+        finally:
+            for p in procs:
+                stop_process(p)
+
+
+def nginx_run(media: Media, n: int, window: float, warmup: float, slices: int) -> Run:
+    port = free_port()
+    conf = (
+        "rtmp { server { listen 127.0.0.1:PORT; chunk_size 4096;\n"
+        "  application live { live on; hls on; hls_path {dir}/hls; hls_fragment 2s; } } }\n"
+    ).replace("PORT", str(port))
+    with Nginx(conf, modules=(RTMP_MODULE,)) as ng:
+        ng.start(port)
+        time.sleep(0.3)
+        rss0 = tree_rss_bytes(ng.pid)
+        procs = [ffmpeg_publish(f"rtmp://127.0.0.1:{port}/live/pub{i}", media) for i in range(n)]
+        try:
+            time.sleep(1.0 + warmup)
+            return measure(
+                f"nginx-rtmp hls, {n} publisher(s)",
+                ng.pid,
+                procs,
+                window,
+                slices,
+                tree_cpu_seconds,
+                tree_rss_bytes,
+                rss0,
+            )
+        finally:
+            for p in procs:
+                stop_process(p)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny media, short runs (CI smoke)")
+    ap.add_argument("--seconds", type=float, default=30.0, help="measured window (30)")
+    ap.add_argument("--publishers", type=int, default=8, help="publishers of the big run (8)")
+    ap.add_argument("--hostile", type=int, default=48, help="hostile sockets (48)")
+    args = ap.parse_args()
+    print(machine())
+    media = media_for(args.quick)
+    n, hostile = (2, 6) if args.quick else (args.publishers, args.hostile)
+    window, warmup = (1.5, 0.5) if args.quick else (args.seconds, 5.0)
+    slices = 3 if args.quick else 6
+    print(f"media: {media.path.name}, window {window:g} s after {warmup:g} s warm-up")
+    counts = (n,) if args.quick else (1, n)
+    runs: dict[tuple[str, int], Run] = {}
+    for c in counts:
+        run, _ = kitch_run(media, c, window, warmup, slices)
+        runs["kitch", c] = run
+        print(run.describe(), flush=True)
+    hostile_run, report = kitch_run(media, n, window, warmup, slices, hostile)
+    print(hostile_run.describe())
+    for line in report:
+        print("  hostile " + line)
+    alone, report = kitch_run(media, 0, window, warmup, slices, hostile)
+    print(alone.describe())
+    for line in report:
+        print("  hostile " + line)
+    if nginx_rtmp_available():
+        for c in counts:
+            run = nginx_run(media, c, window, warmup, slices)
+            runs["nginx", c] = run
+            print(run.describe(), flush=True)
+    else:
+        print(f"nginx-rtmp: {NOT_INSTALLED} ({SETUP_HINT})")
+    print("summary:")
+    for c in counts:
+        k = runs["kitch", c]
+        ng = runs.get(("nginx", c))
+        if ng is None:
+            print(f"  {c} publisher(s): kitch {k.mean * 100:.2f} % core/stream (no baseline)")
+            continue
+        print(
+            f"  {c} publisher(s): kitch {k.mean * 100:.2f} vs nginx-rtmp {ng.mean * 100:.2f} % "
+            f"of a core per stream = {k.mean / ng.mean:.2f}x; aim <= 1x: "
+            f"{verdict(k.mean <= ng.mean + max(k.noise, ng.noise))}"
+        )
+    base = runs["kitch", n]
+    # The publishers' share beside the hostile sockets: the server's CPU less what the same
+    # hostile sockets cost it with no publisher at all, per stream.
+    beside = hostile_run.mean - alone.total / n
+    moved = beside - base.mean
+    noise = 2 * (base.noise + hostile_run.noise + alone.noise / n)
+    print(
+        f"  {n} publishers alone {base.mean * 100:.2f} % of a core per stream; beside {hostile} "
+        f"hostile sockets {hostile_run.mean * 100:.2f} % including their handling, "
+        f"{beside * 100:.2f} % without it (the hostile sockets alone cost "
+        f"{alone.total * 100:.2f} % of a core): moved {moved * 100:+.2f} (noise +/- "
+        f"{noise * 100:.2f}); aim within noise: {verdict(abs(moved) <= noise)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
