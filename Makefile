@@ -4,18 +4,19 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-                gstreamer1.0-plugins-bad chromium
+# Only the tests need these: real clients (ffmpeg, GStreamer's librtmp sink), the browser,
+# openssl for RTMPS certificates, and nginx/wrk as benchmark baselines. The server needs none.
+TEST_APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base \
+                     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium openssl \
+                     nginx libnginx-mod-rtmp wrk
+TEST_COMMANDS := ffmpeg gst-launch-1.0 chromium openssl nginx wrk
 PYTEST_ARGS ?=
 
-.PHONY: setup serve test lint native web web-check clean
+.PHONY: setup test-deps serve test lint native clean
 
 setup: $(VENV)/.installed native
 
 $(VENV)/.installed: pyproject.toml setup.py
-	@command -v ffmpeg >/dev/null && command -v gst-launch-1.0 >/dev/null && command -v chromium >/dev/null || \
-	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(APT_PACKAGES); }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -23,6 +24,15 @@ $(VENV)/.installed: pyproject.toml setup.py
 
 native: $(VENV)/.installed
 	$(BIN)/python setup.py -q build_ext --inplace
+
+test-deps:
+	@missing=; for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing=1; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(TEST_APT_PACKAGES); \
+	fi
 
 serve: setup
 	$(BIN)/kitch serve $(ARGS)
@@ -32,7 +42,7 @@ lint: setup
 	$(BIN)/ruff format --check kitch tests benchmarks
 	$(BIN)/mypy
 
-test: setup lint
+test: test-deps setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	KITCH_PUREPYTHON=1 $(BIN)/python -m pytest -q -m native $(PYTEST_ARGS)
 
