@@ -24,7 +24,10 @@ class InitReady:
 class PartReady:
     """One complete LL-HLS part (moof+mdat). ``first_in_segment`` opens a new segment;
     ``discontinuity`` marks the first part after a reconnect or a configuration change.
-    ``media_time`` is the part's start on the output timeline, in seconds."""
+    ``media_time`` is the part's start on the output timeline, in seconds;
+    ``program_date_time`` the wall clock (Unix seconds) of that start, when the segmenter was
+    told arrival times. ``independent`` is False on a segment's first part only when the
+    segment had to be cut without a keyframe."""
 
     data: bytes
     duration: float
@@ -32,6 +35,7 @@ class PartReady:
     first_in_segment: bool
     discontinuity: bool
     media_time: float
+    program_date_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,8 +74,9 @@ def media_playlist(
         f"#EXT-X-PART-INF:PART-TARGET={_num(pt)}",
         f"#EXT-X-MEDIA-SEQUENCE:{store.media_sequence}",
         f"#EXT-X-DISCONTINUITY-SEQUENCE:{store.discontinuity_sequence}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
+    if all(seg.independent for seg in segments):
+        lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
     total = sum(s.duration for s in segments)
     skipped = 0
     if skip:
@@ -98,10 +99,10 @@ def media_playlist(
     current_init: int | None = None
     for i, seg in enumerate(segments):
         if i < skipped:
-            current_init = seg.init
             continue
         first = i == skipped
-        if seg.discontinuity and not first:
+        # after EXT-X-SKIP the first segment is not the playlist's first: its tag must stay
+        if seg.discontinuity and (skipped or not first):
             lines.append("#EXT-X-DISCONTINUITY")
         if seg.init != current_init:
             lines.append(f'#EXT-X-MAP:URI="{store.init_name(seg.init)}"')
@@ -139,8 +140,9 @@ def ts_playlist(store: RenditionStore) -> str:
         f"#EXT-X-TARGETDURATION:{store.target_duration or 1}",
         f"#EXT-X-MEDIA-SEQUENCE:{store.media_sequence}",
         f"#EXT-X-DISCONTINUITY-SEQUENCE:{store.discontinuity_sequence}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
+    if all(seg.independent for seg in store.segments if seg.complete):
+        lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
     first = True
     for seg in store.segments:
         if not seg.complete:
@@ -159,8 +161,10 @@ def ts_playlist(store: RenditionStore) -> str:
 
 def master_playlist(variants: list[VariantInfo], version: int = VERSION) -> str:
     """Master playlist listing each rendition with measured bandwidth and real codecs
-    (``version`` 3 when every rendition is MPEG-TS)."""
-    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    (``version`` 3 when every rendition is MPEG-TS). No EXT-X-INDEPENDENT-SEGMENTS here: it
+    would bind every future segment, and a GOP that outgrows TARGETDURATION makes segments
+    that start without a keyframe; each media playlist says it while it holds."""
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}"]
     for v in variants:
         attrs = [f"BANDWIDTH={max(1, v.bandwidth)}"]
         if v.average_bandwidth:

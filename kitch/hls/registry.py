@@ -52,7 +52,7 @@ class Rendition:
         if self.store.ended:
             return
         try:
-            events = self.segmenter.feed(packet)
+            events = self.segmenter.feed(packet, now)
         except _mux.MuxError:
             self.config_errors += 1
             return
@@ -212,7 +212,7 @@ class LiveStream:
             "gop_seconds": seg.gop_seconds,
             "gop_too_long": (seg.gop_seconds or 0) > 2 * self.settings.segment_duration,
             "target_duration": src.store.target_duration,
-            "target_raises": seg.target_raises,
+            "forced_cuts": seg.forced_cuts,
             "part_target": src.store.part_target,
             "frame_rate": seg.frame_rate,
             "bitrate": avg,

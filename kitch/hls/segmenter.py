@@ -14,6 +14,13 @@ Rules: segments start at keyframes (audio-only: cut by time); a part closes as s
 frame just received fills it (its last sample gets the estimated frame duration), so parts are
 listed without waiting for the next frame; every part is at most PART-TARGET and, but for a
 segment's last, at least 85 % of it; non-monotonic video DTS is repaired (+1 ms) and counted.
+TARGETDURATION is decided once (second keyframe, or ``max_target_duration`` reached without
+one) and never changes; a GOP that grows later gets segments cut without a keyframe
+(``forced_cuts``), so no segment outgrows it.
+
+Wall clock: :meth:`Segmenter.feed` takes the packet's arrival time; each part carries the wall
+clock of its first sample (PROGRAM-DATE-TIME), anchored at the arrival of the frame that starts
+the output timeline (the first keyframe; after a reconnect, the first keyframe after it).
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ _PRESTART_AUDIO_MAX = 400  # frames buffered while waiting for the first keyfram
 _PENDING_AUDIO_MAX = 2000  # frames waiting for a video part to close before we drop
 _COMMON_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
 _SLACK_S = 0.001  # millisecond jitter of RTMP stamps
+# a segment may run this far past TARGETDURATION before it is cut without a keyframe: the spec
+# bounds EXTINF rounded to the nearest integer, so anything under +0.5 s is still within it
+_OVERRUN_S = 0.4
 
 
 @dataclass(slots=True)
@@ -82,8 +92,12 @@ class Segmenter:
         self._rebase = True  # next start re-bases input timestamps (first start, reconnect)
         self._base_ms = 0
         self._offset_ms = 0
-        self._prestart_audio: deque[MediaPacket] = deque(maxlen=_PRESTART_AUDIO_MAX)
+        self._prestart_audio: deque[tuple[MediaPacket, float | None]] = deque(
+            maxlen=_PRESTART_AUDIO_MAX
+        )
         self._prestart_video: list[MediaPacket] = []
+        self._prestart_video_at: float | None = None  # arrival of the first buffered keyframe
+        self._wall_anchor: float | None = None  # wall clock at output time 0
         # running state
         self._last_vdts: int | None = None
         self._fd_deltas: deque[int] = deque(maxlen=30)
@@ -95,7 +109,6 @@ class Segmenter:
         self._pending_a: deque[_Audio] = deque()
         self._seg_start: float | None = None  # seconds
         self._seg_parts = 0  # parts emitted in the segment in progress
-        self._seg_seconds = 0.0
         self._fresh = True  # next video frame follows a (re)start: no frame-duration sample
         self._part_target: float | None = None
         self._frame_ticks: int = 3000
@@ -107,7 +120,7 @@ class Segmenter:
         self.repaired_dts = 0
         self.dropped_packets = 0
         self.audio_resyncs = 0
-        self.target_raises = 0
+        self.forced_cuts = 0
         self.frame_rate = 0.0
 
     # ---- public state -------------------------------------------------------------------
@@ -129,8 +142,9 @@ class Segmenter:
 
     # ---- input --------------------------------------------------------------------------
 
-    def feed(self, packet: MediaPacket) -> list[Event]:
-        """Take one packet; return the events it completes."""
+    def feed(self, packet: MediaPacket, now: float | None = None) -> list[Event]:
+        """Take one packet that arrived at wall-clock ``now`` (Unix seconds; None: unknown,
+        parts then carry no ``program_date_time``); return the events it completes."""
         out: list[Event] = []
         if packet.is_config:
             self._config(packet)
@@ -143,7 +157,7 @@ class Segmenter:
                 self._close_all(out, None, flush_audio=True)
                 self._started = False
             if not self._started:
-                self._prestart(packet, out)
+                self._prestart(packet, out, now)
                 return out
             self._video(packet, out)
         elif packet.kind == "audio":
@@ -154,7 +168,7 @@ class Segmenter:
                 self._close_all(out, None, flush_audio=True)
                 self._started = False
             if not self._started:
-                self._prestart(packet, out)
+                self._prestart(packet, out, now)
                 return out
             if not self._has_audio:
                 self.dropped_packets += 1
@@ -172,6 +186,7 @@ class Segmenter:
         self._discontinuity = True
         self._prestart_audio.clear()
         self._prestart_video.clear()
+        self._wall_anchor = None
         return out
 
     def end(self) -> list[Event]:
@@ -277,17 +292,19 @@ class Segmenter:
 
     # ---- start-up: wait for a keyframe and enough frames to know the frame rate ---------
 
-    def _prestart(self, packet: MediaPacket, out: list[Event]) -> None:
+    def _prestart(self, packet: MediaPacket, out: list[Event], now: float | None) -> None:
         if packet.kind == "audio":
-            self._prestart_audio.append(packet)
+            self._prestart_audio.append((packet, now))
             if self._vcfg is None and not self._prestart_video:
-                span = (packet.dts - self._prestart_audio[0].dts) / 1000
+                span = (packet.dts - self._prestart_audio[0][0].dts) / 1000
                 if span >= self.settings.audio_only_wait:
                     self._start(out)
             return
         if not self._prestart_video and not packet.keyframe:
             self.dropped_packets += 1
             return
+        if not self._prestart_video:
+            self._prestart_video_at = now
         self._prestart_video.append(packet)
         if self._part_target is not None:
             self._start(out)
@@ -300,8 +317,10 @@ class Segmenter:
     def _start(self, out: list[Event]) -> None:
         video = self._prestart_video
         self._prestart_video = []
-        audio = list(self._prestart_audio)
+        timed = list(self._prestart_audio)
         self._prestart_audio.clear()
+        audio = [a for a, _ in timed]
+        arrived = self._prestart_video_at if video else timed[0][1]
         keyframe = video[0].data if video else None
         if self._vcfg is not None:
             self._vui_fps = codecs.video_info(self._vcodec, self._vcfg, keyframe).fps
@@ -320,6 +339,7 @@ class Segmenter:
             )
             self._rebase = False
             self._a_next = None
+            self._wall_anchor = None if arrived is None else arrived - self._offset_ms / 1000
         self._started = True
         self._fresh = True
         if video:
@@ -359,7 +379,8 @@ class Segmenter:
         longest = self.settings.segment_duration
         if gop is not None:
             longest = gop * max(1, math.ceil(self.settings.segment_duration / gop - 0.01))
-        self._target_duration = max(1, math.ceil(longest - 0.01))
+        td = max(1, math.ceil(longest - 0.01))
+        self._target_duration = min(td, self.settings.max_target_duration)
 
     # ---- media --------------------------------------------------------------------------
 
@@ -391,6 +412,10 @@ class Segmenter:
         if self._seg_start is None or (packet.keyframe and self._should_cut(t)):
             self._close_all(out, dts)
             self._seg_start = t
+        elif self._overruns(t):  # the GOP outgrew TARGETDURATION: cut without a keyframe
+            self._close_all(out, dts)
+            self._seg_start = t
+            self.forced_cuts += 1
         elif self._part_v and dts + self._frame_ticks - self._part_v[0].dts > target_ticks:
             self._close_part(out, dts)  # a gap or a slower frame rate: never exceed the target
         self._part_v.append(_Video(packet.data, dts, cts, packet.keyframe))
@@ -410,6 +435,18 @@ class Segmenter:
         if td is None or self._gop is None:
             return False
         return elapsed + self._gop > td + 0.0005
+
+    def _overruns(self, t: float) -> bool:
+        """Whether the frame at ``t`` would take the segment past TARGETDURATION (or past
+        ``max_target_duration`` while the target is still unknown, which then decides it)."""
+        assert self._seg_start is not None
+        end = t + self._frame_ticks / VIDEO_TIMESCALE - self._seg_start
+        limit = self._target_duration or self.settings.max_target_duration
+        if end <= limit + _OVERRUN_S:
+            return False
+        if self._target_duration is None:
+            self._target_duration = self.settings.max_target_duration
+        return True
 
     def _audio(self, packet: MediaPacket, out: list[Event]) -> None:
         rate = self._sample_rate
@@ -463,12 +500,7 @@ class Segmenter:
         if self._seg_parts == 0:
             return
         out.append(SegmentEnded())
-        td = self._target_duration
-        if td is not None and self._seg_seconds > td + 0.0005:
-            self._target_duration = math.ceil(self._seg_seconds - 0.0005)
-            self.target_raises += 1
         self._seg_parts = 0
-        self._seg_seconds = 0.0
 
     def _close_part(
         self, out: list[Event], next_dts: int | None, take_all_audio: bool = False
@@ -524,6 +556,7 @@ class Segmenter:
         first = self._seg_parts == 0
         independent = vids[0].key if vids else True
         data = self._ts_chunk(vids, auds, first) if self._ts else _mux.fragment(self._seq, runs)
+        anchor = self._wall_anchor
         out.append(
             PartReady(
                 data,
@@ -532,12 +565,12 @@ class Segmenter:
                 first,
                 self._discontinuity and first,
                 media_time,
+                None if anchor is None else anchor + media_time,
             )
         )
         if first:
             self._discontinuity = False
         self._seg_parts += 1
-        self._seg_seconds += duration
 
     def _ts_chunk(self, vids: list[_Video], auds: list[_Audio], first: bool) -> bytes:
         """The part as MPEG-TS packets in DTS order (PAT/PMT first when it opens a segment)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,8 +13,13 @@ class HlsSettings:
 
     * ``segment_duration`` (default 2.0 s): a segment is cut at the first keyframe at or after
       this much media, or earlier if waiting for the next keyframe would overrun the target
-      duration. TARGETDURATION is the larger of this (rounded up) and the observed keyframe
-      interval, so a long GOP (OBS: ~8 s) makes long segments; ``stats["gop_seconds"]`` tells.
+      duration. TARGETDURATION is the larger of this (rounded up) and the keyframe interval
+      observed at the start (second keyframe), so a long GOP (OBS: ~8 s) makes long segments;
+      ``stats["gop_seconds"]`` tells. It never changes afterwards (the spec forbids it): if the
+      GOP grows later, a segment is cut without a keyframe rather than overrun it.
+    * ``max_target_duration`` (default 10 s): cap on TARGETDURATION. A stream whose second
+      keyframe has not come by then (no periodic keyframes) gets this target and segments cut
+      without keyframes, so playlists appear and memory stays bounded.
     * ``part_duration`` (default 0.2 s): nominal LL-HLS part length. The real PART-TARGET is a
       whole number of frames closest to it (6 frames at 29.97 fps = 0.2002 s) plus 1 ms of
       slack for millisecond RTMP timestamps; audio-only uses whole AAC frames.
@@ -35,6 +41,7 @@ class HlsSettings:
 
     segment_duration: float = 2.0
     part_duration: float = 0.2
+    max_target_duration: int = 10
     segment_count: int = 6
     max_stream_memory: int = 256 * 1024 * 1024
     blocking_timeout: float | None = None
@@ -48,6 +55,8 @@ class HlsSettings:
             raise ValueError("segment_duration and part_duration must be positive")
         if self.part_duration > self.segment_duration:
             raise ValueError("part_duration must not exceed segment_duration")
+        if self.max_target_duration < math.ceil(self.segment_duration):
+            raise ValueError("max_target_duration must be at least segment_duration")
         if self.segment_count < 1:
             raise ValueError("segment_count must be at least 1")
         if self.format not in ("fmp4", "ts"):

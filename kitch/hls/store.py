@@ -30,6 +30,7 @@ class Segment:
     init: int
     discontinuity: bool
     program_date_time: float  # wall clock (Unix seconds) of the segment's first frame
+    independent: bool = True  # starts with a keyframe
     parts: list[Part] = field(default_factory=list)
     complete: bool = False
     duration: float = 0.0
@@ -104,11 +105,13 @@ class RenditionStore:
                 self._end_segment(now)
             if self._pdt_anchor is None or event.discontinuity:
                 self._pdt_anchor = now - event.media_time - event.duration
+            pdt = event.program_date_time
             seg = Segment(
                 self.next_msn,
                 self._init_id,
                 event.discontinuity and self.next_msn > 0,
-                self._pdt_anchor + event.media_time,
+                self._pdt_anchor + event.media_time if pdt is None else pdt,
+                event.independent,
             )
             self.next_msn += 1
             self.segments.append(seg)

@@ -121,6 +121,8 @@ def test_fmp4_reads_back_frame_for_frame(
     packets = clip_packets(make_clip(media_dir, video, audio))
     inits, data = _segment(packets, "fmp4")
     assert inits[0].container == "fmp4"
+    if video == "hevc":  # hvc1 (parameter sets in hvcC only) is what Apple's players take
+        assert b"hvc1" in inits[0].data and b"hev1" not in inits[0].data
     path = tmp_path / "out.mp4"
     path.write_bytes(data)
     got, decoded, errors = _read(path)

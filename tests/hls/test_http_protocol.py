@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import threading
 import time
@@ -36,13 +37,9 @@ def live(av_fixture: Fixture) -> Iterator[tuple[LiveServer, Feeder]]:
         feeder.done.wait(5)
 
 
-def _last(pl: m3u8.M3U8) -> tuple[int, int]:
-    """(msn, part index) of the newest listed part."""
-    msn = pl.media_sequence + len(pl.segments)
-    parts = pl.segments[-1].parts if pl.segments else []
-    if pl.segments and pl.segments[-1].uri is None:  # the in-progress segment
-        return msn - 1, len(parts) - 1
-    return msn - 1, len(parts) - 1
+def _edge(pl: m3u8.M3U8) -> tuple[int, int]:
+    """(MSN of the newest segment, parts it lists): the next part is ``(msn, parts)``."""
+    return pl.media_sequence + len(pl.segments) - 1, len(pl.segments[-1].parts)
 
 
 async def test_blocking_reload_answers_when_the_next_part_is_listed(
@@ -52,15 +49,15 @@ async def test_blocking_reload_answers_when_the_next_part_is_listed(
     url = f"{srv.base}/alice/source/index.m3u8"
     async with httpx.AsyncClient(timeout=10) as client:
         pl = m3u8.loads((await client.get(url)).text)
-        msn = pl.media_sequence + len(pl.segments) - 1
-        nparts = len(pl.segments[-1].parts)
+        msn, nparts = _edge(pl)
         target = pl.part_inf.part_target
         for _ in range(4):
             t0 = time.monotonic()
             r = await client.get(url, params={"_HLS_msn": msn, "_HLS_part": nparts})
             waited = time.monotonic() - t0
             assert r.status_code == 200
-            assert waited < target + 0.3
+            print(f"blocking reload answered in {waited:.3f} s (part target {target})")
+            assert waited < 2 * target + 0.3  # a part comes every target; twice that, loaded
             assert r.headers["content-type"].startswith("application/vnd.apple.mpegurl")
             assert "max-age" in r.headers["cache-control"]
             got = m3u8.loads(r.text)
@@ -86,7 +83,9 @@ async def test_preload_hinted_part_waits_and_matches_the_listed_part(
         t0 = time.monotonic()
         r = await client.get(base + hint)
         assert r.status_code == 200
-        assert time.monotonic() - t0 < pl.part_inf.part_target + 0.3
+        waited = time.monotonic() - t0
+        print(f"hinted part answered in {waited:.3f} s")
+        assert waited < 2 * pl.part_inf.part_target + 0.3
         assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert r.content[4:8] == b"moof"
         pl2 = m3u8.loads((await client.get(base + "index.m3u8")).text)
@@ -97,7 +96,9 @@ async def test_preload_hinted_part_waits_and_matches_the_listed_part(
         t0 = time.monotonic()
         far = hint.replace("-p", "-p9")
         assert (await client.get(base + far)).status_code == 404
-        assert time.monotonic() - t0 < 0.3
+        waited = time.monotonic() - t0
+        print(f"far part 404 in {waited:.3f} s")
+        assert waited < 1.0  # no waiting (the blocking timeout is 1.5 s)
 
 
 async def test_requests_too_far_ahead_are_400_and_bad_queries_too(
@@ -107,7 +108,7 @@ async def test_requests_too_far_ahead_are_400_and_bad_queries_too(
     url = f"{srv.base}/alice/source/index.m3u8"
     async with httpx.AsyncClient(timeout=10) as client:
         pl = m3u8.loads((await client.get(url)).text)
-        msn = pl.media_sequence + len(pl.segments) - 1
+        msn, _ = _edge(pl)
         t0 = time.monotonic()
         # msn + 2 is the first that is too far; + 3 leaves room for a segment completing
         # between the two requests on a loaded machine.
@@ -139,8 +140,7 @@ async def test_blocking_reload_times_out_with_503_when_the_publisher_stalls(
         url = f"{srv.base}/bob/source/index.m3u8"
         async with httpx.AsyncClient(timeout=10) as client:
             pl = m3u8.loads((await client.get(url)).text)
-            msn = pl.media_sequence + len(pl.segments) - 1
-            part = len(pl.segments[-1].parts)
+            msn, part = _edge(pl)
             t0 = time.monotonic()
             r = await client.get(url, params={"_HLS_msn": msn, "_HLS_part": part})
             assert r.status_code == 503
@@ -156,7 +156,9 @@ async def test_blocking_reload_times_out_with_503_when_the_publisher_stalls(
             t0 = time.monotonic()
             r = await waiting
             assert r.status_code == 200 and "#EXT-X-ENDLIST" in r.text
-            assert time.monotonic() - t0 < 0.7
+            waited = time.monotonic() - t0
+            print(f"released {waited:.3f} s after asking (end at 0.2 s)")
+            assert waited < 1.5  # well before the 0.8 s timeout would have run out twice
 
 
 async def test_delta_update_skips_old_segments(av_fixture: Fixture) -> None:
@@ -229,7 +231,8 @@ async def test_headers_head_cors_gzip_and_404s(live: tuple[LiveServer, Feeder]) 
             t0 = time.monotonic()
             r = await client.get(path)
             assert r.status_code == 404, path
-            assert time.monotonic() - t0 < 0.3
+            waited = time.monotonic() - t0
+            assert waited < 1.0, (path, waited)  # no waiting (blocking timeout 1.5 s)
             assert r.headers["access-control-allow-origin"] == "*"
         assert gzip.decompress(gzip.compress(b"x")) == b"x"
 
@@ -251,3 +254,39 @@ async def test_ended_stream_lists_endlist_then_answers_404(av_fixture: Fixture) 
             srv.call_wait(lambda: registry.expire(time.time() + 10))
             assert (await client.get(url)).status_code == 404
             assert (await client.get(f"{srv.base}/dave/master.m3u8")).status_code == 404
+
+
+async def test_many_waiters_are_all_released_when_the_stream_ends(av_fixture: Fixture) -> None:
+    """150 blocking playlist reloads and 50 preload-hinted part requests wait on a stalled
+    stream; ending it answers every one of them at once (nothing hangs, nothing is lost)."""
+    packets = demux_packets(av_fixture.path)
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, blocking_timeout=20.0))
+    with live_server(registry) as srv:
+        stream = registry.open("crowd", time.time())
+        Feeder(srv, stream, packets[: len(packets) // 2], 10**9, end=False).run()
+        srv.call_wait(lambda: None)
+        url = f"{srv.base}/crowd/source/index.m3u8"
+        limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            pl = m3u8.loads((await client.get(url)).text)
+            msn, part = _edge(pl)
+            hint = f"{srv.base}/crowd/source/{pl.preload_hint.uri}"
+            params = {"_HLS_msn": msn, "_HLS_part": part}
+            t0 = time.monotonic()
+            waiting = [asyncio.ensure_future(client.get(url, params=params)) for _ in range(150)]
+            waiting += [asyncio.ensure_future(client.get(hint)) for _ in range(50)]
+            await asyncio.sleep(1.0)
+            assert not any(w.done() for w in waiting)  # they really wait
+            srv.call(lambda: stream.end(time.time()))
+            t_end = time.monotonic()
+            done = await asyncio.wait_for(asyncio.gather(*waiting), 10)
+            took = time.monotonic() - t_end
+            print(f"{len(done)} answered {took:.2f} s after the end ({time.monotonic() - t0:.2f})")
+    # 200 answers take 1-5 s on a loaded 2-core box (client and server share it); the point
+    # is that they come with the end, long before the 20 s blocking timeout
+    assert took < 10.0
+    playlists, parts = done[:150], done[150:]
+    assert all(r.status_code == 200 and "#EXT-X-ENDLIST" in r.text for r in playlists)
+    # the end flushes the part in progress, so the hinted part exists (or is a plain 404)
+    assert {r.status_code for r in parts} <= {200, 404}
+    assert len({r.content for r in parts if r.status_code == 200}) <= 1

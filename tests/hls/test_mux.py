@@ -249,3 +249,32 @@ def test_twin_parsers_agree_with_native(data: bytes) -> None:
         except impl.MuxError:
             results.append("MuxError")
     assert results[0] == results[1]
+
+
+def test_tfdt_is_version_1_and_carries_decode_times_past_32_bits(
+    av_fixture: Fixture, tmp_path: Path
+) -> None:
+    """A broadcast 14 h in has video decode times above 2^32 ticks of 90 kHz: tfdt version 1
+    holds them (version 0 would wrap), and FFmpeg reads them back unchanged."""
+    packets = demux_packets(av_fixture.path)
+    video, _ = _tracks(packets)
+    vids = [p for p in packets if p.kind == "video" and not p.is_config][:12]
+    base = 14 * 3600 * 90000  # > 2**32
+    assert base > 2**32
+    chunks = [_mux.init_segment([video])]
+    ends = [p.dts for p in vids[1:]] + [vids[-1].dts + 33]
+    durations = {id(p): (end - p.dts) * 90 for p, end in zip(vids, ends, strict=True)}
+    for seq, group in enumerate((vids[:6], vids[6:]), start=1):
+        start = base + (group[0].dts - vids[0].dts) * 90
+        samples = [(p.data, durations[id(p)], (p.pts - p.dts) * 90, p.keyframe) for p in group]
+        frag = _mux.fragment(seq, [(1, start, samples)])
+        at = frag.index(b"tfdt")
+        assert frag[at + 4] == 1  # version
+        assert int.from_bytes(frag[at + 8 : at + 16], "big") == start
+        chunks.append(frag)
+    path = tmp_path / "late.mp4"
+    path.write_bytes(b"".join(chunks))
+    with av.open(str(path)) as inp:
+        dts = [p.dts for p in inp.demux(video=0) if p.size]
+    print("first dts", dts[0], "want", base)
+    assert dts[0] == base and dts == [base + (p.dts - vids[0].dts) * 90 for p in vids]

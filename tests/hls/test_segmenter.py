@@ -311,3 +311,154 @@ def test_sequence_header_change_mid_stream_gives_new_init_and_discontinuity(
     assert [i.codecs.split(",")[0][:7] for i in inits.values()] == ["avc1.42", "avc1.4d"]
     pl = m3u8.loads(text)
     assert all(s.duration <= pl.target_duration for s in pl.segments if s.uri)
+
+
+def _synthetic_video(
+    frames: int, key_every: int, fps: float = 30.0, start_ms: int = 0
+) -> list[MediaPacket]:
+    """A config packet and ``frames`` tiny H.264 frames (a keyframe every ``key_every``)."""
+    out = [MediaPacket("video", "h264", 0, 0, _synthetic_config(), True, True)]
+    for k in range(frames):
+        t = start_ms + round(k * 1000 / fps)
+        out.append(MediaPacket("video", "h264", t, t, b"\x00\x00\x00\x01\x65", k % key_every == 0))
+    return out
+
+
+def _spec_rules(text: str) -> m3u8.M3U8:
+    """Parse a media playlist and check the segment-duration rule of RFC 8216bis (EXTINF
+    rounded to the nearest integer <= TARGETDURATION); returns the parsed playlist."""
+    pl = m3u8.loads(text)
+    for s in pl.segments:
+        if s.uri:
+            assert round(s.duration) <= pl.target_duration, (s.duration, pl.target_duration)
+    return pl
+
+
+def test_target_duration_never_changes_when_the_gop_grows(
+    av_fixture: Fixture, tmp_path: Path
+) -> None:
+    """1 s GOP for 4 s, then 3 s: TARGETDURATION (decided at the second keyframe) stays 1 and
+    segments are cut without a keyframe instead (not independent, so no INDEPENDENT-SEGMENTS
+    while one is listed)."""
+    packets = shifted(demux_packets(av_fixture.path), 5, av_fixture.seconds)
+    frame = itertools.count()
+
+    def key(n: int) -> bool:
+        return n % 30 == 0 if n < 120 else n % 90 == 0
+
+    grown = [
+        replace(p, keyframe=key(next(frame))) if p.kind == "video" and not p.is_config else p
+        for p in packets
+    ]
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=4))
+    stream = registry.open("grow", 0.0)
+    targets: set[int] = set()
+    saw_dependent = False
+    for p in grown:
+        stream.feed(p, p.dts / 1000)
+        text = stream.media_playlist("source")
+        if text is None:
+            continue
+        pl = _spec_rules(text)
+        targets.add(pl.target_duration)
+        independent = all(s.parts[0].independent == "YES" for s in pl.segments if s.parts)
+        if not independent:
+            saw_dependent = True
+            assert "#EXT-X-INDEPENDENT-SEGMENTS" not in text
+    seg = stream.renditions["source"].segmenter
+    print("targets", targets, "forced cuts", seg.forced_cuts, "gop", seg.gop_seconds)
+    assert targets == {1}
+    assert seg.forced_cuts > 0 and saw_dependent
+    assert stream.stats["forced_cuts"] == seg.forced_cuts
+    # every frame is still there, in order
+    seg2, events = _run(grown, HlsSettings(segment_duration=1.0))
+    assert seg2.target_duration == 1
+    with _readback(events, tmp_path / "grown.mp4") as inp:
+        n = sum(1 for p in inp.demux(video=0) if p.size)
+    assert n == sum(1 for p in grown if p.kind == "video" and not p.is_config)
+
+
+def test_stream_without_periodic_keyframes_gets_capped_target_and_bounded_segments() -> None:
+    """One keyframe, then none (intra refresh): the playlist appears once max_target_duration
+    of media is in, with that target, and segments keep coming (memory stays bounded)."""
+    packets = _synthetic_video(30 * 14, key_every=10**9)
+    settings = HlsSettings(segment_duration=1.0, segment_count=2, max_target_duration=3)
+    registry = HlsRegistry(settings)
+    stream = registry.open("refresh", 0.0)
+    first_at: float | None = None
+    for p in packets:
+        stream.feed(p, p.dts / 1000)
+        if first_at is None and stream.media_playlist("source") is not None:
+            first_at = p.dts / 1000
+    print("playlist from", first_at)
+    assert first_at is not None and first_at <= 3.5
+    pl = _spec_rules(stream.media_playlist("source") or "")
+    assert pl.target_duration == 3
+    store = stream.renditions["source"].store
+    assert store.next_msn >= 4  # 14 s in segments of at most ~3.4 s
+    assert all(s.duration <= 3.4 for s in store.segments)
+    assert len(store.segments) <= settings.segment_count + 1
+
+
+def test_program_date_time_is_the_arrival_of_the_first_frame(av_fixture: Fixture) -> None:
+    """PROGRAM-DATE-TIME of the first segment is the wall clock at which its first frame (the
+    first keyframe) reached the server; after a reconnect, that of the first frame after it."""
+    packets = demux_packets(av_fixture.path)
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=10))
+    stream = registry.open("pdt", 0.0)
+    first_key = next(p for p in packets if p.kind == "video" and p.keyframe and not p.is_config)
+    wall = 1_700_000_000.0
+    for p in packets:  # each packet arrives 250 ms after its stamp (a steady network delay)
+        stream.feed(p, wall + p.dts / 1000 + 0.25)
+    pl = m3u8.loads(stream.media_playlist("source") or "")
+    got = pl.segments[0].current_program_date_time.timestamp()
+    want = wall + first_key.dts / 1000 + 0.25
+    print("pdt", got, "want", want)
+    assert got == pytest.approx(want, abs=0.0015)
+    # segment n starts n seconds (its media time) later
+    for s in pl.segments:
+        if s.current_program_date_time is None:  # the segment in progress
+            continue
+        start = s.current_program_date_time.timestamp() - got
+        assert start == pytest.approx(round(start), abs=0.0015)
+    later = wall + 100.0
+    stream.discontinuity(later)
+    for p in packets:
+        stream.feed(p, later + p.dts / 1000 + 0.1)
+    text = stream.media_playlist("source") or ""
+    after = m3u8.loads(text.split("#EXT-X-DISCONTINUITY\n", 1)[1])
+    assert after.segments[0].program_date_time is not None
+    got2 = after.segments[0].program_date_time.timestamp()
+    print("after reconnect", got2, "want", later + first_key.dts / 1000 + 0.1)
+    assert got2 == pytest.approx(later + first_key.dts / 1000 + 0.1, abs=0.0015)
+
+
+def test_delta_updates_keep_the_tags_of_the_first_segment_they_list(av_fixture: Fixture) -> None:
+    """Every delta update lists the same segments as the full playlist minus the skipped ones,
+    with the same discontinuities, and an EXT-X-MAP before the first one it lists."""
+    one = demux_packets(av_fixture.path)
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=12))
+    stream = registry.open("delta", 0.0)
+    checked = with_disc = 0
+    clock = 0.0
+    for round_ in range(3):
+        if round_:
+            stream.discontinuity(clock)
+        start = clock
+        for p in one:
+            clock = start + max(p.dts, 0) / 1000
+            stream.feed(p, clock)
+            delta_text = stream.media_playlist("source", skip=True) or ""
+            if "#EXT-X-SKIP" not in delta_text:
+                continue
+            full = m3u8.loads(stream.media_playlist("source") or "")
+            delta = m3u8.loads(delta_text)
+            skipped = delta.skip.skipped_segments
+            kept = full.segments[skipped:]
+            assert [s.uri for s in delta.segments] == [s.uri for s in kept]
+            assert [s.discontinuity for s in delta.segments] == [s.discontinuity for s in kept]
+            assert delta.segments[0].init_section is not None
+            checked += 1
+            with_disc += kept[0].discontinuity
+    print("delta updates checked", checked, "starting at a discontinuity", with_disc)
+    assert checked > 50 and with_disc > 0
