@@ -149,6 +149,9 @@ class RtmpConnection:
         self.broadcast: Broadcast | None = None
         self.kicked: str | None = None
         self.channel: str | None = None
+        #: When the connection last started waiting for a publish: at accept, and again after
+        #: an unpublish (the encoder may publish again, or close, within the handshake timeout).
+        self.waiting_since = time.monotonic()
 
     def __repr__(self) -> str:
         return f"<RtmpConnection {self.peer} {self.channel or '-'}>"
@@ -164,19 +167,18 @@ class RtmpConnection:
 
     async def run(self) -> None:
         settings = self.server.settings
-        started = time.monotonic()
         reason, kind = "closed by peer", "peer"
         try:
             while True:
                 now = time.monotonic()
                 if self.broadcast is None:
-                    timeout = started + settings.rtmp_handshake_timeout - now
+                    timeout = self.waiting_since + settings.rtmp_handshake_timeout - now
                     if timeout <= 0:
                         reason = "no publish within the handshake timeout"
                         kind = "handshake_timeout"
                         break
                 else:
-                    last = max(self.broadcast.last_media, started)
+                    last = max(self.broadcast.last_media, self.waiting_since)
                     timeout = last + settings.rtmp_idle_timeout - now
                     if timeout <= 0:
                         reason = f"no media for {settings.rtmp_idle_timeout:g} s"
@@ -240,6 +242,7 @@ class RtmpConnection:
                 metrics.PUBLISH_REFUSED.labels("session").inc()
             elif isinstance(event, Unpublished) and self.broadcast is not None:
                 b, self.broadcast = self.broadcast, None
+                self.waiting_since = time.monotonic()
                 await self.hub.publisher_gone(b, self, "unpublished")
 
     async def _publish(self, key: str) -> None:
