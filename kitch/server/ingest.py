@@ -104,6 +104,7 @@ class IngestHub:
         self.live: dict[str, Broadcast] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -115,6 +116,8 @@ class IngestHub:
         ]
 
     async def stop(self) -> None:
+        """End every broadcast; publishes still being authorised are refused from now on."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -142,6 +145,9 @@ class IngestHub:
             metrics.PUBLISH_REFUSED.labels("unknown_key").inc()
             return Refusal(BAD_NAME, "Unknown or disabled stream key")
         async with self._lock:
+            if self._stopping:  # the lookup outlived stop(): nothing would end this broadcast
+                metrics.PUBLISH_REFUSED.labels("shutting_down").inc()
+                return Refusal(REJECTED, "The server is shutting down")
             now = self.clock()
             b = self.live.get(ref.username)
             if b is not None and b.publisher is not None:
@@ -241,10 +247,15 @@ class IngestHub:
         for b in list(self.live.values()):
             if b.publisher is None or b.ended:
                 continue
-            ref = await channel_for_stream_key(self.db, b.key)
+            key = b.key
+            ref = await channel_for_stream_key(self.db, key)
             if ref is not None and ref.channel_id == b.channel_id:
                 continue
             async with self._lock:
+                # While the lookup ran, a publisher may have resumed or taken over the
+                # broadcast with another (valid) key: only the checked key's publish goes.
+                if b.ended or b.key != key:
+                    continue
                 if b.publisher is not None:
                     log.warning(
                         "stream key of %s was revoked; dropping %s", b.channel, b.publisher.peer

@@ -31,6 +31,10 @@ from kitch.server.ingest import Broadcast, IngestHub, Refusal
 log = logging.getLogger("kitch.rtmp")
 
 READ_SIZE = 64 * 1024
+#: ``kitch_rtmp_connections_closed_total`` reason of a connection refused by a connection cap;
+#: the others are peer, refused, protocol_error, handshake_timeout, idle_timeout, kicked
+#: (takeover, revoked key, shutdown), connection_error and cancelled.
+CLOSE_LIMIT = "limit"
 #: Seconds a refused peer is given to read its onStatus before the socket closes.
 REFUSAL_LINGER = 0.2
 
@@ -108,7 +112,7 @@ class RtmpServer:
             reason = ""
         if reason:
             log.warning("rtmp %s: refused: %s", peer, reason)
-            metrics.RTMP_CLOSED.labels("limit").inc()
+            metrics.RTMP_CLOSED.labels(CLOSE_LIMIT).inc()
             writer.transport.abort()
             return
         conn = RtmpConnection(self, reader, writer, peer)
@@ -145,6 +149,9 @@ class RtmpConnection:
         self.broadcast: Broadcast | None = None
         self.kicked: str | None = None
         self.channel: str | None = None
+        #: When the connection last started waiting for a publish: at accept, and again after
+        #: an unpublish (the encoder may publish again, or close, within the handshake timeout).
+        self.waiting_since = time.monotonic()
 
     def __repr__(self) -> str:
         return f"<RtmpConnection {self.peer} {self.channel or '-'}>"
@@ -160,21 +167,22 @@ class RtmpConnection:
 
     async def run(self) -> None:
         settings = self.server.settings
-        started = time.monotonic()
-        reason = "closed by peer"
+        reason, kind = "closed by peer", "peer"
         try:
             while True:
                 now = time.monotonic()
                 if self.broadcast is None:
-                    timeout = started + settings.rtmp_handshake_timeout - now
+                    timeout = self.waiting_since + settings.rtmp_handshake_timeout - now
                     if timeout <= 0:
                         reason = "no publish within the handshake timeout"
+                        kind = "handshake_timeout"
                         break
                 else:
-                    last = max(self.broadcast.last_media, started)
+                    last = max(self.broadcast.last_media, self.waiting_since)
                     timeout = last + settings.rtmp_idle_timeout - now
                     if timeout <= 0:
                         reason = f"no media for {settings.rtmp_idle_timeout:g} s"
+                        kind = "idle_timeout"
                         break
                 try:
                     data = await asyncio.wait_for(self.reader.read(READ_SIZE), min(timeout, 1.0))
@@ -188,21 +196,24 @@ class RtmpConnection:
                 await self._flush()
                 if self.session.wants_close:
                     reason = self.session.close_reason or "session closed"
+                    kind = "refused"
                     await asyncio.sleep(REFUSAL_LINGER)
                     break
         except RtmpProtocolError as exc:
             reason = f"protocol error: {exc}"
             log.warning("rtmp %s: %s", self._who(), reason)
-            metrics.RTMP_CLOSED.labels("protocol_error").inc()
+            kind = "protocol_error"
         except (ConnectionError, OSError) as exc:
             reason = f"connection error: {exc.__class__.__name__}"
+            kind = "connection_error"
         except asyncio.CancelledError:
-            reason = "cancelled"
+            reason, kind = "cancelled", "cancelled"
             raise
         finally:
             if self.kicked is not None:
-                reason = self.kicked
+                reason, kind = self.kicked, "kicked"
             log.info("rtmp %s: closed (%s)", self._who(), reason)
+            metrics.RTMP_CLOSED.labels(kind).inc()
             if self.broadcast is not None:
                 await self.hub.publisher_gone(self.broadcast, self, reason)
             if self.kicked:
@@ -231,6 +242,7 @@ class RtmpConnection:
                 metrics.PUBLISH_REFUSED.labels("session").inc()
             elif isinstance(event, Unpublished) and self.broadcast is not None:
                 b, self.broadcast = self.broadcast, None
+                self.waiting_since = time.monotonic()
                 await self.hub.publisher_gone(b, self, "unpublished")
 
     async def _publish(self, key: str) -> None:

@@ -10,15 +10,19 @@ from kitch.media import MediaPacket
 
 #: How much history the rate figures look back over, in seconds.
 WINDOW_SECONDS = 5.0
+#: Most packets the rate history keeps (5 s of 240 fps video plus audio fit), so timestamps
+#: that never advance cannot grow it without end.
+MAX_WINDOW_PACKETS = 4096
 
 
 @dataclass
 class IngestStats:
     """Codecs, resolution, frame rate, bit rate and keyframe interval of one publish.
 
-    Rates are measured over the last ``WINDOW_SECONDS`` of *media* time, so a publisher that
-    sends in bursts is not misread. Resolution and encoder come from onMetaData until the muxer
-    reports the real values from the SPS (``set_video_info``).
+    Rates are measured over the last ``WINDOW_SECONDS`` of *media* time (at most
+    ``MAX_WINDOW_PACKETS`` packets), so a publisher that sends in bursts is not misread.
+    Resolution and encoder come from onMetaData until the muxer reports the real values from
+    the SPS (``set_video_info``).
     """
 
     video_codec: str | None = None
@@ -29,9 +33,9 @@ class IngestStats:
     metadata_fps: float | None = None
     bytes_total: int = 0
     packets_total: int = 0
-    _video_dts: deque[int] = field(default_factory=deque)
-    _bytes: deque[tuple[int, int]] = field(default_factory=deque)
-    _keyframes: deque[int] = field(default_factory=deque)
+    _video_dts: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
+    _bytes: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
+    _keyframes: deque[int] = field(default_factory=lambda: deque(maxlen=8))
 
     def on_metadata(self, values: dict[str, Any]) -> None:
         def number(name: str) -> float | None:
@@ -65,8 +69,6 @@ class IngestStats:
             self._video_dts.append(t)
             if packet.keyframe:
                 self._keyframes.append(t)
-                while len(self._keyframes) > 8:
-                    self._keyframes.popleft()
         horizon = t - int(WINDOW_SECONDS * 1000)
         while self._bytes and self._bytes[0][0] < horizon:
             self._bytes.popleft()

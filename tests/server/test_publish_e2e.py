@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -225,6 +227,13 @@ def test_sigterm_ends_live_sessions_and_restart_cleans_crash(
     print(f"SIGTERM: exited in {took:.2f} s")
     assert took < 6 and srv.proc is not None and srv.proc.returncode == 0
     pub.stop()
+    # Ended cleanly by the server itself, not left for the next start-up to clean.
+    with sqlite3.connect(srv.data_dir / "kitch.db") as db:
+        rows = db.execute("SELECT ended_at, end_reason FROM broadcast_sessions").fetchall()
+    assert len(rows) == 1 and rows[0][0] is not None and rows[0][1] == "server shutdown", rows
+    assert re.search(
+        r"rtmp 127\.0\.0\.1:\d+ channel=term: closed \(server shutting down\)", srv.log()
+    )
     srv2: KitchServer = server_factory(data_dir=srv.data_dir)  # type: ignore[operator]
     assert not is_live(srv2, "term")
     pub = BackgroundPublisher(srv2.rtmp_url(acct.stream_key), av_fixture)

@@ -1,0 +1,150 @@
+"""The ingest hub's live session rules and races, on a real SQLite database and HLS registry.
+
+The publishers here are stand-ins for RTMP connections (the hub only needs a peer name and a
+way to drop one); the end-to-end tests in test_publish_e2e.py run the same rules over sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kitch.config import Settings
+from kitch.db import Database, open_database
+from kitch.db.queries import get_channel
+from kitch.db.users import create_user, rotate_stream_key
+from kitch.hls import HlsRegistry, HlsSettings
+from kitch.server.ingest import REJECTED, TAKEOVER_SILENCE, Broadcast, IngestHub, Refusal
+
+
+@dataclass(eq=False)
+class Peer:
+    peer: str
+    kicked: str | None = None
+
+    def kick(self, reason: str) -> None:
+        self.kicked = reason
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / "kitch.db")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def hub(db: Database, clock: Clock, tmp_path: Path) -> IngestHub:
+    settings = Settings(data_dir=tmp_path, reconnect_grace=0.5)
+    return IngestHub(db, HlsRegistry(HlsSettings()), settings, clock=clock)
+
+
+async def is_live(db: Database, name: str) -> bool:
+    info = await get_channel(db, name)
+    assert info is not None
+    return info.live
+
+
+async def test_two_publishers_at_once_one_wins(db: Database, hub: IngestHub) -> None:
+    _, key = await create_user(db, "duo", "duo@example.test", "x")
+    a, b = Peer("a"), Peer("b")
+    results = await asyncio.gather(hub.begin(key, a), hub.begin(key, b))
+    won = [r for r in results if isinstance(r, Broadcast)]
+    lost = [r for r in results if isinstance(r, Refusal)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert lost[0].code == REJECTED
+    assert a.kicked is None and b.kicked is None
+    rows = await db.fetchall("SELECT id FROM broadcast_sessions")
+    assert len(rows) == 1
+
+
+async def test_takeover_while_the_old_key_is_rechecked_keeps_the_newcomer(
+    db: Database, hub: IngestHub, clock: Clock
+) -> None:
+    """A key re-check that looked up the old key must not drop the publisher that took the
+    broadcast over with the new key while the lookup was in flight."""
+    user, old_key = await create_user(db, "rota", "rota@example.test", "x")
+    first = Peer("first")
+    b = await hub.begin(old_key, first)
+    assert isinstance(b, Broadcast)
+    new_key = await rotate_stream_key(db, user.id)
+    clock.now += TAKEOVER_SILENCE + 1  # the first publisher went silent
+    second = Peer("second")
+    # The newcomer's lookup is queued first, the re-check's (of the old key) right after it.
+    begun = asyncio.create_task(hub.begin(new_key, second))
+    await asyncio.sleep(0)
+    await asyncio.gather(begun, hub._recheck_keys())
+    assert first.kicked is not None
+    assert second.kicked is None, f"the new key's publisher was dropped: {second.kicked}"
+    live = hub.live.get("rota")
+    assert live is not None and live.publisher is second and not live.ended
+    assert await is_live(db, "rota")
+
+
+async def test_begin_in_flight_at_shutdown_is_refused(db: Database, hub: IngestHub) -> None:
+    """A publish whose key lookup is still running when the hub stops must not open a
+    broadcast that nothing will ever end."""
+    _, key = await create_user(db, "late", "late@example.test", "x")
+    hub.start()
+    pending = asyncio.create_task(hub.begin(key, Peer("late")))
+    await asyncio.sleep(0)
+    await hub.stop()
+    result = await pending
+    assert isinstance(result, Refusal), result
+    assert hub.live == {}
+    assert not await is_live(db, "late")
+    open_rows = await db.fetchall("SELECT id FROM broadcast_sessions WHERE ended_at IS NULL")
+    assert open_rows == []
+
+
+async def test_shutdown_during_the_grace_ends_the_broadcast_once(
+    db: Database, hub: IngestHub
+) -> None:
+    _, key = await create_user(db, "gr", "gr@example.test", "x")
+    pub = Peer("p")
+    b = await hub.begin(key, pub)
+    assert isinstance(b, Broadcast)
+    await hub.publisher_gone(b, pub, "closed by peer")
+    assert b.grace is not None and await is_live(db, "gr")
+    await hub.stop()
+    await asyncio.sleep(0.8)  # past the 0.5 s grace: the cancelled timer must not fire
+    row = await db.fetchone("SELECT ended_at, end_reason FROM broadcast_sessions")
+    assert row is not None and row["ended_at"] is not None
+    assert row["end_reason"] == "server shutdown"
+    assert not await is_live(db, "gr")
+
+
+async def test_reconnect_within_the_grace_resumes_and_past_it_ends(
+    db: Database, hub: IngestHub
+) -> None:
+    _, key = await create_user(db, "bob", "bob@example.test", "x")
+    one = Peer("one")
+    b = await hub.begin(key, one)
+    assert isinstance(b, Broadcast)
+    await hub.publisher_gone(b, one, "closed by peer")
+    await asyncio.sleep(0.1)
+    two = Peer("two")
+    assert await hub.begin(key, two) is b
+    await hub.publisher_gone(b, two, "closed by peer")
+    await asyncio.sleep(1.0)
+    assert b.ended and "bob" not in hub.live
+    assert not await is_live(db, "bob")
+    rows = await db.fetchall("SELECT end_reason FROM broadcast_sessions")
+    assert [r["end_reason"] for r in rows] == ["publisher did not come back"]
