@@ -217,3 +217,19 @@ async def test_server_info_uses_public_url(settings: Settings, db: Database) -> 
         info = (await client.get("/api/v1/server-info")).json()
     assert info["rtmp_url"] == "rtmp://tv.example.com:1940/live"
     assert info["rtmp_port"] == 1940
+
+
+async def test_deleted_users_token_never_signs_in_as_the_next_account(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    """SQLite reuses the highest rowid after a delete; access tokens name the user by id."""
+    await register("vic")
+    gone = await register("walt")  # the highest id
+    deleted = await client.request(
+        "DELETE", ME, json={"password": PASSWORD}, headers=gone["auth"]
+    )
+    assert deleted.status_code == 204
+    newcomer = await register("xena")
+    assert newcomer["user"]["id"] > gone["user"]["id"], (newcomer["user"], gone["user"])
+    response = await client.get(ME, headers=gone["auth"])
+    assert_error(response, 401, "invalid_token")

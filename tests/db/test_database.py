@@ -140,3 +140,22 @@ async def test_two_processes_write_at_once(tmp_path: Path) -> None:
         check=True,
     )
     assert check.stdout.strip() == "ok"
+
+
+async def test_user_ids_are_never_reused(tmp_path: Path) -> None:
+    from kitch.db.users import create_user, delete_user
+
+    db = await open_database(tmp_path / "kitch.db")
+    try:
+        first, _ = await create_user(db, "one", "1@example.com", "x")
+        second, _ = await create_user(db, "two", "2@example.com", "x")
+        assert await delete_user(db, second.id)
+        assert await delete_user(db, first.id)  # the table is empty now
+    finally:
+        await db.close()
+    db = await open_database(tmp_path / "kitch.db")  # the floor survives a restart
+    try:
+        third, _ = await create_user(db, "three", "3@example.com", "x")
+    finally:
+        await db.close()
+    assert third.id > second.id, (first.id, second.id, third.id)
