@@ -225,9 +225,7 @@ async def test_deleted_users_token_never_signs_in_as_the_next_account(
     """SQLite reuses the highest rowid after a delete; access tokens name the user by id."""
     await register("vic")
     gone = await register("walt")  # the highest id
-    deleted = await client.request(
-        "DELETE", ME, json={"password": PASSWORD}, headers=gone["auth"]
-    )
+    deleted = await client.request("DELETE", ME, json={"password": PASSWORD}, headers=gone["auth"])
     assert deleted.status_code == 204
     newcomer = await register("xena")
     assert newcomer["user"]["id"] > gone["user"]["id"], (newcomer["user"], gone["user"])
