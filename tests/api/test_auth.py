@@ -287,6 +287,23 @@ async def test_failed_logins_are_rate_limited_per_account(
     assert 0 < int(blocked.headers["retry-after"]) <= app.state.settings.login_window
 
 
+async def test_concurrent_wrong_logins_cannot_outrun_the_limit(
+    client: httpx.AsyncClient, register: Register, app: Starlette
+) -> None:
+    """Each guess waits for bcrypt; a burst must not pass the check before any failure counts."""
+    await register("nick")
+    limit = app.state.settings.login_attempts_per_account
+    burst = await asyncio.gather(
+        *(
+            client.post(LOGIN, json={"username": "nick", "password": f"guess-{i:04d}"})
+            for i in range(limit * 4)
+        )
+    )
+    statuses = [r.status_code for r in burst]
+    assert statuses.count(401) == limit, statuses
+    assert statuses.count(429) == limit * 3, statuses
+
+
 async def test_failed_logins_are_rate_limited_per_address(
     client: httpx.AsyncClient, app: Starlette
 ) -> None:
