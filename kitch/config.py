@@ -119,7 +119,7 @@ def parse_hostport(value: str, *, name: str = "address") -> tuple[str, int]:
             raise ConfigError(f"{name}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
         if ":" in host:
             raise ConfigError(f"{name}: write IPv6 addresses in brackets, e.g. [::1]:8000")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"{name}: port in {value!r} must be a number 0..65535")
     return host, int(port_text)
 

@@ -74,7 +74,11 @@ def decode_access_token(secret: bytes, token: str) -> AccessClaims:
             options={"require": REQUIRED_CLAIMS},
         )
         sub, ver, jti, exp = claims["sub"], claims["ver"], claims["jti"], claims["exp"]
-        if not isinstance(sub, str) or not sub.isdigit() or not isinstance(ver, int):
+        if (
+            not isinstance(sub, str)
+            or not (sub.isascii() and sub.isdigit())
+            or not isinstance(ver, int)
+        ):
             raise InvalidToken("malformed claims")
         if not isinstance(jti, str) or not isinstance(exp, int):
             raise InvalidToken("malformed claims")

@@ -79,7 +79,9 @@ def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
     assert parse_hostport(text) == expected
 
 
-@pytest.mark.parametrize("text", ["8000", ":8000", "::1:8000", "[::1]8000", "h:99999", "h:x", "h:"])
+@pytest.mark.parametrize(
+    "text", ["8000", ":8000", "::1:8000", "[::1]8000", "h:99999", "h:x", "h:", "h:\u00b2"]
+)
 def test_parse_hostport_errors(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_hostport(text)
