@@ -10,6 +10,7 @@ other up to ``BUSY_TIMEOUT_MS``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -161,10 +162,10 @@ async def open_database(
     :class:`SchemaTooNewError` when the file comes from a newer Kitch.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    new = not path.exists()
+    if not path.exists():  # holds password hashes and stream keys: owner-only from the start
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    if new:
-        os.chmod(path, 0o600)  # holds password hashes and stream keys
     conn.row_factory = sqlite3.Row
     db = Database(conn, path)
     try:

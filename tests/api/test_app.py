@@ -16,6 +16,7 @@ from starlette.routing import Route
 from kitch.api.app import create_app
 from kitch.api.openapi import REQUEST_BODIES, iter_api_routes
 from kitch.api.routing import api_route
+from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import start_broadcast
@@ -143,3 +144,26 @@ async def test_configured_secret_is_used(settings: Settings, db: Database) -> No
     app = create_app(dataclasses.replace(settings, secret="s" * 40), db=db)
     assert app.state.secret == b"s" * 40
     assert not (settings.data_dir / "secret").exists()
+
+
+def test_generated_secret_and_data_dir_are_owner_only(tmp_path: Path) -> None:
+    """create_app runs before the database opens, so it may be what creates the data dir."""
+    data_dir = tmp_path / "fresh" / "data"
+    secret = load_or_create_secret(data_dir, None)
+    assert len(secret) >= 32
+    assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(data_dir / "secret").st_mode) == 0o600
+    assert load_or_create_secret(data_dir, None) == secret
+    assert sorted(p.name for p in data_dir.iterdir()) == ["secret"]  # no partial files left
+
+
+def test_secret_is_never_left_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(fd: int, *args: object, **kwargs: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "write", crash)  # the write fails, however the file is written
+    monkeypatch.setattr(os, "fdopen", crash)
+    with pytest.raises(OSError, match="disk full"):
+        load_or_create_secret(tmp_path, None)
+    monkeypatch.undo()
+    assert len(load_or_create_secret(tmp_path, None)) >= 32  # starts; no empty secret file
