@@ -127,3 +127,20 @@ def test_json_logs_never_show_keys(tmp_path: Path) -> None:
     assert lines[0]["level"] == "info" and lines[0]["channel"] == "bob"
     assert "live_AAAA" not in result.stderr
     assert lines[0]["msg"] == lines[1]["msg"].replace("fp ", "key ") + " rotated"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_keys_in_extra_fields_and_tracebacks_are_masked(log_format: str) -> None:
+    code = (
+        "import logging; from kitch.logs import setup_logging;"
+        f"setup_logging({log_format!r}, 'info');"
+        "k = 'live_' + 'B' * 32; log = logging.getLogger('kitch.test');"
+        "log.info('publish', extra={'stream_key': k})\n"
+        "try:\n raise ValueError('refused key ' + k)\n"
+        "except ValueError:\n log.exception('refused')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert "refused key fp:" in result.stderr, result.stderr
+    assert "live_BBBB" not in result.stderr, result.stderr
