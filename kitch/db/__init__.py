@@ -84,13 +84,21 @@ class Database:
         Do not call ``db.*`` methods inside the block (the lock is not re-entrant); use ``tx``.
         """
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            # A cancelled await does not stop the statement: it still runs in aiosqlite's thread.
+            # A rollback queued behind it (a no-op when nothing is open) keeps a cancelled BEGIN
+            # or COMMIT from leaving a transaction open on the one shared connection, where every
+            # later BEGIN would fail and every later write would wait for a commit that never comes.
             try:
-                yield Transaction(self.conn)
+                await self.conn.execute("BEGIN IMMEDIATE")
             except BaseException:
                 await self.conn.rollback()
                 raise
-            await self.conn.commit()
+            try:
+                yield Transaction(self.conn)
+                await self.conn.commit()
+            except BaseException:
+                await self.conn.rollback()
+                raise
 
     async def close(self) -> None:
         """Close the connection (waits for a running statement)."""
