@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from kitch.db import Database, open_database
+from kitch.db import Database
 from kitch.db.tokens import (
     RefreshOutcome,
     create_refresh_token,
@@ -19,11 +17,10 @@ from kitch.db.users import create_user
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "kitch.db")
-    await create_user(database, "tok", "tok@example.com", "x")
-    yield database
-    await database.close()
+async def db(db: Database) -> Database:
+    """The database with user 1."""
+    await create_user(db, "tok", "tok@example.com", "x")
+    return db
 
 
 async def test_grace_then_reuse(db: Database) -> None:
