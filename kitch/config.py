@@ -25,6 +25,17 @@ MIB = 1024 * KIB
 ENV_PREFIX = "KITCH_"
 
 
+#: Settings where 0 makes no sense.
+POSITIVE = (
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "max_body_bytes",
+    "login_attempts_per_account",
+    "login_attempts_per_address",
+    "login_window",
+)
+
+
 class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the setting."""
 
@@ -103,6 +114,9 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise ConfigError(f"{f.name} must not be negative")
+        for name in POSITIVE:  # 0 would silently mean "unlimited" or "always expired"
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be greater than 0")
 
 
 def parse_hostport(value: str, *, name: str = "address") -> tuple[str, int]:
