@@ -25,6 +25,17 @@ MIB = 1024 * KIB
 ENV_PREFIX = "KITCH_"
 
 
+#: Settings where 0 makes no sense.
+POSITIVE = (
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "max_body_bytes",
+    "login_attempts_per_account",
+    "login_attempts_per_address",
+    "login_window",
+)
+
+
 class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the setting."""
 
@@ -103,6 +114,9 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise ConfigError(f"{f.name} must not be negative")
+        for name in POSITIVE:  # 0 would silently mean "unlimited" or "always expired"
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be greater than 0")
 
 
 def parse_hostport(value: str, *, name: str = "address") -> tuple[str, int]:
@@ -119,7 +133,7 @@ def parse_hostport(value: str, *, name: str = "address") -> tuple[str, int]:
             raise ConfigError(f"{name}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8000)")
         if ":" in host:
             raise ConfigError(f"{name}: write IPv6 addresses in brackets, e.g. [::1]:8000")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"{name}: port in {value!r} must be a number 0..65535")
     return host, int(port_text)
 

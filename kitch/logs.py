@@ -1,7 +1,9 @@
 """Logging set-up: readable text by default, JSON lines on request; secrets never logged.
 
 Log a stream key or token as ``fingerprint(value)``, never the value itself. As a second line of
-defence every record passes a filter that masks anything shaped like a stream key.
+defence anything shaped like a stream key is masked: in the message by a filter (so every handler
+gets it), and in the whole formatted line -- ``extra`` fields and tracebacks too -- by the
+formatter.
 """
 
 from __future__ import annotations
@@ -39,6 +41,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Wraps a formatter and masks stream-key-shaped text in its whole output: the message,
+    ``extra`` fields (JSON) and exception tracebacks, which the filter does not see.
+    """
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, plus ``exc`` and any ``extra`` fields."""
 
@@ -67,7 +82,8 @@ def setup_logging(format: str = "text", level: str = "info") -> None:
     ``level`` is a level name (default ``"info"``). Calling it again replaces the handler.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if format == "json" else logging.Formatter(_TEXT_FORMAT))
+    inner = JsonFormatter() if format == "json" else logging.Formatter(_TEXT_FORMAT)
+    handler.setFormatter(RedactingFormatter(inner))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -142,31 +142,43 @@ async def _dummy_hash(cost: int) -> str:
     return _dummy_hashes[cost]
 
 
+async def password_matches(
+    request: Request, user: User | None, account: str, password: str
+) -> bool:
+    """Check ``password`` against ``user`` (a dummy hash when None), rate limited per account
+    and client address: 429 with Retry-After once too many attempts failed. Used by login and by
+    the routes that ask for the current password again.
+    """
+    limiter: LoginLimiter = request.app.state.login_limiter
+    address = client_address(request)
+    wait = limiter.attempt(account, address)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many failed password attempts; try again in {wait} s",
+            {"Retry-After": str(wait)},
+        )
+    stored = user.password_hash if user else await _dummy_hash(_settings(request).bcrypt_cost)
+    matches = await verify_password(password, stored)  # also for no user: same timing
+    if user is None or not matches:
+        log.info("wrong password for %s from %s", fingerprint(account), address)
+        return False
+    limiter.succeeded(account, address)
+    return True
+
+
 async def login(request: Request) -> Response:
     """Exchange username-or-email + password for tokens; failures are rate limited."""
     body = await read_json(request)
     only_fields(body, {"username", "password"})
     login_name = require_str(body, "username", max_len=320, strip=True)
     password = require_str(body, "password", max_len=64 * 1024)
-    limiter: LoginLimiter = request.app.state.login_limiter
     user = await get_user_by_login(_db(request), login_name)
     # Count per account (username and email alike), or per typed name when there is none.
     account = f"id:{user.id}" if user else f"name:{login_name.lower()}"
-    address = client_address(request)
-    wait = limiter.retry_after(account, address)
-    if wait:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many failed logins; try again in {wait} s",
-            {"Retry-After": str(wait)},
-        )
-    stored = user.password_hash if user else await _dummy_hash(_settings(request).bcrypt_cost)
-    if not await verify_password(password, stored) or user is None:
-        limiter.failed(account, address)
-        log.info("failed login for %s from %s", fingerprint(account), address)
+    if not await password_matches(request, user, account, password) or user is None:
         raise unauthorized("wrong username or password", "invalid_credentials")
-    limiter.succeeded(account)
     return JSONResponse(await token_pair(request, user))
 
 

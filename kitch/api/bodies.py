@@ -22,7 +22,12 @@ def settings_limit(request: Request) -> int:
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) anything over ``limit`` bytes before and while reading."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > limit)
+    ):
         raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -48,6 +53,9 @@ async def read_json(request: Request, *, optional: bool = False) -> dict[str, An
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     try:
         data = json.loads(body, parse_constant=_reject_constant)
+        # "\ud800" escapes (and raw surrogate bytes, which json.loads lets through) give strings
+        # that cannot be stored or answered as UTF-8: refuse them here, once, not with a 500 later.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
     if not isinstance(data, dict):

@@ -26,7 +26,8 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > maximum:
+    # isdigit() alone accepts "²" and 5000-digit strings, which int() refuses (a 500).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) > maximum:
         raise invalid(f"{name} must be an integer between 0 and {maximum}")
     return int(raw)
 

@@ -13,13 +13,13 @@ from starlette.routing import BaseRoute
 from starlette.types import Message
 
 import kitch
-from kitch.api.auth import _db, _settings, current_user, token_pair
+from kitch.api.auth import _db, _settings, current_user, password_matches, token_pair
 from kitch.api.bodies import get_str, only_fields, read_body, read_json, require_str
 from kitch.api.errors import ApiError, invalid, unauthorized
 from kitch.api.routing import api_route
 from kitch.api.views import avatar_url, user_json
 from kitch.auth.names import normalise_email
-from kitch.auth.passwords import MAX_LENGTH, hash_password, password_problem, verify_password
+from kitch.auth.passwords import MAX_LENGTH, hash_password, password_problem
 from kitch.config import parse_hostport
 from kitch.db import queries
 from kitch.db import users as db_users
@@ -91,7 +91,7 @@ async def change_password(request: Request) -> Response:
     problem = password_problem(new)
     if problem is not None:
         raise invalid(problem)
-    if not await verify_password(current, user.password_hash):
+    if not await password_matches(request, user, f"id:{user.id}", current):
         raise ApiError(403, "wrong_password", "the current password is wrong")
     new_hash = await hash_password(new, _settings(request).bcrypt_cost)
     await db_users.set_password(_db(request), user.id, new_hash)
@@ -107,7 +107,7 @@ async def delete_me(request: Request) -> Response:
     body = await read_json(request)
     only_fields(body, {"password"})
     password = require_str(body, "password", max_len=64 * 1024)
-    if not await verify_password(password, user.password_hash):
+    if not await password_matches(request, user, f"id:{user.id}", password):
         raise ApiError(403, "wrong_password", "the password is wrong")
     await db_users.delete_user(_db(request), user.id)
     log.info("user %s deleted their account", user.username)

@@ -1,8 +1,9 @@
 """``/api/v1/openapi.json``: generated from the registered routes plus the schemas below.
 
 Every :class:`~kitch.api.routing.ApiRoute` appears with each of its methods; the summary is the
-handler's docstring. Request bodies and the auth requirement are listed here by handler name --
-a test fails when a handler that reads a body has no entry.
+handler's docstring. Request bodies, query parameters, success statuses other than 200 and the
+auth requirement are listed here by handler name; a test reads every handler's source and fails
+when one of these lists has fallen behind.
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
     ),
 }
 RAW_BODIES = {"put_avatar"}
+#: Success statuses other than 200 (a test reads each handler's source to keep this current).
+SUCCESS_STATUS = {"register": 201, "logout": 204, "delete_me": 204, "delete_avatar": 204}
+SUCCESS_MEDIA = {"user_avatar": "image/*"}
+QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "list_channels": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 100},
+        },
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "live", "in": "query", "schema": BOOL, "description": "only live channels"},
+    ],
+}
 PUBLIC = {
     "register",
     "login",
@@ -78,6 +93,10 @@ def iter_api_routes(
 def _operation(method: str, handler: Any) -> dict[str, Any]:
     name = handler.__name__
     doc = (handler.__doc__ or name).strip().splitlines()[0]
+    status = SUCCESS_STATUS.get(name, 200)
+    success: dict[str, Any] = {"description": "success"}
+    if status != 204:
+        success["content"] = {SUCCESS_MEDIA.get(name, "application/json"): {}}
     op: dict[str, Any] = {
         "operationId": f"{name}",
         "summary": doc,
@@ -86,9 +105,11 @@ def _operation(method: str, handler: Any) -> dict[str, Any]:
                 "description": "error",
                 "content": {"application/json": {"schema": ERROR}},
             },
-            "200": {"description": "success"},
+            str(status): success,
         },
     }
+    if name in QUERY_PARAMETERS:
+        op["parameters"] = QUERY_PARAMETERS[name]
     if name in REQUEST_BODIES:
         op["requestBody"] = {
             "required": name != "logout",

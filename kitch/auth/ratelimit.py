@@ -52,6 +52,14 @@ class FailureLimiter:
     def reset(self, key: str) -> None:
         self._failures.pop(key, None)
 
+    def forgive(self, key: str) -> None:
+        """Take back the newest failure of ``key`` (an attempt counted up front that succeeded)."""
+        times = self._failures.get(key)
+        if times:
+            times.pop()
+            if not times:
+                del self._failures[key]
+
     def _evict(self, now: float) -> None:
         for key in list(self._failures):
             self._prune(key, now)
@@ -62,7 +70,12 @@ class FailureLimiter:
 
 
 class LoginLimiter:
-    """Failed-login limits per account and per client address."""
+    """Failed-login limits per account and per client address.
+
+    Use :meth:`attempt` before checking a password and :meth:`succeeded` when it was right: the
+    attempt counts as a failure from the start, so a burst of concurrent guesses (each waiting
+    for bcrypt) cannot all pass the check before the first one is recorded.
+    """
 
     def __init__(
         self,
@@ -81,10 +94,19 @@ class LoginLimiter:
             self.accounts.retry_after(account, now), self.addresses.retry_after(address, now)
         )
 
+    def attempt(self, account: str, address: str) -> int:
+        """Seconds to wait (nothing counted), or 0: go ahead, the attempt is counted as failed."""
+        wait = self.retry_after(account, address)
+        if not wait:
+            self.failed(account, address)
+        return wait
+
     def failed(self, account: str, address: str) -> None:
         now = self.clock()
         self.accounts.record_failure(account, now)
         self.addresses.record_failure(address, now)
 
-    def succeeded(self, account: str) -> None:
+    def succeeded(self, account: str, address: str) -> None:
+        """The password was right: clear the account's failures and forgive this attempt."""
         self.accounts.reset(account)
+        self.addresses.forgive(address)

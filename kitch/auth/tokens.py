@@ -34,21 +34,32 @@ class AccessClaims:
 
 
 def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
-    """The configured secret, else ``data_dir/secret`` (made once, mode 0600)."""
+    """The configured secret, else ``data_dir/secret`` (made once, mode 0600, in a data dir
+    created owner-only). The file appears complete or not at all, so a crash while making it
+    cannot leave an empty secret that refuses every later start.
+    """
     if configured is not None:
         return configured.encode("utf-8")
     path = data_dir / SECRET_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text(encoding="ascii").strip()
-        if len(secret) < 32:
-            raise RuntimeError(f"{path} holds a secret shorter than 32 characters") from None
-        return secret.encode("ascii")
-    secret = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(secret + "\n")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        secret = secrets.token_urlsafe(48)
+        partial = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, (secret + "\n").encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(partial, path)  # atomic, and fails if another process made one meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink(missing_ok=True)
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} holds a secret shorter than 32 characters")
     return secret.encode("ascii")
 
 
@@ -74,7 +85,11 @@ def decode_access_token(secret: bytes, token: str) -> AccessClaims:
             options={"require": REQUIRED_CLAIMS},
         )
         sub, ver, jti, exp = claims["sub"], claims["ver"], claims["jti"], claims["exp"]
-        if not isinstance(sub, str) or not sub.isdigit() or not isinstance(ver, int):
+        if (
+            not isinstance(sub, str)
+            or not (sub.isascii() and sub.isdigit())
+            or not isinstance(ver, int)
+        ):
             raise InvalidToken("malformed claims")
         if not isinstance(jti, str) or not isinstance(exp, int):
             raise InvalidToken("malformed claims")

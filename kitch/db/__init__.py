@@ -10,6 +10,7 @@ other up to ``BUSY_TIMEOUT_MS``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -83,13 +84,21 @@ class Database:
         Do not call ``db.*`` methods inside the block (the lock is not re-entrant); use ``tx``.
         """
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            # A cancelled await does not stop the statement: it still runs in aiosqlite's thread.
+            # A rollback queued behind it (a no-op when nothing is open) keeps a cancelled BEGIN
+            # or COMMIT from leaving a transaction open on the one shared connection, where every
+            # later BEGIN would fail and every later write would wait for a commit that never comes.
             try:
-                yield Transaction(self.conn)
+                await self.conn.execute("BEGIN IMMEDIATE")
             except BaseException:
                 await self.conn.rollback()
                 raise
-            await self.conn.commit()
+            try:
+                yield Transaction(self.conn)
+                await self.conn.commit()
+            except BaseException:
+                await self.conn.rollback()
+                raise
 
     async def close(self) -> None:
         """Close the connection (waits for a running statement)."""
@@ -161,10 +170,10 @@ async def open_database(
     :class:`SchemaTooNewError` when the file comes from a newer Kitch.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    new = not path.exists()
+    if not path.exists():  # holds password hashes and stream keys: owner-only from the start
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    if new:
-        os.chmod(path, 0o600)  # holds password hashes and stream keys
     conn.row_factory = sqlite3.Row
     db = Database(conn, path)
     try:

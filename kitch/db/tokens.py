@@ -39,13 +39,17 @@ async def _insert(tx: Transaction, user_id: int, family: str, ttl: int, now: flo
     return token
 
 
+async def _purge_expired(tx: Transaction, user_id: int, now: float) -> None:
+    await tx.execute(
+        "DELETE FROM refresh_tokens WHERE user_id = ? AND expires_at < ?", (user_id, now)
+    )
+
+
 async def create_refresh_token(db: Database, user_id: int, ttl: int) -> str:
     """Start a new family (one sign-in) and return its first token."""
     now = time.time()
     async with db.transaction() as tx:
-        await tx.execute(
-            "DELETE FROM refresh_tokens WHERE user_id = ? AND expires_at < ?", (user_id, now)
-        )
+        await _purge_expired(tx, user_id, now)
         return await _insert(tx, user_id, secrets.token_hex(16), ttl, now)
 
 
@@ -70,6 +74,8 @@ async def rotate_refresh_token(
             return RefreshResult(RefreshOutcome.REUSED, user_id=row["user_id"])
         if row["used_at"] is None:
             await tx.execute("UPDATE refresh_tokens SET used_at = ? WHERE id = ?", (at, row["id"]))
+        # A session that only ever refreshes would otherwise keep every token it was given.
+        await _purge_expired(tx, row["user_id"], at)
         fresh = await _insert(tx, row["user_id"], row["family"], ttl, at)
         return RefreshResult(RefreshOutcome.ROTATED, user_id=row["user_id"], token=fresh)
 

@@ -68,15 +68,17 @@ async def create_user(
     """Insert a user, their channel and a fresh stream key in one transaction.
 
     ``username``/``email`` must already be normalised. Returns ``(user, stream_key)``; raises
-    :class:`Conflict` when the username or email is taken.
+    :class:`Conflict` when the username or email is taken. The new id is above every id ever
+    used, deleted users' included (access tokens name their user by id; see migration 0002).
     """
     created = time.time() if now is None else now
     key = generate_stream_key()
     try:
         async with db.transaction() as tx:
             user_id, _ = await tx.execute(
-                "INSERT INTO users (username, email, password_hash, is_admin, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO users (id, username, email, password_hash, is_admin, created_at) "
+                "VALUES ((SELECT max((SELECT coalesce(max(id), 0) FROM users), "
+                "(SELECT id FROM user_id_floor)) + 1), ?, ?, ?, ?, ?)",
                 (username, email, password_hash, int(is_admin), created),
             )
             await tx.execute(

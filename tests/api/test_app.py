@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import stat
 from pathlib import Path
@@ -14,8 +15,15 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from kitch.api.app import create_app
-from kitch.api.openapi import REQUEST_BODIES, iter_api_routes
+from kitch.api.openapi import (
+    QUERY_PARAMETERS,
+    RAW_BODIES,
+    REQUEST_BODIES,
+    SUCCESS_STATUS,
+    iter_api_routes,
+)
 from kitch.api.routing import api_route
+from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import start_broadcast
@@ -108,6 +116,38 @@ async def test_openapi_lists_every_route(client: httpx.AsyncClient) -> None:
     assert set(REQUEST_BODIES) <= documented
 
 
+async def test_openapi_lists_what_each_handler_does(client: httpx.AsyncClient) -> None:
+    """The per-handler lists in kitch.api.openapi against the handlers' own source."""
+    app = client._transport.app  # type: ignore[attr-defined]
+    checked = 0
+    for _path, route in iter_api_routes(app.routes):
+        for handler in route.handlers.values():
+            name, source = handler.__name__, inspect.getsource(handler)
+            reads_body = any(f"{call}(" in source for call in ("read_json", "_avatar_bytes"))
+            assert reads_body == (name in REQUEST_BODIES or name in RAW_BODIES), name
+            assert ("query_params" in source) == (name in QUERY_PARAMETERS), name
+            for status in (201, 204):
+                says = f"status_code={status}" in source
+                assert says == (SUCCESS_STATUS.get(name) == status), (name, status)
+            checked += 1
+    assert checked >= 15
+
+
+async def test_openapi_security_matches_behaviour(client: httpx.AsyncClient) -> None:
+    """Every operation marked as needing a token answers 401 without one; no other does."""
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    for path, item in spec["paths"].items():
+        url = path.replace("{name}", "nobody")
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            response = await client.request(method.upper(), url, json={})
+            if op["operationId"] == "logout":
+                continue  # public, but answers 401 when given neither token
+            needs_token = "security" in op
+            assert (response.status_code == 401) == needs_token, (method, path, response.text)
+
+
 async def test_metrics_count_requests(client: httpx.AsyncClient) -> None:
     await client.get("/api/v1/channels")
     text = (await client.get("/metrics")).text
@@ -143,3 +183,26 @@ async def test_configured_secret_is_used(settings: Settings, db: Database) -> No
     app = create_app(dataclasses.replace(settings, secret="s" * 40), db=db)
     assert app.state.secret == b"s" * 40
     assert not (settings.data_dir / "secret").exists()
+
+
+def test_generated_secret_and_data_dir_are_owner_only(tmp_path: Path) -> None:
+    """create_app runs before the database opens, so it may be what creates the data dir."""
+    data_dir = tmp_path / "fresh" / "data"
+    secret = load_or_create_secret(data_dir, None)
+    assert len(secret) >= 32
+    assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(data_dir / "secret").st_mode) == 0o600
+    assert load_or_create_secret(data_dir, None) == secret
+    assert sorted(p.name for p in data_dir.iterdir()) == ["secret"]  # no partial files left
+
+
+def test_secret_is_never_left_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(fd: int, *args: object, **kwargs: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "write", crash)  # the write fails, however the file is written
+    monkeypatch.setattr(os, "fdopen", crash)
+    with pytest.raises(OSError, match="disk full"):
+        load_or_create_secret(tmp_path, None)
+    monkeypatch.undo()
+    assert len(load_or_create_secret(tmp_path, None)) >= 32  # starts; no empty secret file

@@ -154,15 +154,37 @@ async def test_register_validation(client: httpx.AsyncClient, db: Database, body
         (b'"just a string"', 422, "validation_error"),
         (b"[" * 100_00 + b"]" * 100_00, 400, "invalid_json"),
         (b"\xff\xfe garbage", 400, "invalid_json"),
+        # Lone surrogates cannot be stored or answered as UTF-8 (each was a 500).
+        (b'{"username": "ab\\ud800c", "email": "a@b.co", "password": "password1"}', 400, None),
+        (b'{"username": "abc", "email": "a\\udfff@b.co", "password": "password1"}', 400, None),
+        (b'{"username": "abc", "email": "a\xed\xa0\x80@b.co", "password": "password1"}', 400, None),
+        (b'{"\\ud800": 1}', 400, "invalid_json"),
     ],
 )
 async def test_malformed_bodies(
-    client: httpx.AsyncClient, content: bytes, status: int, code: str
+    client: httpx.AsyncClient, content: bytes, status: int, code: str | None
 ) -> None:
     response = await client.post(
         REGISTER, content=content, headers={"Content-Type": "application/json"}
     )
     assert_error(response, status, code)
+
+
+async def test_lone_surrogates_in_login_and_profile_are_400(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("ulla")
+    json_type = {"Content-Type": "application/json"}
+    login = await client.post(
+        LOGIN, content=b'{"username": "x\\ud800", "password": "p"}', headers=json_type
+    )
+    assert_error(login, 400, "invalid_json")
+    for path, body in (
+        ("/api/v1/me", b'{"bio": "\\udc00"}'),
+        ("/api/v1/channels/ulla", b'{"title": "\\ud83d"}'),
+    ):
+        response = await client.patch(path, content=body, headers={**json_type, **data["auth"]})
+        assert_error(response, 400, "invalid_json")
 
 
 async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
@@ -285,6 +307,23 @@ async def test_failed_logins_are_rate_limited_per_account(
     blocked = await client.post(LOGIN, json={"username": "mia", "password": PASSWORD})
     assert_error(blocked, 429, "rate_limited")
     assert 0 < int(blocked.headers["retry-after"]) <= app.state.settings.login_window
+
+
+async def test_concurrent_wrong_logins_cannot_outrun_the_limit(
+    client: httpx.AsyncClient, register: Register, app: Starlette
+) -> None:
+    """Each guess waits for bcrypt; a burst must not pass the check before any failure counts."""
+    await register("nick")
+    limit = app.state.settings.login_attempts_per_account
+    burst = await asyncio.gather(
+        *(
+            client.post(LOGIN, json={"username": "nick", "password": f"guess-{i:04d}"})
+            for i in range(limit * 4)
+        )
+    )
+    statuses = [r.status_code for r in burst]
+    assert statuses.count(401) == limit, statuses
+    assert statuses.count(429) == limit * 3, statuses
 
 
 async def test_failed_logins_are_rate_limited_per_address(

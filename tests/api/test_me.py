@@ -217,3 +217,38 @@ async def test_server_info_uses_public_url(settings: Settings, db: Database) -> 
         info = (await client.get("/api/v1/server-info")).json()
     assert info["rtmp_url"] == "rtmp://tv.example.com:1940/live"
     assert info["rtmp_port"] == 1940
+
+
+async def test_deleted_users_token_never_signs_in_as_the_next_account(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    """SQLite reuses the highest rowid after a delete; access tokens name the user by id."""
+    await register("vic")
+    gone = await register("walt")  # the highest id
+    deleted = await client.request("DELETE", ME, json={"password": PASSWORD}, headers=gone["auth"])
+    assert deleted.status_code == 204
+    newcomer = await register("xena")
+    assert newcomer["user"]["id"] > gone["user"]["id"], (newcomer["user"], gone["user"])
+    response = await client.get(ME, headers=gone["auth"])
+    assert_error(response, 401, "invalid_token")
+
+
+async def test_current_password_guesses_are_rate_limited(
+    client: httpx.AsyncClient, register: Register, settings: Settings
+) -> None:
+    """A stolen access token must not turn /me/password into an unlimited password oracle."""
+    data = await register("yves")
+    limit = settings.login_attempts_per_account
+    for i in range(limit):
+        guess = {"current_password": f"guess-{i:04d}", "new_password": "new password 1"}
+        response = await client.post(f"{ME}/password", json=guess, headers=data["auth"])
+        assert_error(response, 403, "wrong_password")
+    for method, path, body in (
+        ("POST", f"{ME}/password", {"current_password": PASSWORD, "new_password": "x" * 9}),
+        ("DELETE", ME, {"password": PASSWORD}),
+    ):
+        blocked = await client.request(method, path, json=body, headers=data["auth"])
+        assert_error(blocked, 429, "rate_limited")
+        assert 0 < int(blocked.headers["retry-after"]) <= settings.login_window
+    login = await client.post("/api/v1/auth/login", json={"username": "yves", "password": PASSWORD})
+    assert_error(login, 429, "rate_limited")  # one budget per account

@@ -174,7 +174,12 @@ async def test_sigkill_during_writes_loses_no_committed_account(server: Server) 
 
     async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
         tasks = [asyncio.create_task(writer(client, w)) for w in range(6)]
+        deadline = time.monotonic() + 60  # about 1 s on an idle machine
         while len(answered) < 30:
+            if time.monotonic() > deadline or all(t.done() for t in tasks):
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                pytest.fail(f"only {len(answered)} registrations answered 201 within 60 s")
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         os.kill(server.process.pid, signal.SIGKILL)

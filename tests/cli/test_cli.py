@@ -111,6 +111,14 @@ def test_bad_setting_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and "rtmp" in result.stderr
 
 
+def python_stderr(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (logging set up from scratch); its stderr."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return result.stderr
+
+
 def test_json_logs_never_show_keys(tmp_path: Path) -> None:
     code = (
         "import logging; from kitch.logs import setup_logging, fingerprint;"
@@ -119,11 +127,24 @@ def test_json_logs_never_show_keys(tmp_path: Path) -> None:
         "logging.getLogger('kitch.test').info('key %s rotated', k, extra={'channel': 'bob'});"
         "logging.getLogger('kitch.test').info('fp %s', fingerprint(k))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
-    )
-    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    stderr = python_stderr(code)
+    lines = [json.loads(line) for line in stderr.splitlines()]
     assert len(lines) == 2
     assert lines[0]["level"] == "info" and lines[0]["channel"] == "bob"
-    assert "live_AAAA" not in result.stderr
+    assert "live_AAAA" not in stderr
     assert lines[0]["msg"] == lines[1]["msg"].replace("fp ", "key ") + " rotated"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_keys_in_extra_fields_and_tracebacks_are_masked(log_format: str) -> None:
+    code = (
+        "import logging; from kitch.logs import setup_logging;"
+        f"setup_logging({log_format!r}, 'info');"
+        "k = 'live_' + 'B' * 32; log = logging.getLogger('kitch.test');"
+        "log.info('publish', extra={'stream_key': k})\n"
+        "try:\n raise ValueError('refused key ' + k)\n"
+        "except ValueError:\n log.exception('refused')"
+    )
+    stderr = python_stderr(code)
+    assert "refused key fp:" in stderr, stderr
+    assert "live_BBBB" not in stderr, stderr

@@ -54,6 +54,9 @@ def test_precedence_cli_env_dotenv_default(tmp_path: Path) -> None:
         ({"KITCH_RTMPS": "0.0.0.0:1936"}, "tls_cert"),
         ({"KITCH_RECONNECT_GRACE": "-1"}, "negative"),
         ({"KITCH_PUBLIC_URL": "tv.example.com"}, "http"),
+        # The limiter took a limit of 0 as no limit at all.
+        ({"KITCH_LOGIN_ATTEMPTS_PER_ACCOUNT": "0"}, "login_attempts_per_account .*than 0"),
+        ({"KITCH_ACCESS_TOKEN_TTL": "0"}, "greater than 0"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path: Path, env: dict[str, str], message: str) -> None:
@@ -79,7 +82,9 @@ def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
     assert parse_hostport(text) == expected
 
 
-@pytest.mark.parametrize("text", ["8000", ":8000", "::1:8000", "[::1]8000", "h:99999", "h:x", "h:"])
+@pytest.mark.parametrize(
+    "text", ["8000", ":8000", "::1:8000", "[::1]8000", "h:99999", "h:x", "h:", "h:\u00b2"]
+)
 def test_parse_hostport_errors(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_hostport(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -140,3 +141,51 @@ async def test_two_processes_write_at_once(tmp_path: Path) -> None:
         check=True,
     )
     assert check.stdout.strip() == "ok"
+
+
+async def test_user_ids_are_never_reused(tmp_path: Path) -> None:
+    from kitch.db.users import create_user, delete_user
+
+    db = await open_database(tmp_path / "kitch.db")
+    try:
+        first, _ = await create_user(db, "one", "1@example.com", "x")
+        second, _ = await create_user(db, "two", "2@example.com", "x")
+        assert await delete_user(db, second.id)
+        assert await delete_user(db, first.id)  # the table is empty now
+    finally:
+        await db.close()
+    db = await open_database(tmp_path / "kitch.db")  # the floor survives a restart
+    try:
+        third, _ = await create_user(db, "three", "3@example.com", "x")
+    finally:
+        await db.close()
+    assert third.id > second.id, (first.id, second.id, third.id)
+
+
+async def test_cancelled_transaction_leaves_the_connection_usable(tmp_path: Path) -> None:
+    """A task cancelled while BEGIN waits for another writer (e.g. the ingest's grace timer
+    cancelled during end_broadcast, or shutdown) must not leave a transaction open behind it.
+    """
+    from kitch.db.users import create_user
+
+    path = tmp_path / "kitch.db"
+    db = await open_database(path)
+    other = sqlite3.connect(path, isolation_level=None)  # another process, say the CLI
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock
+        task = asyncio.create_task(create_user(db, "cancelled", "c@example.com", "x"))
+        await asyncio.sleep(0.3)  # BEGIN is now waiting on the busy timeout
+        task.cancel()
+        other.execute("COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(create_user(db, "after", "a@example.com", "x"), 20)
+    finally:
+        other.close()
+        await db.close()
+    db = await open_database(path)  # committed, not stuck in a transaction that never ends
+    try:
+        rows = await db.fetchall("SELECT username FROM users")
+    finally:
+        await db.close()
+    assert [r[0] for r in rows] == ["after"], [tuple(r) for r in rows]

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from kitch.db import Database, open_database
+from kitch.db import Database
 from kitch.db.queries import (
     channel_for_stream_key,
     close_stale_broadcasts,
@@ -20,13 +17,6 @@ from kitch.db.queries import (
 )
 from kitch.db.users import create_user, rotate_stream_key
 from kitch.keys import generate_stream_key
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "kitch.db")
-    yield database
-    await database.close()
 
 
 async def test_key_lookup(db: Database) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from kitch.db import Database, open_database
+from kitch.db import Database
 from kitch.db.tokens import (
     RefreshOutcome,
     create_refresh_token,
@@ -19,11 +17,10 @@ from kitch.db.users import create_user
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "kitch.db")
-    await create_user(database, "tok", "tok@example.com", "x")
-    yield database
-    await database.close()
+async def db(db: Database) -> Database:
+    """The database with user 1."""
+    await create_user(db, "tok", "tok@example.com", "x")
+    return db
 
 
 async def test_grace_then_reuse(db: Database) -> None:
@@ -64,3 +61,16 @@ async def test_only_hashes_are_stored(db: Database) -> None:
     token = await create_refresh_token(db, 1, ttl=100)
     rows = await db.fetchall("SELECT token_hash FROM refresh_tokens")
     assert rows and all(token not in r[0] for r in rows)
+
+
+async def test_a_session_that_only_refreshes_does_not_pile_up_tokens(db: Database) -> None:
+    """Used tokens are kept until they expire (for reuse detection), then dropped."""
+    now = time.time()
+    token: str | None = await create_refresh_token(db, 1, ttl=100)
+    for step in range(50):  # one refresh every 10 s for 500 s, tokens living 100 s
+        assert token is not None
+        result = await rotate_refresh_token(db, token, ttl=100, grace=5, now=now + 10 * step)
+        assert result.outcome is RefreshOutcome.ROTATED, step
+        token = result.token
+    row = await db.fetchone("SELECT count(*) FROM refresh_tokens")
+    assert row is not None and row[0] <= 12, row[0]
