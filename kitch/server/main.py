@@ -54,7 +54,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = await open_database(settings.data_dir / "kitch.db")
     try:
         closed = await close_stale_broadcasts(db)
