@@ -307,7 +307,7 @@ describe("player", () => {
       t === "application/vnd.apple.mpegurl" ? "maybe" : "",
     );
     vi.spyOn(HTMLMediaElement.prototype, "play").mockResolvedValue(undefined);
-    vi.spyOn(HTMLMediaElement.prototype, "load").mockImplementation(() => undefined);
+    return vi.spyOn(HTMLMediaElement.prototype, "load").mockImplementation(() => undefined);
   }
 
   it("starts muted with an obvious unmute button and a behind-live slot", () => {
@@ -339,15 +339,22 @@ describe("player", () => {
   });
 
   it("goes to reconnecting on a media error and retries", async () => {
-    nativeHls();
+    const load = nativeHls();
     render(<Player src="/x.m3u8" title="A" retryDelayMs={20} />);
     const video = document.querySelector("video")!;
     const firstSrc = video.getAttribute("src");
+    const before: Array<string | null> = []; // src before each change
+    new MutationObserver((records) => before.push(...records.map((r) => r.oldValue))).observe(video, {
+      attributeFilter: ["src"],
+      attributeOldValue: true,
+    });
     act(() => {
       video.dispatchEvent(new Event("error"));
     });
     expect(await screen.findByTestId("player-reconnecting")).toBeTruthy();
-    // the retry reattaches the source
-    await waitFor(() => expect(video.getAttribute("src")).toBe(firstSrc));
+    // the retry detaches the failed source and attaches it again
+    await waitFor(() => expect(before).toEqual([firstSrc, null]));
+    expect(video.getAttribute("src")).toBe(firstSrc);
+    expect(load).toHaveBeenCalled();
   });
 });
