@@ -171,34 +171,26 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   useEffect(() => {
     const video = videoRef.current;
     if (!video) return;
-    const onPlaying = (): void => {
-      lastProblem.current = null;
-      setState("playing");
-      setPaused(false);
-      setErrorText("");
+    const handlers: Record<string, () => void> = {
+      playing: () => {
+        lastProblem.current = null;
+        setState("playing");
+        setPaused(false);
+        setErrorText("");
+      },
+      // ENDLIST reached: the broadcast is over (the channel page mounts a new player for the next)
+      ended: () => {
+        setState("offline");
+        setErrorText(ENDED_TEXT);
+      },
+      waiting: () => setState((s) => (s === "playing" ? "buffering" : s)),
+      pause: () => setPaused(true),
+      play: () => setPaused(false),
+      volumechange: () => setMuted(video.muted || video.volume === 0),
     };
-    // ENDLIST reached: the broadcast is over (the channel page mounts a new player for the next)
-    const onEnded = (): void => {
-      setState("offline");
-      setErrorText(ENDED_TEXT);
-    };
-    const onWaiting = (): void => setState((s) => (s === "playing" ? "buffering" : s));
-    const onPause = (): void => setPaused(true);
-    const onPlay = (): void => setPaused(false);
-    const onVolume = (): void => setMuted(video.muted || video.volume === 0);
-    video.addEventListener("playing", onPlaying);
-    video.addEventListener("waiting", onWaiting);
-    video.addEventListener("pause", onPause);
-    video.addEventListener("play", onPlay);
-    video.addEventListener("volumechange", onVolume);
-    video.addEventListener("ended", onEnded);
+    for (const [name, fn] of Object.entries(handlers)) video.addEventListener(name, fn);
     return () => {
-      video.removeEventListener("ended", onEnded);
-      video.removeEventListener("playing", onPlaying);
-      video.removeEventListener("waiting", onWaiting);
-      video.removeEventListener("pause", onPause);
-      video.removeEventListener("play", onPlay);
-      video.removeEventListener("volumechange", onVolume);
+      for (const [name, fn] of Object.entries(handlers)) video.removeEventListener(name, fn);
     };
   }, []);
 
