@@ -7,6 +7,7 @@ part is missing it fails, saying which (the server's log is in test-artifacts/).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -97,9 +98,16 @@ def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Pa
     assert c["serverUrl"] == f"rtmp://127.0.0.1:{rtmp_port}/live"
     assert c["dashboardLive"]
     assert "320\u00d7240" in c["ingestStats"], c["ingestStats"]  # 320x240 with the sign
+    # the fixture's 1 s GOP is measured and shown, and it is short enough for no warning
+    assert re.search(r"Keyframe interval[01]\.\d s", c["ingestStats"]), c["ingestStats"]
+    assert c["keyframeWarning"] is False
     assert c["currentTime"] > 2
     assert c["behindLive"] is not None and 0 < c["behindLive"] < 3, c["behindLiveSamples"]
     assert c["browseListsLive"]
     assert c["phoneCurrentTime"] > 1 and c["phoneOverflow"] is False
-    for name in ("dashboard-live", "channel", "channel-phone", "browse-live"):
+    # End broadcast holds the key off: the dashboard offers Enable ingest only, the server drops
+    # the publisher, and the watch page shows an offline state rather than an error
+    assert c["endOffersOnlyEnable"] and c["dashboardOfflineAfterEnd"]
+    assert c["watchAfterEnd"] in ("player-offline", "channel-offline") and not c["watchErrorShown"]
+    for name in ("dashboard-live", "channel", "channel-phone", "browse-live", "channel-ended"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000

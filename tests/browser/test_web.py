@@ -56,6 +56,11 @@ def test_account_flow_against_the_api(node_modules: Path, tmp_path: Path) -> Non
     assert c["channelTitle"] == "E2E title"
     assert "one" in c["channelTags"] and "two" in c["channelTags"]
     assert c["headerName"] == "E2E Person"
+    assert c["phoneOverflow"] == {
+        "dashboard-phone": False,
+        "settings-phone": False,
+        "channel-offline-phone": False,
+    }, c["phoneOverflow"]
     assert c["avatarStatus"] == 200
     assert c["silentRefresh"] and c["stillSignedIn"] == "E2E Person"
     assert c["afterReload"] == "E2E Person"
@@ -65,5 +70,5 @@ def test_account_flow_against_the_api(node_modules: Path, tmp_path: Path) -> Non
     assert c["signedInAfterPasswordChange"] == "E2E Person"
     assert c["deletedChannelStatus"] == 404
     assert not [e for e in result["errors"] if e.startswith("pageerror")]
-    for name in ("dashboard", "settings", "channel-offline"):
+    for name in ("dashboard", "settings", "channel-offline", "dashboard-phone", "settings-phone"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000

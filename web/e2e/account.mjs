@@ -2,7 +2,7 @@
 // info), channel page offline, settings (display name, avatar), silent token refresh, session kept
 // across reloads, sign out / in, password change, account deletion.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS, TOKEN_TTL_S (the server's access token lifetime).
-import { failureReport, env, launch, log, newPage, result, shot } from "./lib.mjs";
+import { failureReport, env, launch, log, newPage, overflowsX, result, shot } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const username = env("USERNAME");
@@ -68,6 +68,24 @@ try {
   await page.getByText("Avatar updated.").waitFor();
   checks.avatarStatus = (await page.request.get(`${base}/api/v1/users/${username}/avatar`)).status();
   await shot(page, artifacts, "settings");
+
+  // the signed-in pages 360 px wide: nothing wider than the screen (same page, same session)
+  await page.setViewportSize({ width: 360, height: 740 });
+  checks.phoneOverflow = {};
+  for (const [name, path, ready] of [
+    ["dashboard-phone", "/dashboard", "dashboard-status"],
+    ["settings-phone", "/settings", null],
+    ["channel-offline-phone", `/${username}`, "channel-offline"],
+  ]) {
+    await page.goto(`${base}${path}`);
+    if (ready) await page.getByTestId(ready).waitFor();
+    else await page.getByLabel("Display name").waitFor();
+    if (path === "/dashboard") await page.getByRole("button", { name: "Show key" }).click();
+    checks.phoneOverflow[name] = await overflowsX(page);
+    if (path === "/dashboard") await page.getByRole("button", { name: "Hide" }).click();
+    await shot(page, artifacts, name);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   if (ttl > 0) {
     // the access token is refreshed by a timer before it expires, with no request failing

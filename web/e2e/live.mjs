@@ -57,11 +57,13 @@ try {
   checks.dashboardLive = true;
   // ingest stats arrive a few seconds after going live (the server writes them periodically)
   await page.waitForFunction(
-    () => /\d+×\d+/.test(document.querySelector('[data-testid="ingest-stats"]')?.textContent ?? ""),
+    () =>
+      /\d+×\d+.*Keyframe interval\d/.test(document.querySelector('[data-testid="ingest-stats"]')?.textContent ?? ""),
     undefined,
     { timeout: 30_000, polling: 500 },
   ).catch(() => undefined);
   checks.ingestStats = await page.getByTestId("ingest-stats").textContent();
+  checks.keyframeWarning = (await page.getByTestId("keyframe-warning").count()) > 0;
   await shot(page, artifacts, "dashboard-live");
 
   const watch = await newPage(context, errors);
@@ -94,6 +96,24 @@ try {
   checks.phoneCurrentTime = await waitForPlayback(phonePage, 1, 40_000);
   checks.phoneOverflow = await overflowsX(phonePage);
   await shot(phonePage, artifacts, "channel-phone");
+
+  // End broadcast: the dashboard now offers only Enable ingest, the server drops the publisher
+  // and the watch page says the stream is over (the player's own state, or the offline card)
+  await page.goto(`${base}/dashboard`);
+  await page.getByRole("button", { name: "End broadcast" }).click();
+  await page.getByRole("button", { name: "Enable ingest" }).waitFor({ timeout: 10_000 });
+  checks.endOffersOnlyEnable = (await page.getByRole("button", { name: "End broadcast" }).count()) === 0;
+  await page.waitForSelector('[data-testid="dashboard-status"][data-live="false"]', { timeout: 30_000 });
+  checks.dashboardOfflineAfterEnd = true;
+  await watch.waitForSelector('[data-testid="player-offline"], [data-testid="channel-offline"]', {
+    timeout: 30_000,
+  });
+  checks.watchAfterEnd = await watch.evaluate(() =>
+    document.querySelector('[data-testid="player-offline"]') ? "player-offline" : "channel-offline",
+  );
+  checks.watchErrorShown = (await watch.getByTestId("player-error").count()) > 0;
+  await shot(watch, artifacts, "channel-ended");
+  await shot(page, artifacts, "dashboard-ended");
   log("live scenario ok");
 } catch (e) {
   errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);

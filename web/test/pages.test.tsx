@@ -7,7 +7,8 @@ import { sessionFromTokens, saveSession } from "../src/api/session";
 import { Player } from "../src/player/Player";
 import { memoryStorage, tokens } from "./helpers";
 
-type Handler = (url: string, init: RequestInit) => { status: number; body?: unknown };
+type Reply = { status: number; body?: unknown };
+type Handler = (url: string, init: RequestInit) => Reply | Promise<Reply>;
 
 /** Route fetches by "METHOD path" (path without /api/v1); unknown ones answer 404. */
 function serve(routes: Record<string, unknown | Handler>) {
@@ -19,7 +20,7 @@ function serve(routes: Record<string, unknown | Handler>) {
     const route = routes[key];
     let answer: { status: number; body?: unknown };
     if (route === undefined) answer = { status: 404, body: { error: { code: "not_found", message: "nope" } } };
-    else if (typeof route === "function") answer = (route as Handler)(url, init);
+    else if (typeof route === "function") answer = await (route as Handler)(url, init);
     else answer = { status: 200, body: route };
     return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
       status: answer.status,
@@ -182,6 +183,90 @@ describe("dashboard", () => {
     expect((await screen.findByText(/Broadcast ended/)).textContent).toMatch(/held off/);
   });
 
+  it("shows only the ingest button that fits the state", async () => {
+    const calls = serve({
+      "GET /me": { username: "alice" },
+      "GET /channels/alice": { ...alice, ingest_enabled: true },
+      "POST /me/broadcast/end": { ingest_enabled: false, live: true },
+    });
+    renderAt("/dashboard", true);
+    const end = await screen.findByRole("button", { name: "End broadcast" });
+    expect(screen.queryByRole("button", { name: "Enable ingest" })).toBeNull();
+    end.focus();
+    fireEvent.click(end);
+    const enable = await screen.findByRole("button", { name: "Enable ingest" });
+    expect(screen.queryByRole("button", { name: "End broadcast" })).toBeNull();
+    // the same button, so keyboard focus stays on it
+    expect(document.activeElement).toBe(enable);
+    expect(calls).toContain("POST /me/broadcast/end");
+  });
+
+  it("offers only Enable ingest while the key is held off and offline", async () => {
+    const calls = serve({
+      "GET /me": { username: "bob" },
+      "GET /channels/bob": { ...bob, ingest_enabled: false },
+      "POST /me/broadcast/enable": { ingest_enabled: true, live: false },
+    });
+    renderAt("/dashboard", true);
+    const enable = await screen.findByRole("button", { name: "Enable ingest" });
+    expect(screen.getByTestId("ingest-held")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "End broadcast" })).toBeNull();
+    enable.focus();
+    fireEvent.click(enable);
+    await screen.findByText(/Ingest enabled/);
+    expect(calls).toContain("POST /me/broadcast/enable");
+    // offline with ingest on: no button fits; focus moves to the section, not to <body>
+    expect(screen.queryByTestId("ingest-button")).toBeNull();
+    expect(screen.queryByTestId("ingest-held")).toBeNull();
+    await waitFor(() =>
+      expect(document.activeElement).toBe(screen.getByRole("heading", { name: "Stream status" })),
+    );
+  });
+
+  it("offers no ingest button while offline with ingest on", async () => {
+    serve({ "GET /me": { username: "bob" }, "GET /channels/bob": { ...bob, ingest_enabled: true } });
+    renderAt("/dashboard", true);
+    await screen.findByTestId("dashboard-status");
+    expect(screen.queryByTestId("ingest-button")).toBeNull();
+  });
+
+  it("ignores an ingest flag read before the streamer changed it", async () => {
+    let answerKey: (r: Reply) => void = () => undefined;
+    serve({
+      "GET /me": { username: "alice" },
+      "GET /channels/alice": { ...alice, ingest_enabled: true },
+      "GET /me/stream-key": () => new Promise<Reply>((resolve) => (answerKey = resolve)),
+      "POST /me/broadcast/end": { ingest_enabled: false, live: true },
+    });
+    renderAt("/dashboard", true);
+    fireEvent.click(await screen.findByRole("button", { name: "Show key" }));
+    fireEvent.click(screen.getByRole("button", { name: "End broadcast" }));
+    await screen.findByRole("button", { name: "Enable ingest" });
+    // the key request was sent before "End broadcast" and answers with the old flag
+    await act(async () => answerKey({ status: 200, body: { stream_key: "k", ingest_enabled: true } }));
+    await screen.findByTestId("stream-key");
+    expect(screen.getByRole("button", { name: "Enable ingest" })).toBeTruthy();
+  });
+
+  it("moves keyboard focus to what replaced the pressed button", async () => {
+    serve({
+      "GET /me": { username: "bob" },
+      "GET /channels/bob": bob,
+      "GET /me/stream-key": { stream_key: "live_k" },
+    });
+    renderAt("/dashboard", true);
+    fireEvent.click(await screen.findByRole("button", { name: "Show key" }));
+    const key = await screen.findByTestId("stream-key");
+    const focused = (el: () => HTMLElement) => waitFor(() => expect(document.activeElement).toBe(el()));
+    await focused(() => key);
+    fireEvent.click(screen.getByRole("button", { name: "Hide" }));
+    await focused(() => screen.getByRole("button", { name: "Show key" }));
+    fireEvent.click(screen.getByRole("button", { name: "Rotate key…" }));
+    await focused(() => screen.getByRole("button", { name: "Make a new key" }));
+    fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    await focused(() => screen.getByRole("button", { name: "Rotate key…" }));
+  });
+
   it("rotates the key only after confirmation", async () => {
     const calls = serve({
       "GET /me": { username: "alice" },
@@ -222,7 +307,7 @@ describe("player", () => {
       t === "application/vnd.apple.mpegurl" ? "maybe" : "",
     );
     vi.spyOn(HTMLMediaElement.prototype, "play").mockResolvedValue(undefined);
-    vi.spyOn(HTMLMediaElement.prototype, "load").mockImplementation(() => undefined);
+    return vi.spyOn(HTMLMediaElement.prototype, "load").mockImplementation(() => undefined);
   }
 
   it("starts muted with an obvious unmute button and a behind-live slot", () => {
@@ -254,15 +339,22 @@ describe("player", () => {
   });
 
   it("goes to reconnecting on a media error and retries", async () => {
-    nativeHls();
+    const load = nativeHls();
     render(<Player src="/x.m3u8" title="A" retryDelayMs={20} />);
     const video = document.querySelector("video")!;
     const firstSrc = video.getAttribute("src");
+    const before: Array<string | null> = []; // src before each change
+    new MutationObserver((records) => before.push(...records.map((r) => r.oldValue))).observe(video, {
+      attributeFilter: ["src"],
+      attributeOldValue: true,
+    });
     act(() => {
       video.dispatchEvent(new Event("error"));
     });
     expect(await screen.findByTestId("player-reconnecting")).toBeTruthy();
-    // the retry reattaches the source
-    await waitFor(() => expect(video.getAttribute("src")).toBe(firstSrc));
+    // the retry detaches the failed source and attaches it again
+    await waitFor(() => expect(before).toEqual([firstSrc, null]));
+    expect(video.getAttribute("src")).toBe(firstSrc);
+    expect(load).toHaveBeenCalled();
   });
 });

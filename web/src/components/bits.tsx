@@ -83,6 +83,15 @@ export function Notice({ children }: { children: ReactNode }) {
   );
 }
 
+/** The placeholder of a page whose data is on its way. */
+export function Loading({ className = "page" }: { className?: string }) {
+  return (
+    <p className={className} role="status">
+      Loading…
+    </p>
+  );
+}
+
 /** Sets document.title while mounted. */
 export function useTitle(title: string): void {
   useEffect(() => {

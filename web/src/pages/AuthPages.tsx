@@ -1,9 +1,9 @@
 /** Sign in and sign up forms. */
 import { useState } from "react";
-import type { FormEvent } from "react";
 import { Link, Navigate, useNavigate, useSearchParams } from "react-router";
 import { useAuth } from "../auth/AuthContext";
-import { ErrorBox, messageOf, useTitle } from "../components/bits";
+import { ErrorBox, Loading, useTitle } from "../components/bits";
+import { Field, NewPasswordFields, useAction } from "../components/forms";
 
 /** Only same-site paths are followed after signing in (no open redirects). */
 export function safeNext(next: string | null, fallback: string): string {
@@ -11,61 +11,64 @@ export function safeNext(next: string | null, fallback: string): string {
   return fallback;
 }
 
-export function LoginPage() {
-  useTitle("Sign in");
+/**
+ * What the sign-in and sign-up forms share: where to go afterwards (`?next=`, same-site only,
+ * else `fallback`), the form's busy/error state, and the submit that goes there on success.
+ */
+function useAuthForm(fallback: string) {
   const auth = useAuth();
   const navigate = useNavigate();
   const [params] = useSearchParams();
-  const next = safeNext(params.get("next"), "/");
+  const next = safeNext(params.get("next"), fallback);
+  const action = useAction();
+  const submit = (work: () => Promise<void>) =>
+    action.submit(async () => {
+      await work();
+      navigate(next, { replace: true });
+    });
+  return { auth, next, action, submit, signedIn: auth.status === "signed-in" };
+}
+
+export function LoginPage() {
+  useTitle("Sign in");
+  const { auth, next, action, submit, signedIn } = useAuthForm("/");
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
 
-  if (auth.status === "signed-in") return <Navigate to={next} replace />;
-
-  async function submit(e: FormEvent): Promise<void> {
-    e.preventDefault();
-    setBusy(true);
-    setError("");
-    try {
-      await auth.login(username.trim(), password);
-      navigate(next, { replace: true });
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  if (signedIn) return <Navigate to={next} replace />;
 
   return (
     <div className="page page-narrow">
       <h1>Sign in</h1>
-      <form className="form card" onSubmit={(e) => void submit(e)} aria-describedby="login-error">
+      <form
+        className="form card"
+        onSubmit={submit(() => auth.login(username.trim(), password))}
+        aria-describedby="login-error"
+      >
         <div id="login-error">
-          <ErrorBox>{error}</ErrorBox>
+          <ErrorBox>{action.error}</ErrorBox>
         </div>
-        <label htmlFor="login-username">Username or email</label>
-        <input
+        <Field
           id="login-username"
+          label="Username or email"
           name="username"
           autoComplete="username"
           required
           value={username}
-          onChange={(e) => setUsername(e.target.value)}
+          onValue={setUsername}
         />
-        <label htmlFor="login-password">Password</label>
-        <input
+        <Field
           id="login-password"
+          label="Password"
           name="password"
           type="password"
           autoComplete="current-password"
           required
           value={password}
-          onChange={(e) => setPassword(e.target.value)}
+          onValue={setPassword}
         />
-        <button type="submit" className="btn btn-primary" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
+        <button type="submit" className="btn btn-primary" disabled={action.busy}>
+          {action.busy ? "Signing in…" : "Sign in"}
         </button>
         <p className="muted small">
           New here? <Link to={`/register${next !== "/" ? `?next=${encodeURIComponent(next)}` : ""}`}>Create an account</Link>
@@ -77,93 +80,57 @@ export function LoginPage() {
 
 export function RegisterPage() {
   useTitle("Create account");
-  const auth = useAuth();
-  const navigate = useNavigate();
-  const [params] = useSearchParams();
-  const next = safeNext(params.get("next"), "/dashboard");
+  const { auth, next, action, submit, signedIn } = useAuthForm("/dashboard");
   const [username, setUsername] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
 
-  if (auth.status === "signed-in") return <Navigate to={next} replace />;
+  if (signedIn) return <Navigate to={next} replace />;
 
-  async function submit(e: FormEvent): Promise<void> {
-    e.preventDefault();
-    if (password !== confirm) {
-      setError("The passwords do not match.");
-      return;
-    }
-    setBusy(true);
-    setError("");
-    try {
-      await auth.register(username.trim().toLowerCase(), email.trim(), password);
-      navigate(next, { replace: true });
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const register = submit(async () => {
+    if (password !== confirm) throw new Error("The passwords do not match.");
+    await auth.register(username.trim().toLowerCase(), email.trim(), password);
+  });
 
   return (
     <div className="page page-narrow">
       <h1>Create an account</h1>
-      <form className="form card" onSubmit={(e) => void submit(e)}>
-        <ErrorBox>{error}</ErrorBox>
-        <label htmlFor="reg-username">Username</label>
-        <input
+      <form className="form card" onSubmit={register}>
+        <ErrorBox>{action.error}</ErrorBox>
+        <Field
           id="reg-username"
+          label="Username"
           name="username"
           autoComplete="username"
           required
           minLength={3}
           maxLength={25}
           pattern="[A-Za-z0-9_]{3,25}"
-          aria-describedby="reg-username-help"
+          help="3–25 letters, digits or underscores. It is your channel’s address."
           value={username}
-          onChange={(e) => setUsername(e.target.value)}
+          onValue={setUsername}
         />
-        <p id="reg-username-help" className="help">
-          3–25 letters, digits or underscores. It is your channel’s address.
-        </p>
-        <label htmlFor="reg-email">Email</label>
-        <input
+        <Field
           id="reg-email"
+          label="Email"
           name="email"
           type="email"
           autoComplete="email"
           required
           value={email}
-          onChange={(e) => setEmail(e.target.value)}
+          onValue={setEmail}
         />
-        <label htmlFor="reg-password">Password</label>
-        <input
-          id="reg-password"
-          name="password"
-          type="password"
-          autoComplete="new-password"
-          required
-          minLength={8}
-          aria-describedby="reg-password-help"
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
+        <NewPasswordFields
+          idPrefix="reg"
+          label="Password"
+          password={password}
+          confirm={confirm}
+          onPassword={setPassword}
+          onConfirm={setConfirm}
         />
-        <p id="reg-password-help" className="help">At least 8 characters.</p>
-        <label htmlFor="reg-confirm">Repeat password</label>
-        <input
-          id="reg-confirm"
-          name="confirm"
-          type="password"
-          autoComplete="new-password"
-          required
-          value={confirm}
-          onChange={(e) => setConfirm(e.target.value)}
-        />
-        <button type="submit" className="btn btn-primary" disabled={busy}>
-          {busy ? "Creating…" : "Create account"}
+        <button type="submit" className="btn btn-primary" disabled={action.busy}>
+          {action.busy ? "Creating…" : "Create account"}
         </button>
         <p className="muted small">
           Already have an account? <Link to="/login">Sign in</Link>
@@ -179,7 +146,7 @@ export function RegisterPage() {
  */
 export function RequireAuth({ path, children }: { path: string; children: React.ReactNode }) {
   const auth = useAuth();
-  if (auth.status === "loading") return <p className="page" role="status">Loading…</p>;
+  if (auth.status === "loading") return <Loading />;
   if (auth.status === "signed-out") {
     const to = auth.signedOutByUser ? "/" : `/login?next=${encodeURIComponent(path)}`;
     return <Navigate to={to} replace />;

@@ -3,8 +3,8 @@
  * server URL and the stream key (hidden until asked; copy; rotate), the stream info editor, and
  * end-broadcast / enable-ingest.
  */
-import { useEffect, useState } from "react";
-import type { FormEvent } from "react";
+import { useEffect, useRef, useState } from "react";
+import type { RefObject } from "react";
 import { Link } from "react-router";
 import { api } from "../api/client";
 import {
@@ -17,7 +17,15 @@ import {
 } from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { CopyButton } from "../components/CopyButton";
-import { ErrorBox, LiveBadge, messageOf, Notice, useTitle } from "../components/bits";
+import { ErrorBox, LiveBadge, Loading, messageOf, useTitle } from "../components/bits";
+import {
+  ActionStatus,
+  Field,
+  TextAreaField,
+  useAction,
+  useFocusOnToggle,
+  type Action,
+} from "../components/forms";
 import {
   formatBitrate,
   formatFps,
@@ -30,23 +38,46 @@ import { usePoll } from "../lib/usePoll";
 export function Dashboard() {
   useTitle("Dashboard");
   const { me } = useAuth();
-  if (!me) return <p className="page" role="status">Loading…</p>;
+  if (!me) return <Loading />;
   return <DashboardFor username={me.username} />;
+}
+
+/**
+ * Whether the stream key is accepted (`ingest_enabled`), from the channel poll and the stream-key
+ * answer, and changed by the end/enable buttons. A poll that was already on its way when a
+ * button changed it answers with the old value: such answers are ignored.
+ */
+function useIngestState() {
+  const [enabled, setEnabled] = useState<boolean | undefined>(undefined);
+  const generation = useRef(0);
+  return {
+    enabled,
+    /** Call before a request that reports the flag; pass its result to `observed`. */
+    stamp: () => generation.current,
+    observed(value: boolean | undefined, stamp: number): void {
+      if (value !== undefined && stamp === generation.current) setEnabled(value);
+    },
+    changed(value: boolean): void {
+      generation.current += 1;
+      setEnabled(value);
+    },
+  };
 }
 
 function DashboardFor({ username }: { username: string }) {
   const [channel, setChannel] = useState<Channel | null>(null);
   const [statusError, setStatusError] = useState("");
-  const [ingestEnabled, setIngestEnabled] = useState<boolean | undefined>(undefined);
+  const ingest = useIngestState();
 
   usePoll(
     async () => {
+      const stamp = ingest.stamp();
       try {
         const c = normalizeChannel(
           await api.get<unknown>(`/channels/${encodeURIComponent(username)}`),
         );
         setChannel(c);
-        if (c?.ingest_enabled !== undefined) setIngestEnabled(c.ingest_enabled);
+        ingest.observed(c?.ingest_enabled, stamp);
         setStatusError("");
       } catch (e) {
         setStatusError(messageOf(e));
@@ -64,12 +95,68 @@ function DashboardFor({ username }: { username: string }) {
           username={username}
           channel={channel}
           error={statusError}
-          ingestEnabled={ingestEnabled}
-          onIngestChange={setIngestEnabled}
+          ingestEnabled={ingest.enabled}
+          onIngestChange={ingest.changed}
         />
-        <ObsSetup onIngestKnown={setIngestEnabled} />
+        <ObsSetup onIngestKnown={(enabled, stamp) => ingest.observed(enabled, stamp)} stamp={ingest.stamp} />
         {channel && <StreamInfoEditor channel={channel} onSaved={setChannel} />}
       </div>
+    </div>
+  );
+}
+
+const ENDED_MESSAGE =
+  "Broadcast ended. Your key is held off until you enable ingest again, so OBS cannot reconnect by itself.";
+
+/**
+ * The one ingest button that fits the state: *End broadcast* while live, *Enable ingest* while
+ * the key is held off, none otherwise. It is one element (never disabled, which would drop focus),
+ * so keyboard focus stays on it when its action flips; when it goes away focus moves to the
+ * section heading.
+ */
+function IngestButton({
+  live,
+  ingestEnabled,
+  onIngestChange,
+  action,
+  headingRef,
+}: {
+  live: boolean;
+  ingestEnabled: boolean | undefined;
+  onIngestChange: (enabled: boolean) => void;
+  action: Action;
+  headingRef: RefObject<HTMLHeadingElement | null>;
+}) {
+  const mode = ingestEnabled === false ? "enable" : live ? "end" : null;
+  const button = useRef<HTMLButtonElement>(null);
+  const hadFocus = useRef(false);
+  useEffect(() => {
+    if (mode === null && hadFocus.current) headingRef.current?.focus();
+    hadFocus.current = false;
+  }, [mode, headingRef]);
+  if (mode === null) return null;
+  const enable = mode === "enable";
+  const act = (): void => {
+    if (action.busy) return;
+    hadFocus.current = document.activeElement === button.current;
+    void action.run(async () => {
+      await api.post<unknown>(enable ? "/me/broadcast/enable" : "/me/broadcast/end");
+      onIngestChange(enable);
+      return enable ? "Ingest enabled: you can go live again." : ENDED_MESSAGE;
+    });
+  };
+  return (
+    <div className="actions">
+      <button
+        type="button"
+        className={enable ? "btn btn-primary" : "btn btn-danger"}
+        aria-disabled={action.busy}
+        ref={button}
+        data-testid="ingest-button"
+        onClick={act}
+      >
+        {enable ? "Enable ingest" : "End broadcast"}
+      </button>
     </div>
   );
 }
@@ -87,30 +174,16 @@ function LiveStatus({
   ingestEnabled: boolean | undefined;
   onIngestChange: (enabled: boolean) => void;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState("");
-  const [actionError, setActionError] = useState("");
+  const action = useAction();
+  const heading = useRef<HTMLHeadingElement>(null);
   const stats = channel?.stream?.stats ?? null;
   const warning = keyframeWarning(stats?.keyframe_interval_s ?? null);
 
-  async function act(path: string, enabled: boolean, done: string): Promise<void> {
-    setBusy(true);
-    setActionError("");
-    setMessage("");
-    try {
-      await api.post<unknown>(path);
-      onIngestChange(enabled);
-      setMessage(done);
-    } catch (e) {
-      setActionError(messageOf(e));
-    } finally {
-      setBusy(false);
-    }
-  }
-
   return (
     <section className="card dash-status" aria-labelledby="status-heading">
-      <h2 id="status-heading">Stream status</h2>
+      <h2 id="status-heading" ref={heading} tabIndex={-1}>
+        Stream status
+      </h2>
       <ErrorBox>{error && `Could not read the status: ${error}`}</ErrorBox>
       {channel === null ? (
         <p role="status">Checking…</p>
@@ -154,48 +227,43 @@ function LiveStatus({
               <dd>{stats?.encoder ?? "–"}</dd>
             </dl>
           )}
+          <IngestButton
+            live={channel.live}
+            ingestEnabled={ingestEnabled}
+            onIngestChange={onIngestChange}
+            action={action}
+            headingRef={heading}
+          />
         </div>
       )}
-      <div className="actions">
-        <button
-          type="button"
-          className="btn btn-danger"
-          disabled={busy}
-          onClick={() =>
-            void act(
-              "/me/broadcast/end",
-              false,
-              "Broadcast ended. Your key is held off until you enable ingest again, so OBS cannot reconnect by itself.",
-            )
-          }
-        >
-          End broadcast
-        </button>
-        <button
-          type="button"
-          className="btn"
-          disabled={busy}
-          onClick={() => void act("/me/broadcast/enable", true, "Ingest enabled: you can go live again.")}
-        >
-          Enable ingest
-        </button>
-      </div>
-      {ingestEnabled === false && !message && (
-        <p className="warning">Ingest is held off: OBS cannot go live until you enable it.</p>
+      {ingestEnabled === false && !action.message && (
+        <p className="warning" data-testid="ingest-held">
+          Ingest is held off: OBS cannot go live until you enable it.
+        </p>
       )}
-      <Notice>{message}</Notice>
-      <ErrorBox>{actionError}</ErrorBox>
+      <ActionStatus action={action} />
     </section>
   );
 }
 
-function ObsSetup({ onIngestKnown }: { onIngestKnown: (enabled: boolean) => void }) {
+function ObsSetup({
+  onIngestKnown,
+  stamp,
+}: {
+  onIngestKnown: (enabled: boolean | undefined, stamp: number) => void;
+  stamp: () => number;
+}) {
   const [serverUrl, setServerUrl] = useState(() => rtmpServerUrl(null, window.location.hostname));
   const [key, setKey] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const [confirmRotate, setConfirmRotate] = useState(false);
-  const [error, setError] = useState("");
-  const [message, setMessage] = useState("");
+  const action = useAction();
+  const showButton = useRef<HTMLButtonElement>(null);
+  const keyInput = useRef<HTMLInputElement>(null);
+  const rotateButton = useRef<HTMLButtonElement>(null);
+  const confirmButton = useRef<HTMLButtonElement>(null);
+  // keyboard focus follows what replaced the pressed button
+  useFocusOnToggle(key !== null, keyInput, showButton);
+  useFocusOnToggle(confirmRotate, confirmButton, rotateButton);
 
   useEffect(() => {
     let cancelled = false;
@@ -210,40 +278,23 @@ function ObsSetup({ onIngestKnown }: { onIngestKnown: (enabled: boolean) => void
     };
   }, []);
 
-  async function reveal(): Promise<void> {
-    setBusy(true);
-    setError("");
-    try {
-      const body = await api.get<unknown>("/me/stream-key");
-      const k = streamKeyOf(body);
-      if (!k) throw new Error("The server did not send a key.");
-      setKey(k);
-      const enabled = ingestEnabledOf(body);
-      if (enabled !== undefined) onIngestKnown(enabled);
-    } catch (e) {
-      setError(messageOf(e));
-    } finally {
-      setBusy(false);
-    }
+  /** Read the key (GET) or make a new one (POST); both answers carry the key and the flag. */
+  async function fetchKey(rotate: boolean): Promise<void> {
+    const at = stamp();
+    const body = rotate ? await api.post<unknown>("/me/stream-key") : await api.get<unknown>("/me/stream-key");
+    const k = streamKeyOf(body);
+    if (!k) throw new Error("The server did not send a key.");
+    setKey(k);
+    onIngestKnown(ingestEnabledOf(body), at);
   }
 
-  async function rotate(): Promise<void> {
-    setBusy(true);
-    setError("");
-    setMessage("");
-    try {
-      const body = await api.post<unknown>("/me/stream-key");
-      const k = streamKeyOf(body);
-      if (k) setKey(k);
-      else await reveal();
+  const reveal = (): void => void action.run(() => fetchKey(false));
+  const rotate = (): void =>
+    void action.run(async () => {
+      await fetchKey(true);
       setConfirmRotate(false);
-      setMessage("New key made. The old key no longer works: paste the new one into OBS.");
-    } catch (e) {
-      setError(messageOf(e));
-    } finally {
-      setBusy(false);
-    }
-  }
+      return "New key made. The old key no longer works: paste the new one into OBS.";
+    });
 
   return (
     <section className="card dash-obs" aria-labelledby="obs-heading">
@@ -261,13 +312,20 @@ function ObsSetup({ onIngestKnown }: { onIngestKnown: (enabled: boolean) => void
         {key === null ? (
           <>
             <input id="obs-key" readOnly value="••••••••••••••••••••" aria-describedby="obs-key-help" />
-            <button type="button" className="btn btn-small" onClick={() => void reveal()} disabled={busy}>
+            <button
+              ref={showButton}
+              type="button"
+              className="btn btn-small"
+              onClick={reveal}
+              disabled={action.busy}
+            >
               Show key
             </button>
           </>
         ) : (
           <>
             <input
+              ref={keyInput}
               id="obs-key"
               readOnly
               value={key}
@@ -289,20 +347,27 @@ function ObsSetup({ onIngestKnown }: { onIngestKnown: (enabled: boolean) => void
       {confirmRotate ? (
         <div className="confirm" role="group" aria-label="Confirm key rotation">
           <p>The current key stops working at once. Continue?</p>
-          <button type="button" className="btn btn-danger" onClick={() => void rotate()} disabled={busy}>
-            Make a new key
-          </button>{" "}
-          <button type="button" className="btn" onClick={() => setConfirmRotate(false)}>
-            Cancel
-          </button>
+          <div className="actions">
+            <button
+              ref={confirmButton}
+              type="button"
+              className="btn btn-danger"
+              onClick={rotate}
+              disabled={action.busy}
+            >
+              Make a new key
+            </button>
+            <button type="button" className="btn" onClick={() => setConfirmRotate(false)}>
+              Cancel
+            </button>
+          </div>
         </div>
       ) : (
-        <button type="button" className="btn" onClick={() => setConfirmRotate(true)}>
+        <button ref={rotateButton} type="button" className="btn" onClick={() => setConfirmRotate(true)}>
           Rotate key…
         </button>
       )}
-      <Notice>{message}</Notice>
-      <ErrorBox>{error}</ErrorBox>
+      <ActionStatus action={action} />
       <h3>Recommended output settings</h3>
       <p className="muted small">
         <em>Settings → Output</em>, Output Mode <em>Advanced</em>:
@@ -330,61 +395,39 @@ function StreamInfoEditor({ channel, onSaved }: { channel: Channel; onSaved: (c:
   const [category, setCategory] = useState(channel.category);
   const [tags, setTags] = useState(channel.tags.join(", "));
   const [description, setDescription] = useState(channel.description);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
-  const [message, setMessage] = useState("");
+  const action = useAction();
 
-  async function save(e: FormEvent): Promise<void> {
-    e.preventDefault();
-    setBusy(true);
-    setError("");
-    setMessage("");
-    try {
-      const body = await api.patch<unknown>(`/channels/${encodeURIComponent(channel.name)}`, {
-        title: title.trim(),
-        category: category.trim(),
-        tags: splitTags(tags),
-        description,
-      });
-      const updated = normalizeChannel(body);
-      if (updated) onSaved(updated);
-      setMessage("Saved.");
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const save = action.submit(async () => {
+    const body = await api.patch<unknown>(`/channels/${encodeURIComponent(channel.name)}`, {
+      title: title.trim(),
+      category: category.trim(),
+      tags: splitTags(tags),
+      description,
+    });
+    const updated = normalizeChannel(body);
+    if (updated) onSaved(updated);
+    return "Saved.";
+  });
 
   return (
     <section className="card dash-info" aria-labelledby="info-heading">
       <h2 id="info-heading">Stream info</h2>
-      <form className="form" onSubmit={(e) => void save(e)}>
-        <label htmlFor="info-title">Title</label>
-        <input id="info-title" maxLength={140} value={title} onChange={(e) => setTitle(e.target.value)} />
-        <label htmlFor="info-category">Category</label>
-        <input id="info-category" maxLength={60} value={category} onChange={(e) => setCategory(e.target.value)} />
-        <label htmlFor="info-tags">Tags</label>
-        <input
-          id="info-tags"
-          value={tags}
-          aria-describedby="info-tags-help"
-          onChange={(e) => setTags(e.target.value)}
-        />
-        <p id="info-tags-help" className="help">Separate tags with commas.</p>
-        <label htmlFor="info-description">Description</label>
-        <textarea
+      <form className="form" onSubmit={save}>
+        <Field id="info-title" label="Title" maxLength={140} value={title} onValue={setTitle} />
+        <Field id="info-category" label="Category" maxLength={60} value={category} onValue={setCategory} />
+        <Field id="info-tags" label="Tags" help="Separate tags with commas." value={tags} onValue={setTags} />
+        <TextAreaField
           id="info-description"
+          label="Description"
           rows={4}
           maxLength={2000}
           value={description}
-          onChange={(e) => setDescription(e.target.value)}
+          onValue={setDescription}
         />
-        <button type="submit" className="btn btn-primary" disabled={busy}>
-          {busy ? "Saving…" : "Save"}
+        <button type="submit" className="btn btn-primary" disabled={action.busy}>
+          {action.busy ? "Saving…" : "Save"}
         </button>
-        <Notice>{message}</Notice>
-        <ErrorBox>{error}</ErrorBox>
+        <ActionStatus action={action} />
       </form>
     </section>
   );

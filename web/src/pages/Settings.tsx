@@ -1,9 +1,16 @@
 /** Profile settings: display name and bio, avatar, password, account deletion. */
-import { useState } from "react";
-import type { FormEvent } from "react";
+import { useRef, useState } from "react";
 import { api } from "../api/client";
 import { useAuth } from "../auth/AuthContext";
-import { Avatar, ErrorBox, messageOf, Notice, useTitle } from "../components/bits";
+import { Avatar, ErrorBox, Loading, useTitle } from "../components/bits";
+import {
+  ActionStatus,
+  Field,
+  NewPasswordFields,
+  TextAreaField,
+  useAction,
+  useFocusOnToggle,
+} from "../components/forms";
 
 /** Avatar uploads accepted by the server (default 2 MiB at most). */
 export const AVATAR_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
@@ -18,7 +25,7 @@ export function avatarProblem(file: { type: string; size: number }): string | nu
 export function SettingsPage() {
   useTitle("Settings");
   const { me } = useAuth();
-  if (!me) return <p className="page" role="status">Loading…</p>;
+  if (!me) return <Loading />;
   return (
     <div className="page page-narrow settings">
       <h1>Settings</h1>
@@ -34,44 +41,24 @@ function ProfileForm() {
   const { me, reloadMe } = useAuth();
   const [displayName, setDisplayName] = useState(me?.display_name ?? "");
   const [bio, setBio] = useState(me?.bio ?? "");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
-  const [message, setMessage] = useState("");
+  const action = useAction();
 
-  async function save(e: FormEvent): Promise<void> {
-    e.preventDefault();
-    setBusy(true);
-    setError("");
-    setMessage("");
-    try {
-      await api.patch<unknown>("/me", { display_name: displayName.trim(), bio });
-      await reloadMe();
-      setMessage("Profile saved.");
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const save = action.submit(async () => {
+    await api.patch<unknown>("/me", { display_name: displayName.trim(), bio });
+    await reloadMe();
+    return "Profile saved.";
+  });
 
   return (
     <section className="card" aria-labelledby="profile-heading">
       <h2 id="profile-heading">Profile</h2>
-      <form className="form" onSubmit={(e) => void save(e)}>
-        <label htmlFor="set-display-name">Display name</label>
-        <input
-          id="set-display-name"
-          maxLength={50}
-          value={displayName}
-          onChange={(e) => setDisplayName(e.target.value)}
-        />
-        <label htmlFor="set-bio">Bio</label>
-        <textarea id="set-bio" rows={4} maxLength={1000} value={bio} onChange={(e) => setBio(e.target.value)} />
-        <button type="submit" className="btn btn-primary" disabled={busy}>
+      <form className="form" onSubmit={save}>
+        <Field id="set-display-name" label="Display name" maxLength={50} value={displayName} onValue={setDisplayName} />
+        <TextAreaField id="set-bio" label="Bio" rows={4} maxLength={1000} value={bio} onValue={setBio} />
+        <button type="submit" className="btn btn-primary" disabled={action.busy}>
           Save profile
         </button>
-        <Notice>{message}</Notice>
-        <ErrorBox>{error}</ErrorBox>
+        <ActionStatus action={action} />
       </form>
     </section>
   );
@@ -80,30 +67,21 @@ function ProfileForm() {
 function AvatarForm() {
   const { me, reloadMe } = useAuth();
   const [version, setVersion] = useState(0);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
-  const [message, setMessage] = useState("");
+  const action = useAction();
 
   async function upload(file: File | undefined): Promise<void> {
     if (!file) return;
-    setError("");
-    setMessage("");
     const problem = avatarProblem(file);
     if (problem) {
-      setError(problem);
+      action.fail(problem);
       return;
     }
-    setBusy(true);
-    try {
+    await action.run(async () => {
       await api.put<unknown>("/me/avatar", file);
       setVersion(Date.now());
       await reloadMe();
-      setMessage("Avatar updated.");
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
+      return "Avatar updated.";
+    });
   }
 
   return (
@@ -112,20 +90,18 @@ function AvatarForm() {
       <div className="field-row">
         {me && <Avatar name={me.username} url={me.avatar_url} size={64} version={version} />}
         <div>
-          <label htmlFor="set-avatar">Upload an image</label>
-          <input
+          <Field
             id="set-avatar"
+            label="Upload an image"
             type="file"
             accept={AVATAR_TYPES.join(",")}
-            disabled={busy}
-            aria-describedby="set-avatar-help"
+            disabled={action.busy}
+            help="PNG, JPEG, WebP or GIF, up to 2 MB."
             onChange={(e) => void upload(e.target.files?.[0])}
           />
-          <p id="set-avatar-help" className="help">PNG, JPEG, WebP or GIF, up to 2 MB.</p>
         </div>
       </div>
-      <Notice>{message}</Notice>
-      <ErrorBox>{error}</ErrorBox>
+      <ActionStatus action={action} />
     </section>
   );
 }
@@ -134,76 +110,49 @@ function PasswordForm() {
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [confirm, setConfirm] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
-  const [message, setMessage] = useState("");
+  const action = useAction();
 
-  async function save(e: FormEvent): Promise<void> {
-    e.preventDefault();
-    setError("");
-    setMessage("");
-    if (next !== confirm) {
-      setError("The new passwords do not match.");
-      return;
+  const save = action.submit(async () => {
+    if (next !== confirm) throw new Error("The new passwords do not match.");
+    const body = await api.post<unknown>("/me/password", {
+      current_password: current,
+      new_password: next,
+    });
+    // A password change signs out every session; adopt new tokens if the server sent them.
+    if (body && typeof body === "object" && "access_token" in body) {
+      api.acceptTokens(body as { access_token: string; refresh_token: string });
     }
-    setBusy(true);
-    try {
-      const body = await api.post<unknown>("/me/password", {
-        current_password: current,
-        new_password: next,
-      });
-      // A password change signs out every session; adopt new tokens if the server sent them.
-      if (body && typeof body === "object" && "access_token" in body) {
-        api.acceptTokens(body as { access_token: string; refresh_token: string });
-      }
-      setCurrent("");
-      setNext("");
-      setConfirm("");
-      setMessage("Password changed. Other devices have been signed out.");
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+    setCurrent("");
+    setNext("");
+    setConfirm("");
+    return "Password changed. Other devices have been signed out.";
+  });
 
   return (
     <section className="card" aria-labelledby="password-heading">
       <h2 id="password-heading">Password</h2>
-      <form className="form" onSubmit={(e) => void save(e)}>
-        <label htmlFor="set-current">Current password</label>
-        <input
+      <form className="form" onSubmit={save}>
+        <Field
           id="set-current"
+          label="Current password"
           type="password"
           autoComplete="current-password"
           required
           value={current}
-          onChange={(e) => setCurrent(e.target.value)}
+          onValue={setCurrent}
         />
-        <label htmlFor="set-new">New password</label>
-        <input
-          id="set-new"
-          type="password"
-          autoComplete="new-password"
-          required
-          minLength={8}
-          value={next}
-          onChange={(e) => setNext(e.target.value)}
+        <NewPasswordFields
+          idPrefix="set-new"
+          label="New password"
+          password={next}
+          confirm={confirm}
+          onPassword={setNext}
+          onConfirm={setConfirm}
         />
-        <label htmlFor="set-confirm">Repeat new password</label>
-        <input
-          id="set-confirm"
-          type="password"
-          autoComplete="new-password"
-          required
-          value={confirm}
-          onChange={(e) => setConfirm(e.target.value)}
-        />
-        <button type="submit" className="btn btn-primary" disabled={busy}>
+        <button type="submit" className="btn btn-primary" disabled={action.busy}>
           Change password
         </button>
-        <Notice>{message}</Notice>
-        <ErrorBox>{error}</ErrorBox>
+        <ActionStatus action={action} />
       </form>
     </section>
   );
@@ -213,50 +162,44 @@ function DeleteAccount() {
   const { forget } = useAuth();
   const [open, setOpen] = useState(false);
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
+  const action = useAction();
+  const opener = useRef<HTMLButtonElement>(null);
+  const field = useRef<HTMLInputElement>(null);
+  useFocusOnToggle(open, field, opener);
 
-  async function remove(e: FormEvent): Promise<void> {
-    e.preventDefault();
-    setBusy(true);
-    setError("");
-    try {
-      await api.delete<unknown>("/me", { password });
-      forget(); // the page guard then sends us home
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const remove = action.submit(async () => {
+    await api.delete<unknown>("/me", { password });
+    forget(); // the page guard then sends us home
+  });
 
   return (
     <section className="card card-danger" aria-labelledby="delete-heading">
       <h2 id="delete-heading">Delete account</h2>
       <p>This removes your account, channel and stream key for good.</p>
       {open ? (
-        <form className="form" onSubmit={(e) => void remove(e)}>
-          <label htmlFor="del-password">Confirm with your password</label>
-          <input
+        <form className="form" onSubmit={remove}>
+          <Field
+            ref={field}
             id="del-password"
+            label="Confirm with your password"
             type="password"
             autoComplete="current-password"
             required
             value={password}
-            onChange={(e) => setPassword(e.target.value)}
+            onValue={setPassword}
           />
           <div className="actions">
-            <button type="submit" className="btn btn-danger" disabled={busy}>
+            <button type="submit" className="btn btn-danger" disabled={action.busy}>
               Delete my account
             </button>
             <button type="button" className="btn" onClick={() => setOpen(false)}>
               Cancel
             </button>
           </div>
-          <ErrorBox>{error}</ErrorBox>
+          <ErrorBox>{action.error}</ErrorBox>
         </form>
       ) : (
-        <button type="button" className="btn btn-danger" onClick={() => setOpen(true)}>
+        <button ref={opener} type="button" className="btn btn-danger" onClick={() => setOpen(true)}>
           Delete account…
         </button>
       )}

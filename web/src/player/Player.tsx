@@ -13,7 +13,13 @@ import {
 } from "../lib/behindLive";
 import { formatBehind, levelLabel } from "../lib/format";
 
-export type PlayerState = "loading" | "playing" | "buffering" | "reconnecting" | "error";
+/**
+ * What the viewer sees: `loading` (first load), `playing`, `buffering` (a stall), `reconnecting`
+ * (the connection failed; retried every `retryDelayMs`), `offline` (the server has no stream: a
+ * 404 for the playlist, retried, or the broadcast ended) and `error` (playback cannot continue;
+ * a *Try again* button).
+ */
+export type PlayerState = "loading" | "playing" | "buffering" | "reconnecting" | "offline" | "error";
 
 interface QualityLevel {
   index: number;
@@ -30,7 +36,10 @@ export interface PlayerProps {
   retryDelayMs?: number;
 }
 
-/** hls.js settings for low latency with a gentle catch-up (at most 1.1x) after stalls. */
+/**
+ * hls.js settings: low latency, and a gentle catch-up after stalls: when behind its target
+ * latency hls.js plays at up to 1.1x until it is back (its default, 1, never catches up).
+ */
 export const HLS_CONFIG = {
   lowLatencyMode: true,
   maxLiveSyncPlaybackRate: 1.1,
@@ -38,6 +47,13 @@ export const HLS_CONFIG = {
   backBufferLength: 30,
   enableWorker: true,
 } as const;
+
+/** HTTP answers that mean "no such stream (now)", not "the connection failed". */
+const OFFLINE_STATUSES = new Set([404, 410]);
+
+const OFFLINE_TEXT = "The stream is offline. Playback starts again by itself when it is back.";
+const ENDED_TEXT = "The broadcast has ended.";
+const RECONNECTING_TEXT = "Connection lost. Reconnecting…";
 
 function toQualityLevels(levels: Level[]): QualityLevel[] {
   return levels
@@ -49,6 +65,8 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   const videoRef = useRef<HTMLVideoElement>(null);
   const boxRef = useRef<HTMLDivElement>(null);
   const hlsRef = useRef<Hls | null>(null);
+  const muteRef = useRef<HTMLButtonElement>(null);
+  const unmuteRef = useRef<HTMLButtonElement>(null);
   const [attempt, setAttempt] = useState(0);
   const [state, setState] = useState<PlayerState>("loading");
   const [errorText, setErrorText] = useState("");
@@ -56,6 +74,12 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   const [paused, setPaused] = useState(false);
   const [levels, setLevels] = useState<QualityLevel[]>([]);
   const [selected, setSelected] = useState(-1);
+  // kept across reconnections: a new hls.js instance starts on the viewer's choice
+  const selectedRef = useRef(-1);
+  // what the last attempt ended with: a retry after "offline" stays offline until it plays
+  const lastProblem = useRef<"offline" | "network" | null>(null);
+  const stateRef = useRef<PlayerState>("loading");
+  stateRef.current = state;
   const [playingLevel, setPlayingLevel] = useState(-1);
   const [behind, setBehind] = useState<number | null>(null);
 
@@ -68,12 +92,13 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     let disposed = false;
     video.muted = true;
     setMuted(true);
-    setState(attempt === 0 ? "loading" : "reconnecting");
+    setState(attempt === 0 ? "loading" : lastProblem.current === "offline" ? "offline" : "reconnecting");
 
-    const retry = (why: string): void => {
+    const retry = (problem: "offline" | "network"): void => {
       if (disposed) return;
-      setState("reconnecting");
-      setErrorText(why);
+      lastProblem.current = problem;
+      setState(problem === "offline" ? "offline" : "reconnecting");
+      setErrorText(problem === "offline" ? OFFLINE_TEXT : RECONNECTING_TEXT);
       clearTimeout(retryTimer);
       retryTimer = setTimeout(() => setAttempt((n) => n + 1), retryDelayMs);
     };
@@ -89,6 +114,12 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
       hlsRef.current = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
         setLevels(toQualityLevels(data.levels));
+        const chosen = selectedRef.current;
+        if (chosen >= 0 && chosen < data.levels.length) hls.nextLevel = chosen;
+        else {
+          selectedRef.current = -1;
+          setSelected(-1);
+        }
         tryPlay();
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => setPlayingLevel(data.level));
@@ -97,7 +128,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
         if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
           hls.destroy();
           hlsRef.current = null;
-          retry("Connection lost. Reconnecting…");
+          retry(OFFLINE_STATUSES.has(data.response?.code ?? 0) ? "offline" : "network");
         } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
           mediaRecoveries += 1;
           if (mediaRecoveries === 2) hls.swapAudioCodec();
@@ -113,7 +144,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
       hls.attachMedia(video);
     } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
       // Safari / iOS: native HLS (it implements LL-HLS itself)
-      const onError = (): void => retry("Connection lost. Reconnecting…");
+      const onError = (): void => retry("network");
       video.addEventListener("error", onError);
       video.src = src;
       tryPlay();
@@ -140,26 +171,26 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   useEffect(() => {
     const video = videoRef.current;
     if (!video) return;
-    const onPlaying = (): void => {
-      setState("playing");
-      setPaused(false);
-      setErrorText("");
+    const handlers: Record<string, () => void> = {
+      playing: () => {
+        lastProblem.current = null;
+        setState("playing");
+        setPaused(false);
+        setErrorText("");
+      },
+      // ENDLIST reached: the broadcast is over (the channel page mounts a new player for the next)
+      ended: () => {
+        setState("offline");
+        setErrorText(ENDED_TEXT);
+      },
+      waiting: () => setState((s) => (s === "playing" ? "buffering" : s)),
+      pause: () => setPaused(true),
+      play: () => setPaused(false),
+      volumechange: () => setMuted(video.muted || video.volume === 0),
     };
-    const onWaiting = (): void => setState((s) => (s === "playing" ? "buffering" : s));
-    const onPause = (): void => setPaused(true);
-    const onPlay = (): void => setPaused(false);
-    const onVolume = (): void => setMuted(video.muted || video.volume === 0);
-    video.addEventListener("playing", onPlaying);
-    video.addEventListener("waiting", onWaiting);
-    video.addEventListener("pause", onPause);
-    video.addEventListener("play", onPlay);
-    video.addEventListener("volumechange", onVolume);
+    for (const [name, fn] of Object.entries(handlers)) video.addEventListener(name, fn);
     return () => {
-      video.removeEventListener("playing", onPlaying);
-      video.removeEventListener("waiting", onWaiting);
-      video.removeEventListener("pause", onPause);
-      video.removeEventListener("play", onPlay);
-      video.removeEventListener("volumechange", onVolume);
+      for (const [name, fn] of Object.entries(handlers)) video.removeEventListener(name, fn);
     };
   }, []);
 
@@ -168,6 +199,10 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     const id = setInterval(() => {
       const video = videoRef.current;
       if (!video) return;
+      if (stateRef.current !== "playing" && stateRef.current !== "buffering") {
+        setBehind(null); // a stale playhead date while offline or reconnecting means nothing
+        return;
+      }
       const hls = hlsRef.current;
       const date = hls ? hls.playingDate : nativePlayingDate(video);
       setBehind(behindLiveSeconds(date, serverClock.now()));
@@ -178,9 +213,12 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   const toggleMute = useCallback(() => {
     const video = videoRef.current;
     if (!video) return;
+    // the big unmute button goes away: keep keyboard focus on the mute control instead
+    const fromOverlay = document.activeElement === unmuteRef.current;
     video.muted = !video.muted;
     if (!video.muted && video.volume === 0) video.volume = 1;
     setMuted(video.muted);
+    if (fromOverlay) muteRef.current?.focus();
     if (video.paused) void video.play().catch(() => undefined);
   }, []);
 
@@ -204,6 +242,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   }, []);
 
   const chooseLevel = useCallback((index: number) => {
+    selectedRef.current = index;
     setSelected(index);
     const hls = hlsRef.current;
     if (hls) hls.nextLevel = index; // -1 = automatic
@@ -235,7 +274,12 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
       {state === "buffering" && <div className="player-overlay" role="status">Buffering…</div>}
       {state === "reconnecting" && (
         <div className="player-overlay" role="status" data-testid="player-reconnecting">
-          {errorText || "Reconnecting…"}
+          {errorText || RECONNECTING_TEXT}
+        </div>
+      )}
+      {state === "offline" && (
+        <div className="player-overlay" role="status" data-testid="player-offline">
+          {errorText || OFFLINE_TEXT}
         </div>
       )}
       {state === "error" && (
@@ -246,8 +290,8 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
           </button>
         </div>
       )}
-      {muted && state !== "error" && (
-        <button type="button" className="btn btn-primary player-unmute" onClick={toggleMute}>
+      {muted && state !== "error" && state !== "offline" && (
+        <button ref={unmuteRef} type="button" className="btn btn-primary player-unmute" onClick={toggleMute}>
           <MutedIcon /> Click to unmute
         </button>
       )}
@@ -255,12 +299,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
         <button type="button" className="btn btn-small" onClick={togglePlay}>
           {paused ? "Play" : "Pause"}
         </button>
-        <button
-          type="button"
-          className="btn btn-small"
-          onClick={toggleMute}
-          aria-pressed={muted}
-        >
+        <button ref={muteRef} type="button" className="btn btn-small" onClick={toggleMute}>
           {muted ? "Unmute" : "Mute"}
         </button>
         <span
