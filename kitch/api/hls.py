@@ -258,7 +258,7 @@ class HlsEndpoints:
             return _error(404, "not_found", "no such rendition")
         store = r.store
         kind, n, ext = m["kind"], int(m["n"]), m["ext"]
-        data: bytes | None = None
+        data: bytes | memoryview | None = None
         media_type = SEGMENT_TYPE
         if kind == "i" and ext == "mp4":
             init = store.inits.get(n)
