@@ -19,7 +19,7 @@ from kitch.hls.settings import HlsSettings
 @dataclass(slots=True)
 class Part:
     number: int  # across the broadcast
-    data: bytes
+    data: bytes | memoryview  # its own bytes; a slice of the segment's once that completes
     duration: float
     independent: bool
 
@@ -34,13 +34,14 @@ class Segment:
     parts: list[Part] = field(default_factory=list)
     complete: bool = False
     duration: float = 0.0
-    data: bytes | None = None  # the joined parts, once complete
+    data: bytes | None = None  # the joined parts, once complete (the parts then view it)
     departed_at: float | None = None
 
     @property
     def size(self) -> int:
-        parts = sum(len(p.data) for p in self.parts)
-        return parts + (len(self.data) if self.data is not None else 0)
+        if self.data is not None:
+            return len(self.data)
+        return sum(len(p.data) for p in self.parts)
 
 
 class RenditionStore:
@@ -127,7 +128,14 @@ class RenditionStore:
             return
         seg = self.segments[-1]
         seg.complete = True
-        seg.data = b"".join(p.data for p in seg.parts)
+        # One buffer per segment: the parts become zero-copy slices of it, so their own bytes
+        # are freed and a complete segment is held once, not twice.
+        seg.data = data = b"".join(p.data for p in seg.parts)
+        view, offset = memoryview(data), 0
+        for p in seg.parts:
+            end = offset + len(p.data)
+            p.data = view[offset:end]
+            offset = end
         complete = sum(1 for s in self.segments if s.complete)
         while complete > self.settings.segment_count:
             self._depart(now)

@@ -260,8 +260,27 @@ def test_every_playlist_parses_and_departed_segments_stay_fetchable(
     assert store.segment(store.media_sequence) is not None
 
 
+def test_complete_segments_are_held_once_with_parts_as_views(av_fixture: Fixture) -> None:
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=3))
+    stream = registry.open("once", 0.0)
+    for p in demux_packets(av_fixture.path):
+        stream.feed(p, max(p.dts, 0) / 1000)
+    store = stream.renditions["source"].store
+    done = [s for s in store.segments if s.complete]
+    assert done and not store.segments[-1].complete
+    for seg in done:
+        assert seg.data is not None and len(seg.parts) > 1
+        assert all(isinstance(p.data, memoryview) and p.data.obj is seg.data for p in seg.parts)
+        assert b"".join(p.data for p in seg.parts) == seg.data
+    live = store.segments[-1]
+    assert all(isinstance(p.data, bytes) for p in live.parts)
+    held = sum(len(s.data or b"") for s in done) + sum(len(p.data) for p in live.parts)
+    held += sum(len(s.data or b"") for s in store.departed.values())
+    assert store.bytes_held == held + sum(len(i.data) for i in store.inits.values())
+
+
 def test_memory_cap_drops_oldest_media(av_fixture: Fixture) -> None:
-    packets = shifted(demux_packets(av_fixture.path), 6, av_fixture.seconds)
+    packets = shifted(demux_packets(av_fixture.path), 16, av_fixture.seconds)
     limit = 1024 * 1024
     registry = HlsRegistry(
         HlsSettings(segment_duration=1.0, segment_count=20, max_stream_memory=limit)
