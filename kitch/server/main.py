@@ -10,10 +10,9 @@ import ssl
 from collections.abc import Generator
 
 import uvicorn
-from starlette.routing import Mount
 
 from kitch.api.app import create_app
-from kitch.api.hls import hls_routes
+from kitch.api.hls import HlsFirst
 from kitch.api.web import web_routes
 from kitch.config import Settings, parse_hostport
 from kitch.db import open_database
@@ -65,7 +64,6 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         app = create_app(
             settings,
             db=db,
-            extra_routes=[Mount("/hls", routes=hls_routes(registry))],
             fallback_routes=web_routes(settings),
         )
         app.state.hub = hub
@@ -80,7 +78,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         http_host, http_port = parse_hostport(settings.http)
         http = _HttpServer(
             uvicorn.Config(
-                app,
+                HlsFirst(app, registry),
                 host=http_host,
                 port=http_port,
                 log_config=None,
