@@ -75,13 +75,13 @@ class RtmpServer:
         self.accepted_codecs = accepted_codecs(settings)
         self.per_address: Counter[str] = Counter()
         self.connections: set[RtmpConnection] = set()
-        self.servers: list[asyncio.AbstractServer] = []
+        self.servers: list[asyncio.Server] = []
         #: Hub calls still running for connections (publish lookups, publisher_gone).
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def listen(
         self, host: str, port: int, tls: ssl.SSLContext | None = None
-    ) -> asyncio.AbstractServer:
+    ) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: RtmpConnection(self),
