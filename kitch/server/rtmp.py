@@ -1,8 +1,10 @@
 """Asyncio RTMP listener: shuttles bytes between sockets and the sans-IO session.
 
-Each connection is one task. Everything a peer sends that is wrong closes only that
-connection, logged with the peer address (and the channel once known); limits come from
-`Settings` (handshake and idle timeouts, connection caps, parser limits).
+Each connection is an :class:`asyncio.Protocol` whose ``data_received`` feeds the session
+directly (a task runs only while a publish or unpublish awaits the hub). Everything a peer
+sends that is wrong closes only that connection, logged with the peer address (and the channel
+once known); limits come from `Settings` (handshake and idle timeouts, connection caps, parser
+limits).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import logging
 import ssl
 import time
 from collections import Counter
+from collections.abc import Coroutine
+from typing import Any, cast
 
 from kitch.config import Settings
 from kitch.logs import fingerprint
 from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
 from kitch.rtmp.events import (
+    Event,
     MediaReceived,
     MetadataReceived,
     PublishRequested,
@@ -30,7 +35,6 @@ from kitch.server.ingest import Broadcast, IngestHub, Refusal
 
 log = logging.getLogger("kitch.rtmp")
 
-READ_SIZE = 64 * 1024
 #: ``kitch_rtmp_connections_closed_total`` reason of a connection refused by a connection cap;
 #: the others are peer, refused, protocol_error, handshake_timeout, idle_timeout, kicked
 #: (takeover, revoked key, shutdown), connection_error and cancelled.
@@ -72,16 +76,18 @@ class RtmpServer:
         self.per_address: Counter[str] = Counter()
         self.connections: set[RtmpConnection] = set()
         self.servers: list[asyncio.Server] = []
+        #: Hub calls still running for connections (publish lookups, publisher_gone).
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def listen(
         self, host: str, port: int, tls: ssl.SSLContext | None = None
     ) -> asyncio.Server:
-        server = await asyncio.start_server(
-            self._accept,
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: RtmpConnection(self),
             host,
             port,
             ssl=tls,
-            limit=READ_SIZE,
             # A TLS peer that never finishes its handshake is dropped like a silent RTMP one.
             ssl_handshake_timeout=self.settings.rtmp_handshake_timeout if tls else None,
         )
@@ -90,59 +96,64 @@ class RtmpServer:
         return server
 
     async def close(self) -> None:
-        """Stop accepting, then drop every open connection."""
+        """Stop accepting, then drop every open connection (waiting up to 2 s for their hub
+        calls to finish)."""
         for server in self.servers:
             server.close()
         for conn in list(self.connections):
             conn.kick("server shutting down")
+        deadline = time.monotonic() + 2
+        while (self.connections or self.tasks) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         for server in self.servers:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 2)
+                await asyncio.wait_for(server.wait_closed(), max(0.1, deadline - time.monotonic()))
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        address = str(peername[0]) if peername else "?"
-        peer = f"{address}:{peername[1]}" if peername else "?"
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a connection's hub call as a task the server keeps until it is done."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def admit(self, conn: RtmpConnection, address: str) -> str:
+        """Count ``conn`` in, or say why a connection cap refuses it ("" when admitted)."""
         s = self.settings
         if len(self.connections) >= s.rtmp_max_connections:
-            reason = "too many connections"
-        elif self.per_address[address] >= s.rtmp_max_connections_per_ip:
-            reason = "too many connections from this address"
-        else:
-            reason = ""
-        if reason:
-            log.warning("rtmp %s: refused: %s", peer, reason)
-            metrics.RTMP_CLOSED.labels(CLOSE_LIMIT).inc()
-            writer.transport.abort()
-            return
-        conn = RtmpConnection(self, reader, writer, peer)
+            return "too many connections"
+        if self.per_address[address] >= s.rtmp_max_connections_per_ip:
+            return "too many connections from this address"
         self.connections.add(conn)
         self.per_address[address] += 1
         metrics.RTMP_CONNECTIONS.inc()
         metrics.RTMP_OPEN.inc()
-        try:
-            await conn.run()
-        finally:
-            self.connections.discard(conn)
-            self.per_address[address] -= 1
-            if self.per_address[address] <= 0:
-                del self.per_address[address]
-            metrics.RTMP_OPEN.dec()
+        return ""
+
+    def forget(self, conn: RtmpConnection, address: str) -> None:
+        self.connections.discard(conn)
+        self.per_address[address] -= 1
+        if self.per_address[address] <= 0:
+            del self.per_address[address]
+        metrics.RTMP_OPEN.dec()
 
 
-class RtmpConnection:
-    def __init__(
-        self,
-        server: RtmpServer,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: str,
-    ) -> None:
+class RtmpConnection(asyncio.Protocol):
+    """One RTMP connection: ``data_received`` feeds the sans-IO session directly.
+
+    No task and no timeout object per read: one timer per connection enforces the handshake
+    timeout (until a publish is accepted, and again after an unpublish) and the idle timeout
+    (no media while publishing); it is re-armed only when it fires early or the state changes.
+    The events that must wait for the hub (a publish's key lookup, an unpublish) hand the rest
+    of the work to a task, and reading pauses until it is done.
+    """
+
+    def __init__(self, server: RtmpServer) -> None:
         self.server = server
         self.hub = server.hub
-        self.reader = reader
-        self.writer = writer
-        self.peer = peer
+        self.settings = server.settings
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.address = "?"
         self.session = RtmpServerSession(
             server.limits, time.monotonic(), accepted_codecs=server.accepted_codecs
         )
@@ -152,98 +163,232 @@ class RtmpConnection:
         #: When the connection last started waiting for a publish: at accept, and again after
         #: an unpublish (the encoder may publish again, or close, within the handshake timeout).
         self.waiting_since = time.monotonic()
+        #: Why the connection is closing and the metrics kind of it; the first reason wins.
+        self.reason: str | None = None
+        self.kind = "peer"
+        self.admitted = False
+        self.lost = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._busy: asyncio.Task[None] | None = None
+        self._held = bytearray()  # input that arrived while a hub call was under way
+        self._paused: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<RtmpConnection {self.peer} {self.channel or '-'}>"
+
+    def _who(self) -> str:
+        return f"{self.peer} channel={self.channel}" if self.channel else self.peer
+
+    # -- transport callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport, but have its methods.
+        transport = cast(asyncio.Transport, transport)
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        self.address = str(peername[0]) if peername else "?"
+        self.peer = f"{self.address}:{peername[1]}" if peername else "?"
+        refusal = self.server.admit(self, self.address)
+        if refusal:
+            log.warning("rtmp %s: refused: %s", self.peer, refusal)
+            metrics.RTMP_CLOSED.labels(CLOSE_LIMIT).inc()
+            self.reason = refusal
+            transport.abort()
+            return
+        self.admitted = True
+        self.waiting_since = time.monotonic()
+        self._rearm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._busy is not None:  # a TLS transport may hand over one more read after a pause
+            self._held += data
+            return
+        self._feed(data)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def pause_writing(self) -> None:
+        # The peer does not read what we answer: stop reading it too (the timeouts still run).
+        self._pause("writing")
+
+    def resume_writing(self) -> None:
+        self._resume("writing")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.admitted or self.lost:
+            return
+        self.lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.reason is None:
+            if exc is None:
+                self.reason, self.kind = "closed by peer", "peer"
+            else:
+                self.reason = f"connection error: {exc.__class__.__name__}"
+                self.kind = "connection_error"
+        if self.kicked is not None:
+            self.reason, self.kind = self.kicked, "kicked"
+        log.info("rtmp %s: closed (%s)", self._who(), self.reason)
+        metrics.RTMP_CLOSED.labels(self.kind).inc()
+        self.server.forget(self, self.address)
+        if self._busy is None and self.broadcast is not None:
+            self.server.spawn(self.hub.publisher_gone(self.broadcast, self, self.reason))
+        # else the hub call under way ends with publisher_gone (see _events_async)
+
+    # -- closing ---------------------------------------------------------------------------
 
     def kick(self, reason: str) -> None:
         """Drop this connection (called by the hub: takeover, revoked key, shutdown)."""
         if self.kicked is None:
             self.kicked = reason
-            self.writer.transport.close()
+            self._close(reason, "kicked")
 
-    def _who(self) -> str:
-        return f"{self.peer} channel={self.channel}" if self.channel else self.peer
+    def _close(self, reason: str, kind: str) -> None:
+        if self.reason is None:
+            self.reason, self.kind = reason, kind
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None:
+            if self.kicked is not None:
+                self.transport.abort()
+            else:
+                self.transport.close()
 
-    async def run(self) -> None:
-        settings = self.server.settings
-        reason, kind = "closed by peer", "peer"
+    def _protocol_error(self, exc: RtmpProtocolError) -> None:
+        reason = f"protocol error: {exc}"
+        log.warning("rtmp %s: %s", self._who(), reason)
+        self._close(reason, "protocol_error")
+
+    def _pause(self, why: str) -> None:
+        if not self._paused and self.transport is not None:
+            self.transport.pause_reading()
+        self._paused.add(why)
+
+    def _resume(self, why: str) -> None:
+        self._paused.discard(why)
+        if not self._paused and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # -- timeouts --------------------------------------------------------------------------
+
+    def _deadline(self) -> tuple[float, str, str]:
+        """When the connection times out, with the reason and metrics kind it would close with."""
+        s = self.settings
+        if self.broadcast is None:
+            return (
+                self.waiting_since + s.rtmp_handshake_timeout,
+                "no publish within the handshake timeout",
+                "handshake_timeout",
+            )
+        last = max(self.broadcast.last_media, self.waiting_since)
+        return last + s.rtmp_idle_timeout, f"no media for {s.rtmp_idle_timeout:g} s", "idle_timeout"
+
+    def _rearm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline()[0]
+        self._timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.reason is not None or self.lost:
+            return
+        if self._busy is not None:  # a hub call is under way: look again a little later
+            self._timer = asyncio.get_running_loop().call_later(0.5, self._on_timer)
+            return
+        deadline, reason, kind = self._deadline()
+        if time.monotonic() >= deadline:
+            self._close(reason, kind)
+        else:
+            self._rearm()
+
+    # -- input -----------------------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        if self.reason is not None:
+            return
+        metrics.RTMP_BYTES.inc(len(data))
         try:
-            while True:
-                now = time.monotonic()
-                if self.broadcast is None:
-                    timeout = self.waiting_since + settings.rtmp_handshake_timeout - now
-                    if timeout <= 0:
-                        reason = "no publish within the handshake timeout"
-                        kind = "handshake_timeout"
-                        break
-                else:
-                    last = max(self.broadcast.last_media, self.waiting_since)
-                    timeout = last + settings.rtmp_idle_timeout - now
-                    if timeout <= 0:
-                        reason = f"no media for {settings.rtmp_idle_timeout:g} s"
-                        kind = "idle_timeout"
-                        break
-                try:
-                    data = await asyncio.wait_for(self.reader.read(READ_SIZE), min(timeout, 1.0))
-                except TimeoutError:
-                    continue
-                if not data:
-                    break
-                metrics.RTMP_BYTES.inc(len(data))
-                self.session.receive_data(data, time.monotonic())
-                await self._handle_events()
-                await self._flush()
-                if self.session.wants_close:
-                    reason = self.session.close_reason or "session closed"
-                    kind = "refused"
-                    await asyncio.sleep(REFUSAL_LINGER)
-                    break
+            self.session.receive_data(data, time.monotonic())
         except RtmpProtocolError as exc:
-            reason = f"protocol error: {exc}"
-            log.warning("rtmp %s: %s", self._who(), reason)
-            kind = "protocol_error"
-        except (ConnectionError, OSError) as exc:
-            reason = f"connection error: {exc.__class__.__name__}"
-            kind = "connection_error"
+            self._protocol_error(exc)
+            return
+        self._events()
+
+    def _events(self) -> None:
+        """Hand the session's events to the hub; at the first one that must await the hub, the
+        rest goes to a task and reading pauses until it is done."""
+        session, hub = self.session, self.hub
+        while (event := session.next_event()) is not None:
+            if type(event) is MediaReceived:
+                if self.broadcast is not None:
+                    hub.feed(self.broadcast, self, event.packet)
+            elif isinstance(event, PublishRequested | Unpublished):
+                self._pause("hub")
+                self._busy = self.server.spawn(self._events_async(event))
+                return
+            else:
+                self._other_event(event)
+        self._flush()
+
+    def _other_event(self, event: Event) -> None:
+        if isinstance(event, MetadataReceived):
+            if self.broadcast is not None:
+                self.hub.metadata(self.broadcast, self, event.values)
+        elif isinstance(event, Refused):
+            log.warning("rtmp %s: refused: %s %s", self._who(), event.code, event.description)
+            metrics.PUBLISH_REFUSED.labels("session").inc()
+
+    def _flush(self) -> None:
+        session = self.session
+        out = session.data_to_send()
+        if out and self.transport is not None:
+            self.transport.write(out)
+        if session.wants_close and self.reason is None:
+            # Refused: the peer gets REFUSAL_LINGER seconds to read its onStatus, then we close.
+            self.reason, self.kind = session.close_reason or "session closed", "refused"
+            self._pause("refused")
+            loop = asyncio.get_running_loop()
+            loop.call_later(REFUSAL_LINGER, self._close, self.reason, self.kind)
+
+    async def _events_async(self, event: Event | None) -> None:
+        try:
+            while event is not None and not self.lost and self.reason is None:
+                if isinstance(event, PublishRequested):
+                    await self._publish(event.stream_key)
+                elif isinstance(event, Unpublished):
+                    if self.broadcast is not None:
+                        b, self.broadcast = self.broadcast, None
+                        self.waiting_since = time.monotonic()
+                        self._rearm()
+                        await self.hub.publisher_gone(b, self, "unpublished")
+                elif type(event) is MediaReceived:
+                    if self.broadcast is not None:
+                        self.hub.feed(self.broadcast, self, event.packet)
+                else:
+                    self._other_event(event)
+                event = self.session.next_event()
+        except RtmpProtocolError as exc:
+            self._protocol_error(exc)
         except asyncio.CancelledError:
-            reason, kind = "cancelled", "cancelled"
+            self._close("cancelled", "cancelled")
             raise
         finally:
-            if self.kicked is not None:
-                reason, kind = self.kicked, "kicked"
-            log.info("rtmp %s: closed (%s)", self._who(), reason)
-            metrics.RTMP_CLOSED.labels(kind).inc()
-            if self.broadcast is not None:
-                await self.hub.publisher_gone(self.broadcast, self, reason)
-            if self.kicked:
-                self.writer.transport.abort()
-            else:
-                self.writer.close()
-
-    async def _flush(self) -> None:
-        out = self.session.data_to_send()
-        if out:
-            self.writer.write(out)
-            await asyncio.wait_for(self.writer.drain(), self.server.settings.rtmp_idle_timeout)
-
-    async def _handle_events(self) -> None:
-        while (event := self.session.next_event()) is not None:
-            if isinstance(event, MediaReceived):
-                if self.broadcast is not None:
-                    self.hub.feed(self.broadcast, self, event.packet)
-            elif isinstance(event, PublishRequested):
-                await self._publish(event.stream_key)
-            elif isinstance(event, MetadataReceived):
-                if self.broadcast is not None:
-                    self.hub.metadata(self.broadcast, self, event.values)
-            elif isinstance(event, Refused):
-                log.warning("rtmp %s: refused: %s %s", self._who(), event.code, event.description)
-                metrics.PUBLISH_REFUSED.labels("session").inc()
-            elif isinstance(event, Unpublished) and self.broadcast is not None:
-                b, self.broadcast = self.broadcast, None
-                self.waiting_since = time.monotonic()
-                await self.hub.publisher_gone(b, self, "unpublished")
+            self._busy = None
+            if self.lost and self.broadcast is not None and self.reason is not None:
+                await self.hub.publisher_gone(self.broadcast, self, self.reason)
+        if self.lost or self.reason is not None:
+            return
+        self._flush()
+        if self._held:
+            held = bytes(self._held)
+            self._held.clear()
+            self._feed(held)
+        if self._busy is None:
+            self._resume("hub")
 
     async def _publish(self, key: str) -> None:
         if self.broadcast is not None:
@@ -260,6 +405,7 @@ class RtmpConnection:
             return
         self.broadcast = result
         self.channel = result.channel
+        self._rearm()
         self.session.accept_publish()
         log.info("rtmp %s: publishing", self._who())
         # Input that arrived while the key was looked up was held; parse it now.
