@@ -333,6 +333,15 @@ RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SETUP_HINT = "apt-get install -y nginx libnginx-mod-rtmp wrk"
 
 
+def nginx_rtmp_hls_conf(port: int) -> str:
+    """nginx-rtmp accepting publishes on ``port`` with HLS on (2 s fragments): the baseline feed
+    of bench_rtmp and bench_passthrough. ``{dir}`` is filled in by :class:`Nginx`."""
+    return (
+        "rtmp { server { listen 127.0.0.1:PORT; chunk_size 4096;\n"
+        "  application live { live on; hls on; hls_path {dir}/hls; hls_fragment 2s; } } }\n"
+    ).replace("PORT", str(port))
+
+
 def nginx_rtmp_available() -> bool:
     return NGINX is not None and RTMP_MODULE.exists()
 

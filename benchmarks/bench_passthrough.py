@@ -43,6 +43,7 @@ from _common import (
     machine,
     media_for,
     nginx_rtmp_available,
+    nginx_rtmp_hls_conf,
     rss_bytes,
     stop_process,
     tree_cpu_seconds,
@@ -141,10 +142,7 @@ def kitch_run(
 
 def nginx_run(media: Media, n: int, window: float, warmup: float, slices: int) -> Run:
     port = free_port()
-    conf = (
-        "rtmp { server { listen 127.0.0.1:PORT; chunk_size 4096;\n"
-        "  application live { live on; hls on; hls_path {dir}/hls; hls_fragment 2s; } } }\n"
-    ).replace("PORT", str(port))
+    conf = nginx_rtmp_hls_conf(port)
     with Nginx(conf, modules=(RTMP_MODULE,)) as ng:
         ng.start(port)
         time.sleep(0.3)

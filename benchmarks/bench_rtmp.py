@@ -47,6 +47,7 @@ from _common import (
     media_for,
     metric,
     nginx_rtmp_available,
+    nginx_rtmp_hls_conf,
     ratio,
     tree_cpu_seconds,
     verdict,
@@ -202,10 +203,7 @@ def bench_server(media: Media, loops: int, repeat: int) -> list[str]:
         return [f"server CPU per ingested GB: kitch {kitch_cpu_gb:.2f} CPU-s/GB (no baseline)"]
     nginx_cpu_gb = float("inf")
     port = free_port()
-    conf = (
-        "rtmp { server { listen 127.0.0.1:PORT; chunk_size 4096;\n"
-        "  application live { live on; hls on; hls_path {dir}/hls; hls_fragment 2s; } } }\n"
-    ).replace("PORT", str(port))
+    conf = nginx_rtmp_hls_conf(port)
     with Nginx(conf, modules=(RTMP_MODULE,)) as ng:
         ng.start(port)
         for i in range(repeat):

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from kitch.db import Database, open_database
 from tests.support.media import Fixture, publish_pyav
 from tests.support.server import KitchServer
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A real SQLite database file, migrated, for in-process hub and listener tests."""
+    database = await open_database(tmp_path / "kitch.db")
+    yield database
+    await database.close()
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ way to drop one); the end-to-end tests in test_publish_e2e.py run the same rules
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from kitch.config import Settings
-from kitch.db import Database, open_database
+from kitch.db import Database
 from kitch.db.queries import get_channel
 from kitch.db.users import create_user, rotate_stream_key
 from kitch.hls import HlsRegistry, HlsSettings
@@ -36,13 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "kitch.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kitch.config import Settings
-from kitch.db import Database, open_database
+from kitch.db import Database
 from kitch.db.queries import get_channel
 from kitch.db.users import create_user
 from kitch.hls import HlsRegistry, HlsSettings
@@ -26,13 +26,6 @@ from kitch.server.rtmp import RtmpServer
 from tests.rtmp.client import ASC, AVCC, video_tag
 
 IDLE = 1.0
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "kitch.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture
