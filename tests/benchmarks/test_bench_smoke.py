@@ -70,3 +70,11 @@ def test_bench_serve_quick() -> None:
         assert re.search(r"segments: kitch/nginx [\d.]+x", out), out
     else:
         assert "baseline not installed" in out
+
+
+def test_bench_latency_quick() -> None:
+    out = run_quick("bench_latency.py")
+    assert re.search(r"in-process: listing delay median -?\d+ ms", out), out
+    assert re.search(r"real path: listing delay median -?\d+ ms", out), out
+    assert re.search(r"real / in-process: listing delay median [\d.]+x", out), out
+    assert "summary: real path aim" in out
