@@ -11,7 +11,6 @@ import math
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,34 +71,41 @@ def make_fixture(
         if audio:
             as_ = out.add_stream("aac", rate=44100)
             as_.layout = "stereo"  # type: ignore[union-attr]
-        n_frames = int(seconds * fps)
-        if vs is not None:
-            y = np.zeros((height, width, 3), dtype=np.uint8)
-            for i in range(n_frames):
-                y[:] = 30
+        # Video and audio are encoded interleaved in time order: muxers only reorder within
+        # max_interleave_delta (10 s), so encoding one track whole and then the other breaks
+        # fixtures longer than that.
+        n_frames = int(seconds * fps) if vs is not None else 0
+        rate, spf = 44100, 1024
+        total = int(seconds * rate) if as_ is not None else 0
+        picture = np.zeros((height, width, 3), dtype=np.uint8)
+        i = t = 0
+        while i < n_frames or t < total:
+            if i < n_frames and (t >= total or i / fps <= t / rate):
+                assert vs is not None
+                picture[:] = 30
                 x = (i * 7) % width
-                y[:, x : x + 16, :] = (255, 200, 40)
-                y[: 8 + (i % 30), :8, 1] = 255
-                frame = av.VideoFrame.from_ndarray(y, format="rgb24").reformat(format="yuv420p")
+                picture[:, x : x + 16, :] = (255, 200, 40)
+                picture[: 8 + (i % 30), :8, 1] = 255
+                frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(
+                    format="yuv420p"
+                )
                 frame.pts = i
                 frame.time_base = fractions.Fraction(1, fps)
                 for p in vs.encode(frame):
                     out.mux(p)
-        if as_ is not None:
-            rate, spf = 44100, 1024
-            total = int(seconds * rate)
-            t = 0
-            while t < total:
+                i += 1
+            else:
+                assert as_ is not None
                 n = min(spf, total - t)
                 ts = (np.arange(t, t + n) / rate).astype(np.float32)
                 tone = (0.2 * np.sin(2 * math.pi * 440 * ts)).astype(np.float32)
-                frame = av.AudioFrame.from_ndarray(
+                sound = av.AudioFrame.from_ndarray(
                     np.stack([tone, tone]).reshape(1, -1), format="flt", layout="stereo"
                 )
-                frame.sample_rate = rate
-                frame.pts = t
-                frame.time_base = fractions.Fraction(1, rate)
-                for p in as_.encode(frame):
+                sound.sample_rate = rate
+                sound.pts = t
+                sound.time_base = fractions.Fraction(1, rate)
+                for p in as_.encode(sound):
                     out.mux(p)
                 t += n
         for s in (vs, as_):
@@ -108,14 +114,6 @@ def make_fixture(
                     out.mux(p)
     tmp.rename(path)
     return fx
-
-
-def _packets_in_dts_order(path: Path) -> Iterator[tuple[av.Packet, float]]:
-    with av.open(str(path)) as inp:
-        for pkt in inp.demux():
-            if pkt.dts is None or pkt.size == 0:
-                continue
-            yield pkt, float(pkt.dts * pkt.time_base)
 
 
 def publish_pyav(
