@@ -295,20 +295,28 @@ def init_segment(tracks):
 # H.264 helpers
 
 
+cdef inline Py_ssize_t _nal_size(const uint8_t* p, Py_ssize_t n, Py_ssize_t i,
+                                 int length_size) except -1:
+    """The big-endian NAL length at ``p[i]``; raises MuxError if it or its NAL overruns ``n``."""
+    cdef Py_ssize_t size = 0
+    cdef int j
+    if i + length_size > n:
+        raise MuxError("truncated NAL length")
+    for j in range(length_size):
+        size = (size << 8) | p[i + j]
+    if i + length_size + size > n:
+        raise MuxError("NAL unit overruns the sample")
+    return size
+
+
 def avcc_to_annexb(bytes data, int length_size=4):
     """Length-prefixed NAL units -> Annex B (4-byte start codes). Raises MuxError if truncated."""
     cdef const uint8_t* p = data
-    cdef Py_ssize_t n = len(data), i = 0, size, j
+    cdef Py_ssize_t n = len(data), i = 0, size
     cdef list parts = []
     while i < n:
-        if i + length_size > n:
-            raise MuxError("truncated NAL length")
-        size = 0
-        for j in range(length_size):
-            size = (size << 8) | p[i + j]
+        size = _nal_size(p, n, i, length_size)
         i += length_size
-        if i + size > n:
-            raise MuxError("NAL unit overruns the sample")
         parts.append(b"\x00\x00\x00\x01")
         parts.append(data[i:i + size])
         i += size
@@ -792,14 +800,8 @@ cdef class TsMuxer:
         # first pass: validate, measure
         es_size = len(self._aud)
         while i < n:
-            if i + ls > n:
-                raise MuxError("truncated NAL length")
-            size = 0
-            for j in range(ls):
-                size = (size << 8) | p[i + j]
+            size = _nal_size(p, n, i, ls)
             i += ls
-            if i + size > n:
-                raise MuxError("NAL unit overruns the sample")
             if size:
                 t = (p[i] >> 1) & 0x3F if self._hevc else p[i] & 0x1F
                 if t != aud_type:

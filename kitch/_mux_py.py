@@ -268,17 +268,24 @@ def init_segment(tracks: Sequence[TrackInfo]) -> bytes:
     return ftyp + _box(b"moov", mvhd + traks + _box(b"mvex", trex))
 
 
+def _nal_size(data: bytes, i: int, length_size: int) -> int:
+    """The big-endian NAL length at ``data[i]``; raises MuxError if it or its NAL overruns."""
+    n = len(data)
+    if i + length_size > n:
+        raise MuxError("truncated NAL length")
+    size = int.from_bytes(data[i : i + length_size], "big")
+    if i + length_size + size > n:
+        raise MuxError("NAL unit overruns the sample")
+    return size
+
+
 def avcc_to_annexb(data: bytes, length_size: int = 4) -> bytes:
     """Length-prefixed NAL units -> Annex B (4-byte start codes). Raises MuxError if truncated."""
     parts: list[bytes] = []
     i, n = 0, len(data)
     while i < n:
-        if i + length_size > n:
-            raise MuxError("truncated NAL length")
-        size = int.from_bytes(data[i : i + length_size], "big")
+        size = _nal_size(data, i, length_size)
         i += length_size
-        if i + size > n:
-            raise MuxError("NAL unit overruns the sample")
         parts.append(b"\x00\x00\x00\x01")
         parts.append(data[i : i + size])
         i += size
@@ -713,12 +720,8 @@ class TsMuxer:
         i = 0
         n = len(data)
         while i < n:
-            if i + ls > n:
-                raise MuxError("truncated NAL length")
-            size = int.from_bytes(data[i : i + ls], "big")
+            size = _nal_size(data, i, ls)
             i += ls
-            if i + size > n:
-                raise MuxError("NAL unit overruns the sample")
             if size:
                 t = (data[i] >> 1) & 0x3F if hevc else data[i] & 0x1F
                 if t == (35 if hevc else 9):
