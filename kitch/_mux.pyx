@@ -418,8 +418,8 @@ cdef class _Bits:
         return -<int>(k >> 1)
 
 
-cdef bytes _unescape(bytes nal):
-    """Drop emulation-prevention bytes (00 00 03 -> 00 00)."""
+cpdef bytes unescape_rbsp(bytes nal):
+    """NAL payload -> RBSP: drops emulation-prevention bytes (00 00 03 -> 00 00)."""
     cdef const uint8_t* p = nal
     cdef Py_ssize_t n = len(nal), i
     cdef int zeros = 0
@@ -438,7 +438,7 @@ def parse_sps(bytes sps):
     level, and fps (0.0 when the VUI carries no timing)."""
     if len(sps) < 4 or (sps[0] & 0x1F) != 7:
         raise MuxError("not an H.264 SPS")
-    cdef _Bits b = _Bits(_unescape(sps[1:]))
+    cdef _Bits b = _Bits(unescape_rbsp(sps[1:]))
     cdef uint32_t profile = b.u(8), constraints = b.u(8), level = b.u(8)
     cdef uint32_t chroma = 1, i, j, count
     cdef int last_scale, next_scale

@@ -367,7 +367,8 @@ class _Bits:
         return (k + 1) >> 1 if k & 1 else -(k >> 1)
 
 
-def _unescape(nal: bytes) -> bytes:
+def unescape_rbsp(nal: bytes) -> bytes:
+    """NAL payload -> RBSP: drops emulation-prevention bytes (00 00 03 -> 00 00)."""
     out = bytearray()
     zeros = 0
     for byte in nal:
@@ -384,7 +385,7 @@ def parse_sps(sps: bytes) -> SpsInfo:
     (0.0 when the VUI carries no timing)."""
     if len(sps) < 4 or (sps[0] & 0x1F) != 7:
         raise MuxError("not an H.264 SPS")
-    b = _Bits(_unescape(sps[1:]))
+    b = _Bits(unescape_rbsp(sps[1:]))
     profile, constraints, level = b.u(8), b.u(8), b.u(8)
     chroma = 1
     separate = False

@@ -60,18 +60,6 @@ class _Bits:
         return (1 << zeros) - 1 + (self.u(zeros) if zeros else 0)
 
 
-def _unescape(nal: bytes) -> bytes:
-    out = bytearray()
-    zeros = 0
-    for b in nal:
-        if zeros >= 2 and b == 3:
-            zeros = 0
-            continue
-        out.append(b)
-        zeros = zeros + 1 if b == 0 else 0
-    return bytes(out)
-
-
 # ---- H.264 / AAC (thin wrappers so every codec answers the same way) ------------------------
 
 
@@ -132,7 +120,7 @@ def parse_hevc_sps(nal: bytes) -> tuple[int, int]:
     """HEVC SPS NAL (with its 2-byte header) -> ``(width, height)`` after cropping."""
     if len(nal) < 4 or (nal[0] >> 1) & 0x3F != 33:
         raise _mux.MuxError("not an HEVC SPS")
-    b = _Bits(_unescape(nal[2:]), "HEVC SPS")
+    b = _Bits(_mux.unescape_rbsp(nal[2:]), "HEVC SPS")
     b.u(4)
     max_sub_layers = b.u(3)
     b.u(1)

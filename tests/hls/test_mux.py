@@ -148,6 +148,13 @@ def test_annexb_round_trip() -> None:
         _mux.avcc_to_annexb(b"\x00\x00\x00\x09\x65")
 
 
+def test_unescape_rbsp_drops_emulation_prevention_bytes() -> None:
+    assert _mux.unescape_rbsp(b"\x00\x00\x03\x01\x00\x00\x03\x00\x03") == (
+        b"\x00\x00\x01\x00\x00\x00\x03"
+    )
+    assert _mux.unescape_rbsp(b"\x03\x00\x03") == b"\x03\x00\x03"
+
+
 @pytest.mark.parametrize("bad", [b"", b"\x01", b"\x02" * 10, b"\x01\x42\xc0\x0d\xff\xe1\x00\x30"])
 def test_bad_avc_config_raises_mux_error(bad: bytes) -> None:
     with pytest.raises(_mux.MuxError):
