@@ -3,7 +3,6 @@ into MP4 (whose demuxer hands back hvcC / av1C / OpusHead), and their MediaPacke
 
 from __future__ import annotations
 
-import fractions
 import math
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import av
 import numpy as np
 
 from kitch.media import MediaPacket
+from tests.support.media import bar_frame, tone_frame
 
 #: our codec name -> (PyAV encoder, encoder options)
 VIDEO_ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -56,13 +56,7 @@ def make_clip(
         if vs is not None:
             img = np.zeros((height, width, 3), dtype=np.uint8)
             for i in range(frames):
-                img[:] = 30
-                x = (i * 5) % width
-                img[:, x : x + 10, :] = (255, 200, 40)
-                frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-                frame.pts = i
-                frame.time_base = fractions.Fraction(1, fps)
-                for p in vs.encode(frame):
+                for p in vs.encode(bar_frame(img, i, fps, step=5, bar=10, counter=False)):
                     out.mux(p)
             for p in vs.encode(None):
                 out.mux(p)
@@ -72,15 +66,7 @@ def make_clip(
             total = rate * frames // fps
             t = 0
             while t < total:
-                ts = (np.arange(t, t + size) / rate).astype(np.float32)
-                tone = (0.2 * np.sin(2 * math.pi * 440 * ts)).astype(np.float32)
-                af = av.AudioFrame.from_ndarray(
-                    np.stack([tone, tone]).reshape(1, -1), format="flt", layout="stereo"
-                )
-                af.sample_rate = rate
-                af.pts = t
-                af.time_base = fractions.Fraction(1, rate)
-                for p in as_.encode(af):
+                for p in as_.encode(tone_frame(t, size, rate)):
                     out.mux(p)
                 t += size
             for p in as_.encode(None):

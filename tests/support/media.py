@@ -31,6 +31,38 @@ class Fixture:
     video: bool
 
 
+def bar_frame(
+    picture: np.ndarray, i: int, fps: int, *, step: int = 7, bar: int = 16, counter: bool = True
+) -> av.VideoFrame:
+    """Frame ``i`` of the test pattern, painted into ``picture`` (an RGB buffer reused across
+    frames): grey, a yellow bar ``bar`` px wide moving ``step`` px a frame and, with
+    ``counter``, a green corner stripe whose height cycles every 30 frames. yuv420p, pts ``i``
+    in 1/``fps``."""
+    picture[:] = 30
+    x = (i * step) % picture.shape[1]
+    picture[:, x : x + bar, :] = (255, 200, 40)
+    if counter:
+        picture[: 8 + (i % 30), :8, 1] = 255
+    frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+    frame.pts = i
+    frame.time_base = fractions.Fraction(1, fps)
+    return frame
+
+
+def tone_frame(t: int, n: int, rate: int) -> av.AudioFrame:
+    """Samples ``t`` .. ``t + n`` of a 440 Hz tone (amplitude 0.2), stereo float, pts ``t`` in
+    1/``rate``."""
+    ts = (np.arange(t, t + n) / rate).astype(np.float32)
+    tone = (0.2 * np.sin(2 * math.pi * 440 * ts)).astype(np.float32)
+    frame = av.AudioFrame.from_ndarray(
+        np.stack([tone, tone]).reshape(1, -1), format="flt", layout="stereo"
+    )
+    frame.sample_rate = rate
+    frame.pts = t
+    frame.time_base = fractions.Fraction(1, rate)
+    return frame
+
+
 def make_fixture(
     directory: Path,
     *,
@@ -82,30 +114,13 @@ def make_fixture(
         while i < n_frames or t < total:
             if i < n_frames and (t >= total or i / fps <= t / rate):
                 assert vs is not None
-                picture[:] = 30
-                x = (i * 7) % width
-                picture[:, x : x + 16, :] = (255, 200, 40)
-                picture[: 8 + (i % 30), :8, 1] = 255
-                frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(
-                    format="yuv420p"
-                )
-                frame.pts = i
-                frame.time_base = fractions.Fraction(1, fps)
-                for p in vs.encode(frame):
+                for p in vs.encode(bar_frame(picture, i, fps)):
                     out.mux(p)
                 i += 1
             else:
                 assert as_ is not None
                 n = min(spf, total - t)
-                ts = (np.arange(t, t + n) / rate).astype(np.float32)
-                tone = (0.2 * np.sin(2 * math.pi * 440 * ts)).astype(np.float32)
-                sound = av.AudioFrame.from_ndarray(
-                    np.stack([tone, tone]).reshape(1, -1), format="flt", layout="stereo"
-                )
-                sound.sample_rate = rate
-                sound.pts = t
-                sound.time_base = fractions.Fraction(1, rate)
-                for p in as_.encode(sound):
+                for p in as_.encode(tone_frame(t, n, rate)):
                     out.mux(p)
                 t += n
         for s in (vs, as_):
