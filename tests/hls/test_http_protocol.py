@@ -6,7 +6,7 @@ import asyncio
 import gzip
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import m3u8
@@ -37,38 +37,46 @@ def live(av_fixture: Fixture) -> Iterator[tuple[LiveServer, Feeder]]:
         feeder.done.wait(5)
 
 
+@pytest.fixture
+async def alice(
+    live: tuple[LiveServer, Feeder],
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, m3u8.M3U8]]:
+    """A client, the live stream's media playlist URL and that playlist as first fetched."""
+    srv, _ = live
+    url = f"{srv.base}/alice/source/index.m3u8"
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client, url, m3u8.loads((await client.get(url)).text)
+
+
 def _edge(pl: m3u8.M3U8) -> tuple[int, int]:
     """(MSN of the newest segment, parts it lists): the next part is ``(msn, parts)``."""
     return pl.media_sequence + len(pl.segments) - 1, len(pl.segments[-1].parts)
 
 
 async def test_blocking_reload_answers_when_the_next_part_is_listed(
-    live: tuple[LiveServer, Feeder],
+    alice: tuple[httpx.AsyncClient, str, m3u8.M3U8],
 ) -> None:
-    srv, _ = live
-    url = f"{srv.base}/alice/source/index.m3u8"
-    async with httpx.AsyncClient(timeout=10) as client:
-        pl = m3u8.loads((await client.get(url)).text)
-        msn, nparts = _edge(pl)
-        target = pl.part_inf.part_target
-        for _ in range(4):
-            t0 = time.monotonic()
-            r = await client.get(url, params={"_HLS_msn": msn, "_HLS_part": nparts})
-            waited = time.monotonic() - t0
-            assert r.status_code == 200
-            print(f"blocking reload answered in {waited:.3f} s (part target {target})")
-            assert waited < 2 * target + 0.3  # a part comes every target; twice that, loaded
-            assert r.headers["content-type"].startswith("application/vnd.apple.mpegurl")
-            assert "max-age" in r.headers["cache-control"]
-            got = m3u8.loads(r.text)
-            last_msn = got.media_sequence + len(got.segments) - 1
-            last = got.segments[-1]
-            assert (last_msn, len(last.parts)) >= (msn, nparts + 1)
-            for part in last.parts:
-                assert part.duration <= target
-            msn, nparts = last_msn, len(last.parts)
-            if last.uri is not None:  # segment complete: next one starts at part 0
-                msn, nparts = msn + 1, 0
+    client, url, pl = alice
+    msn, nparts = _edge(pl)
+    target = pl.part_inf.part_target
+    for _ in range(4):
+        t0 = time.monotonic()
+        r = await client.get(url, params={"_HLS_msn": msn, "_HLS_part": nparts})
+        waited = time.monotonic() - t0
+        assert r.status_code == 200
+        print(f"blocking reload answered in {waited:.3f} s (part target {target})")
+        assert waited < 2 * target + 0.3  # a part comes every target; twice that, loaded
+        assert r.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+        assert "max-age" in r.headers["cache-control"]
+        got = m3u8.loads(r.text)
+        last_msn = got.media_sequence + len(got.segments) - 1
+        last = got.segments[-1]
+        assert (last_msn, len(last.parts)) >= (msn, nparts + 1)
+        for part in last.parts:
+            assert part.duration <= target
+        msn, nparts = last_msn, len(last.parts)
+        if last.uri is not None:  # segment complete: next one starts at part 0
+            msn, nparts = msn + 1, 0
 
 
 async def test_preload_hinted_part_waits_and_matches_the_listed_part(
@@ -102,27 +110,24 @@ async def test_preload_hinted_part_waits_and_matches_the_listed_part(
 
 
 async def test_requests_too_far_ahead_are_400_and_bad_queries_too(
-    live: tuple[LiveServer, Feeder],
+    alice: tuple[httpx.AsyncClient, str, m3u8.M3U8],
 ) -> None:
-    srv, _ = live
-    url = f"{srv.base}/alice/source/index.m3u8"
-    async with httpx.AsyncClient(timeout=10) as client:
-        pl = m3u8.loads((await client.get(url)).text)
-        msn, _ = _edge(pl)
-        t0 = time.monotonic()
-        # msn + 2 is the first that is too far; + 3 leaves room for a segment completing
-        # between the two requests on a loaded machine.
-        assert (await client.get(url, params={"_HLS_msn": msn + 3})).status_code == 400
-        r = await client.get(url, params={"_HLS_msn": msn, "_HLS_part": 40})
-        assert r.status_code == 400
-        assert r.json()["error"]["code"] == "too_far_ahead"
-        assert (await client.get(url, params={"_HLS_part": 1})).status_code == 400
-        assert (await client.get(url, params={"_HLS_msn": "-1"})).status_code == 400
-        assert (await client.get(url, params={"_HLS_msn": "x"})).status_code == 400
-        assert time.monotonic() - t0 < 1.0
-        # the next segment (msn + 1) is allowed and answers within about a segment
-        r = await client.get(url, params={"_HLS_msn": msn + 1})
-        assert r.status_code == 200
+    client, url, pl = alice
+    msn, _ = _edge(pl)
+    t0 = time.monotonic()
+    # msn + 2 is the first that is too far; + 3 leaves room for a segment completing
+    # between the two requests on a loaded machine.
+    assert (await client.get(url, params={"_HLS_msn": msn + 3})).status_code == 400
+    r = await client.get(url, params={"_HLS_msn": msn, "_HLS_part": 40})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "too_far_ahead"
+    assert (await client.get(url, params={"_HLS_part": 1})).status_code == 400
+    assert (await client.get(url, params={"_HLS_msn": "-1"})).status_code == 400
+    assert (await client.get(url, params={"_HLS_msn": "x"})).status_code == 400
+    assert time.monotonic() - t0 < 1.0
+    # the next segment (msn + 1) is allowed and answers within about a segment
+    r = await client.get(url, params={"_HLS_msn": msn + 1})
+    assert r.status_code == 200
 
 
 async def test_blocking_reload_times_out_with_503_when_the_publisher_stalls(
