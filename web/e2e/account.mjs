@@ -2,7 +2,7 @@
 // info), channel page offline, settings (display name, avatar), silent token refresh, session kept
 // across reloads, sign out / in, password change, account deletion.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS, TOKEN_TTL_S (the server's access token lifetime).
-import { failureReport, env, launch, log, newPage, overflowsX, result, shot } from "./lib.mjs";
+import { failureReport, env, launch, log, newPage, overflowsX, register, result, shot } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const username = env("USERNAME");
@@ -24,14 +24,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await newPage(context, errors);
 
-  await page.goto(`${base}/register`);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Email").fill(`${username}@example.com`);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByLabel("Repeat password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(`${base}/dashboard`);
-  await page.getByTestId("dashboard-status").waitFor();
+  await register(page, base, username, password);
   checks.offline = await page.getByTestId("dashboard-status").getAttribute("data-live");
   checks.keyHiddenAtFirst = (await page.getByTestId("stream-key").count()) === 0;
   checks.serverUrl = await page.getByTestId("server-url").inputValue();

@@ -55,6 +55,22 @@ export function log(...parts) {
   process.stderr.write(`[e2e] ${parts.join(" ")}\n`);
 }
 
+/**
+ * Fill in and submit the register form, then wait for the dashboard it lands on.
+ * `timeout` (ms) bounds the two waits; without it Playwright's default (30 s) applies.
+ */
+export async function register(page, base, username, password, timeout) {
+  const wait = timeout === undefined ? {} : { timeout };
+  await page.goto(`${base}/register`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Email").fill(`${username}@example.com`);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByLabel("Repeat password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(`${base}/dashboard`, wait);
+  await page.getByTestId("dashboard-status").waitFor(wait);
+}
+
 /** Wait until the page's first <video> has played `seconds` of media; returns its currentTime. */
 export async function waitForPlayback(page, seconds, timeoutMs) {
   await page.waitForSelector("video", { timeout: timeoutMs });

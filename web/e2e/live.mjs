@@ -4,7 +4,7 @@
 // behind-live shown -> phone viewport -> screenshots.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS.
 import { createInterface } from "node:readline";
-import { behindLive, failureReport, env, launch, log, newPage, overflowsX, result, shot, waitForPlayback } from "./lib.mjs";
+import { behindLive, failureReport, env, launch, log, newPage, overflowsX, register, result, shot, waitForPlayback } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const username = env("USERNAME");
@@ -30,14 +30,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await newPage(context, errors);
 
-  await page.goto(`${base}/register`);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Email").fill(`${username}@example.com`);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByLabel("Repeat password").fill(password);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(`${base}/dashboard`, { timeout: 20_000 });
-  await page.getByTestId("dashboard-status").waitFor({ timeout: 20_000 });
+  await register(page, base, username, password, 20_000);
   checks.registered = true;
   checks.signedInAs = await page.getByTestId("signed-in-as").textContent();
 
