@@ -344,36 +344,31 @@ def annexb_to_avcc(bytes data):
     return b"".join(parts)
 
 
+cdef tuple _param_sets(bytes avcc, Py_ssize_t i, Py_ssize_t count, str what):
+    """``count`` 16-bit-length-prefixed parameter sets from ``avcc[i:]`` -> (list, next i)."""
+    cdef Py_ssize_t n = len(avcc), k, size
+    found = []
+    for k in range(count):
+        if i + 2 > n:
+            raise MuxError("truncated avcC")
+        size = (avcc[i] << 8) | avcc[i + 1]
+        if i + 2 + size > n:
+            raise MuxError(f"truncated avcC {what}")
+        found.append(avcc[i + 2:i + 2 + size])
+        i += 2 + size
+    return found, i
+
+
 def parse_avc_config(bytes avcc):
     """AVCDecoderConfigurationRecord -> ``(sps_list, pps_list, nal_length_size)``."""
-    cdef Py_ssize_t n = len(avcc), i, k, count, size
+    cdef Py_ssize_t n = len(avcc), i
     if n < 7 or avcc[0] != 1:
         raise MuxError("not an AVCDecoderConfigurationRecord")
     length_size = (avcc[4] & 3) + 1
-    sps = []
-    pps = []
-    i = 6
-    count = avcc[5] & 0x1F
-    for k in range(count):
-        if i + 2 > n:
-            raise MuxError("truncated avcC")
-        size = (avcc[i] << 8) | avcc[i + 1]
-        if i + 2 + size > n:
-            raise MuxError("truncated avcC SPS")
-        sps.append(avcc[i + 2:i + 2 + size])
-        i += 2 + size
+    sps, i = _param_sets(avcc, 6, avcc[5] & 0x1F, "SPS")
     if i >= n:
         raise MuxError("avcC without PPS count")
-    count = avcc[i]
-    i += 1
-    for k in range(count):
-        if i + 2 > n:
-            raise MuxError("truncated avcC")
-        size = (avcc[i] << 8) | avcc[i + 1]
-        if i + 2 + size > n:
-            raise MuxError("truncated avcC PPS")
-        pps.append(avcc[i + 2:i + 2 + size])
-        i += 2 + size
+    pps, i = _param_sets(avcc, i + 1, avcc[i], "PPS")
     if not sps:
         raise MuxError("avcC without SPS")
     return sps, pps, length_size

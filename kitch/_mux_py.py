@@ -314,32 +314,34 @@ def annexb_to_avcc(data: bytes) -> bytes:
     return b"".join(parts)
 
 
+def _param_sets(avcc: bytes, i: int, count: int, what: str) -> tuple[list[bytes], int]:
+    """``count`` 16-bit-length-prefixed parameter sets from ``avcc[i:]`` -> (list, next i)."""
+    n = len(avcc)
+    found = []
+    for _ in range(count):
+        if i + 2 > n:
+            raise MuxError("truncated avcC")
+        size = (avcc[i] << 8) | avcc[i + 1]
+        if i + 2 + size > n:
+            raise MuxError(f"truncated avcC {what}")
+        found.append(avcc[i + 2 : i + 2 + size])
+        i += 2 + size
+    return found, i
+
+
 def parse_avc_config(avcc: bytes) -> tuple[list[bytes], list[bytes], int]:
     """AVCDecoderConfigurationRecord -> ``(sps_list, pps_list, nal_length_size)``."""
     n = len(avcc)
     if n < 7 or avcc[0] != 1:
         raise MuxError("not an AVCDecoderConfigurationRecord")
     length_size = (avcc[4] & 3) + 1
-    lists: list[list[bytes]] = [[], []]
-    i = 6
-    count = avcc[5] & 0x1F
-    for which in (0, 1):
-        if which == 1:
-            if i >= n:
-                raise MuxError("avcC without PPS count")
-            count = avcc[i]
-            i += 1
-        for _ in range(count):
-            if i + 2 > n:
-                raise MuxError("truncated avcC")
-            size = (avcc[i] << 8) | avcc[i + 1]
-            if i + 2 + size > n:
-                raise MuxError("truncated avcC parameter set")
-            lists[which].append(avcc[i + 2 : i + 2 + size])
-            i += 2 + size
-    if not lists[0]:
+    sps, i = _param_sets(avcc, 6, avcc[5] & 0x1F, "SPS")
+    if i >= n:
+        raise MuxError("avcC without PPS count")
+    pps, i = _param_sets(avcc, i + 1, avcc[i], "PPS")
+    if not sps:
         raise MuxError("avcC without SPS")
-    return lists[0], lists[1], length_size
+    return sps, pps, length_size
 
 
 class _Bits:
