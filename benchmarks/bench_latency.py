@@ -55,7 +55,7 @@ from _common import machine, ratio, verdict
 
 from kitch.hls import HlsRegistry, HlsSettings
 from kitch.media import MediaPacket
-from tests.hls.live import live_server, shifted
+from tests.hls.live import live_server
 from tests.hls.packets import demux_packets
 from tests.support.media import Fixture, make_fixture
 from tests.support.server import KitchServer
@@ -164,9 +164,7 @@ def _probe(url: str, fed_at: dict[int, float], frame_ms: int, done: threading.Ev
     return out
 
 
-def _publish(
-    url: str, fx: Fixture, loops: int, fed_at: dict[int, float], done: threading.Event
-) -> None:
+def _publish(url: str, fx: Fixture, fed_at: dict[int, float], done: threading.Event) -> None:
     """Copy the fixture's packets to ``url`` over RTMP in real time (tests.support.media's
     publish_pyav pacing loop), recording when each video packet goes out: ``fed_at[part end
     ms after the first video DTS] = wall time``."""
@@ -185,35 +183,25 @@ def _publish(
                 start = time.monotonic()
                 first: int | None = None
                 pending: list[tuple[int, int]] = []  # (dts, key) held by the interleaver
-                shift_s = 0.0
-                for _ in range(loops):
-                    inp.seek(0)
-                    last = 0.0
-                    for pkt in inp.demux():
-                        if pkt.dts is None or pkt.size == 0 or pkt.stream.index not in mapping:
-                            continue
-                        tb = pkt.time_base
-                        last = max(last, float(pkt.dts * tb))
-                        shift = round(shift_s / tb)
-                        dts = pkt.dts + shift
-                        pkt.dts = dts
-                        pkt.pts = (pkt.pts if pkt.pts is not None else dts - shift) + shift
-                        ms = round(dts * tb * 1000)
-                        delay = start + float(dts * tb) - time.monotonic()
-                        if delay > 0:
-                            time.sleep(delay)
-                        kind = pkt.stream.type
-                        pkt.stream = mapping[pkt.stream.index]
-                        if kind == "video":
-                            first = ms if first is None else first
-                            pending.append((ms, ms - first + frame_ms))
-                        out.mux(pkt)
-                        now = time.time()
-                        if kind == "audio" or not has_audio:
-                            while pending and (pending[0][0] <= ms or not has_audio):
-                                fed_at[pending.pop(0)[1]] = now
-                    # as publish_pyav: the next loop starts after this one's last packet
-                    shift_s += fx.seconds if fx.seconds > last else last + 0.04
+                for pkt in inp.demux():
+                    if pkt.dts is None or pkt.size == 0 or pkt.stream.index not in mapping:
+                        continue
+                    tb = pkt.time_base
+                    dts = pkt.dts
+                    ms = round(dts * tb * 1000)
+                    delay = start + float(dts * tb) - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    kind = pkt.stream.type
+                    pkt.stream = mapping[pkt.stream.index]
+                    if kind == "video":
+                        first = ms if first is None else first
+                        pending.append((ms, ms - first + frame_ms))
+                    out.mux(pkt)
+                    now = time.time()
+                    if kind == "audio" or not has_audio:
+                        while pending and (pending[0][0] <= ms or not has_audio):
+                            fed_at[pending.pop(0)[1]] = now
             finally:
                 out.close()
                 now = time.time()
@@ -223,7 +211,7 @@ def _publish(
         done.set()
 
 
-def run_real(fx: Fixture, loops: int, workdir: Path) -> tuple[Result, str]:
+def run_real(fx: Fixture, workdir: Path) -> tuple[Result, str]:
     """Publish over RTMP into a real ``kitch serve`` and probe its LL-HLS playlist."""
     server = KitchServer(workdir / "data", workdir / "serve.log", env={"KITCH_BCRYPT_COST": "4"})
     (workdir / "data").mkdir(exist_ok=True)
@@ -234,7 +222,7 @@ def run_real(fx: Fixture, loops: int, workdir: Path) -> tuple[Result, str]:
         done = threading.Event()
         pub = threading.Thread(
             target=_publish,
-            args=(server.rtmp_url(account.stream_key), fx, loops, fed_at, done),
+            args=(server.rtmp_url(account.stream_key), fx, fed_at, done),
             daemon=True,
         )
         pub.start()
@@ -254,9 +242,9 @@ def _part_target(playlist: str) -> str:
     return "?"
 
 
-def run_in_process(fx: Fixture, loops: int) -> tuple[Result, str]:
+def run_in_process(fx: Fixture) -> tuple[Result, str]:
     """Feed the demuxed packets straight into an in-process HlsRegistry behind uvicorn."""
-    packets = shifted(demux_packets(fx.path), loops, fx.seconds)
+    packets = demux_packets(fx.path)
     frame_ms = round(1000 / fx.fps)
     registry = HlsRegistry(HlsSettings())
     fed_at: dict[int, float] = {}  # part end (ms after the first video DTS) -> wall time fed
@@ -311,16 +299,15 @@ def main() -> None:
     seconds = 4.0 if args.quick else args.seconds
     gop = 30 if args.quick else args.gop
     fx = make_fixture(media, seconds=seconds, fps=args.fps, gop=gop)
-    loops = 1
-    print(f"stream: {fx.width}x{fx.height} {fx.fps} fps, GOP {gop}, {loops * fx.seconds:.0f} s")
-    base, pt = run_in_process(fx, loops)
+    print(f"stream: {fx.width}x{fx.height} {fx.fps} fps, GOP {gop}, {fx.seconds:.0f} s")
+    base, pt = run_in_process(fx)
     print(f"in-process HlsRegistry (baseline), PART-TARGET {pt}")
     print(base.line("  in-process"), flush=True)
     if args.in_process:
         print(f"summary: in-process aim (< {AIM_S * 1000:.0f} ms at p95): {verdict(base.met())}")
         return
     with tempfile.TemporaryDirectory(prefix="kitch-bench-latency-") as tmp:
-        real, pt = run_real(fx, loops, Path(tmp))
+        real, pt = run_real(fx, Path(tmp))
     print(f"kitch serve, RTMP publish (PyAV), PART-TARGET {pt}")
     print(real.line("  real path"))
     if real.delays and base.delays:

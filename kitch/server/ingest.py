@@ -79,7 +79,6 @@ class Broadcast:
     broadcast_id: int
     stream: LiveStream
     publisher: Publisher | None
-    started_at: float
     last_media: float
     stats: IngestStats = field(default_factory=IngestStats)
     grace: asyncio.TimerHandle | None = None
@@ -183,7 +182,6 @@ class IngestHub:
                 broadcast_id=broadcast_id,
                 stream=stream,
                 publisher=conn,
-                started_at=self.wall(),
                 last_media=now,
             )
             self.live[ref.username] = b
