@@ -1,0 +1,1 @@
+"""Everything that decodes or encodes media with PyAV: the only package that imports ``av``."""
