@@ -37,7 +37,7 @@ log = logging.getLogger("kitch.transcode")
 
 Emit = Callable[[str, list[MediaPacket]], None]
 INPUT_QUEUE = 240  # packets (about 4 s of 30 fps video plus its audio)
-FRAME_QUEUE = 8  # decoded frames waiting for one rung
+FRAME_QUEUE = 15  # decoded frames waiting for one rung (0.5 s at 30 fps)
 MAX_BACKOFF = 30.0
 _STOP = object()
 
@@ -195,7 +195,7 @@ class LadderWorker:
         frame_queue: int = FRAME_QUEUE,
     ) -> None:
         """``threads``: codec threads per decoder/encoder; ``input_queue``: source packets held
-        (default 240); ``frame_queue``: decoded frames held per rung (default 8)."""
+        (default 240); ``frame_queue``: decoded frames held per rung (default 15)."""
         self.name = name
         self.frame_queue = frame_queue
         self.emit = emit

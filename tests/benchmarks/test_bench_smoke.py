@@ -78,3 +78,14 @@ def test_bench_latency_quick() -> None:
     assert re.search(r"real path: listing delay median -?\d+ ms", out), out
     assert re.search(r"real / in-process: listing delay median [\d.]+x", out), out
     assert "summary: real path aim" in out
+
+
+def test_bench_ladder_quick() -> None:
+    out = run_quick("bench_ladder.py")
+    assert re.search(r"kitch ladder, flat out: [\d.]+ CPU s", out), out
+    assert re.search(r"loop lag p99 [\d.]+ ms", out), out
+    if shutil.which("ffmpeg"):
+        (cpu,) = numbers(r"CPU: kitch/ffmpeg ([\d.]+)x", out)
+        assert 0 < cpu < 3, out  # generous: the aim (1.05x) is judged by the full run
+    else:
+        assert "baseline not installed" in out
