@@ -33,6 +33,9 @@ POSITIVE = (
     "login_attempts_per_account",
     "login_attempts_per_address",
     "login_window",
+    "login_max_delay",
+    "register_attempts_per_address",
+    "password_change_attempts_per_address",
 )
 
 
@@ -63,6 +66,9 @@ class Settings:
         None, "JWT signing secret (>= 32 chars); generated once into DATA_DIR/secret when unset."
     )
     bcrypt_cost: int = _opt(12, "bcrypt work factor for password hashes (4..31).")
+    bcrypt_threads: int = _opt(
+        0, "Threads that hash passwords (bcrypt); 0 = half the CPU count, at least 1."
+    )
     access_token_ttl: int = _opt(900, "Access token lifetime in seconds.")
     refresh_token_ttl: int = _opt(30 * 24 * 3600, "Refresh token lifetime in seconds.")
     refresh_reuse_grace: float = _opt(
@@ -70,9 +76,20 @@ class Settings:
     )
     max_body_bytes: int = _opt(64 * KIB, "Largest accepted JSON request body in bytes.")
     max_avatar_bytes: int = _opt(2 * MIB, "Largest accepted avatar image in bytes.")
-    login_attempts_per_account: int = _opt(10, "Failed logins allowed per account per window.")
-    login_attempts_per_address: int = _opt(50, "Failed logins allowed per address per window.")
-    login_window: float = _opt(900.0, "Failed-login rate-limit window in seconds.")
+    login_attempts_per_account: int = _opt(
+        10, "Failed logins per account before each further try waits (1 s, doubling)."
+    )
+    login_max_delay: float = _opt(60.0, "Longest wait in seconds between logins to one account.")
+    login_attempts_per_address: int = _opt(
+        50, "Failed logins allowed per address (IPv6: per /64) per window."
+    )
+    login_window: float = _opt(900.0, "Seconds until failed logins are forgotten.")
+    register_attempts_per_address: int = _opt(
+        10, "Registrations allowed per address (IPv6: per /64) per hour."
+    )
+    password_change_attempts_per_address: int = _opt(
+        10, "Password changes allowed per address (IPv6: per /64) per hour."
+    )
     reconnect_grace: float = _opt(
         10.0, "Seconds a broadcast survives a publisher reconnect without going offline."
     )
