@@ -1,0 +1,1 @@
+"""Everything that decodes or encodes pictures with PyAV; the only package that imports ``av``."""
