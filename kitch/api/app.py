@@ -80,7 +80,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def api_root_not_found(request: Request) -> Response:
-    raise not_found(f"no API route {request.method} /api; the API lives under /api/v1")
+    raise not_found("no such API route; the API lives under /api/v1")
 
 
 def api_routes() -> list[BaseRoute]:
