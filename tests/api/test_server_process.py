@@ -43,7 +43,12 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     data_dir = tmp_path / "data"
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KITCH_BCRYPT_COST": "4"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KITCH_BCRYPT_COST": "4",
+        "KITCH_REGISTER_ATTEMPTS_PER_ADDRESS": "100000",  # the SIGKILL test registers many
+    }
     process = subprocess.Popen(
         [
             sys.executable,
