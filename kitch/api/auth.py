@@ -259,12 +259,12 @@ async def register(request: Request) -> Response:
     try:
         user, _key = await create_user(db, username, email, password_hash)
     except Conflict as exc:
-        raise _conflict(exc) from None
+        raise conflict_error(exc) from None
     log.info("registered user %s (id %d)", user.username, user.id)
     return await sign_in(request, user, in_body=in_body, status_code=201)
 
 
-def _conflict(exc: Conflict) -> ApiError:
+def conflict_error(exc: Conflict) -> ApiError:
     """A taken username is said; a taken email answers like an unusable one (it is private)."""
     if exc.field == "email":
         return invalid(EMAIL_UNUSABLE)

@@ -15,11 +15,11 @@ from starlette.types import Message
 
 import kitch
 from kitch.api.auth import (
-    _conflict,
     _db,
     _settings,
     account_keys,
     body_delivery,
+    conflict_error,
     count_attempt,
     current_user,
     guards,
@@ -84,7 +84,7 @@ async def patch_me(request: Request) -> Response:
     try:
         await db_users.update_profile(_db(request), user.id, changes)
     except db_users.Conflict as exc:
-        raise _conflict(exc) from None
+        raise conflict_error(exc) from None
     updated = await db_users.get_user(_db(request), user.id)
     assert updated is not None
     return JSONResponse(user_json(updated, private=True))
