@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
+from kitch.transcode.images import MAX_PIXELS, reencode_avatar
 from tests.api.helpers import Register, assert_error
 
 AVATAR = "/api/v1/me/avatar"
@@ -26,15 +27,17 @@ ENCODERS = {  # name: (codec, container format, pixel format)
 }
 
 
-def picture(kind: str, width: int = 64, height: int = 48) -> bytes:
+def picture(kind: str, width: int = 64, height: int = 48, *, black: bool = False) -> bytes:
+    """A picture of two colours (or all black) encoded by PyAV."""
     codec, container_format, pix_fmt = ENCODERS[kind]
     out = io.BytesIO()
     with av.open(out, "w", format=container_format) as container:
         stream = container.add_stream(codec, rate=1)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         pixels = np.zeros((height, width, 3), dtype=np.uint8)
-        pixels[:, : width // 2] = (200, 30, 30)
-        pixels[:, width // 2 :] = (30, 30, 200)
+        if not black:
+            pixels[:, : width // 2] = (200, 30, 30)
+            pixels[:, width // 2 :] = (30, 30, 200)
         frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format=pix_fmt)
         for packet in stream.encode(frame):
             container.mux(packet)
@@ -148,10 +151,28 @@ def gif_bomb() -> bytes:
     return bytes(gif)
 
 
+def jpeg_bomb() -> bytes:
+    """A real JPEG whose frame header (SOF0) claims 65500 x 65500."""
+    jpeg = bytearray(picture("jpeg"))
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 65500, 65500)
+    return bytes(jpeg)
+
+
+def webp_bomb() -> bytes:
+    """A real lossy WebP whose VP8 header claims 16383 x 16383, the largest it can say."""
+    webp = bytearray(picture("webp"))
+    start = webp.index(b"\x9d\x01\x2a")
+    webp[start + 3 : start + 7] = struct.pack("<HH", 16383, 16383)
+    return bytes(webp)
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [
         ("png bomb", png_bomb(60_000, 60_000)),
+        ("jpeg bomb", jpeg_bomb()),
+        ("webp bomb", webp_bomb()),
         ("wide png bomb", png_bomb(1_000_000, 20)),
         ("gif bomb", gif_bomb()),
         ("png magic, garbage", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8),
@@ -170,6 +191,21 @@ async def test_bombs_and_fakes_are_refused(
     response = await upload(client, data["auth"], content)
     assert_error(response, 415, "unsupported_media_type")
     assert (await client.get("/api/v1/me", headers=data["auth"])).json()["avatar_url"] is None
+
+
+@pytest.mark.parametrize("kind", sorted(ENCODERS))
+async def test_real_pictures_over_the_pixel_limit_are_refused(
+    client: httpx.AsyncClient, register: Register, kind: str
+) -> None:
+    """Well-formed 5000x4000 pictures (20 megapixels in a few kilobytes): the limit, nothing
+    else, refuses them.
+    """
+    big = picture(kind, 5000, 4000, black=True)
+    assert len(big) < 2 * 1024 * 1024 and MAX_PIXELS < 5000 * 4000
+    reencode_avatar(big, max_pixels=2 * 5000 * 4000)  # decodes: only the limit stands in the way
+    data = await register(f"big_{kind}")
+    response = await upload(client, data["auth"], big)
+    assert_error(response, 415, "unsupported_media_type")
 
 
 async def test_big_files_are_refused_before_decoding(
