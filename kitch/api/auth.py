@@ -382,7 +382,12 @@ async def logout(request: Request) -> Response:
     everywhere = get_bool(body, "everywhere")
     if token is None:
         token = cookie_token(request)
-    signed_in = await _signed_in(request)
+    try:
+        signed_in = await _signed_in(request)
+    except ApiError:
+        if everywhere or token is None:
+            raise
+        signed_in = None  # an expired access token does not keep the refresh token signed in
     db = _db(request)
     if everywhere:
         if signed_in is None:

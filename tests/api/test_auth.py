@@ -297,6 +297,22 @@ async def test_logout_revokes_the_session(client: httpx.AsyncClient, register: R
     assert_error(await client.post(LOGOUT), 401)
 
 
+async def test_logout_with_an_expired_access_token_still_ends_the_session(
+    client: httpx.AsyncClient, register: Register
+) -> None:
+    data = await register("joan")
+    user_id = data["user"]["id"]
+    session = jwt.decode(data["access_token"], TEST_SECRET, algorithms=["HS256"])["sid"]
+    expired = issue_access_token(TEST_SECRET.encode(), user_id, 0, session, ttl=-10, now=0)
+    out = await client.post(
+        LOGOUT,
+        json={"refresh_token": data["refresh_token"]},
+        headers={"Authorization": f"Bearer {expired}"},
+    )
+    assert out.status_code == 204
+    assert_error(await client.post(REFRESH, json={"refresh_token": data["refresh_token"]}), 401)
+
+
 async def test_logout_with_only_the_access_token_ends_its_session(
     client: httpx.AsyncClient, register: Register
 ) -> None:
