@@ -109,9 +109,9 @@ class _Strikes:
 class LoginLimiter:
     """Failed-password limits: growing delays per account, a sliding window per address.
 
-    Per account: the first ``free`` failures cost nothing; each failure after that makes the
-    account wait before its next attempt -- 1 s after failure ``free`` + 1, doubling with every
-    further failure, at most ``max_delay`` s. An attempt during the wait is refused without
+    Per account: ``free`` failures in a row are checked without any wait; after failure ``free``
+    the account waits 1 s before its next attempt, after each further failure twice as long, at
+    most ``max_delay`` s. An attempt during the wait is refused without
     checking the password; the first attempt after it is checked, so the right password always
     gets in after at most ``max_delay`` s. A right password clears the account's failures;
     ``window`` s without a failure forget them. Per address: at most ``per_address`` failures
