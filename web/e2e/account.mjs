@@ -27,7 +27,7 @@ const visibleToScripts = (page) =>
   }));
 /** The browser's refresh cookie (null when there is none). */
 const refreshCookie = async (context) =>
-  (await context.cookies(base)).find((c) => c.name === "kitch_refresh") ?? null;
+  (await context.cookies(`${base}/api/v1/auth/refresh`)).find((c) => c.name === "kitch_refresh") ?? null;
 const isRefresh = (r) => r.url().endsWith("/api/v1/auth/refresh") && r.request().method() === "POST";
 
 const browser = await launch();
@@ -80,7 +80,7 @@ try {
   await page.getByText("Avatar updated.").waitFor();
   checks.avatarStatus = (await page.request.get(`${base}/api/v1/users/${username}/avatar`)).status();
   // a new email address needs the current password
-  await page.getByLabel("Email", { exact: true }).fill(`${username}.new@example.com`);
+  await page.getByRole("textbox", { name: "Email" }).fill(`${username}.new@example.com`);
   await page.getByLabel("Your password").fill(password);
   await page.getByRole("button", { name: "Change email" }).click();
   await page.getByText("Email changed.").waitFor();
