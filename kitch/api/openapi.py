@@ -80,9 +80,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Session": _obj(
         ["access_token", "token_type", "expires_in", "user"], **_TOKENS, user=_ref("PrivateUser")
     ),
-    "Tokens": _obj(
-        ["access_token", "token_type", "expires_in"], **_TOKENS, user=_ref("PrivateUser")
-    ),
     "StreamStats": {
         "type": "object",
         "description": "ingest figures; empty until the first report, each figure null until known",
@@ -155,7 +152,7 @@ RESPONSES: dict[str, str] = {
     "refresh": "Session",
     "get_me": "PrivateUser",
     "patch_me": "PrivateUser",
-    "change_password": "Tokens",
+    "change_password": "Session",
     "put_avatar": "Avatar",
     "get_stream_key": "StreamKey",
     "rotate_stream_key": "StreamKey",
@@ -189,7 +186,10 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
         current_password={**STR, "description": "needed when email changes"},
     ),
     "change_password": _obj(
-        ["current_password", "new_password"], current_password=STR, new_password=STR
+        ["current_password", "new_password"],
+        current_password=STR,
+        new_password=STR,
+        token_delivery=TOKEN_DELIVERY,
     ),
     "delete_me": _obj(["password"], password=STR),
     "patch_channel": _obj(

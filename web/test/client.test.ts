@@ -255,10 +255,10 @@ describe("silent refresh", () => {
     expect(client.session?.accessToken).toBe("access-1");
   });
 
-  it("adopts the access token a password change answers, ignoring any refresh token", async () => {
+  it("adopts the session a password change answers, ignoring any refresh token", async () => {
     const { client, calls } = setup([
       { status: 200, body: session(1) },
-      { status: 200, body: { access_token: "access-9", token_type: "bearer", expires_in: 900, refresh_token: "r" } },
+      { status: 200, body: { ...session(9), refresh_token: "r" } },
       { status: 200, body: user() },
     ]);
     await client.login("a", "b");

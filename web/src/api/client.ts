@@ -364,19 +364,12 @@ export class ApiClient {
     return user;
   }
 
-  /** Change the password: the server signs out every other session and answers a new token. */
+  /**
+   * Change the password: the server signs out every session and starts a new one for this tab
+   * (its refresh token as the cookie), answered like a sign-in.
+   */
   async changePassword(body: BodyOf<"change_password">): Promise<void> {
-    const answer = await this.request<AnswerOf<"change_password">>("POST", "/me/password", { body });
-    const s = this.session;
-    if (s) {
-      // any refresh token in the answer is ignored: the web app's is the cookie
-      this.setSession({
-        ...s,
-        accessToken: answer.access_token,
-        expiresAt: this.now() + answer.expires_in * 1000,
-        user: answer.user ?? s.user,
-      });
-    }
+    this.accept(await this.request<AnswerOf<"change_password">>("POST", "/me/password", { body }));
   }
 
   async deleteMe(password: string): Promise<void> {

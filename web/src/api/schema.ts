@@ -340,16 +340,6 @@ export interface components {
             video_codec?: string | null;
             width?: number | null;
         };
-        Tokens: {
-            access_token: string;
-            /** @description access token lifetime in seconds */
-            expires_in: number;
-            /** @description only with "token_delivery": "body" (else it is the kitch_refresh cookie) */
-            refresh_token?: string;
-            /** @enum {string} */
-            token_type: "bearer";
-            user?: components["schemas"]["PrivateUser"];
-        };
     };
     responses: never;
     parameters: never;
@@ -857,6 +847,11 @@ export interface operations {
                 "application/json": {
                     current_password: string;
                     new_password: string;
+                    /**
+                     * @description for clients without cookies: answer the refresh token in the body instead of setting the kitch_refresh cookie
+                     * @enum {string}
+                     */
+                    token_delivery?: "body";
                 };
             };
         };
@@ -867,7 +862,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Tokens"];
+                    "application/json": components["schemas"]["Session"];
                 };
             };
             /** @description error */

@@ -8,7 +8,7 @@ type Schemas = components["schemas"];
 
 export type ApiErrorBody = Schemas["Error"];
 export type PrivateUser = Schemas["PrivateUser"];
-/** What login, register and refresh answer. */
+/** What login, register, refresh and a password change answer. */
 export type SessionAnswer = Schemas["Session"];
 export type Channel = Schemas["Channel"];
 export type ChannelList = Schemas["ChannelList"];
