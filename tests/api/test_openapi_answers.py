@@ -33,8 +33,6 @@ KEYWORDS = {
     "enum",
     "format",
     "maxItems",
-    "minimum",
-    "maximum",
     "description",
 }
 DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -72,8 +70,8 @@ def problems(schema: dict[str, Any], value: Any, spec: dict[str, Any], at: str =
         found.append(f"{at}: {value!r} is not a date-time")
     if isinstance(value, dict):
         properties = schema.get("properties", {})
-        found += [f"{at}: {name} is missing" for name in schema.get("required", ())
-                  if name not in value]  # fmt: skip
+        missing = [name for name in schema.get("required", ()) if name not in value]
+        found += [f"{at}: {name} is missing" for name in missing]
         for name, item in value.items():
             if name in properties:
                 found += problems(properties[name], item, spec, f"{at}.{name}")
