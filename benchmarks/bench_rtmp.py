@@ -53,7 +53,8 @@ from _common import (
     verdict,
 )
 
-from kitch.rtmp import _pure, wire
+from kitch import _rtmp_py as _pure
+from kitch.rtmp import wire
 from kitch.rtmp.wire import ChunkWriter, amf0_encode
 
 READ_SIZE = 64 * 1024

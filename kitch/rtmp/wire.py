@@ -1,7 +1,7 @@
 """The one place that picks the RTMP wire implementation.
 
 The native module :mod:`kitch._rtmp` is used by default. ``KITCH_PUREPYTHON=1`` in the
-environment selects the pure-Python twin :mod:`kitch.rtmp._pure` (same API, same results), which
+environment selects the pure-Python twin :mod:`kitch._rtmp_py` (same API, same results), which
 is also the fallback when the native build is missing. ``NATIVE`` says which one is in use.
 """
 
@@ -20,7 +20,7 @@ def _load() -> tuple[object, bool]:
             return importlib.import_module("kitch._rtmp"), True
         except ImportError:  # pragma: no cover - only without a native build
             pass
-    return importlib.import_module("kitch.rtmp._pure"), False
+    return importlib.import_module("kitch._rtmp_py"), False
 
 
 __all__ = [

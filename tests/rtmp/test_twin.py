@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kitch.rtmp import _pure
+from kitch import _rtmp_py as _pure
 
 native = pytest.importorskip("kitch._rtmp")
 CAPTURE = __import__("pathlib").Path(__file__).parent.parent / "data" / "rtmp_pyav_publish.bin"
