@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kitch.hls.mux import mux as _mux
+from kitch.twins import mux as _mux
 
 #: Codecs MPEG-TS can carry in Kitch (the rest stay in fMP4).
 TS_VIDEO = ("h264", "hevc")

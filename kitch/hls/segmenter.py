@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 from kitch.hls import codecs
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
-from kitch.hls.mux import mux as _mux
 from kitch.hls.settings import HlsSettings
 from kitch.media import MediaPacket
+from kitch.twins import mux as _mux
 
 VIDEO_TIMESCALE = 90_000
 AAC_FRAME = 1024

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from kitch import _mux_py
 from kitch.hls import codecs
 from kitch.hls.events import InitReady, PartReady
-from kitch.hls.mux import NATIVE
-from kitch.hls.mux import mux as _mux
 from kitch.hls.segmenter import Segmenter
 from kitch.hls.settings import HlsSettings
 from kitch.media import MediaPacket
+from kitch.twins import NATIVE
+from kitch.twins import mux as _mux
 from tests.hls.clips import clip_packets, make_clip
 
 pytestmark = pytest.mark.native

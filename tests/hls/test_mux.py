@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kitch import _mux_py
-from kitch.hls.mux import NATIVE
-from kitch.hls.mux import mux as _mux
 from kitch.media import MediaPacket
+from kitch.twins import NATIVE
+from kitch.twins import mux as _mux
 from tests.hls.packets import demux_packets
 from tests.support.media import Fixture
 

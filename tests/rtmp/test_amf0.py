@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kitch.rtmp.wire import RtmpError, amf0_decode_all, amf0_encode
+from kitch.rtmp.amf0 import amf0_decode_all, amf0_encode
+from kitch.rtmp.errors import RtmpError
 
 pytestmark = pytest.mark.native
 

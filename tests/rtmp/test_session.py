@@ -23,7 +23,7 @@ from kitch.rtmp import (
     State,
     Unpublished,
 )
-from kitch.rtmp.wire import amf0_encode
+from kitch.rtmp.amf0 import amf0_encode
 from tests.rtmp.chunks import chunk0, chunk3
 from tests.rtmp.client import ASC, AVCC, ScriptedClient, c0c1, video_tag
 
