@@ -69,7 +69,10 @@ def test_unknown_value_is_a_clear_error_at_import() -> None:
     for value, proc in zip(BAD, _run(BAD), strict=True):
         assert proc.returncode != 0, value
         last = proc.stderr.strip().splitlines()[-1]
-        assert last == f"kitch.config.ConfigError: KITCH_PUREPYTHON must be true or false, not {value!r}"
+        assert (
+            last
+            == f"kitch.config.ConfigError: KITCH_PUREPYTHON must be true or false, not {value!r}"
+        )
 
 
 def test_parser_in_process() -> None:
