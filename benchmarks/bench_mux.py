@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import CACHE, best_of
 from kitch import _mux, _mux_py
 from kitch.hls import codecs
+from kitch.hls.init_segment import TrackInfo, init_segment
 from kitch.media import MediaPacket
 from tests.hls.packets import demux_packets
 from tests.support.media import Fixture, make_fixture
@@ -62,10 +63,10 @@ def kitch_fmp4(impl: Any, packets: list[MediaPacket]) -> int:
     info = codecs.avc_info(vcfg)
     a = codecs.aac_info(acfg)
     tracks = [
-        impl.TrackInfo(1, "video", "h264", 90000, vcfg, info.width, info.height),
-        impl.TrackInfo(2, "audio", "aac", a.sample_rate, acfg, 0, 0, a.sample_rate, a.channels),
+        TrackInfo(1, "video", "h264", 90000, vcfg, info.width, info.height),
+        TrackInfo(2, "audio", "aac", a.sample_rate, acfg, 0, 0, a.sample_rate, a.channels),
     ]
-    out = [impl.init_segment(tracks)]
+    out = [init_segment(tracks)]
     vids = [p for p in packets if p.kind == "video" and not p.is_config]
     auds = [p for p in packets if p.kind == "audio" and not p.is_config]
     ai = 0
