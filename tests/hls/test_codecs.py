@@ -24,7 +24,7 @@ from kitch.media import MediaPacket
 from kitch.twins import NATIVE
 from kitch.twins import mux as _mux
 from tests.hls.clips import clip_packets, make_clip
-from tests.hls.packets import demux_packets
+from tests.hls.packets import config, demux_packets
 from tests.support.media import Fixture
 
 pytestmark = pytest.mark.native
@@ -116,15 +116,11 @@ def _check_audio(packets: list[MediaPacket], got: list[av.Packet], ts: bool) -> 
         round(
             (b.pts - a.pts)
             * a.time_base
-            * codecs.audio_info(w.codec, _cfg(packets, "audio")).sample_rate
+            * codecs.audio_info(w.codec, config(packets, "audio")).sample_rate
         )
         for (a, b), w in zip(itertools.pairwise(got), want[first:], strict=False)
     }
     assert steps <= {1024, 960}, steps
-
-
-def _cfg(packets: list[MediaPacket], kind: str) -> bytes:
-    return next(p.data for p in packets if p.is_config and p.kind == kind)
 
 
 @pytest.mark.parametrize(("video", "audio"), FMP4_CASES, ids=lambda c: str(c))
@@ -186,7 +182,7 @@ def test_codec_strings_from_real_configs(media_dir: Path) -> None:
     for codec, text in want.items():
         packets = clip_packets(make_clip(media_dir, codec, None))
         key = next(p.data for p in packets if p.kind == "video" and p.keyframe and not p.is_config)
-        info = codecs.video_info(codec, _cfg(packets, "video"), key)
+        info = codecs.video_info(codec, config(packets, "video"), key)
         assert (info.codec_string, info.width, info.height) == (text, 160, 120)
     # Main profile, level 3.1, progressive-source constraint flag: Apple's example string
     hvcc = bytes((1, 0x01, 0x60, 0, 0, 0, 0xB0, 0, 0, 0, 0, 0, 93)) + bytes(10)
@@ -200,8 +196,8 @@ def test_twin_writes_the_same_ts_bytes(
     video: str | None, audio: str | None, media_dir: Path
 ) -> None:
     packets = clip_packets(make_clip(media_dir, video, audio))
-    vcfg = _cfg(packets, "video") if video else b""
-    acfg = _cfg(packets, "audio") if audio else b""
+    vcfg = config(packets, "video") if video else b""
+    acfg = config(packets, "audio") if audio else b""
     params, ls = codecs.parameter_sets(video, vcfg) if video else (b"", 4)
     muxers = [impl.TsMuxer(video, params, ls, audio, acfg) for impl in (_mux, _mux_py)]
     outs: list[list[bytes]] = [[], []]

@@ -16,15 +16,14 @@ from kitch.hls.init_segment import TrackInfo, init_segment
 from kitch.media import MediaPacket
 from kitch.twins import NATIVE
 from kitch.twins import mux as _mux
-from tests.hls.packets import demux_packets
+from tests.hls.packets import config, demux_packets
 from tests.support.media import Fixture
 
 pytestmark = pytest.mark.native
 
 
 def _tracks(packets: list[MediaPacket]) -> tuple[TrackInfo, TrackInfo]:
-    vcfg = next(p.data for p in packets if p.is_config and p.kind == "video")
-    acfg = next(p.data for p in packets if p.is_config and p.kind == "audio")
+    vcfg, acfg = config(packets, "video"), config(packets, "audio")
     sps = codecs.parse_sps(codecs.parse_avc_config(vcfg)[0][0])
     _, rate, channels = codecs.parse_asc(acfg)
     video = TrackInfo(1, "video", "h264", 90000, vcfg, sps["width"], sps["height"])
