@@ -7,6 +7,8 @@ Sample = tuple[bytes, int, int, bool]
 #: ``(track_id, base_decode_time, samples)``.
 Run = tuple[int, int, Sequence[Sample]]
 
+__all__ = ["MuxError", "Run", "Sample", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
+
 class MuxError(ValueError): ...
 
 def fragment(sequence: int, runs: Sequence[Run]) -> bytes: ...

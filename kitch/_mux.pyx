@@ -12,10 +12,17 @@ A run is ``(track_id, base_decode_time, samples)``; a sample is
 tuples so callers build them cheaply).
 """
 
+from collections.abc import Sequence
+
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-__all__ = ["MuxError", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
+__all__ = ["MuxError", "Run", "Sample", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
+
+#: ``(data, duration, composition_offset, keyframe)``, times in the track's timescale.
+Sample = tuple[bytes, int, int, bool]
+#: ``(track_id, base_decode_time, samples)``.
+Run = tuple[int, int, Sequence[Sample]]
 
 
 class MuxError(ValueError):

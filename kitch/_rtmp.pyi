@@ -5,7 +5,9 @@ from typing_extensions import Buffer
 DEFAULT_CHUNK_SIZE: int
 MAX_CHUNK_SIZE: int
 
-#: (csid, msg_type, stream_id, timestamp, payload)
+__all__ = ["DEFAULT_CHUNK_SIZE", "MAX_CHUNK_SIZE", "ChunkReader", "Message", "RtmpError"]
+
+#: ``(csid, msg_type, stream_id, timestamp, payload)``
 Message = tuple[int, int, int, int, bytes]
 
 class RtmpError(ValueError): ...

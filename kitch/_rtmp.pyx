@@ -17,6 +17,11 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.stdint cimport uint8_t, uint32_t
 from libc.string cimport memcpy
 
+__all__ = ["DEFAULT_CHUNK_SIZE", "MAX_CHUNK_SIZE", "ChunkReader", "Message", "RtmpError"]
+
+#: ``(csid, msg_type, stream_id, timestamp, payload)``
+Message = tuple[int, int, int, int, bytes]
+
 
 class RtmpError(ValueError):
     """Malformed or over-limit RTMP input (the only exception this module raises on input)."""
