@@ -88,3 +88,21 @@ def test_this_process_uses_one_kind_for_both() -> None:
     kinds = {twins.rtmp.__name__.endswith("_py"), twins.mux.__name__.endswith("_py")}
     assert len(kinds) == 1
     assert twins.NATIVE is not (True in kinds)
+
+
+def test_missing_native_build_falls_back_to_both_twins() -> None:
+    # An import hook hides the compiled modules, as on a machine where they were never built.
+    probe = (
+        "import importlib.abc, sys\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name in ('kitch._rtmp', 'kitch._mux'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Hide())\n" + PROBE.replace("; ", "\n")
+    )
+    env = {k: v for k, v in os.environ.items() if k != twins.ENV_VAR}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["kitch._rtmp_py", "kitch._mux_py", "False", "False"]
