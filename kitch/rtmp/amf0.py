@@ -115,12 +115,16 @@ def amf0_decode_all(data: Buffer, max_depth: int = DEFAULT_MAX_DEPTH) -> list[An
     Numbers and dates -> float, boolean -> bool, strings/long strings/XML -> str (invalid
     UTF-8 replaced), null/undefined/unsupported -> None, object/ECMA array/typed object -> dict
     (class name dropped), strict array -> list, references -> the same object. AMF3 (0x11),
-    movieclip and recordset markers raise :class:`RtmpError`, as does any truncated value.
+    movieclip and recordset markers raise :class:`RtmpError`, as does any truncated value, and
+    nesting deeper than ``max_depth`` or than the interpreter's recursion limit allows.
     """
     dec = _AmfDecoder(bytes(data), max_depth)
     out = []
-    while dec.pos < dec.n:
-        out.append(dec.value(0))
+    try:
+        while dec.pos < dec.n:
+            out.append(dec.value(0))
+    except RecursionError:  # a max_depth configured above what the interpreter can follow
+        raise RtmpError("AMF0 nesting deeper than the decoder can follow") from None
     return out
 
 

@@ -94,6 +94,12 @@ def test_deep_nesting_is_refused(depth: int) -> None:
             amf0_decode_all(data)
 
 
+def test_nesting_past_the_recursion_limit_is_refused_whatever_the_configured_depth() -> None:
+    data = b"\x0a\x00\x00\x00\x01" * 20_000 + b"\x05"
+    with pytest.raises(RtmpError, match="nesting"):
+        amf0_decode_all(data, max_depth=1_000_000)
+
+
 def test_depth_limit_is_configurable() -> None:
     data = b"\x0a\x00\x00\x00\x01" * 5 + b"\x05"
     assert amf0_decode_all(data, max_depth=5) == [[[[[[None]]]]]]
