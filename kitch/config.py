@@ -232,9 +232,14 @@ def load_settings(
 
     ``cli`` maps field names to values (None/missing = not given); ``env`` defaults to
     ``os.environ``; ``dotenv`` is skipped when None or missing. ``KITCH_*`` variables that name no
-    setting are ignored (other parts use some, e.g. ``KITCH_PUREPYTHON``).
+    setting are ignored (other parts use some, e.g. ``KITCH_PUREPYTHON``, which must still be a
+    boolean word: see :mod:`kitch.twins`).
     """
     environ = os.environ if env is None else env
+    # kitch.twins reads KITCH_PUREPYTHON at import; a bad value is reported here as well, with
+    # the other settings, before anything imports the native modules.
+    if environ.get("KITCH_PUREPYTHON", "").strip():
+        parse_bool("KITCH_PUREPYTHON", environ["KITCH_PUREPYTHON"])
     layers: list[Mapping[str, str]] = []
     if dotenv is not None and dotenv.is_file():
         layers.append(read_dotenv(dotenv))

@@ -106,3 +106,13 @@ def test_missing_native_build_falls_back_to_both_twins() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["kitch._rtmp_py", "kitch._mux_py", "False", "False"]
+
+
+def test_the_command_line_reports_a_bad_value_like_any_setting(tmp_path: Path) -> None:
+    env = dict(os.environ, KITCH_PUREPYTHON="maybe")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kitch", "key", "show", "nobody", "--data-dir", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr == "kitch: KITCH_PUREPYTHON must be true or false, not 'maybe'\n"
