@@ -18,6 +18,8 @@ from tests.hls.live import shifted
 from tests.hls.packets import demux_packets
 from tests.support.media import Fixture
 
+pytestmark = pytest.mark.native  # the segmenter drives the core: runs again on the twin
+
 
 def _run(
     packets: list[MediaPacket], settings: HlsSettings

@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from kitch.rtmp.amf0 import amf0_decode_all, amf0_encode
 from kitch.rtmp.errors import RtmpError
 
-pytestmark = pytest.mark.native
-
 
 def s16(text: str) -> bytes:
     raw = text.encode()

@@ -11,8 +11,6 @@ import pytest
 from kitch.rtmp.errors import RtmpError
 from kitch.rtmp.handshake import FMS_KEY, FP_KEY, handshake_reply
 
-pytestmark = pytest.mark.native
-
 RANDOM = bytes(range(256)) * 12
 
 

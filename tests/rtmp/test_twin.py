@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kitch import _rtmp_py as _pure
+from kitch import _rtmp_py as twin
 from kitch.rtmp.chunks import ChunkWriter
 
 native = pytest.importorskip("kitch._rtmp")
@@ -32,14 +32,14 @@ def test_capture_parses_identically() -> None:
     body = CAPTURE.read_bytes()[3073:]
     for step in (1, 333, len(body)):
         a = run_reader(native, body, step)
-        b = run_reader(_pure, body, step)
+        b = run_reader(twin, body, step)
         assert a == b and a[0]
 
 
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.binary(max_size=500), st.integers(1, 64))
 def test_random_chunks_identical(data: bytes, step: int) -> None:
-    assert run_reader(native, data, step) == run_reader(_pure, data, step)
+    assert run_reader(native, data, step) == run_reader(twin, data, step)
 
 
 @settings(max_examples=300, derandomize=True, deadline=None)
@@ -48,14 +48,14 @@ def test_mutated_capture_identical(data: st.DataObject) -> None:
     raw = bytearray(CAPTURE.read_bytes()[3073:9000])
     for _ in range(data.draw(st.integers(1, 6))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    assert run_reader(native, bytes(raw), 97) == run_reader(_pure, bytes(raw), 97)
+    assert run_reader(native, bytes(raw), 97) == run_reader(twin, bytes(raw), 97)
 
 
 def test_capture_with_trailing_bytes_identical() -> None:
     body = CAPTURE.read_bytes()[3073:] + b"\x06\x00\x00\x00\x00\x10"  # a header cut short
     for step in (1, 4096, len(body)):
         a = run_reader(native, body, step)
-        assert a == run_reader(_pure, body, step)
+        assert a == run_reader(twin, body, step)
         assert a[1] is None and a[2] == 6
 
 
@@ -76,4 +76,4 @@ def test_structured_chunks_identical_with_accounting(data: st.DataObject) -> Non
     raw = bytes(out)
     step = data.draw(st.integers(1, 5000))
     a = run_reader(native, raw, step)
-    assert a == run_reader(_pure, raw, step)
+    assert a == run_reader(twin, raw, step)
