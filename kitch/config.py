@@ -165,6 +165,22 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+#: Spellings of a boolean setting, compared case-insensitively after stripping blanks.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(name: str, text: str) -> bool:
+    """``text`` as a boolean (:data:`TRUE_WORDS` / :data:`FALSE_WORDS`); ConfigError naming
+    ``name`` for anything else."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {text!r}")
+
+
 def _hints() -> dict[str, Any]:
     return typing.get_type_hints(Settings)
 
@@ -191,14 +207,7 @@ def _convert(name: str, raw: object) -> object:
             raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, not {raw!r}")
         return raw
     if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+        return raw if isinstance(raw, bool) else parse_bool(name, str(raw))
     try:
         if kind is int:
             if isinstance(raw, bool):
@@ -240,9 +249,14 @@ def load_settings(
 
     ``cli`` maps field names to values (None/missing = not given); ``env`` defaults to
     ``os.environ``; ``dotenv`` is skipped when None or missing. ``KITCH_*`` variables that name no
-    setting are ignored (other parts use some, e.g. ``KITCH_PUREPYTHON``).
+    setting are ignored (other parts use some, e.g. ``KITCH_PUREPYTHON``, which must still be a
+    boolean word: see :mod:`kitch.twins`).
     """
     environ = os.environ if env is None else env
+    # kitch.twins reads KITCH_PUREPYTHON at import; a bad value is reported here as well, with
+    # the other settings, before anything imports the native modules.
+    if environ.get("KITCH_PUREPYTHON", "").strip():
+        parse_bool("KITCH_PUREPYTHON", environ["KITCH_PUREPYTHON"])
     layers: list[Mapping[str, str]] = []
     if dotenv is not None and dotenv.is_file():
         layers.append(read_dotenv(dotenv))

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 from kitch.hls import codecs
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
-from kitch.hls.mux import mux as _mux
+from kitch.hls.init_segment import TrackInfo, init_segment
 from kitch.hls.settings import HlsSettings
 from kitch.media import MediaPacket
+from kitch.twins import mux as _mux
 
 VIDEO_TIMESCALE = 90_000
 AAC_FRAME = 1024
@@ -218,7 +219,7 @@ class Segmenter:
             self._restart_pending = True
 
     def _build_init(self, out: list[Event], keyframe: bytes | None) -> None:
-        tracks: list[_mux.TrackInfo] = []
+        tracks: list[TrackInfo] = []
         names: list[str] = []
         width = height = 0
         self._has_video = self._vcfg is not None
@@ -229,7 +230,7 @@ class Segmenter:
             video = codecs.video_info(self._vcodec, self._vcfg, keyframe)
             width, height = video.width, video.height
             tracks.append(
-                _mux.TrackInfo(
+                TrackInfo(
                     VIDEO_TRACK, "video", self._vcodec, VIDEO_TIMESCALE, self._vcfg, width, height
                 )
             )
@@ -237,7 +238,7 @@ class Segmenter:
         if self._acfg is not None:
             audio = codecs.audio_info(self._acodec, self._acfg)
             tracks.append(
-                _mux.TrackInfo(
+                TrackInfo(
                     AUDIO_TRACK,
                     "audio",
                     self._acodec,
@@ -263,7 +264,7 @@ class Segmenter:
             data = b""
         else:
             self._ts = None
-            data = _mux.init_segment(tracks)
+            data = init_segment(tracks)
         if self._restart_pending:
             self._discontinuity = True
         self._restart_pending = False
@@ -274,7 +275,7 @@ class Segmenter:
                 assert self._vcfg is not None
                 params, length_size = codecs.parameter_sets(self._vcodec, self._vcfg)
                 if length_size == 4:
-                    self._inband = _mux.annexb_to_avcc(params)
+                    self._inband = codecs.annexb_to_avcc(params)
             self._init_key = key
             self._init = data
             out.append(
@@ -592,12 +593,8 @@ class Segmenter:
         return b"".join(chunks)
 
 
-def _check_avc(config: bytes) -> None:
-    _mux.parse_avc_config(config)
-
-
 _VIDEO_CHECKS = {
-    "h264": _check_avc,
+    "h264": codecs.parse_avc_config,
     "hevc": codecs.parse_hvcc,
     "av1": codecs.av1_codec_string,
     "vp9": codecs.vp9_codec_string,
