@@ -1,7 +1,7 @@
-"""The Starlette application: ``/api/v1/*``, ``/metrics``, then the routes the server passes in.
+"""The Starlette application: ``/api/v1/*``, ``/metrics``, ``/hls``, then the routes passed in.
 
 Route order: the API (a miss anywhere under ``/api`` is a JSON 404), ``/metrics``,
-``extra_routes`` (HLS, WebSocket chat), and ``fallback_routes`` (the web app's SPA fallback) last.
+``extra_routes`` (WebSocket chat), and ``fallback_routes`` (the web app's SPA fallback) last.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kitch.api import auth, channels, me
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
+from kitch.api.hls import HlsApp
 from kitch.api.openapi import openapi_json
 from kitch.api.routing import api_route
 from kitch.auth.ratelimit import LoginLimiter
@@ -28,6 +29,7 @@ from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import close_stale_broadcasts
+from kitch.hls import HlsRegistry
 
 log = logging.getLogger("kitch.api")
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -41,37 +43,63 @@ HTTP_DURATION = Histogram(
 AREAS = ("api", "hls", "ws", "metrics")
 
 
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
 class MetricsMiddleware:
-    """Counts HTTP requests by method, top-level area (api/hls/ws/metrics/web) and status."""
+    """Counts every HTTP request (``/hls`` included) by method, top-level area
+    (api/hls/ws/metrics/web) and status: the one place ``kitch_http_*`` are counted."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._observe = {area: HTTP_DURATION.labels(area).observe for area in (*AREAS, "web")}
+        self._count: dict[tuple[str, str, int], Callable[[], None]] = {}
+
+    def _counted(self, method: str, area: str, status: int) -> None:
+        key = (method, area, status)
+        count = self._count.get(key)
+        if count is None:
+            count = self._count[key] = HTTP_REQUESTS.labels(method, area, str(status)).inc
+        count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        first = scope["path"].split("/", 2)[1] if scope["path"].startswith("/") else ""
+        path: str = scope["path"]
+        first = path.split("/", 2)[1] if path.startswith("/") else ""
         area = first if first in AREAS else "web"
-        method = (
-            scope["method"]
-            if scope["method"] in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-            else "other"
-        )
+        method = scope["method"] if scope["method"] in _METHODS else "other"
         started = time.perf_counter()
         status = 500
+        observe = self._observe[area]
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                HTTP_DURATION.labels(area).observe(time.perf_counter() - started)
+                observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            HTTP_REQUESTS.labels(method, area, str(status)).inc()
+            self._counted(method, area, status)
+
+
+class HlsAhead:
+    """Hands every ``/hls`` request to :class:`~kitch.api.hls.HlsApp` ahead of the router."""
+
+    def __init__(self, app: ASGIApp, registry: HlsRegistry) -> None:
+        self.app = app
+        self.hls = HlsApp(registry)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path.startswith("/hls/") or path == "/hls"):
+            await self.hls(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 async def metrics(request: Request) -> Response:
@@ -97,13 +125,15 @@ def create_app(
     settings: Settings,
     *,
     db: Database | None = None,
+    hls: HlsRegistry | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     fallback_routes: Sequence[BaseRoute] = (),
     lifespan: Lifespan | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
-    owns it. ``lifespan`` (optional) runs inside, after the database is available on
+    owns it. With ``hls``, ``/hls`` is served from that registry (ahead of the router).
+    ``lifespan`` (optional) runs inside, after the database is available on
     ``app.state.db``. ``app.state.settings`` holds the settings.
     """
 
@@ -132,9 +162,12 @@ def create_app(
         *extra_routes,
         *fallback_routes,
     ]
+    middleware = [Middleware(MetricsMiddleware)]
+    if hls is not None:
+        middleware.append(Middleware(HlsAhead, registry=hls))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware)],
+        middleware=middleware,
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=app_lifespan,
     )

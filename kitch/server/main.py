@@ -12,7 +12,6 @@ from collections.abc import Generator
 import uvicorn
 
 from kitch.api.app import create_app
-from kitch.api.hls import HlsFirst
 from kitch.api.web import web_routes
 from kitch.config import Settings, parse_hostport
 from kitch.db import open_database
@@ -64,10 +63,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         app = create_app(
             settings,
             db=db,
+            hls=registry,
             fallback_routes=web_routes(settings),
         )
-        app.state.hub = hub
-        app.state.hls = registry
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)
         await rtmp.listen(host, port)
@@ -78,7 +76,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         http_host, http_port = parse_hostport(settings.http)
         http = _HttpServer(
             uvicorn.Config(
-                HlsFirst(app, registry),
+                app,
                 host=http_host,
                 port=http_port,
                 log_config=None,
