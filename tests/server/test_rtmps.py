@@ -71,3 +71,56 @@ def test_rtmps_publish(server_factory: object, tmp_path: Path, av_fixture: Fixtu
     ctx.check_hostname = False
     with socket.create_connection(("127.0.0.1", port)) as raw, ctx.wrap_socket(raw) as tls:
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True when the server closes ``sock`` within ``seconds`` (reset counts as closed)."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_unfinished_tls_handshakes_count_against_the_caps_from_accept(
+    server_factory: object, tmp_path: Path, av_fixture: Fixture
+) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    server: KitchServer = server_factory(  # type: ignore[operator]
+        "--rtmps", f"127.0.0.1:{port}", "--tls-cert", str(cert), "--tls-key", str(key),
+        "--rtmp-handshake-timeout", "3", "--rtmp-max-connections-per-ip", "4",
+    )  # fmt: skip
+    acct = server.create_account("capped")
+    # Four TLS connections that never send a ClientHello (and one that stops half-way) fill
+    # this address's cap at once: accept is what counts, not the end of the handshake.
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    half = socket.create_connection(("127.0.0.1", port))
+    half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's first bytes
+    stalled.append(half)
+    t0 = time.monotonic()
+    try:
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port)) as extra:
+            assert closed_within(extra, 1.0), "a fifth TLS connection was not refused"
+        with socket.create_connection(("127.0.0.1", server.rtmp_port)) as plain:
+            assert closed_within(plain, 1.0), "the cap is per address across RTMP and RTMPS"
+        assert "refused: too many connections from this address" in server.log()
+        # The stalled ones are closed by the handshake timeout ...
+        for sock in stalled:
+            assert closed_within(sock, 6.0)
+        assert time.monotonic() - t0 < 6.0
+    finally:
+        for sock in stalled:
+            sock.close()
+    # ... and then the address may publish again, over RTMPS.
+    url = f"rtmps://127.0.0.1:{port}/live/{acct.stream_key}"
+    pub = BackgroundPublisher(url, av_fixture)
+    try:
+        server.wait_for(lambda: server.channel("capped")["live"], 15, "live over RTMPS")
+    finally:
+        pub.stop()
+    assert pub.error is None, pub.error
+    assert "Traceback" not in server.log()
