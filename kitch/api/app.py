@@ -6,6 +6,7 @@ Route order: the API (a miss anywhere under ``/api`` is a JSON 404), ``/metrics`
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -15,13 +16,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kitch.api import auth, channels, me
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
 from kitch.api.hls import HlsApp
+from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
 from kitch.api.routing import api_route
 from kitch.auth.ratelimit import LoginLimiter
@@ -103,8 +105,33 @@ class HlsAhead:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of every metric in the default registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition of every metric in the default registry; with the
+    ``metrics_token`` setting, only for ``Authorization: Bearer <token>``."""
+    token: str | None = request.app.state.settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            return JSONResponse(
+                {"error": {"code": "unauthorized", "message": "/metrics needs its bearer token"}},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
+            )
+    return Response(
+        generate_latest(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
+    )
+
+
+def metrics_app(settings: Settings) -> Starlette:
+    """The app of the separate ``metrics_listen`` listener: ``/metrics`` alone."""
+    app = Starlette(
+        routes=[Route("/metrics", metrics, methods=["GET"])],
+        middleware=[Middleware(MetricsMiddleware)],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+    )
+    app.state.settings = settings
+    return app
 
 
 async def api_root_not_found(request: Request) -> Response:
@@ -126,13 +153,17 @@ def create_app(
     *,
     db: Database | None = None,
     hls: HlsRegistry | None = None,
+    hosts: HostPolicy | None = None,
+    serve_metrics: bool = True,
     extra_routes: Sequence[BaseRoute] = (),
     fallback_routes: Sequence[BaseRoute] = (),
     lifespan: Lifespan | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
-    owns it. With ``hls``, ``/hls`` is served from that registry (ahead of the router).
+    owns it. With ``hls``, ``/hls`` is served from that registry (ahead of the router). With
+    ``hosts``, requests whose Host the policy refuses get a 400 before any handler.
+    ``serve_metrics=False`` leaves ``/metrics`` out (it has its own listener).
     ``lifespan`` (optional) runs inside, after the database is available on
     ``app.state.db``. ``app.state.settings`` holds the settings.
     """
@@ -158,11 +189,13 @@ def create_app(
     routes: list[BaseRoute] = [
         Mount("/api", routes=[Mount("/v1", routes=api_routes())]),
         Route("/api", api_root_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
         *extra_routes,
         *fallback_routes,
     ]
     middleware = [Middleware(MetricsMiddleware)]
+    if hosts is not None:
+        middleware.append(Middleware(HostCheck, policy=hosts))
     if hls is not None:
         middleware.append(Middleware(HlsAhead, registry=hls))
     app = Starlette(
