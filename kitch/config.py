@@ -81,7 +81,7 @@ class Settings:
         "the previous response); silent or trickling connections are closed.",
     )
     http_max_header_bytes: int = _opt(
-        32 * KIB, "Largest request line + headers in bytes; larger requests get 400 and a close."
+        32 * KIB, "Largest request line + headers in bytes; larger requests get 431 and a close."
     )
     metrics_listen: str | None = _opt(
         None,

@@ -12,16 +12,20 @@ a setting:
   accept and again from the end of each response (keep-alive); one that sends nothing or
   trickles its headers is closed. uvicorn has no such timeout (its ``timeout_keep_alive`` is
   only armed after a response and is disarmed by the first byte of the next request).
-* ``http_max_header_bytes``: uvicorn's h11 implementation with ``h11_max_incomplete_event_size``
-  (a public option): a request line and headers larger than this get a 400 and the connection
-  closes, with at most one read buffered beyond the cap. The httptools implementation has no
-  header size limit, so Kitch runs h11 deliberately.
+* ``http_max_header_bytes``: a request line and headers larger than this get ``431`` and the
+  connection closes. uvicorn's httptools implementation (the fast one) has no header size
+  limit, and its h11 one (which has: ``h11_max_incomplete_event_size``) serves small
+  responses at well under half the rate (benchmarks/README.md), so the guard counts the bytes
+  of each request head itself: from the end of a response (or accept) to the blank line that
+  ends the headers. While a request is being answered, bytes that arrive beyond the body the
+  app has read (a pipelined request's head) are bounded too.
 
 :class:`ConnectionGuard` holds the count; :meth:`ConnectionGuard.protocol` is the protocol class
 given to uvicorn (``Config(http=...)``): it delegates every :class:`asyncio.Protocol` call to
-uvicorn's h11 protocol and adds the cap and the timer; :meth:`ConnectionGuard.middleware` is the
-outermost ASGI layer, which tells the connection when a request starts and when its response
-ends (a connection is found by its peer address, as uvicorn reports it in ``scope["client"]``).
+uvicorn's httptools protocol and adds the caps and the timer;
+:meth:`ConnectionGuard.middleware` is the outermost ASGI layer, which tells the connection when
+a request starts, how much body its app read and when its response ends (a connection is found
+by its peer address, as uvicorn reports it in ``scope["client"]``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import uvicorn
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kitch.config import Settings, split_list
 
@@ -44,7 +48,7 @@ log = logging.getLogger("kitch.http")
 HTTP_OPEN = Gauge("kitch_http_open_connections", "HTTP connections currently open")
 HTTP_CLOSED = Counter(
     "kitch_http_connections_closed_total",
-    "HTTP connections closed by a limit, by reason (limit, header_timeout)",
+    "HTTP connections closed by a limit, by reason (limit, header_timeout, header_size)",
     ["reason"],
 )
 
@@ -57,6 +61,16 @@ REFUSAL = (
     b"connection: close\r\n\r\n"
     b"too many connections\n"
 )
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 30\r\n"
+    b"connection: close\r\n\r\n"
+    b"request headers are too large\n"
+)
+#: Bytes a connection may have in flight beyond its request head and the body its app has read:
+#: uvicorn stops reading at 64 KiB of unread body, and one read may bring up to 256 KiB more.
+IN_FLIGHT_SLACK = 64 * 1024 + 256 * 1024
 
 Peer = tuple[str, int]
 
@@ -96,7 +110,6 @@ def listener_config(
         host=address[0],
         port=address[1],
         http=guard.protocol(),
-        h11_max_incomplete_event_size=guard.limits.max_header_bytes,
         proxy_headers=False,  # done above, and only when proxies are configured
         log_config=None,
         access_log=False,
@@ -119,7 +132,7 @@ class ConnectionGuard:
 
         class Guarded(GuardedConnection):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(guard, H11Protocol(*args, **kwargs))
+                super().__init__(guard, HttpToolsProtocol(*args, **kwargs))
 
         return Guarded
 
@@ -150,8 +163,14 @@ class ConnectionGuard:
                     done = True
                     conn.response_done()
 
+            async def receive_counted() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    conn.body_read(len(message.get("body", b"")))
+                return message
+
             try:
-                await app(scope, receive, send_watched)
+                await app(scope, receive_counted, send_watched)
             finally:
                 if not done:  # the server answered for the app (an error): wait for the next
                     conn.response_done()
@@ -171,6 +190,13 @@ class GuardedConnection(asyncio.Protocol):
         self.refused = False
         self.counted = False
         self._timer: asyncio.TimerHandle | None = None
+        #: Between requests: reading a request head, ``_head`` bytes of it so far (``_tail``:
+        #: its last 3 bytes, for a blank line split across reads).
+        self._in_head = True
+        self._head = 0
+        self._tail = b""
+        #: Bytes received after the current request's head, less the body the app has read.
+        self._extra = 0
 
     # -- asyncio.Protocol, delegated --------------------------------------------------------
 
@@ -195,8 +221,44 @@ class GuardedConnection(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if not self.refused:
-            self.inner.data_received(data)
+        if self.refused:
+            return
+        limit = self.guard.limits.max_header_bytes
+        if self._in_head:
+            end = -1
+            if self._tail:  # a blank line that started in the previous read
+                joined = (self._tail + data[:3]).find(b"\r\n\r\n")
+                if joined >= 0:
+                    end = joined - len(self._tail)
+            if end < 0:
+                end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self._head += len(data)
+                self._tail = (self._tail + data)[-3:] if len(data) < 3 else data[-3:]
+            else:
+                self._head += end + 4
+                self._in_head = False
+                self._extra = len(data) - (end + 4)
+            if self._head > limit:
+                self._too_large(TOO_LARGE)
+                return
+        else:
+            self._extra += len(data)
+            if self._extra > limit + IN_FLIGHT_SLACK:
+                self._too_large(b"")
+                return
+        self.inner.data_received(data)
+
+    def _too_large(self, answer: bytes) -> None:
+        assert self.transport is not None
+        HTTP_CLOSED.labels("header_size").inc()
+        log.info("http %s:%s: closed (request headers too large)", *(self.peer or ("?", 0)))
+        self.refused = True  # nothing more reaches uvicorn's protocol but the close
+        if answer:
+            self.transport.write(answer)
+        self.transport.close()
+        self.forget()
+        self.inner.connection_lost(None)
 
     def eof_received(self) -> bool | None:
         return None if self.refused else self.inner.eof_received()
@@ -227,8 +289,15 @@ class GuardedConnection(asyncio.Protocol):
 
     def request_started(self) -> None:
         self._disarm()
+        if self._in_head:  # its head arrived while the previous request was answered
+            self._in_head = False
+            self._extra = 0
+
+    def body_read(self, size: int) -> None:
+        self._extra -= size
 
     def response_done(self) -> None:
+        self._in_head, self._head, self._tail, self._extra = True, 0, b"", 0
         if self.counted:
             self._arm()
 
