@@ -169,8 +169,10 @@ class ConnectionGuard:
                     conn.body_read(len(message.get("body", b"")))
                 return message
 
+            # GET/HEAD bodies are not read by anything: their bytes count as in flight
+            counted = receive if scope["method"] in ("GET", "HEAD") else receive_counted
             try:
-                await app(scope, receive_counted, send_watched)
+                await app(scope, counted, send_watched)
             finally:
                 if not done:  # the server answered for the app (an error): wait for the next
                     conn.response_done()

@@ -50,7 +50,6 @@ class IngestStats:
     height: int | None = None
     encoder: str | None = None
     metadata_fps: float | None = None
-    bytes_total: int = 0
     packets_total: int = 0
     _video_dts: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
     _bytes: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
@@ -76,7 +75,6 @@ class IngestStats:
         if packet.is_config:
             return
         self.packets_total += 1
-        self.bytes_total += len(packet.data)
         t = packet.dts
         self._bytes.append((t, len(packet.data)))
         if packet.kind == "video":
