@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import BackgroundPublisher
+from tests.server.conftest import BackgroundPublisher, closed_within
 from tests.support.media import Fixture
 from tests.support.server import KitchServer, free_port
 
@@ -34,21 +34,6 @@ def raw_request(
     status_line, *lines = head.decode("latin-1").split("\r\n")
     fields = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines)}
     return int(status_line.split()[1]), fields, body
-
-
-def closed_within(sock: socket.socket, seconds: float) -> float | None:
-    """Seconds until the server closed ``sock`` (reading and dropping), None if it did not."""
-    t0 = time.monotonic()
-    sock.settimeout(0.1)
-    while time.monotonic() - t0 < seconds:
-        try:
-            if not sock.recv(65536):
-                return time.monotonic() - t0
-        except TimeoutError:
-            continue
-        except OSError:
-            return time.monotonic() - t0
-    return None
 
 
 def rss_kib(server: KitchServer) -> int:
