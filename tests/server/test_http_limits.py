@@ -3,14 +3,23 @@ cap, connection cap (RTMP ingest unaffected), trusted proxies, allowed hosts, /m
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
+from kitch.config import Settings
+from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
 from tests.server.conftest import BackgroundPublisher, closed_within
 from tests.support.media import Fixture
 from tests.support.server import KitchServer, free_port
@@ -262,3 +271,47 @@ def test_metrics_token_on_the_web_port(server_factory: object) -> None:
     assert raw_request(server.http_port, "/metrics")[0] == 401
     auth = f"Authorization: Bearer {token}\r\n"
     assert raw_request(server.http_port, "/metrics", headers=auth)[0] == 200
+
+
+def test_a_pipelined_head_trickled_behind_a_slow_request_is_bounded(tmp_path: Path) -> None:
+    """In process: the guard around a real uvicorn whose one route takes 5 s to answer."""
+
+    async def slow(request: Request) -> PlainTextResponse:
+        await asyncio.sleep(5)
+        return PlainTextResponse("late")
+
+    settings = Settings(data_dir=tmp_path, http_max_header_bytes=16384)
+    guard = ConnectionGuard(HttpLimits.from_settings(settings))
+    app = Starlette(routes=[Route("/slow", slow)])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = listener_config(app, ("127.0.0.1", 0), guard, settings, lifespan="off")
+    server = uvicorn.Server(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(server.serve(sockets=[sock])), daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        port = sock.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n")
+            sent = 0
+            t0 = time.monotonic()
+            try:
+                while time.monotonic() - t0 < 4 and sent < 4 * 1024 * 1024:
+                    conn.sendall(b"X-Pipelined: " + b"p" * 1010 + b"\r\n")
+                    sent += 1025
+            except OSError:
+                pass
+            assert closed_within(conn, 2.0) is not None
+        assert sent < 2 * 1024 * 1024, sent
+        assert not guard.open  # the connection was forgotten
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        loop.close()
+        sock.close()
