@@ -235,7 +235,7 @@ def test_allowed_hosts_setting_and_wildcard_bind(server_factory: object, tmp_pat
     lan = KitchServer(
         data_dir=tmp_path / "b",
         log_path=tmp_path / "lan.log",
-        extra_args=["--http", f"0.0.0.0:{port}"],  # after the helper's own --http: it wins
+        extra_args=["--http", f"0.0.0.0:{port}"],  # after KitchServer's own --http: it wins
         http_port=port,
     ).start()
     try:
