@@ -279,6 +279,8 @@ class RtmpConnection(asyncio.Protocol):
             if self.kicked is not None:
                 self.transport.abort()
             else:
+                if self.tls is not None and self.tls.close_notify():
+                    self._send_tls()
                 self.transport.close()
 
     def _protocol_error(self, exc: RtmpProtocolError) -> None:

@@ -56,5 +56,17 @@ class TlsLayer:
     def encrypt(self, data: bytes) -> None:
         self._tls.write(data)
 
+    def close_notify(self) -> bool:
+        """Queue our close_notify (after a completed handshake); True when there is one."""
+        if not self.handshake_done or self.closed:
+            return False
+        try:
+            self._tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # sent; the peer's close_notify is not awaited
+        except ssl.SSLError:
+            return False
+        return True
+
     def outgoing(self) -> bytes:
         return self._out.read()
