@@ -57,6 +57,12 @@ def test_rtmps_publish(server_factory: object, tmp_path: Path, av_fixture: Fixtu
     with pytest.raises((av.error.FFmpegError, OSError)):
         publish_pyav(f"rtmp://127.0.0.1:{port}/live/{acct.stream_key}", av_fixture)
 
+    # A refused publish over TLS: the encoder gets its error and a TLS close, the server logs it.
+    with pytest.raises((av.error.FFmpegError, OSError)):
+        publish_pyav(f"rtmps://127.0.0.1:{port}/live/not-a-key", av_fixture)
+    server.wait_for(lambda: "publish refused" in server.log(), 5, "the refusal logged")
+    assert "Traceback" not in server.log()
+
     # A TLS peer that never completes its handshake is dropped within the handshake timeout.
     t0 = time.monotonic()
     with socket.create_connection(("127.0.0.1", port)) as sock:
