@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import sys
 import types
@@ -36,6 +37,9 @@ POSITIVE = (
     "login_max_delay",
     "register_attempts_per_address",
     "password_change_attempts_per_address",
+    "http_max_connections",
+    "http_header_timeout",
+    "http_max_header_bytes",
 )
 
 
@@ -59,6 +63,35 @@ class Settings:
     tls_key: Path | None = _opt(None, "PEM private key for RTMPS.")
     public_url: str | None = _opt(
         None, "Public base URL shown to streamers (e.g. https://tv.example.com); else request host."
+    )
+    allowed_hosts: str | None = _opt(
+        None,
+        "Comma-separated host names the Host header may carry (`*.example.com` matches "
+        "subdomains, `*` any); others get 400. Unset: localhost and loopback addresses, "
+        "--public-url's host, --http's host, and any IP address when --http binds 0.0.0.0 or ::.",
+    )
+    trusted_proxies: str | None = _opt(
+        None,
+        "Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; unset: those headers are ignored.",
+    )
+    http_max_connections: int = _opt(
+        1000, "Most simultaneous HTTP connections; more are answered 503 and closed at once."
+    )
+    http_header_timeout: float = _opt(
+        10.0,
+        "Seconds a client has to send a request's headers (from connect, and from the end of "
+        "the previous response); silent or trickling connections are closed.",
+    )
+    http_max_header_bytes: int = _opt(
+        32 * KIB, "Largest request line + headers in bytes; larger requests get 431 and a close."
+    )
+    metrics_listen: str | None = _opt(
+        None,
+        "Serve /metrics on this separate HOST:PORT instead of the HTTP port; unset: HTTP port.",
+    )
+    metrics_token: str | None = _opt(
+        None, "Bearer token /metrics requires (>= 16 chars); unset: no token asked."
     )
     log_format: Literal["text", "json"] = _opt("text", "Log format: text or json (JSON lines).")
     log_level: str = _opt("info", "Log level: debug, info, warning, error.")
@@ -113,6 +146,18 @@ class Settings:
     def __post_init__(self) -> None:
         parse_hostport(self.http, name="http")
         parse_hostport(self.rtmp, name="rtmp")
+        if self.metrics_listen is not None:
+            parse_hostport(self.metrics_listen, name="metrics_listen")
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("metrics_token must be at least 16 characters")
+        if self.trusted_proxies is not None:
+            for item in split_list(self.trusted_proxies):
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"trusted_proxies: {item!r} is not an address or CIDR"
+                    ) from None
         if self.rtmps is not None:
             parse_hostport(self.rtmps, name="rtmps")
             if self.tls_cert is None or self.tls_key is None:
@@ -134,6 +179,11 @@ class Settings:
         for name in POSITIVE:  # 0 would silently mean "unlimited" or "always expired"
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be greater than 0")
+
+
+def split_list(value: str | None) -> list[str]:
+    """A comma-separated setting as a list (blank items dropped)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def parse_hostport(value: str, *, name: str = "address") -> tuple[str, int]:

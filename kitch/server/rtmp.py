@@ -32,12 +32,13 @@ from kitch.rtmp.events import (
 from kitch.rtmp.flv import INGEST_CODECS
 from kitch.server import metrics
 from kitch.server.ingest import Broadcast, IngestHub, Refusal
+from kitch.server.tls import TlsLayer
 
 log = logging.getLogger("kitch.rtmp")
 
 #: ``kitch_rtmp_connections_closed_total`` reason of a connection refused by a connection cap;
 #: the others are peer, refused, protocol_error, handshake_timeout, idle_timeout, kicked
-#: (takeover, revoked key, shutdown), connection_error and cancelled.
+#: (takeover, revoked key, shutdown), tls (a TLS error), connection_error and cancelled.
 CLOSE_LIMIT = "limit"
 #: Seconds a refused peer is given to read its onStatus before the socket closes.
 REFUSAL_LINGER = 0.2
@@ -82,15 +83,11 @@ class RtmpServer:
     async def listen(
         self, host: str, port: int, tls: ssl.SSLContext | None = None
     ) -> asyncio.Server:
+        """Listen on ``host:port``; with ``tls``, connections are accepted as plain TCP and
+        the listener runs TLS itself (:class:`~kitch.server.tls.TlsLayer`), so a peer counts
+        against the connection caps, and its handshake timeout runs, from accept."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: RtmpConnection(self),
-            host,
-            port,
-            ssl=tls,
-            # A TLS peer that never finishes its handshake is dropped like a silent RTMP one.
-            ssl_handshake_timeout=self.settings.rtmp_handshake_timeout if tls else None,
-        )
+        server = await loop.create_server(lambda: RtmpConnection(self, tls), host, port)
         log.info("rtmp%s listening on %s:%d", "s" if tls else "", host, port)
         self.servers.append(server)
         return server
@@ -147,8 +144,10 @@ class RtmpConnection(asyncio.Protocol):
     of the work to a task, and reading pauses until it is done.
     """
 
-    def __init__(self, server: RtmpServer) -> None:
+    def __init__(self, server: RtmpServer, tls: ssl.SSLContext | None = None) -> None:
         self.server = server
+        #: RTMPS: the TLS layer between the socket and the session.
+        self.tls = TlsLayer(tls) if tls is not None else None
         self.hub = server.hub
         self.settings = server.settings
         self.transport: asyncio.Transport | None = None
@@ -200,10 +199,36 @@ class RtmpConnection(asyncio.Protocol):
         self._rearm()
 
     def data_received(self, data: bytes) -> None:
-        if self._busy is not None:  # a TLS transport may hand over one more read after a pause
+        if self.tls is not None:
+            data = self._decrypt(data)
+            if not data:
+                return
+        if self._busy is not None:  # a read may still arrive after a pause
             self._held += data
             return
         self._feed(data)
+
+    def _decrypt(self, data: bytes) -> bytes:
+        assert self.tls is not None
+        if self.reason is not None:
+            return b""
+        try:
+            plain = self.tls.receive(data)
+        except ssl.SSLError as exc:
+            reason = f"TLS error: {exc.reason or exc.__class__.__name__}"
+            log.warning("rtmp %s: %s", self._who(), reason)
+            self._close(reason, "tls")
+            return b""
+        self._send_tls()
+        if self.tls.closed:
+            self._close("closed by peer", "peer")
+        return plain
+
+    def _send_tls(self) -> None:
+        assert self.tls is not None
+        out = self.tls.outgoing()
+        if out and self.transport is not None:
+            self.transport.write(out)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -254,6 +279,8 @@ class RtmpConnection(asyncio.Protocol):
             if self.kicked is not None:
                 self.transport.abort()
             else:
+                if self.tls is not None and self.tls.close_notify():
+                    self._send_tls()
                 self.transport.close()
 
     def _protocol_error(self, exc: RtmpProtocolError) -> None:
@@ -346,7 +373,11 @@ class RtmpConnection(asyncio.Protocol):
         session = self.session
         out = session.data_to_send()
         if out and self.transport is not None:
-            self.transport.write(out)
+            if self.tls is not None:
+                self.tls.encrypt(out)
+                self._send_tls()
+            else:
+                self.transport.write(out)
         if session.wants_close and self.reason is None:
             # Refused: the peer gets REFUSAL_LINGER seconds to read its onStatus, then we close.
             self.reason, self.kind = session.close_reason or "session closed", "refused"
