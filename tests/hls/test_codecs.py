@@ -89,10 +89,13 @@ def _check_video(packets: list[MediaPacket], got: list[av.Packet], ts: bool) -> 
     assert [bool(p.is_keyframe) for p in got] == [p.keyframe for p in want]
     base = got[0].dts
     scale = 90000 * got[0].time_base
+    # millisecond stamps land on the clips' 30 fps frame grid (3000 ticks a frame)
     assert [round((g.dts - base) * scale) for g in got] == [
-        (w.dts - want[0].dts) * 90 for w in want
+        round((w.dts - want[0].dts) * 30 / 1000) * 3000 for w in want
     ]
-    assert [round((g.pts - g.dts) * scale) for g in got] == [(w.pts - w.dts) * 90 for w in want]
+    assert [round((g.pts - g.dts) * scale) for g in got] == [
+        round((w.pts - w.dts) * 30 / 1000) * 3000 for w in want
+    ]
     for g, w in zip(got, want, strict=True):
         if ts and w.codec in ("h264", "hevc"):  # Annex B with an AUD (+ parameter sets) first
             assert bytes(g).endswith(_annexb(w.data))
