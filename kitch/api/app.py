@@ -26,7 +26,6 @@ from kitch.api.hls import HlsApp
 from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
 from kitch.api.routing import api_route
-from kitch.auth.ratelimit import LoginLimiter
 from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
 from kitch.db import Database, open_database
@@ -207,10 +206,4 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)
-    app.state.login_limiter = LoginLimiter(
-        settings.login_attempts_per_account,
-        settings.login_attempts_per_address,
-        settings.login_window,
-        time.monotonic,
-    )
     return app

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, cast
 
+from kitch.auth.ratelimit import address_key
 from kitch.config import Settings
 from kitch.logs import fingerprint
 from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
@@ -153,6 +154,7 @@ class RtmpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.address = "?"
+        self.limit_key = "?"
         self.session = RtmpServerSession(
             server.limits, time.monotonic(), accepted_codecs=server.accepted_codecs
         )
@@ -187,7 +189,9 @@ class RtmpConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         self.address = str(peername[0]) if peername else "?"
         self.peer = f"{self.address}:{peername[1]}" if peername else "?"
-        refusal = self.server.admit(self, self.address)
+        # IPv6 peers count per /64 (one subscriber's prefix), as in the HTTP API's limits
+        self.limit_key = address_key(self.address)
+        refusal = self.server.admit(self, self.limit_key)
         if refusal:
             log.warning("rtmp %s: refused: %s", self.peer, refusal)
             metrics.RTMP_CLOSED.labels(CLOSE_LIMIT).inc()
@@ -256,7 +260,7 @@ class RtmpConnection(asyncio.Protocol):
             self.reason, self.kind = self.kicked, "kicked"
         log.info("rtmp %s: closed (%s)", self._who(), self.reason)
         metrics.RTMP_CLOSED.labels(self.kind).inc()
-        self.server.forget(self, self.address)
+        self.server.forget(self, self.limit_key)
         if self._busy is None and self.broadcast is not None:
             self.server.spawn(self.hub.publisher_gone(self.broadcast, self, self.reason))
         # else the hub call under way ends with publisher_gone (see _events_async)
