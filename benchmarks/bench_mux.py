@@ -4,12 +4,15 @@ same packets, and against the pure-Python twin. Ratios come from one run on one 
 
 Run from the repository root with the Cython build in place::
 
-    python3 benchmarks/bench_mux.py [--seconds 10] [--repeat 5]
+    python3 benchmarks/bench_mux.py [--quick] [--seconds 8] [--repeat 5]
 
 Throughput is media bytes in (sum of packet payloads) per second of wall time, best of
 ``--repeat`` runs. Every writer does the whole job in memory: Kitch's TS writer also converts
 AVCC to Annex B with an AUD and parameter sets at keyframes and adds ADTS headers, as FFmpeg's
 does (``h264_mp4toannexb`` is applied automatically by its mpegts muxer).
+
+``--quick``: 2 s of 320x240, best of 3 (CI smoke, a few seconds). The summary lines say whether
+each aim is met: the Cython writers faster than FFmpeg's muxers.
 """
 
 from __future__ import annotations
@@ -26,19 +29,19 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import CACHE, best_of
+from benchmarks._common import CACHE, best_of, machine, verdict
 from kitch import _mux, _mux_py
 from kitch.hls import codecs
+from kitch.hls.init_segment import TrackInfo, init_segment
 from kitch.media import MediaPacket
-from tests.hls.packets import demux_packets
+from tests.hls.packets import config, demux_packets
 from tests.support.media import Fixture, make_fixture
 
 MS = Fraction(1, 1000)
 
 
 def kitch_ts(impl: Any, packets: list[MediaPacket]) -> int:
-    vcfg = next(p.data for p in packets if p.is_config and p.kind == "video")
-    acfg = next(p.data for p in packets if p.is_config and p.kind == "audio")
+    vcfg, acfg = config(packets, "video"), config(packets, "audio")
     params, ls = codecs.parameter_sets("h264", vcfg)
     m = impl.TsMuxer("h264", params, ls, "aac", acfg)
     out = [m.psi()]
@@ -57,15 +60,14 @@ def kitch_ts(impl: Any, packets: list[MediaPacket]) -> int:
 def kitch_fmp4(impl: Any, packets: list[MediaPacket]) -> int:
     """One fragment per video GOP-part of 6 frames with the audio beside it (the segmenter's
     shape), plus the init segment."""
-    vcfg = next(p.data for p in packets if p.is_config and p.kind == "video")
-    acfg = next(p.data for p in packets if p.is_config and p.kind == "audio")
+    vcfg, acfg = config(packets, "video"), config(packets, "audio")
     info = codecs.avc_info(vcfg)
     a = codecs.aac_info(acfg)
     tracks = [
-        impl.TrackInfo(1, "video", "h264", 90000, vcfg, info.width, info.height),
-        impl.TrackInfo(2, "audio", "aac", a.sample_rate, acfg, 0, 0, a.sample_rate, a.channels),
+        TrackInfo(1, "video", "h264", 90000, vcfg, info.width, info.height),
+        TrackInfo(2, "audio", "aac", a.sample_rate, acfg, 0, 0, a.sample_rate, a.channels),
     ]
-    out = [impl.init_segment(tracks)]
+    out = [init_segment(tracks)]
     vids = [p for p in packets if p.kind == "video" and not p.is_config]
     auds = [p for p in packets if p.kind == "audio" and not p.is_config]
     ai = 0
@@ -137,11 +139,16 @@ def measure(fn: Callable[[], int], repeat: int, prepare: Callable[[], None] | No
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=8.0, help="media muxed (default 8)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs, best kept (default 5)")
+    ap.add_argument("--quick", action="store_true", help="2 s of 320x240, best of 3 (CI smoke)")
     args = ap.parse_args()
+    print(machine(), flush=True)
+    if args.quick:
+        args.seconds, args.repeat = 2.0, 3
+    width, height = (320, 240) if args.quick else (640, 360)
     CACHE.mkdir(parents=True, exist_ok=True)
-    fx = make_fixture(CACHE, seconds=args.seconds, width=640, height=360, gop=60)
+    fx = make_fixture(CACHE, seconds=args.seconds, width=width, height=height, gop=60)
     packets = demux_packets(fx.path)
     media_bytes = sum(len(p.data) for p in packets if not p.is_config)
     rows: list[tuple[str, float]] = []
@@ -161,21 +168,23 @@ def main() -> None:
         rows.append((name, media_bytes / seconds / 1e6))
     mbs = dict(rows)
     print(
-        f"{media_bytes / 1e6:.1f} MB of H.264+AAC ({args.seconds:g} s, 640x360), "
+        f"{media_bytes / 1e6:.1f} MB of H.264+AAC ({args.seconds:g} s, {width}x{height}), "
         f"best of {args.repeat}"
     )
     print(f"{'writer':<22}{'MB/s':>10}")
     for name, v in rows:
         print(f"{name:<22}{v:>10.1f}")
     print()
-    print(
-        f"TS:   Cython / FFmpeg = {mbs['kitch TS (Cython)'] / mbs['FFmpeg mpegts']:.2f}x, "
-        f"Cython / twin = {mbs['kitch TS (Cython)'] / mbs['kitch TS (twin)']:.2f}x"
-    )
-    print(
-        f"fMP4: Cython / FFmpeg = {mbs['kitch fMP4 (Cython)'] / mbs['FFmpeg mp4 frag']:.2f}x, "
-        f"Cython / twin = {mbs['kitch fMP4 (Cython)'] / mbs['kitch fMP4 (twin)']:.2f}x"
-    )
+    summary = []
+    for what, ffmpeg_row in (("TS", "FFmpeg mpegts"), ("fMP4", "FFmpeg mp4 frag")):
+        native = mbs[f"kitch {what} (Cython)"]
+        vs_ffmpeg = native / mbs[ffmpeg_row]
+        print(
+            f"{what + ':':<5} Cython / FFmpeg = {vs_ffmpeg:.2f}x, "
+            f"Cython / twin = {native / mbs[f'kitch {what} (twin)']:.2f}x"
+        )
+        summary.append(f"summary: {what} aim faster than FFmpeg: {verdict(vs_ffmpeg > 1)}")
+    print("\n".join(summary))
 
 
 if __name__ == "__main__":

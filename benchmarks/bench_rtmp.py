@@ -11,7 +11,7 @@ H.264 + AAC FLV (made once with PyAV, cached in .bench-cache/) is built with Kit
 every FLV tag as an RTMP message on the chunk streams FFmpeg uses (audio 4, video 6, data 5) --
 once at chunk size 128 and once after a Set Chunk Size of 4096. (The handshake bytes are not
 part of the chunk stream and are left out.) The stream is fed in 64 KiB reads, as the server
-reads its socket, to ``kitch.rtmp.wire.ChunkReader`` (native) and to the pure-Python twin,
+reads its socket, to ``kitch._rtmp.ChunkReader`` (native) and to the pure-Python twin,
 draining every message. Baselines from the same run: a plain copy of the same bytes in
 chunk-size steps (one Python slice-assignment per chunk into a preallocated buffer) and a bare
 memcpy of each 64 KiB read. Best of N. Aim: >= 1 GB/s at 128, within 3x of the chunk-step copy
@@ -53,8 +53,10 @@ from _common import (
     verdict,
 )
 
-from kitch.rtmp import _pure, wire
-from kitch.rtmp.wire import ChunkWriter, amf0_encode
+from kitch import _rtmp_py as _pure
+from kitch import twins
+from kitch.rtmp.amf0 import amf0_encode
+from kitch.rtmp.chunks import ChunkWriter
 
 READ_SIZE = 64 * 1024
 CSID = {8: 4, 9: 6, 18: 5}  # audio, video, data: the chunk stream ids FFmpeg's publisher uses
@@ -135,7 +137,7 @@ def bench_parser(media: Media, repeat: int) -> list[str]:
     failures = []
     for cs in (128, 4096):
         data, msgs = build_stream(media, cs)
-        native = wire.ChunkReader if wire.NATIVE else None
+        native = twins.rtmp.ChunkReader if twins.NATIVE else None
         got_pure = parse_all(_pure.ChunkReader, data)
         if got_pure != msgs:
             raise SystemExit(f"pure twin parsed {got_pure} of {msgs} messages at chunk size {cs}")
@@ -232,7 +234,7 @@ def main() -> None:
     print(machine())
     media = media_for(args.quick)
     print(f"media: {media.path.name} ({media.size / 1e6:.1f} MB)")
-    print(f"parser: {'native' if wire.NATIVE else 'pure-Python'} build in use")
+    print(f"parser: {'native' if twins.NATIVE else 'pure-Python'} build in use")
     summary = bench_parser(media, repeat)
     summary += bench_server(media, loops, 1 if args.quick else 3)
     print("summary:")

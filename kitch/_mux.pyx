@@ -1,72 +1,32 @@
 # cython: language_level=3
-"""Native muxer core: fragmented MP4 (CMAF) boxes and the small H.264/AAC helpers.
+"""Native muxer core: the per-sample loops of fragmented MP4 (CMAF) and MPEG-TS.
 
-Sans-IO: bytes in, bytes out. The hot paths (``fragment``: moof/trun sample tables and the mdat
-copy) fill one pre-sized buffer with C stores; the init segment is built once per broadcast and
-written with plain Python concatenation.
+Sans-IO: bytes in, bytes out. ``fragment`` (moof/trun sample tables and the mdat copy) fills one
+pre-sized buffer with C stores; :class:`TsMuxer` packetizes each access unit the same way. What
+runs once per broadcast (the init segment, the codec configuration readers) is plain Python in
+:mod:`kitch.hls`. Import this module through :mod:`kitch.twins`, which picks it or its
+pure-Python twin :mod:`kitch._mux_py` (same API, same bytes).
 
-Track and sample shapes (kept to plain tuples so callers build them cheaply):
-
-* ``TrackInfo(track_id, kind, codec, timescale, config, width, height, sample_rate, channels)``
-* a run is ``(track_id, base_decode_time, samples)``; a sample is
-  ``(data, duration, composition_offset, keyframe)`` with times in the track's timescale.
+A run is ``(track_id, base_decode_time, samples)``; a sample is
+``(data, duration, composition_offset, keyframe)`` with times in the track's timescale (plain
+tuples so callers build them cheaply).
 """
+
+from collections.abc import Sequence
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-__all__ = [
-    "TrackInfo",
-    "MuxError",
-    "init_segment",
-    "opus_dops",
-    "fragment",
-    "avcc_to_annexb",
-    "annexb_to_avcc",
-    "parse_avc_config",
-    "parse_sps",
-    "parse_asc",
-    "avc_codec_string",
-    "aac_codec_string",
-    "TsMuxer",
-    "crc32_mpeg",
-    "adts_header",
-]
+__all__ = ["MuxError", "Run", "Sample", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
+
+#: ``(data, duration, composition_offset, keyframe)``, times in the track's timescale.
+Sample = tuple[bytes, int, int, bool]
+#: ``(track_id, base_decode_time, samples)``.
+Run = tuple[int, int, Sequence[Sample]]
 
 
 class MuxError(ValueError):
     """Raised for malformed codec configuration or sample input."""
-
-
-cdef class TrackInfo:
-    """One track of the init segment (defaults: no dimensions, no audio parameters)."""
-
-    cdef public int track_id
-    cdef public str kind
-    cdef public str codec
-    cdef public int timescale
-    cdef public bytes config
-    cdef public int width
-    cdef public int height
-    cdef public int sample_rate
-    cdef public int channels
-
-    def __init__(self, int track_id, str kind, str codec, int timescale, bytes config,
-                 int width=0, int height=0, int sample_rate=0, int channels=0):
-        self.track_id = track_id
-        self.kind = kind
-        self.codec = codec
-        self.timescale = timescale
-        self.config = config
-        self.width = width
-        self.height = height
-        self.sample_rate = sample_rate
-        self.channels = channels
-
-    def __repr__(self):
-        return (f"TrackInfo({self.track_id}, {self.kind!r}, {self.codec!r}, {self.timescale}, "
-                f"<{len(self.config)} bytes>, {self.width}, {self.height}, "
-                f"{self.sample_rate}, {self.channels})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,126 +133,7 @@ def fragment(uint32_t sequence, runs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Init segment (built once per broadcast/config: plain Python is fine here)
-
-
-cdef bytes _box(bytes kind, bytes payload):
-    return (len(payload) + 8).to_bytes(4, "big") + kind + payload
-
-
-cdef bytes _full(bytes kind, int version, int flags, bytes payload):
-    return _box(kind, bytes((version,)) + flags.to_bytes(3, "big") + payload)
-
-
-cdef bytes _u16(int v):
-    return (v & 0xFFFF).to_bytes(2, "big")
-
-
-cdef bytes _u32(long long v):
-    return (v & 0xFFFFFFFF).to_bytes(4, "big")
-
-
-_MATRIX = b"".join(_u32(v) for v in (0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000))
-
-
-cdef bytes _descriptor(int tag, bytes payload):
-    cdef int n = len(payload)
-    # 4-byte expandable size keeps the layout simple and is valid for any size < 2^28
-    size = bytes((0x80 | ((n >> 21) & 0x7F), 0x80 | ((n >> 14) & 0x7F),
-                  0x80 | ((n >> 7) & 0x7F), n & 0x7F))
-    return bytes((tag,)) + size + payload
-
-
-_VISUAL = {"h264": (b"avc1", b"avcC"), "hevc": (b"hvc1", b"hvcC"), "av1": (b"av01", b"av1C")}
-
-
-cdef bytes _visual_entry(TrackInfo t, bytes kind, bytes config_box):
-    if t.width <= 0 or t.height <= 0:
-        raise MuxError("video track needs width and height")
-    body = (b"\x00" * 6 + _u16(1) + b"\x00" * 16 + _u16(t.width) + _u16(t.height)
-            + _u32(0x00480000) + _u32(0x00480000) + _u32(0) + _u16(1)
-            + b"\x00" * 32 + _u16(0x0018) + _u16(0xFFFF) + config_box)
-    return _box(kind, body)
-
-
-cdef bytes _audio_entry(bytes kind, int channels, long long rate, bytes config_box):
-    rate = rate if rate <= 0xFFFF else 0
-    body = (b"\x00" * 6 + _u16(1) + b"\x00" * 8 + _u16(max(1, channels)) + _u16(16)
-            + _u16(0) + _u16(0) + _u32(rate << 16) + config_box)
-    return _box(kind, body)
-
-
-def opus_dops(bytes head):
-    """OpusHead (RFC 7845, little-endian) -> the dOps box payload (big-endian)."""
-    if len(head) < 19 or head[:8] != b"OpusHead" or head[9] == 0:
-        raise MuxError("not an OpusHead")
-    channels = head[9]
-    out = (b"\x00" + bytes((channels,)) + head[10:12][::-1] + head[12:16][::-1]
-           + head[16:18][::-1] + head[18:19])
-    if head[18] != 0:
-        table = head[19:21 + channels]
-        if len(table) != 2 + channels:
-            raise MuxError("OpusHead mapping table truncated")
-        out += table
-    return out
-
-
-cdef bytes _sample_entry(TrackInfo t):
-    names = _VISUAL.get(t.codec)
-    if names is not None:
-        return _visual_entry(t, names[0], _box(names[1], t.config))
-    if t.codec == "vp9":
-        return _visual_entry(t, b"vp09", _full(b"vpcC", 1, 0, t.config))
-    if t.codec == "aac":
-        dec_config = (bytes((0x40, (0x05 << 2) | 1)) + b"\x00\x00\x00" + _u32(0) + _u32(0)
-                      + _descriptor(0x05, t.config))
-        es = _u16(t.track_id) + b"\x00" + _descriptor(0x04, dec_config) + _descriptor(0x06, b"\x02")
-        esds = _full(b"esds", 0, 0, _descriptor(0x03, es))
-        return _audio_entry(b"mp4a", t.channels, t.sample_rate, esds)
-    if t.codec == "opus":
-        return _audio_entry(b"Opus", t.channels, 48000, _box(b"dOps", opus_dops(t.config)))
-    raise MuxError(f"unsupported codec in fMP4: {t.codec!r}")
-
-
-cdef bytes _trak(TrackInfo t):
-    cdef bint video = t.kind == "video"
-    tkhd = _full(b"tkhd", 0, 3, _u32(0) + _u32(0) + _u32(t.track_id) + _u32(0) + _u32(0)
-                 + b"\x00" * 8 + _u16(0) + _u16(0 if video else 1) + _u16(0 if video else 0x0100)
-                 + _u16(0) + _MATRIX + _u32((t.width if video else 0) << 16)
-                 + _u32((t.height if video else 0) << 16))
-    mdhd = _full(b"mdhd", 0, 0, _u32(0) + _u32(0) + _u32(t.timescale) + _u32(0)
-                 + _u16(0x55C4) + _u16(0))
-    handler = b"vide" if video else b"soun"
-    name = b"VideoHandler\x00" if video else b"SoundHandler\x00"
-    hdlr = _full(b"hdlr", 0, 0, _u32(0) + handler + b"\x00" * 12 + name)
-    media_header = (_full(b"vmhd", 0, 1, b"\x00" * 8) if video
-                    else _full(b"smhd", 0, 0, b"\x00" * 4))
-    dinf = _box(b"dinf", _full(b"dref", 0, 0, _u32(1) + _full(b"url ", 0, 1, b"")))
-    stbl = _box(b"stbl", _full(b"stsd", 0, 0, _u32(1) + _sample_entry(t))
-                + _full(b"stts", 0, 0, _u32(0)) + _full(b"stsc", 0, 0, _u32(0))
-                + _full(b"stsz", 0, 0, _u32(0) + _u32(0)) + _full(b"stco", 0, 0, _u32(0)))
-    minf = _box(b"minf", media_header + dinf + stbl)
-    return _box(b"trak", tkhd + _box(b"mdia", mdhd + hdlr + minf))
-
-
-def init_segment(tracks):
-    """The CMAF header: ``ftyp`` + ``moov`` (mvhd, one trak per track, mvex/trex)."""
-    cdef TrackInfo t
-    tracks = list(tracks)
-    if not tracks:
-        raise MuxError("an init segment needs at least one track")
-    ftyp = _box(b"ftyp", b"iso6" + _u32(0) + b"iso6cmfcmp41dash")
-    next_id = max((<TrackInfo>t).track_id for t in tracks) + 1
-    mvhd = _full(b"mvhd", 0, 0, _u32(0) + _u32(0) + _u32(1000) + _u32(0) + _u32(0x00010000)
-                 + _u16(0x0100) + b"\x00" * 10 + _MATRIX + b"\x00" * 24 + _u32(next_id))
-    traks = b"".join(_trak(t) for t in tracks)
-    trex = b"".join(_full(b"trex", 0, 0, _u32(t.track_id) + _u32(1) + _u32(0) + _u32(0) + _u32(0))
-                    for t in tracks)
-    return ftyp + _box(b"moov", mvhd + traks + _box(b"mvex", trex))
-
-
-# ---------------------------------------------------------------------------------------------
-# H.264 helpers
+# NAL units
 
 
 cdef inline Py_ssize_t _nal_size(const uint8_t* p, Py_ssize_t n, Py_ssize_t i,
@@ -307,251 +148,6 @@ cdef inline Py_ssize_t _nal_size(const uint8_t* p, Py_ssize_t n, Py_ssize_t i,
     if i + length_size + size > n:
         raise MuxError("NAL unit overruns the sample")
     return size
-
-
-def avcc_to_annexb(bytes data, int length_size=4):
-    """Length-prefixed NAL units -> Annex B (4-byte start codes). Raises MuxError if truncated."""
-    cdef const uint8_t* p = data
-    cdef Py_ssize_t n = len(data), i = 0, size
-    cdef list parts = []
-    while i < n:
-        size = _nal_size(p, n, i, length_size)
-        i += length_size
-        parts.append(b"\x00\x00\x00\x01")
-        parts.append(data[i:i + size])
-        i += size
-    return b"".join(parts)
-
-
-def annexb_to_avcc(bytes data):
-    """Annex B (3- or 4-byte start codes) -> 4-byte length-prefixed NAL units."""
-    cdef const uint8_t* p = data
-    cdef Py_ssize_t n = len(data), i = 0, start = -1, end
-    cdef list parts = []
-    while i + 2 < n:
-        if p[i] == 0 and p[i + 1] == 0 and p[i + 2] == 1:
-            if start >= 0:
-                end = i
-                while end > start and p[end - 1] == 0:
-                    end -= 1
-                parts.append((end - start).to_bytes(4, "big") + data[start:end])
-            i += 3
-            start = i
-        else:
-            i += 1
-    if start >= 0 and start < n:
-        parts.append((n - start).to_bytes(4, "big") + data[start:n])
-    return b"".join(parts)
-
-
-cdef tuple _param_sets(bytes avcc, Py_ssize_t i, Py_ssize_t count, str what):
-    """``count`` 16-bit-length-prefixed parameter sets from ``avcc[i:]`` -> (list, next i)."""
-    cdef Py_ssize_t n = len(avcc), k, size
-    found = []
-    for k in range(count):
-        if i + 2 > n:
-            raise MuxError("truncated avcC")
-        size = (avcc[i] << 8) | avcc[i + 1]
-        if i + 2 + size > n:
-            raise MuxError(f"truncated avcC {what}")
-        found.append(avcc[i + 2:i + 2 + size])
-        i += 2 + size
-    return found, i
-
-
-def parse_avc_config(bytes avcc):
-    """AVCDecoderConfigurationRecord -> ``(sps_list, pps_list, nal_length_size)``."""
-    cdef Py_ssize_t n = len(avcc), i
-    if n < 7 or avcc[0] != 1:
-        raise MuxError("not an AVCDecoderConfigurationRecord")
-    length_size = (avcc[4] & 3) + 1
-    sps, i = _param_sets(avcc, 6, avcc[5] & 0x1F, "SPS")
-    if i >= n:
-        raise MuxError("avcC without PPS count")
-    pps, i = _param_sets(avcc, i + 1, avcc[i], "PPS")
-    if not sps:
-        raise MuxError("avcC without SPS")
-    return sps, pps, length_size
-
-
-cdef class _Bits:
-    cdef bytes data
-    cdef const uint8_t* p
-    cdef Py_ssize_t nbits
-    cdef Py_ssize_t pos
-
-    def __cinit__(self, bytes data):
-        self.data = data
-        self.p = data
-        self.nbits = len(data) * 8
-        self.pos = 0
-
-    cdef uint32_t u(self, int count) except? 0xFFFFFFFF:
-        cdef uint32_t v = 0
-        cdef int k
-        if self.pos + count > self.nbits:
-            raise MuxError("SPS truncated")
-        for k in range(count):
-            v = (v << 1) | ((self.p[self.pos >> 3] >> (7 - (self.pos & 7))) & 1)
-            self.pos += 1
-        return v
-
-    cdef uint32_t ue(self) except? 0xFFFFFFFF:
-        cdef int zeros = 0
-        while self.u(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise MuxError("bad exp-Golomb code in SPS")
-        if zeros == 0:
-            return 0
-        return ((<uint32_t>1 << zeros) - 1) + self.u(zeros)
-
-    cdef int se(self) except? -0x7FFFFFFF:
-        cdef uint32_t k = self.ue()
-        if k & 1:
-            return <int>((k + 1) >> 1)
-        return -<int>(k >> 1)
-
-
-cpdef bytes unescape_rbsp(bytes nal):
-    """NAL payload -> RBSP: drops emulation-prevention bytes (00 00 03 -> 00 00)."""
-    cdef const uint8_t* p = nal
-    cdef Py_ssize_t n = len(nal), i
-    cdef int zeros = 0
-    out = bytearray()
-    for i in range(n):
-        if zeros >= 2 and p[i] == 3:
-            zeros = 0
-            continue
-        out.append(p[i])
-        zeros = zeros + 1 if p[i] == 0 else 0
-    return bytes(out)
-
-
-def parse_sps(bytes sps):
-    """H.264 SPS NAL (with its header byte) -> dict of width, height, profile, constraints,
-    level, and fps (0.0 when the VUI carries no timing)."""
-    if len(sps) < 4 or (sps[0] & 0x1F) != 7:
-        raise MuxError("not an H.264 SPS")
-    cdef _Bits b = _Bits(unescape_rbsp(sps[1:]))
-    cdef uint32_t profile = b.u(8), constraints = b.u(8), level = b.u(8)
-    cdef uint32_t chroma = 1, i, j, count
-    cdef int last_scale, next_scale
-    cdef bint separate = False
-    b.ue()
-    if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
-        chroma = b.ue()
-        if chroma == 3:
-            separate = b.u(1)
-        b.ue()
-        b.ue()
-        b.u(1)
-        if b.u(1):
-            for i in range(8 if chroma != 3 else 12):
-                if b.u(1):
-                    last_scale = 8
-                    next_scale = 8
-                    for j in range(16 if i < 6 else 64):
-                        if next_scale != 0:
-                            next_scale = (last_scale + b.se() + 256) % 256
-                        if next_scale != 0:
-                            last_scale = next_scale
-    b.ue()
-    poc_type = b.ue()
-    if poc_type == 0:
-        b.ue()
-    elif poc_type == 1:
-        b.u(1)
-        b.se()
-        b.se()
-        count = b.ue()
-        for i in range(count):
-            b.se()
-    b.ue()
-    b.u(1)
-    width_mbs = b.ue() + 1
-    height_units = b.ue() + 1
-    frame_mbs_only = b.u(1)
-    if not frame_mbs_only:
-        b.u(1)
-    b.u(1)
-    crop_l = crop_r = crop_t = crop_b = 0
-    if b.u(1):
-        crop_l = b.ue()
-        crop_r = b.ue()
-        crop_t = b.ue()
-        crop_b = b.ue()
-    chroma_type = 0 if separate else chroma
-    sub_w = 2 if chroma_type in (1, 2) else 1
-    sub_h = 2 if chroma_type == 1 else 1
-    unit_x = 1 if chroma_type == 0 else sub_w
-    unit_y = (1 if chroma_type == 0 else sub_h) * (2 - frame_mbs_only)
-    width = width_mbs * 16 - unit_x * (crop_l + crop_r)
-    height = (2 - frame_mbs_only) * height_units * 16 - unit_y * (crop_t + crop_b)
-    fps = 0.0
-    try:
-        if b.u(1):  # vui_parameters_present_flag
-            if b.u(1):
-                if b.u(8) == 255:
-                    b.u(16)
-                    b.u(16)
-            if b.u(1):
-                b.u(1)
-            if b.u(1):
-                b.u(3)
-                b.u(1)
-                if b.u(1):
-                    b.u(24)
-            if b.u(1):
-                b.ue()
-                b.ue()
-            if b.u(1):
-                units = b.u(32)
-                scale = b.u(32)
-                if units:
-                    fps = scale / (2.0 * units)
-    except MuxError:
-        fps = 0.0
-    return {
-        "width": int(width), "height": int(height), "profile": int(profile),
-        "constraints": int(constraints), "level": int(level), "fps": fps,
-    }
-
-
-def avc_codec_string(bytes avcc):
-    """RFC 6381 CODECS value from the first SPS of an avcC: ``avc1.PPCCLL``."""
-    sps, _, _ = parse_avc_config(avcc)
-    s = sps[0]
-    if len(s) < 4:
-        raise MuxError("SPS too short")
-    return f"avc1.{s[1]:02x}{s[2]:02x}{s[3]:02x}"
-
-
-_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
-              8000, 7350)
-
-
-def parse_asc(bytes asc):
-    """AudioSpecificConfig -> ``(object_type, sample_rate, channels)``."""
-    cdef _Bits b = _Bits(asc)
-    try:
-        aot = b.u(5)
-        if aot == 31:
-            aot = 32 + b.u(6)
-        idx = b.u(4)
-        rate = b.u(24) if idx == 15 else (_AAC_RATES[idx] if idx < len(_AAC_RATES) else 0)
-        channels = b.u(4)
-    except MuxError:
-        raise MuxError("AudioSpecificConfig truncated") from None
-    if aot == 0 or rate == 0:
-        raise MuxError("bad AudioSpecificConfig")
-    return int(aot), int(rate), int(channels)
-
-
-def aac_codec_string(bytes asc):
-    """RFC 6381 CODECS value for AAC: ``mp4a.40.<audio object type>``."""
-    aot, _, _ = parse_asc(asc)
-    return f"mp4a.40.{aot}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -135,26 +134,10 @@ async def _key(settings: Settings, name: str, rotate: bool) -> int:
 
 
 def serve(settings: Settings) -> int:
-    """Run the full server (``kitch.server.main.run``), or only the web app if that is absent."""
-    try:
-        server = importlib.import_module("kitch.server.main")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("kitch.server", "kitch.server.main"):
-            raise
-        return _serve_http_only(settings)
-    code: int = server.run(settings)
-    return code
+    """Run the full server (RTMP ingest, HLS, web app, API)."""
+    from kitch.server.main import run
 
-
-def _serve_http_only(settings: Settings) -> int:
-    import uvicorn
-
-    from kitch.api.app import create_app
-
-    host, port = parse_hostport(settings.http)
-    log.warning("kitch.server is not installed: serving the HTTP API only (no RTMP ingest)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
-    return 0
+    return run(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

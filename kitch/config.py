@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import sys
 import types
@@ -33,6 +34,12 @@ POSITIVE = (
     "login_attempts_per_account",
     "login_attempts_per_address",
     "login_window",
+    "login_max_delay",
+    "register_attempts_per_address",
+    "password_change_attempts_per_address",
+    "http_max_connections",
+    "http_header_timeout",
+    "http_max_header_bytes",
 )
 
 
@@ -57,12 +64,44 @@ class Settings:
     public_url: str | None = _opt(
         None, "Public base URL shown to streamers (e.g. https://tv.example.com); else request host."
     )
+    allowed_hosts: str | None = _opt(
+        None,
+        "Comma-separated host names the Host header may carry (`*.example.com` matches "
+        "subdomains, `*` any); others get 400. Unset: localhost and loopback addresses, "
+        "--public-url's host, --http's host, and any IP address when --http binds 0.0.0.0 or ::.",
+    )
+    trusted_proxies: str | None = _opt(
+        None,
+        "Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; unset: those headers are ignored.",
+    )
+    http_max_connections: int = _opt(
+        1000, "Most simultaneous HTTP connections; more are answered 503 and closed at once."
+    )
+    http_header_timeout: float = _opt(
+        10.0,
+        "Seconds a client has to send a request's headers (from connect, and from the end of "
+        "the previous response); silent or trickling connections are closed.",
+    )
+    http_max_header_bytes: int = _opt(
+        32 * KIB, "Largest request line + headers in bytes; larger requests get 431 and a close."
+    )
+    metrics_listen: str | None = _opt(
+        None,
+        "Serve /metrics on this separate HOST:PORT instead of the HTTP port; unset: HTTP port.",
+    )
+    metrics_token: str | None = _opt(
+        None, "Bearer token /metrics requires (>= 16 chars); unset: no token asked."
+    )
     log_format: Literal["text", "json"] = _opt("text", "Log format: text or json (JSON lines).")
     log_level: str = _opt("info", "Log level: debug, info, warning, error.")
     secret: str | None = _opt(
         None, "JWT signing secret (>= 32 chars); generated once into DATA_DIR/secret when unset."
     )
     bcrypt_cost: int = _opt(12, "bcrypt work factor for password hashes (4..31).")
+    bcrypt_threads: int = _opt(
+        0, "Threads that hash passwords (bcrypt); 0 = half the CPU count, at least 1."
+    )
     access_token_ttl: int = _opt(900, "Access token lifetime in seconds.")
     refresh_token_ttl: int = _opt(30 * 24 * 3600, "Refresh token lifetime in seconds.")
     refresh_reuse_grace: float = _opt(
@@ -70,9 +109,20 @@ class Settings:
     )
     max_body_bytes: int = _opt(64 * KIB, "Largest accepted JSON request body in bytes.")
     max_avatar_bytes: int = _opt(2 * MIB, "Largest accepted avatar image in bytes.")
-    login_attempts_per_account: int = _opt(10, "Failed logins allowed per account per window.")
-    login_attempts_per_address: int = _opt(50, "Failed logins allowed per address per window.")
-    login_window: float = _opt(900.0, "Failed-login rate-limit window in seconds.")
+    login_attempts_per_account: int = _opt(
+        10, "Failed logins per account before each further try waits (1 s, doubling)."
+    )
+    login_max_delay: float = _opt(60.0, "Longest wait in seconds between logins to one account.")
+    login_attempts_per_address: int = _opt(
+        50, "Failed logins allowed per address (IPv6: per /64) per window."
+    )
+    login_window: float = _opt(900.0, "Seconds until failed logins are forgotten.")
+    register_attempts_per_address: int = _opt(
+        10, "Registrations allowed per address (IPv6: per /64) per hour."
+    )
+    password_change_attempts_per_address: int = _opt(
+        10, "Password changes allowed per address (IPv6: per /64) per hour."
+    )
     reconnect_grace: float = _opt(
         10.0, "Seconds a broadcast survives a publisher reconnect without going offline."
     )
@@ -96,6 +146,18 @@ class Settings:
     def __post_init__(self) -> None:
         parse_hostport(self.http, name="http")
         parse_hostport(self.rtmp, name="rtmp")
+        if self.metrics_listen is not None:
+            parse_hostport(self.metrics_listen, name="metrics_listen")
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("metrics_token must be at least 16 characters")
+        if self.trusted_proxies is not None:
+            for item in split_list(self.trusted_proxies):
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"trusted_proxies: {item!r} is not an address or CIDR"
+                    ) from None
         if self.rtmps is not None:
             parse_hostport(self.rtmps, name="rtmps")
             if self.tls_cert is None or self.tls_key is None:
@@ -117,6 +179,11 @@ class Settings:
         for name in POSITIVE:  # 0 would silently mean "unlimited" or "always expired"
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be greater than 0")
+
+
+def split_list(value: str | None) -> list[str]:
+    """A comma-separated setting as a list (blank items dropped)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def parse_hostport(value: str, *, name: str = "address") -> tuple[str, int]:
@@ -148,6 +215,22 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+#: Spellings of a boolean setting, compared case-insensitively after stripping blanks.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(name: str, text: str) -> bool:
+    """``text`` as a boolean (:data:`TRUE_WORDS` / :data:`FALSE_WORDS`); ConfigError naming
+    ``name`` for anything else."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {text!r}")
+
+
 def _hints() -> dict[str, Any]:
     return typing.get_type_hints(Settings)
 
@@ -174,14 +257,7 @@ def _convert(name: str, raw: object) -> object:
             raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, not {raw!r}")
         return raw
     if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+        return raw if isinstance(raw, bool) else parse_bool(name, str(raw))
     try:
         if kind is int:
             if isinstance(raw, bool):
@@ -223,9 +299,14 @@ def load_settings(
 
     ``cli`` maps field names to values (None/missing = not given); ``env`` defaults to
     ``os.environ``; ``dotenv`` is skipped when None or missing. ``KITCH_*`` variables that name no
-    setting are ignored (other parts use some, e.g. ``KITCH_PUREPYTHON``).
+    setting are ignored (other parts use some, e.g. ``KITCH_PUREPYTHON``, which must still be a
+    boolean word: see :mod:`kitch.twins`).
     """
     environ = os.environ if env is None else env
+    # kitch.twins reads KITCH_PUREPYTHON at import; a bad value is reported here as well, with
+    # the other settings, before anything imports the native modules.
+    if environ.get("KITCH_PUREPYTHON", "").strip():
+        parse_bool("KITCH_PUREPYTHON", environ["KITCH_PUREPYTHON"])
     layers: list[Mapping[str, str]] = []
     if dotenv is not None and dotenv.is_file():
         layers.append(read_dotenv(dotenv))

@@ -1,11 +1,12 @@
-"""The Starlette application: ``/api/v1/*``, ``/metrics``, then the routes the server passes in.
+"""The Starlette application: ``/api/v1/*``, ``/metrics``, ``/hls``, then the routes passed in.
 
 Route order: the API (a miss anywhere under ``/api`` is a JSON 404), ``/metrics``,
-``extra_routes`` (HLS, WebSocket chat), and ``fallback_routes`` (the web app's SPA fallback) last.
+``extra_routes`` (WebSocket chat), and ``fallback_routes`` (the web app's SPA fallback) last.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -15,19 +16,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kitch.api import auth, channels, me
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
+from kitch.api.hls import HlsApp
+from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
 from kitch.api.routing import api_route
-from kitch.auth.ratelimit import LoginLimiter
 from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import close_stale_broadcasts
+from kitch.hls import HlsRegistry
 
 log = logging.getLogger("kitch.api")
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -41,46 +44,97 @@ HTTP_DURATION = Histogram(
 AREAS = ("api", "hls", "ws", "metrics")
 
 
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
 class MetricsMiddleware:
-    """Counts HTTP requests by method, top-level area (api/hls/ws/metrics/web) and status."""
+    """Counts every HTTP request (``/hls`` included) by method, top-level area
+    (api/hls/ws/metrics/web) and status: the one place ``kitch_http_*`` are counted."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._observe = {area: HTTP_DURATION.labels(area).observe for area in (*AREAS, "web")}
+        self._count: dict[tuple[str, str, int], Callable[[], None]] = {}
+
+    def _counted(self, method: str, area: str, status: int) -> None:
+        key = (method, area, status)
+        count = self._count.get(key)
+        if count is None:
+            count = self._count[key] = HTTP_REQUESTS.labels(method, area, str(status)).inc
+        count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        first = scope["path"].split("/", 2)[1] if scope["path"].startswith("/") else ""
+        path: str = scope["path"]
+        first = path.split("/", 2)[1] if path.startswith("/") else ""
         area = first if first in AREAS else "web"
-        method = (
-            scope["method"]
-            if scope["method"] in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-            else "other"
-        )
+        method = scope["method"] if scope["method"] in _METHODS else "other"
         started = time.perf_counter()
         status = 500
+        observe = self._observe[area]
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                HTTP_DURATION.labels(area).observe(time.perf_counter() - started)
+                observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            HTTP_REQUESTS.labels(method, area, str(status)).inc()
+            self._counted(method, area, status)
+
+
+class HlsAhead:
+    """Hands every ``/hls`` request to :class:`~kitch.api.hls.HlsApp` ahead of the router."""
+
+    def __init__(self, app: ASGIApp, registry: HlsRegistry) -> None:
+        self.app = app
+        self.hls = HlsApp(registry)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path.startswith("/hls/") or path == "/hls"):
+            await self.hls(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of every metric in the default registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition of every metric in the default registry; with the
+    ``metrics_token`` setting, only for ``Authorization: Bearer <token>``."""
+    token: str | None = request.app.state.settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            return JSONResponse(
+                {"error": {"code": "unauthorized", "message": "/metrics needs its bearer token"}},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
+            )
+    return Response(
+        generate_latest(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
+    )
+
+
+def metrics_app(settings: Settings) -> Starlette:
+    """The app of the separate ``metrics_listen`` listener: ``/metrics`` alone."""
+    app = Starlette(
+        routes=[Route("/metrics", metrics, methods=["GET"])],
+        middleware=[Middleware(MetricsMiddleware)],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+    )
+    app.state.settings = settings
+    return app
 
 
 async def api_root_not_found(request: Request) -> Response:
-    raise not_found(f"no API route {request.method} /api; the API lives under /api/v1")
+    raise not_found("no such API route; the API lives under /api/v1")
 
 
 def api_routes() -> list[BaseRoute]:
@@ -97,13 +151,19 @@ def create_app(
     settings: Settings,
     *,
     db: Database | None = None,
+    hls: HlsRegistry | None = None,
+    hosts: HostPolicy | None = None,
+    serve_metrics: bool = True,
     extra_routes: Sequence[BaseRoute] = (),
     fallback_routes: Sequence[BaseRoute] = (),
     lifespan: Lifespan | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
-    owns it. ``lifespan`` (optional) runs inside, after the database is available on
+    owns it. With ``hls``, ``/hls`` is served from that registry (ahead of the router). With
+    ``hosts``, requests whose Host the policy refuses get a 400 before any handler.
+    ``serve_metrics=False`` leaves ``/metrics`` out (it has its own listener).
+    ``lifespan`` (optional) runs inside, after the database is available on
     ``app.state.db``. ``app.state.settings`` holds the settings.
     """
 
@@ -128,23 +188,22 @@ def create_app(
     routes: list[BaseRoute] = [
         Mount("/api", routes=[Mount("/v1", routes=api_routes())]),
         Route("/api", api_root_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
         *extra_routes,
         *fallback_routes,
     ]
+    middleware = [Middleware(MetricsMiddleware)]
+    if hosts is not None:
+        middleware.append(Middleware(HostCheck, policy=hosts))
+    if hls is not None:
+        middleware.append(Middleware(HlsAhead, registry=hls))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware)],
+        middleware=middleware,
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=app_lifespan,
     )
     app.state.settings = settings
     app.state.db = db
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)
-    app.state.login_limiter = LoginLimiter(
-        settings.login_attempts_per_account,
-        settings.login_attempts_per_address,
-        settings.login_window,
-        time.monotonic,
-    )
     return app

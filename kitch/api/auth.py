@@ -1,10 +1,16 @@
-"""``/api/v1/auth/*``: register, login, refresh, logout; and the ``current_user`` helper."""
+"""``/api/v1/auth/*``: register, login, refresh, logout; and the ``current_user`` helper.
+
+The refresh token travels as the HttpOnly cookie ``kitch_refresh`` (SameSite=Strict, scoped to
+``/api/v1/auth``, Secure over HTTPS); a client without cookies asks for it in the body with
+``"token_delivery": "body"`` and sends it back in the body. A request that authenticates with
+the cookie must carry ``X-Kitch-CSRF: 1`` (a header a cross-site form cannot send).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -16,28 +22,44 @@ from kitch.api.errors import ApiError, invalid, unauthorized
 from kitch.api.routing import api_route
 from kitch.api.views import user_json
 from kitch.auth.names import normalise_email, normalise_username
-from kitch.auth.passwords import (
-    MAX_LENGTH,
-    hash_password,
-    hash_password_sync,
-    password_problem,
-    verify_password,
+from kitch.auth.passwords import MAX_LENGTH, Hasher, password_problem
+from kitch.auth.ratelimit import FailureLimiter, LoginLimiter, address_key
+from kitch.auth.tokens import (
+    InvalidToken,
+    decode_access_token,
+    issue_access_token,
+    successor_refresh_token,
 )
-from kitch.auth.ratelimit import LoginLimiter
-from kitch.auth.tokens import InvalidToken, decode_access_token, issue_access_token
 from kitch.config import Settings
 from kitch.db import Database
 from kitch.db.tokens import (
     RefreshOutcome,
-    create_refresh_token,
-    revoke_family_of,
+    create_session,
+    revoke_session,
+    revoke_session_of,
     rotate_refresh_token,
+    session_active,
 )
-from kitch.db.users import Conflict, User, create_user, get_user, get_user_by_login
+from kitch.db.users import (
+    Conflict,
+    User,
+    create_user,
+    get_user,
+    get_user_by_login,
+    get_user_by_name,
+)
 from kitch.db.users import sign_out_everywhere as db_sign_out_everywhere
 from kitch.logs import fingerprint
 
 log = logging.getLogger("kitch.auth")
+
+COOKIE = "kitch_refresh"
+COOKIE_PATH = "/api/v1/auth"
+CSRF_HEADER = "x-kitch-csrf"
+HOUR = 3600.0
+#: What a registration answers when the email already has an account: the same as for an
+#: address that cannot be used at all, so the answer does not tell that the account exists.
+EMAIL_UNUSABLE = "that email address cannot be used for a new account"
 
 
 def _db(request: Request) -> Database:
@@ -50,6 +72,55 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+@dataclass
+class Guards:
+    """Per-app password hashing pool and rate limits (made on first use from the settings)."""
+
+    hasher: Hasher
+    logins: LoginLimiter
+    registrations: FailureLimiter
+    password_changes: FailureLimiter
+
+
+def guards(request: Request) -> Guards:
+    state = request.app.state
+    found: Guards | None = getattr(state, "auth_guards", None)
+    if found is None:
+        settings = _settings(request)
+        found = Guards(
+            hasher=Hasher(settings.bcrypt_cost, settings.bcrypt_threads),
+            logins=LoginLimiter(
+                settings.login_attempts_per_account,
+                settings.login_attempts_per_address,
+                settings.login_window,
+                time.monotonic,
+                max_delay=settings.login_max_delay,
+            ),
+            registrations=FailureLimiter(settings.register_attempts_per_address, HOUR),
+            password_changes=FailureLimiter(settings.password_change_attempts_per_address, HOUR),
+        )
+        state.auth_guards = found
+    return found
+
+
+def client_address(request: Request) -> str:
+    """The key the client's address is rate limited under (IPv6: its /64)."""
+    return address_key(request.client.host) if request.client is not None else "unknown"
+
+
+def rate_limited(wait: int, what: str) -> ApiError:
+    return ApiError(
+        429, "rate_limited", f"too many {what}; try again in {wait} s", {"Retry-After": str(wait)}
+    )
+
+
+def count_attempt(request: Request, limiter: FailureLimiter, what: str) -> None:
+    """Count one attempt of the client's address; 429 once the hourly allowance is spent."""
+    wait = limiter.hit(client_address(request), time.monotonic())
+    if wait:
+        raise rate_limited(wait, what)
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
@@ -60,8 +131,8 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-async def optional_user(request: Request) -> User | None:
-    """The signed-in user, None without an Authorization header; 401 for a bad token."""
+async def _signed_in(request: Request) -> tuple[User, str] | None:
+    """``(user, session id)`` from the access token; None without one; 401 for a bad one."""
     token = _bearer(request)
     if token is None:
         return None
@@ -70,9 +141,19 @@ async def optional_user(request: Request) -> User | None:
     except InvalidToken:
         raise unauthorized("the access token is invalid or expired", "invalid_token") from None
     user = await get_user(_db(request), claims.user_id)
-    if user is None or user.token_version != claims.version:
+    if (
+        user is None
+        or user.token_version != claims.version
+        or not await session_active(_db(request), claims.session, user.id)
+    ):
         raise unauthorized("the access token has been revoked", "invalid_token")
-    return user
+    return user, claims.session
+
+
+async def optional_user(request: Request) -> User | None:
+    """The signed-in user, None without an Authorization header; 401 for a bad token."""
+    found = await _signed_in(request)
+    return None if found is None else found[0]
 
 
 async def current_user(request: Request) -> User:
@@ -83,34 +164,82 @@ async def current_user(request: Request) -> User:
     return user
 
 
-async def token_pair(request: Request, user: User) -> dict[str, Any]:
-    """A fresh access token plus a new refresh-token family for ``user``."""
-    settings = _settings(request)
-    refresh = await create_refresh_token(_db(request), user.id, settings.refresh_token_ttl)
-    return _pair(request, user.id, user.token_version, refresh)
+def body_delivery(body: dict[str, Any]) -> bool:
+    """True when the client asked for the refresh token in the body (``token_delivery``)."""
+    value = body.get("token_delivery", "cookie")
+    if value not in ("cookie", "body"):
+        raise invalid('token_delivery must be "cookie" or "body"')
+    return bool(value == "body")
 
 
-def _pair(request: Request, user_id: int, version: int, refresh: str) -> dict[str, Any]:
+def _set_cookie(request: Request, response: Response, token: str, max_age: int) -> None:
+    public_url = _settings(request).public_url or ""
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=max_age,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https" or public_url.startswith("https://"),
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_cookie(request: Request, response: Response) -> Response:
+    _set_cookie(request, response, "", 0)
+    return response
+
+
+def tokens_response(
+    request: Request,
+    user: User,
+    session: str,
+    refresh: str,
+    *,
+    in_body: bool,
+    status_code: int = 200,
+) -> Response:
+    """``{access_token, token_type, expires_in, user}`` with the refresh token as the cookie,
+    or (``in_body``) as ``refresh_token`` in the answer and no cookie.
+    """
     settings = _settings(request)
     access = issue_access_token(
-        request.app.state.secret, user_id, version, settings.access_token_ttl, int(time.time())
+        request.app.state.secret,
+        user.id,
+        user.token_version,
+        session,
+        settings.access_token_ttl,
+        int(time.time()),
     )
-    return {
+    payload: dict[str, Any] = {
         "access_token": access,
-        "refresh_token": refresh,
         "token_type": "bearer",
         "expires_in": settings.access_token_ttl,
+        "user": user_json(user, private=True),
     }
+    if in_body:
+        payload["refresh_token"] = refresh
+    response = JSONResponse(payload, status_code=status_code)
+    if not in_body:
+        _set_cookie(request, response, refresh, settings.refresh_token_ttl)
+    return response
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
+async def sign_in(
+    request: Request, user: User, *, in_body: bool, status_code: int = 200
+) -> Response:
+    """Start a new session for ``user`` and answer its tokens."""
+    session = await create_session(_db(request), user.id, _settings(request).refresh_token_ttl)
+    return tokens_response(
+        request, user, session.id, session.refresh_token, in_body=in_body, status_code=status_code
+    )
 
 
 async def register(request: Request) -> Response:
     """Create an account (and its channel and stream key); answers tokens and the user."""
     body = await read_json(request)
-    only_fields(body, {"username", "email", "password"})
+    only_fields(body, {"username", "email", "password", "token_delivery"})
+    in_body = body_delivery(body)
     username, problem = normalise_username(require_str(body, "username", max_len=64))
     if username is None:
         raise invalid(problem or "invalid username")
@@ -121,109 +250,156 @@ async def register(request: Request) -> Response:
     problem = password_problem(password)
     if problem is not None:
         raise invalid(problem)
-    password_hash = await hash_password(password, _settings(request).bcrypt_cost)
+    count_attempt(request, guards(request).registrations, "registrations from your address")
+    db = _db(request)
+    # Usernames are public: a taken one is said before any password hashing is paid for.
+    if await get_user_by_name(db, username) is not None:
+        raise ApiError(409, "username_taken", "that username is already taken")
+    password_hash = await guards(request).hasher.hash(password)
     try:
-        user, _key = await create_user(_db(request), username, email, password_hash)
+        user, _key = await create_user(db, username, email, password_hash)
     except Conflict as exc:
-        raise ApiError(409, f"{exc.field}_taken", f"that {exc.field} is already taken") from None
+        raise conflict_error(exc) from None
     log.info("registered user %s (id %d)", user.username, user.id)
-    payload = await token_pair(request, user)
-    payload["user"] = user_json(user, private=True)
-    return JSONResponse(payload, status_code=201)
+    return await sign_in(request, user, in_body=in_body, status_code=201)
+
+
+def conflict_error(exc: Conflict) -> ApiError:
+    """A taken username is said; a taken email answers like an unusable one (it is private)."""
+    if exc.field == "email":
+        return invalid(EMAIL_UNUSABLE)
+    return ApiError(409, "username_taken", "that username is already taken")
 
 
 _dummy_hashes: dict[int, str] = {}
 
 
-async def _dummy_hash(cost: int) -> str:
+async def _dummy_hash(hasher: Hasher) -> str:
     """A hash to verify against when the account does not exist (same timing as a miss)."""
-    if cost not in _dummy_hashes:
-        _dummy_hashes[cost] = await asyncio.to_thread(hash_password_sync, "kitch-dummy", cost)
-    return _dummy_hashes[cost]
+    if hasher.cost not in _dummy_hashes:
+        _dummy_hashes[hasher.cost] = await hasher.hash("kitch-dummy")
+    return _dummy_hashes[hasher.cost]
+
+
+def account_keys(user: User) -> list[str]:
+    """The login limiter's keys of a known account: each name it can be signed in with."""
+    return [user.username, user.email.lower()]
 
 
 async def password_matches(
-    request: Request, user: User | None, account: str, password: str
+    request: Request, user: User | None, accounts: list[str], password: str
 ) -> bool:
     """Check ``password`` against ``user`` (a dummy hash when None), rate limited per account
-    and client address: 429 with Retry-After once too many attempts failed. Used by login and by
-    the routes that ask for the current password again.
+    key and client address: 429 with Retry-After while an account waits after failures. Used by
+    login and by the routes that ask for the current password again.
     """
-    limiter: LoginLimiter = request.app.state.login_limiter
+    found = guards(request)
     address = client_address(request)
-    wait = limiter.attempt(account, address)
+    wait = found.logins.attempt(accounts, address)
     if wait:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many failed password attempts; try again in {wait} s",
-            {"Retry-After": str(wait)},
-        )
-    stored = user.password_hash if user else await _dummy_hash(_settings(request).bcrypt_cost)
-    matches = await verify_password(password, stored)  # also for no user: same timing
+        raise rate_limited(wait, "failed password attempts")
+    stored = user.password_hash if user else await _dummy_hash(found.hasher)
+    matches = await found.hasher.verify(password, stored)  # also for no user: same timing
     if user is None or not matches:
-        log.info("wrong password for %s from %s", fingerprint(account), address)
+        log.info("wrong password for %s from %s", fingerprint(accounts[0]), address)
         return False
-    limiter.succeeded(account, address)
+    found.logins.succeeded(accounts, address)
     return True
 
 
 async def login(request: Request) -> Response:
-    """Exchange username-or-email + password for tokens; failures are rate limited."""
+    """Exchange username-or-email + password for tokens; failures slow the account down."""
     body = await read_json(request)
-    only_fields(body, {"username", "password"})
+    only_fields(body, {"username", "password", "token_delivery"})
+    in_body = body_delivery(body)
     login_name = require_str(body, "username", max_len=320, strip=True)
     password = require_str(body, "password", max_len=64 * 1024)
     user = await get_user_by_login(_db(request), login_name)
-    # Count per account (username and email alike), or per typed name when there is none.
-    account = f"id:{user.id}" if user else f"name:{login_name.lower()}"
-    if not await password_matches(request, user, account, password) or user is None:
+    # Limited under the name as typed, whether or not it names an account: a bucket shared by
+    # an account's username and email would tell which email belongs to which user.
+    if not await password_matches(request, user, [login_name.lower()], password) or user is None:
         raise unauthorized("wrong username or password", "invalid_credentials")
-    return JSONResponse(await token_pair(request, user))
+    return await sign_in(request, user, in_body=in_body)
+
+
+def cookie_token(request: Request) -> str | None:
+    """The refresh token from the cookie (None without one); 403 without the CSRF header."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    if request.headers.get(CSRF_HEADER) != "1":
+        raise ApiError(
+            403, "csrf_check_failed", "send the header X-Kitch-CSRF: 1 with the refresh cookie"
+        )
+    return token
 
 
 async def refresh(request: Request) -> Response:
-    """Rotate a refresh token: answers a new access and refresh token."""
-    body = await read_json(request)
+    """Exchange a refresh token (body or cookie) for a new access token and refresh token."""
+    body = await read_json(request, optional=True)
     only_fields(body, {"refresh_token"})
-    token = require_str(body, "refresh_token", max_len=256)
+    token = get_str(body, "refresh_token", max_len=256, required=False)
+    in_body = token is not None
+    if token is None:
+        token = cookie_token(request)
+    if token is None:
+        raise unauthorized("no refresh token (cookie or body)", "invalid_token")
     settings = _settings(request)
+    secret: bytes = request.app.state.secret
     result = await rotate_refresh_token(
         _db(request),
         token,
+        successor=lambda old: successor_refresh_token(secret, old),
         ttl=settings.refresh_token_ttl,
         grace=settings.refresh_reuse_grace,
     )
+    user = await get_user(_db(request), result.user_id) if result.user_id is not None else None
     if result.outcome is RefreshOutcome.REUSED:
-        log.warning("refresh token reuse for user %s: family revoked", result.user_id)
-        raise unauthorized("refresh token reused; signed out for safety", "token_reused")
-    if result.outcome is not RefreshOutcome.ROTATED or result.user_id is None or not result.token:
-        raise unauthorized("the refresh token is invalid or expired", "invalid_token")
-    user = await get_user(_db(request), result.user_id)
-    if user is None:
-        raise unauthorized("the refresh token is invalid or expired", "invalid_token")
-    return JSONResponse(_pair(request, user.id, user.token_version, result.token))
+        log.warning("refresh token reuse for user %s: session revoked", result.user_id)
+        error = unauthorized("refresh token reused; signed out for safety", "token_reused")
+    elif result.outcome is not RefreshOutcome.ROTATED or user is None:
+        error = unauthorized("the refresh token is invalid or expired", "invalid_token")
+    else:
+        assert result.session is not None and result.token is not None
+        return tokens_response(request, user, result.session, result.token, in_body=in_body)
+    if not in_body:
+        error.headers["Set-Cookie"] = _expired_cookie(request)
+    raise error
+
+
+def _expired_cookie(request: Request) -> str:
+    response = clear_cookie(request, Response())
+    return response.headers["set-cookie"]
 
 
 async def logout(request: Request) -> Response:
-    """Revoke a refresh token's session; ``everywhere: true`` signs out every session."""
+    """Revoke this session (refresh token from the body or cookie, or the access token's
+    session); ``everywhere: true`` with an access token signs out every session.
+    """
     body = await read_json(request, optional=True)
     only_fields(body, {"refresh_token", "everywhere"})
     token = get_str(body, "refresh_token", max_len=256, required=False)
     everywhere = get_bool(body, "everywhere")
-    user = await optional_user(request)
+    if token is None:
+        token = cookie_token(request)
+    try:
+        signed_in = await _signed_in(request)
+    except ApiError:
+        if everywhere or token is None:
+            raise
+        signed_in = None  # an expired access token does not keep the refresh token signed in
+    db = _db(request)
     if everywhere:
-        if user is None:
+        if signed_in is None:
             raise unauthorized("signing out everywhere needs an access token")
-        await db_sign_out_everywhere(_db(request), user.id)
-        return Response(status_code=204)
-    if token is not None:
-        owner = await revoke_family_of(_db(request), token)
-        if owner is not None and (user is None or owner == user.id):
-            return Response(status_code=204)
-    if user is None:
+        await db_sign_out_everywhere(db, signed_in[0].id)
+        return clear_cookie(request, Response(status_code=204))
+    owner = await revoke_session_of(db, token) if token is not None else None
+    if signed_in is not None:
+        await revoke_session(db, signed_in[1], signed_in[0].id)
+    elif owner is None:
         raise unauthorized("send the refresh token to sign out", "invalid_token")
-    return Response(status_code=204)
+    return clear_cookie(request, Response(status_code=204))
 
 
 def routes() -> list[BaseRoute]:

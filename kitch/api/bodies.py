@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from kitch.api.errors import ApiError, invalid
+from kitch.auth.names import text_problem
 
 
 def settings_limit(request: Request) -> int:
@@ -92,6 +93,20 @@ def get_str(
         raise invalid(f"{name} must be at most {max_len} characters")
     if "\x00" in value:
         raise invalid(f"{name} must not contain NUL characters")
+    return value
+
+
+def get_text(
+    body: dict[str, Any], name: str, *, max_len: int, multiline: bool = False
+) -> str | None:
+    """An optional free-text field (a title, bio, category...), trimmed, checked by the one rule
+    for free text (:func:`kitch.auth.names.text_problem`); None if absent.
+    """
+    value = get_str(body, name, max_len=max_len, required=False, strip=True)
+    if value is not None:
+        problem = text_problem(value, multiline=multiline)
+        if problem is not None:
+            raise invalid(f"{name} {problem}")
     return value
 
 

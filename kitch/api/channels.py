@@ -9,10 +9,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from kitch.api.auth import _db, current_user
-from kitch.api.bodies import get_str, only_fields, read_json
+from kitch.api.bodies import get_text, only_fields, read_json
 from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.routing import api_route
 from kitch.api.views import channel_json
+from kitch.auth.names import text_problem
 from kitch.db import queries
 from kitch.db.users import get_avatar
 
@@ -61,8 +62,11 @@ def _tags(value: Any) -> list[str]:
         if not isinstance(item, str):
             raise invalid("tags must be strings")
         tag = item.strip()
-        if not tag or len(tag) > MAX_TAG_LENGTH or any(not ch.isprintable() for ch in tag):
-            raise invalid(f"each tag must be 1-{MAX_TAG_LENGTH} printable characters")
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            raise invalid(f"each tag must be 1-{MAX_TAG_LENGTH} characters")
+        problem = text_problem(tag)
+        if problem is not None:
+            raise invalid(f"tags {problem}")
         if tag.lower() not in (t.lower() for t in tags):
             tags.append(tag)
     return tags
@@ -79,8 +83,12 @@ async def patch_channel(request: Request) -> Response:
     body = await read_json(request)
     only_fields(body, {"title", "description", "category", "tags"})
     changes: dict[str, Any] = {}
-    for name, max_len in (("title", 140), ("description", 2000), ("category", 50)):
-        value = get_str(body, name, max_len=max_len, required=False, strip=True)
+    for name, max_len, multiline in (
+        ("title", 140, False),
+        ("description", 2000, True),
+        ("category", 50, False),
+    ):
+        value = get_text(body, name, max_len=max_len, multiline=multiline)
         if value is not None:
             changes[name] = value
     if "tags" in body:

@@ -60,14 +60,28 @@ def invalid(message: str) -> ApiError:
     return ApiError(422, "validation_error", message)
 
 
+#: Every API answer carries these unless its handler set them: nothing private or token-bearing
+#: is kept by a browser or proxy cache, and no answer is sniffed into another content type.
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def with_api_headers(response: Response) -> Response:
+    """``response`` with :data:`API_HEADERS` added where the handler did not set its own."""
+    for name, value in API_HEADERS.items():
+        if name not in response.headers:
+            response.headers[name] = value
+    return response
+
+
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
+) -> Response:
+    response = JSONResponse(
         {"error": {"code": code, "message": message}},
         status_code=status,
         headers=dict(headers or {}),
     )
+    return with_api_headers(response)
 
 
 def _is_api(request: Request) -> bool:
@@ -88,10 +102,12 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
     code = STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail
+    # The request path is never echoed: an answer that repeats attacker-chosen text is a
+    # reflection vector (and the client knows what it asked for).
     if exc.status_code == 404:
-        message = f"no API route {request.method} {request.url.path}"
+        message = "no such API route; the API lives under /api/v1"
     elif exc.status_code == 405:
-        message = f"method {request.method} not allowed on {request.url.path}"
+        message = "this method is not allowed on this route (see the Allow header)"
     return error_response(exc.status_code, code, message, exc.headers)
 
 

@@ -13,31 +13,23 @@ set by the registry's change listener (thread-safe, so the media may be fed from
 
 It is a raw ASGI app (no Starlette request/response objects on the way): a rendered playlist
 is cached per (channel, rendition, delta) until the stream's next change, with its encoded
-header lists beside it. Three ways to serve it, fastest last:
-
-* ``Mount("/hls", routes=hls_routes(registry))`` (as before);
-* ``Mount("/hls", app=HlsApp(registry))``;
-* ``HlsFirst(app, registry)`` wrapped around the whole Starlette app: ``/hls`` is answered
-  before the app's middleware and router (it counts its own ``kitch_http_*`` metrics).
+header lists beside it. :class:`HlsApp` answers the whole ``/hls`` tree; the application
+(:func:`kitch.api.app.create_app`) hands it every ``/hls`` request ahead of its router, inside
+the metrics middleware.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
-import http
 import json
 import math
 import re
 import threading
-import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import parse_qsl
 
-from prometheus_client import Counter, Histogram
-from starlette.routing import BaseRoute, Mount
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from kitch.hls import HlsRegistry, LiveStream
 from kitch.hls.store import RenditionStore
@@ -50,19 +42,8 @@ IMMUTABLE = b"public, max-age=31536000, immutable"
 _FILE = re.compile(r"^(?P<bid>[0-9a-f]+)-(?P<kind>[isp])(?P<n>\d{1,12})\.(?P<ext>mp4|m4s|ts)$")
 _GZIP_MIN = 512
 _METHODS = ("GET", "HEAD", "OPTIONS")
-_STATUS_LINE = {
-    s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in http.HTTPStatus
-}
-#: Responses written by the one-write fast path (a one-element list: cheap to bump, readable).
-ONE_WRITE_RESPONSES = [0]
-_CYCLE: Any
-try:  # the one-write fast path (see _write_once) needs uvicorn's httptools protocol
-    from uvicorn.protocols.http import httptools_impl
-
-    _CYCLE = httptools_impl.RequestResponseCycle
-except ImportError:  # pragma: no cover - httptools (uvicorn[standard]) not installed
-    _CYCLE = None
-_COUNTED = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # others: "other"
+#: The mount point HlsApp answers below.
+PREFIX = "/hls"
 
 Headers = list[tuple[bytes, bytes]]
 _CORS = (b"access-control-allow-origin", b"*")
@@ -123,73 +104,16 @@ class ChangeWaiter:
 class Answer:
     """One response: status, encoded headers (Content-Length included), body."""
 
-    __slots__ = ("_block", "body", "headers", "status")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: Headers, body: bytes | memoryview = b"") -> None:
         self.status = status
         self.headers = headers
         self.body = body
-        self._block: tuple[object, bytes] | None = None  # (server's default headers, head)
 
     async def send(self, send: Send, head: bool) -> None:
-        if _write_once(self, send, head):
-            return
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": b"" if head else self.body})
-
-    def head_block(self, defaults: list[tuple[bytes, bytes]]) -> bytes:
-        """Status line and headers (the server's ``defaults``, e.g. Date, first), encoded once
-        per ``defaults`` list (uvicorn makes a new one every second)."""
-        block = self._block
-        if block is not None and block[0] is defaults:
-            return block[1]
-        lines = [_STATUS_LINE[self.status]]
-        lines += [b"%s: %s\r\n" % kv for kv in (*defaults, *self.headers)]
-        lines.append(b"\r\n")
-        encoded = b"".join(lines)
-        self._block = (defaults, encoded)
-        return encoded
-
-
-def _write_once(answer: Answer, send: Send, head: bool) -> bool:
-    """Write the whole response with one transport call when ``send`` is uvicorn's httptools
-    request cycle on a keep-alive connection; False (nothing done) otherwise.
-
-    uvicorn writes the headers and the body of a response with two transport writes, and
-    uvloop sends each at once: two ``send`` syscalls and two TCP segments per response, which is
-    about 40 % of the server's CPU per small playlist answered. This does what that cycle's
-    ``send`` does for a complete, fixed-length response (status line, its default headers,
-    ours, the body; then marks the cycle complete), as one ``writelines``. Anything unusual
-    (another server or protocol, write flow paused, ``Connection`` in the request, HTTP/1.0,
-    a uvicorn whose cycle lacks these attributes) takes the plain ASGI path.
-    """
-    cycle: Any = getattr(send, "__self__", None)
-    if _CYCLE is None or type(cycle) is not _CYCLE:
-        return False
-    try:
-        if (
-            cycle.response_started
-            or cycle.disconnected
-            or not cycle.keep_alive
-            or cycle.flow.write_paused
-            or any(name == b"connection" for name, _ in cycle.scope["headers"])
-        ):
-            return False
-        block = answer.head_block(cycle.default_headers)
-        transport, on_response, done = cycle.transport, cycle.on_response, cycle.message_event
-    except AttributeError:
-        return False
-    cycle.response_started = True
-    cycle.waiting_for_100_continue = False
-    if head or not answer.body:
-        transport.write(block)
-    else:
-        transport.writelines((block, answer.body))
-    cycle.response_complete = True
-    done.set()
-    on_response()
-    ONE_WRITE_RESPONSES[0] += 1
-    return True
 
 
 def _answer(
@@ -423,17 +347,8 @@ class HlsEndpoints:
         return _NOT_FOUND
 
 
-def _route_path(scope: Scope) -> str:
-    """The path below the mount point (``scope["root_path"]``), as Starlette routes it."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        return path[len(root) :]
-    return path
-
-
 class HlsApp:
-    """The ``/hls`` tree as a raw ASGI app; mount it with ``Mount("/hls", app=HlsApp(r))``."""
+    """The ``/hls`` tree as a raw ASGI app: it answers ``scope["path"]`` (``/hls/...``)."""
 
     def __init__(self, registry: HlsRegistry) -> None:
         self.endpoints = HlsEndpoints(registry)
@@ -442,62 +357,6 @@ class HlsApp:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1000})
             return
-        answer = await self.endpoints.answer(scope, _route_path(scope))
+        path: str = scope["path"]
+        answer = await self.endpoints.answer(scope, path[len(PREFIX) :])
         await answer.send(send, scope["method"] == "HEAD")
-
-
-def hls_routes(registry: HlsRegistry) -> list[BaseRoute]:
-    """Routes to mount under ``/hls``: one mount of :class:`HlsApp` (they only read the
-    registry, and wait on it)."""
-    return [Mount("", app=HlsApp(registry))]
-
-
-class HlsFirst:
-    """Wraps the whole app: requests for ``prefix`` (default ``/hls``) and below are answered
-    by :class:`HlsApp` before ``app``'s middleware and router run; the rest go to ``app``.
-
-    It counts those requests in the app's ``kitch_http_requests_total`` and
-    ``kitch_http_request_duration_seconds`` (area ``hls``), as the app's metrics middleware
-    would. ``requests`` / ``duration``: the metrics (default: the app's, from
-    :mod:`kitch.api.app`).
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        registry: HlsRegistry,
-        *,
-        prefix: str = "/hls",
-        requests: Counter | None = None,
-        duration: Histogram | None = None,
-    ) -> None:
-        if requests is None or duration is None:
-            from kitch.api.app import HTTP_DURATION, HTTP_REQUESTS
-
-            requests, duration = requests or HTTP_REQUESTS, duration or HTTP_DURATION
-        self.app = app
-        self.hls = HlsApp(registry)
-        self.prefix = prefix
-        self._slash = prefix + "/"
-        self._requests = requests
-        self._counts: dict[tuple[str, int], Callable[[], None]] = {}
-        self._observe = duration.labels("hls").observe
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan, websocket
-            await self.app(scope, receive, send)
-            return
-        path = _route_path(scope)
-        if not (path.startswith(self._slash) or path == self.prefix):
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        method: str = scope["method"]
-        answer = await self.hls.endpoints.answer(scope, path[len(self.prefix) :])
-        self._observe(time.perf_counter() - started)
-        await answer.send(send, method == "HEAD")
-        key = (method if method in _COUNTED else "other", answer.status)
-        count = self._counts.get(key)
-        if count is None:
-            count = self._counts[key] = self._requests.labels(key[0], "hls", str(key[1])).inc
-        count()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,37 +14,34 @@ from starlette.routing import BaseRoute
 from starlette.types import Message
 
 import kitch
-from kitch.api.auth import _db, _settings, current_user, password_matches, token_pair
-from kitch.api.bodies import get_str, only_fields, read_body, read_json, require_str
+from kitch.api.auth import (
+    _db,
+    _settings,
+    account_keys,
+    body_delivery,
+    conflict_error,
+    count_attempt,
+    current_user,
+    guards,
+    password_matches,
+    sign_in,
+)
+from kitch.api.bodies import get_str, get_text, only_fields, read_body, read_json, require_str
 from kitch.api.errors import ApiError, invalid, unauthorized
 from kitch.api.routing import api_route
 from kitch.api.views import avatar_url, user_json
 from kitch.auth.names import normalise_email
-from kitch.auth.passwords import MAX_LENGTH, hash_password, password_problem
+from kitch.auth.passwords import MAX_LENGTH, password_problem
 from kitch.config import parse_hostport
 from kitch.db import queries
 from kitch.db import users as db_users
+from kitch.db.users import User
 from kitch.logs import fingerprint
+from kitch.transcode.images import MAX_PIXELS, MEDIA_TYPE, ImageError, reencode_avatar
 
 log = logging.getLogger("kitch.api")
 
-IMAGE_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 MULTIPART_OVERHEAD = 16 * 1024
-
-
-def image_type(data: bytes) -> str | None:
-    """The media type of a PNG, JPEG, GIF or WebP image judged by its magic bytes, else None."""
-    for magic, media_type in IMAGE_SIGNATURES:
-        if data.startswith(magic):
-            return media_type
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 async def get_me(request: Request) -> Response:
@@ -52,18 +50,27 @@ async def get_me(request: Request) -> Response:
     return JSONResponse(user_json(user, private=True))
 
 
+async def require_password(request: Request, user: User, body: dict[str, Any], name: str) -> None:
+    """The user's current password, from ``body[name]``: 400 ``password_required`` without it,
+    403 ``wrong_password`` when wrong, 429 while the account waits after failures.
+    """
+    password = get_str(body, name, max_len=64 * 1024, required=False)
+    if password is None:
+        raise ApiError(400, "password_required", f"{name} is required for this change")
+    if not await password_matches(request, user, account_keys(user), password):
+        raise ApiError(403, "wrong_password", "the current password is wrong")
+
+
 async def patch_me(request: Request) -> Response:
-    """Change display_name, bio and/or email."""
+    """Change display_name, bio and/or email (an email change needs ``current_password``)."""
     user = await current_user(request)
     body = await read_json(request)
-    only_fields(body, {"display_name", "bio", "email"})
+    only_fields(body, {"display_name", "bio", "email", "current_password"})
     changes: dict[str, str] = {}
-    display_name = get_str(body, "display_name", max_len=50, required=False, strip=True)
+    display_name = get_text(body, "display_name", max_len=50)
     if display_name is not None:
-        if any(not ch.isprintable() for ch in display_name):
-            raise invalid("display_name must not contain control characters")
         changes["display_name"] = display_name
-    bio = get_str(body, "bio", max_len=500, required=False)
+    bio = get_text(body, "bio", max_len=500, multiline=True)
     if bio is not None:
         changes["bio"] = bio
     raw_email = get_str(body, "email", max_len=320, required=False)
@@ -71,34 +78,39 @@ async def patch_me(request: Request) -> Response:
         email, problem = normalise_email(raw_email)
         if email is None:
             raise invalid(problem or "invalid email")
-        changes["email"] = email
+        if email != user.email:
+            await require_password(request, user, body, "current_password")
+            changes["email"] = email
     try:
         await db_users.update_profile(_db(request), user.id, changes)
     except db_users.Conflict as exc:
-        raise ApiError(409, f"{exc.field}_taken", f"that {exc.field} is already taken") from None
+        raise conflict_error(exc) from None
     updated = await db_users.get_user(_db(request), user.id)
     assert updated is not None
     return JSONResponse(user_json(updated, private=True))
 
 
 async def change_password(request: Request) -> Response:
-    """Set a new password; every other session and access token is signed out, new tokens given."""
+    """Set a new password; every session and access token is signed out, a new session given
+    (its refresh token as the cookie, or in the body with ``"token_delivery": "body"``).
+    """
     user = await current_user(request)
     body = await read_json(request)
-    only_fields(body, {"current_password", "new_password"})
-    current = require_str(body, "current_password", max_len=64 * 1024)
+    only_fields(body, {"current_password", "new_password", "token_delivery"})
+    in_body = body_delivery(body)
+    require_str(body, "current_password", max_len=64 * 1024)
     new = require_str(body, "new_password", max_len=MAX_LENGTH)
     problem = password_problem(new)
     if problem is not None:
         raise invalid(problem)
-    if not await password_matches(request, user, f"id:{user.id}", current):
-        raise ApiError(403, "wrong_password", "the current password is wrong")
-    new_hash = await hash_password(new, _settings(request).bcrypt_cost)
+    count_attempt(request, guards(request).password_changes, "password changes from your address")
+    await require_password(request, user, body, "current_password")
+    new_hash = await guards(request).hasher.hash(new)
     await db_users.set_password(_db(request), user.id, new_hash)
     refreshed = await db_users.get_user(_db(request), user.id)
     assert refreshed is not None
     log.info("user %s changed password; all sessions signed out", user.username)
-    return JSONResponse(await token_pair(request, refreshed))
+    return await sign_in(request, refreshed, in_body=in_body)
 
 
 async def delete_me(request: Request) -> Response:
@@ -106,9 +118,8 @@ async def delete_me(request: Request) -> Response:
     user = await current_user(request)
     body = await read_json(request)
     only_fields(body, {"password"})
-    password = require_str(body, "password", max_len=64 * 1024)
-    if not await password_matches(request, user, f"id:{user.id}", password):
-        raise ApiError(403, "wrong_password", "the password is wrong")
+    require_str(body, "password", max_len=64 * 1024)
+    await require_password(request, user, body, "password")
     await db_users.delete_user(_db(request), user.id)
     log.info("user %s deleted their account", user.username)
     return Response(status_code=204)
@@ -142,16 +153,24 @@ async def _avatar_bytes(request: Request, limit: int) -> bytes:
 
 
 async def put_avatar(request: Request) -> Response:
-    """Upload an avatar: raw PNG/JPEG/GIF/WebP body or multipart with one file (max 2 MiB)."""
+    """Upload an avatar: raw PNG/JPEG/GIF/WebP body or multipart with one file (max 2 MiB); it is
+    decoded and stored re-encoded as a WebP of at most 256x256 without any metadata.
+    """
     user = await current_user(request)
     limit = _settings(request).max_avatar_bytes
     data = await _avatar_bytes(request, limit)
     if len(data) > limit:
         raise ApiError(413, "payload_too_large", f"the avatar is larger than {limit} bytes")
-    media_type = image_type(data)
-    if media_type is None:
-        raise ApiError(415, "unsupported_media_type", "the avatar must be PNG, JPEG, GIF or WebP")
-    await db_users.set_avatar(_db(request), user.id, media_type, data)
+    try:
+        image = await asyncio.to_thread(reencode_avatar, data)
+    except ImageError as exc:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"the avatar must be a PNG, JPEG, GIF or WebP picture of at most {MAX_PIXELS} "
+            f"pixels ({exc})",
+        ) from None
+    await db_users.set_avatar(_db(request), user.id, MEDIA_TYPE, image)
     return JSONResponse({"avatar_url": avatar_url(user.username, True)})
 
 
@@ -194,7 +213,7 @@ async def _key_response(request: Request, user_id: int, key: str) -> Response:
     channel = await queries.get_channel_of_user(_db(request), user_id)
     payload: dict[str, Any] = {"stream_key": key, **ingest_urls(request)}
     payload["ingest_enabled"] = bool(channel and channel.ingest_enabled)
-    return JSONResponse(payload, headers={"Cache-Control": "no-store"})
+    return JSONResponse(payload)
 
 
 async def get_stream_key(request: Request) -> Response:

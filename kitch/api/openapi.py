@@ -20,20 +20,176 @@ from kitch.api.routing import ApiRoute
 
 
 def _obj(required: Iterable[str] = (), **props: Any) -> dict[str, Any]:
-    return {"type": "object", "required": list(required), "properties": props}
+    """A closed object schema: exactly ``props``, of which ``required`` are always present."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+NUM: dict[str, Any] = {"type": "number"}
 BOOL: dict[str, Any] = {"type": "boolean"}
+#: ISO 8601 UTC with milliseconds, e.g. ``2026-01-31T12:00:00.000Z``.
+TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+TOKEN_DELIVERY: dict[str, Any] = {
+    "type": "string",
+    "enum": ["body"],
+    "description": "for clients without cookies: answer the refresh token in the body "
+    "instead of setting the kitch_refresh cookie",
+}
+
+_PUBLIC_USER = {
+    "id": INT,
+    "username": STR,
+    "display_name": STR,
+    "bio": STR,
+    "avatar_url": _nullable(STR),
+    "created_at": TIME,
+}
+_TOKENS = {
+    "access_token": STR,
+    "token_type": {"type": "string", "enum": ["bearer"]},
+    "expires_in": {**INT, "description": "access token lifetime in seconds"},
+    "refresh_token": {
+        **STR,
+        "description": 'only with "token_delivery": "body" (else it is the kitch_refresh cookie)',
+    },
+}
+_STATS_FIELDS = ("video_codec", "audio_codec", "encoder")
+_STATS_NUMBERS = ("width", "height", "fps", "bitrate_kbps", "keyframe_interval_s")
+_INGEST_URLS = {"rtmp_url": STR, "rtmps_url": _nullable(STR)}
+
+#: Named answer shapes (``components.schemas``); web/src/api/schema.ts is generated from them.
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": _obj(["error"], error=_obj(["code", "message"], code=STR, message=STR)),
+    "PrivateUser": _obj(
+        [*_PUBLIC_USER, "email", "is_admin"], **_PUBLIC_USER, email=STR, is_admin=BOOL
+    ),
+    "Session": _obj(
+        ["access_token", "token_type", "expires_in", "user"], **_TOKENS, user=_ref("PrivateUser")
+    ),
+    "StreamStats": {
+        "type": "object",
+        "description": "ingest figures; empty until the first report, each figure null until known",
+        "properties": {
+            **{name: _nullable(STR) for name in _STATS_FIELDS},
+            **{name: _nullable(NUM) for name in _STATS_NUMBERS},
+            "hls": {"type": "object"},
+        },
+        "additionalProperties": False,
+    },
+    "LiveStream": _obj(
+        ["id", "started_at", "title", "stats", "stats_updated_at"],
+        id=INT,
+        started_at=TIME,
+        title=STR,
+        stats=_ref("StreamStats"),
+        stats_updated_at=_nullable(TIME),
+    ),
+    "Channel": _obj(
+        [
+            "name",
+            "display_name",
+            "title",
+            "description",
+            "category",
+            "tags",
+            "live",
+            "last_live_at",
+            "ingest_enabled",
+            "avatar_url",
+            "hls_url",
+        ],
+        name=STR,
+        display_name=STR,
+        title=STR,
+        description=STR,
+        category=STR,
+        tags={"type": "array", "items": STR},
+        live=BOOL,
+        last_live_at=_nullable(TIME),
+        ingest_enabled=BOOL,
+        avatar_url=_nullable(STR),
+        hls_url=STR,
+        stream={**_ref("LiveStream"), "description": "present only while live"},
+    ),
+    "ChannelList": _obj(["channels"], channels={"type": "array", "items": _ref("Channel")}),
+    "StreamKey": _obj(
+        ["stream_key", "rtmp_url", "rtmps_url", "ingest_enabled"],
+        stream_key=STR,
+        **_INGEST_URLS,
+        ingest_enabled=BOOL,
+    ),
+    "IngestState": _obj(["ingest_enabled", "live"], ingest_enabled=BOOL, live=BOOL),
+    "Avatar": _obj(["avatar_url"], avatar_url=STR),
+    "ServerInfo": _obj(
+        ["rtmp_url", "rtmps_url", "rtmp_port", "public_url", "version"],
+        **_INGEST_URLS,
+        rtmp_port=INT,
+        public_url=_nullable(STR),
+        version=STR,
+    ),
+    "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
+}
+
+#: The answer schema of each handler's success status (a test checks every one is listed and
+#: validates real answers against them).
+RESPONSES: dict[str, str] = {
+    "register": "Session",
+    "login": "Session",
+    "refresh": "Session",
+    "get_me": "PrivateUser",
+    "patch_me": "PrivateUser",
+    "change_password": "Session",
+    "put_avatar": "Avatar",
+    "get_stream_key": "StreamKey",
+    "rotate_stream_key": "StreamKey",
+    "end_broadcast": "IngestState",
+    "enable_broadcast": "IngestState",
+    "server_info": "ServerInfo",
+    "list_channels": "ChannelList",
+    "get_channel": "Channel",
+    "patch_channel": "Channel",
+    "openapi_json": "OpenApi",
+}
 
 REQUEST_BODIES: dict[str, dict[str, Any]] = {
-    "register": _obj(["username", "email", "password"], username=STR, email=STR, password=STR),
-    "login": _obj(["username", "password"], username=STR, password=STR),
+    "register": _obj(
+        ["username", "email", "password"],
+        username=STR,
+        email=STR,
+        password=STR,
+        token_delivery=TOKEN_DELIVERY,
+    ),
+    "login": _obj(
+        ["username", "password"], username=STR, password=STR, token_delivery=TOKEN_DELIVERY
+    ),
     "refresh": _obj(["refresh_token"], refresh_token=STR),
     "logout": _obj([], refresh_token=STR, everywhere=BOOL),
-    "patch_me": _obj([], display_name=STR, bio=STR, email=STR),
+    "patch_me": _obj(
+        [],
+        display_name=STR,
+        bio=STR,
+        email=STR,
+        current_password={**STR, "description": "needed when email changes"},
+    ),
     "change_password": _obj(
-        ["current_password", "new_password"], current_password=STR, new_password=STR
+        ["current_password", "new_password"],
+        current_password=STR,
+        new_password=STR,
+        token_delivery=TOKEN_DELIVERY,
     ),
     "delete_me": _obj(["password"], password=STR),
     "patch_channel": _obj(
@@ -44,6 +200,9 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
         tags={"type": "array", "items": STR, "maxItems": 10},
     ),
 }
+#: Bodies that may be left out: refresh and logout then use the kitch_refresh cookie (with the
+#: ``X-Kitch-CSRF: 1`` header).
+OPTIONAL_BODIES = {"refresh", "logout"}
 RAW_BODIES = {"put_avatar"}
 #: Success statuses other than 200 (a test reads each handler's source to keep this current).
 SUCCESS_STATUS = {"register": 201, "logout": 204, "delete_me": 204, "delete_avatar": 204}
@@ -59,6 +218,18 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {"name": "live", "in": "query", "schema": BOOL, "description": "only live channels"},
     ],
 }
+#: The CSRF header of the cookie-authenticated auth calls.
+HEADER_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    name: [
+        {
+            "name": "X-Kitch-CSRF",
+            "in": "header",
+            "schema": {"type": "string", "enum": ["1"]},
+            "description": "required when the refresh token comes from the kitch_refresh cookie",
+        }
+    ]
+    for name in ("refresh", "logout")
+}
 PUBLIC = {
     "register",
     "login",
@@ -69,13 +240,6 @@ PUBLIC = {
     "user_avatar",
     "openapi_json",
     "server_info",
-}
-
-ERROR = {
-    "type": "object",
-    "properties": {
-        "error": _obj(["code", "message"], code=STR, message=STR),
-    },
 }
 
 
@@ -95,24 +259,29 @@ def _operation(method: str, handler: Any) -> dict[str, Any]:
     doc = (handler.__doc__ or name).strip().splitlines()[0]
     status = SUCCESS_STATUS.get(name, 200)
     success: dict[str, Any] = {"description": "success"}
-    if status != 204:
-        success["content"] = {SUCCESS_MEDIA.get(name, "application/json"): {}}
+    if name in SUCCESS_MEDIA:
+        success["content"] = {
+            SUCCESS_MEDIA[name]: {"schema": {"type": "string", "format": "binary"}}
+        }
+    elif status != 204:
+        success["content"] = {"application/json": {"schema": _ref(RESPONSES[name])}}
     op: dict[str, Any] = {
         "operationId": f"{name}",
         "summary": doc,
         "responses": {
             "default": {
                 "description": "error",
-                "content": {"application/json": {"schema": ERROR}},
+                "content": {"application/json": {"schema": _ref("Error")}},
             },
             str(status): success,
         },
     }
-    if name in QUERY_PARAMETERS:
-        op["parameters"] = QUERY_PARAMETERS[name]
+    parameters = QUERY_PARAMETERS.get(name, []) + HEADER_PARAMETERS.get(name, [])
+    if parameters:
+        op["parameters"] = parameters
     if name in REQUEST_BODIES:
         op["requestBody"] = {
-            "required": name != "logout",
+            "required": name not in OPTIONAL_BODIES,
             "content": {"application/json": {"schema": REQUEST_BODIES[name]}},
         }
     elif name in RAW_BODIES:
@@ -147,9 +316,10 @@ def build_spec(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         "info": {"title": "Kitch API", "version": kitch.__version__},
         "paths": paths,
         "components": {
+            "schemas": SCHEMAS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            }
+            },
         },
     }
 
@@ -161,3 +331,42 @@ async def openapi_json(request: Request) -> Response:
         spec = build_spec(request.app.routes)
         request.app.state.openapi = spec
     return JSONResponse(spec)
+
+
+def document() -> dict[str, Any]:
+    """The document the API serves, built without a server (``python -m kitch.api.openapi``
+    prints it; scripts/gen-api-types makes the web app's TypeScript types from it)."""
+    from pathlib import Path
+
+    from kitch.api.app import create_app
+    from kitch.config import Settings
+
+    # a secret is given, so nothing is written to the (never used) data dir
+    settings = Settings(data_dir=Path("/nonexistent"), secret="openapi-" + "x" * 32)
+    return build_spec(create_app(settings).routes)
+
+
+def without_summaries(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` minus the operations' summaries (handler docstrings), so generated types change
+    only when a shape does."""
+    paths = {
+        path: {
+            method: (
+                {k: v for k, v in op.items() if k != "summary"} if isinstance(op, dict) else op
+            )
+            for method, op in item.items()
+        }
+        for path, item in spec["paths"].items()
+    }
+    return {**spec, "paths": paths}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    spec = document()
+    if "--no-summaries" in sys.argv[1:]:
+        spec = without_summaries(spec)
+    json.dump(spec, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")

@@ -9,7 +9,7 @@
   and a Content-Security-Policy.
 
 It never answers under ``/api``, ``/hls``, ``/ws`` or ``/metrics``: those paths raise a 404
-``HTTPException`` so the application's own error handler formats it. The lead mounts these
+``HTTPException`` so the application's own error handler formats it. The app mounts these
 routes LAST. When the bundle is missing (a source checkout that was never built) every page is a
 503 saying how to build it.
 """

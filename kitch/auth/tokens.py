@@ -1,13 +1,17 @@
 """Access tokens (JWT, HS256 pinned) and opaque refresh tokens; the signing secret.
 
-Access token claims: ``sub`` (user id as a string), ``iat``, ``exp``, ``jti`` and ``ver`` (the
-user's token_version: bumping it in the database invalidates every access token at once).
-Refresh tokens are random strings; only their SHA-256 is stored.
+Access token claims: ``sub`` (user id as a string), ``iat``, ``exp``, ``jti``, ``ver`` (the
+user's token_version: bumping it in the database invalidates every access token at once) and
+``sid`` (the sign-in session: revoking the session invalidates its access tokens at once).
+Refresh tokens are random strings; only their SHA-256 is stored. A refresh token's successor is
+derived from it with the secret (HMAC), so exchanging one token twice gives the same successor.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import os
 import secrets
 import uuid
@@ -17,7 +21,7 @@ from pathlib import Path
 import jwt
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "ver"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "ver", "sid"]
 SECRET_FILE = "secret"
 
 
@@ -29,6 +33,7 @@ class InvalidToken(Exception):
 class AccessClaims:
     user_id: int
     version: int
+    session: str
     jti: str
     expires_at: int
 
@@ -63,14 +68,17 @@ def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
     return secret.encode("ascii")
 
 
-def issue_access_token(secret: bytes, user_id: int, version: int, ttl: int, now: int) -> str:
-    """A signed access token for ``user_id`` valid ``ttl`` seconds from ``now``."""
+def issue_access_token(
+    secret: bytes, user_id: int, version: int, session: str, ttl: int, now: int
+) -> str:
+    """A signed access token for ``user_id``'s ``session``, valid ``ttl`` seconds from ``now``."""
     claims = {
         "sub": str(user_id),
         "iat": now,
         "exp": now + ttl,
         "jti": uuid.uuid4().hex,
         "ver": version,
+        "sid": session,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -85,15 +93,16 @@ def decode_access_token(secret: bytes, token: str) -> AccessClaims:
             options={"require": REQUIRED_CLAIMS},
         )
         sub, ver, jti, exp = claims["sub"], claims["ver"], claims["jti"], claims["exp"]
+        sid = claims["sid"]
         if (
             not isinstance(sub, str)
             or not (sub.isascii() and sub.isdigit())
             or not isinstance(ver, int)
         ):
             raise InvalidToken("malformed claims")
-        if not isinstance(jti, str) or not isinstance(exp, int):
+        if not isinstance(jti, str) or not isinstance(exp, int) or not isinstance(sid, str):
             raise InvalidToken("malformed claims")
-        return AccessClaims(int(sub), ver, jti, exp)
+        return AccessClaims(int(sub), ver, sid, jti, exp)
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
 
@@ -101,6 +110,16 @@ def decode_access_token(secret: bytes, token: str) -> AccessClaims:
 def new_refresh_token() -> str:
     """An opaque refresh token (256 random bits)."""
     return "rt_" + secrets.token_urlsafe(32)
+
+
+def successor_refresh_token(secret: bytes, token: str) -> str:
+    """The token that replaces ``token`` when it is exchanged (the same every time)."""
+    mac = hmac.new(
+        secret,
+        b"kitch refresh successor\0" + token.encode("utf-8", "surrogatepass"),
+        hashlib.sha256,
+    )
+    return "rt_" + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
 
 def hash_refresh_token(token: str) -> str:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from kitch.db import Database, Row
+from kitch.db.tokens import revoke_all_sessions
 from kitch.keys import generate_stream_key, hash_stream_key
 
 
@@ -139,10 +140,7 @@ async def set_password(db: Database, user_id: int, password_hash: str) -> int:
             "UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ?",
             (password_hash, user_id),
         )
-        await tx.execute(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-            (now, user_id),
-        )
+        await revoke_all_sessions(tx, user_id, now)
         row = await tx.fetchone("SELECT token_version FROM users WHERE id = ?", (user_id,))
     return int(row[0]) if row is not None else 0
 
@@ -154,10 +152,7 @@ async def sign_out_everywhere(db: Database, user_id: int) -> None:
         await tx.execute(
             "UPDATE users SET token_version = token_version + 1 WHERE id = ?", (user_id,)
         )
-        await tx.execute(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-            (now, user_id),
-        )
+        await revoke_all_sessions(tx, user_id, now)
 
 
 async def delete_user(db: Database, user_id: int) -> bool:

@@ -1,9 +1,9 @@
 """Codec configuration records -> what a playlist and an init segment need to know.
 
-Cold path (once per sequence header), so plain Python on top of the selected muxer core: HEVC
-(hvcC + its SPS), AV1 (av1C + the sequence header OBU), VP9 (vpcC + the keyframe's
-uncompressed header) and Opus (OpusHead, packet durations from the TOC byte). H.264 and AAC
-are parsed by the core itself (:func:`kitch._mux.parse_sps`, :func:`kitch._mux.parse_asc`).
+Cold path (once per sequence header), so plain Python, written once (the native core holds
+only the per-sample loops): H.264 (avcC + its SPS), AAC (AudioSpecificConfig), HEVC (hvcC + its
+SPS), AV1 (av1C + the sequence header OBU), VP9 (vpcC + the keyframe's uncompressed header) and
+Opus (OpusHead, packet durations from the TOC byte).
 
 Every parser raises the core's ``MuxError`` on malformed input, never anything else.
 """
@@ -11,8 +11,9 @@ Every parser raises the core's ``MuxError`` on malformed input, never anything e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
-from kitch.hls.mux import mux as _mux
+from kitch.twins import mux as _mux
 
 #: Codecs MPEG-TS can carry in Kitch (the rest stay in fMP4).
 TS_VIDEO = ("h264", "hevc")
@@ -35,7 +36,8 @@ class AudioInfo:
 
 
 class _Bits:
-    """MSB-first bit reader raising MuxError past the end."""
+    """MSB-first bit reader (with exp-Golomb codes) raising MuxError past the end: the one bit
+    reader of the codec parsers."""
 
     def __init__(self, data: bytes, what: str) -> None:
         self.data = data
@@ -59,18 +61,228 @@ class _Bits:
                 raise _mux.MuxError(f"bad exp-Golomb code in {self.what}")
         return (1 << zeros) - 1 + (self.u(zeros) if zeros else 0)
 
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) >> 1 if k & 1 else -(k >> 1)
 
-# ---- H.264 / AAC (thin wrappers so every codec answers the same way) ------------------------
+
+def unescape_rbsp(nal: bytes) -> bytes:
+    """NAL payload -> RBSP: drops emulation-prevention bytes (00 00 03 -> 00 00)."""
+    out = bytearray()
+    zeros = 0
+    for byte in nal:
+        if zeros >= 2 and byte == 3:
+            zeros = 0
+            continue
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def annexb_to_avcc(data: bytes) -> bytes:
+    """Annex B (3- or 4-byte start codes) -> 4-byte length-prefixed NAL units."""
+    parts: list[bytes] = []
+    n = len(data)
+    i = 0
+    start = -1
+    while i + 2 < n:
+        if data[i] == 0 and data[i + 1] == 0 and data[i + 2] == 1:
+            if start >= 0:
+                end = i
+                while end > start and data[end - 1] == 0:
+                    end -= 1
+                parts.append((end - start).to_bytes(4, "big") + data[start:end])
+            i += 3
+            start = i
+        else:
+            i += 1
+    if 0 <= start < n:
+        parts.append((n - start).to_bytes(4, "big") + data[start:n])
+    return b"".join(parts)
+
+
+# ---- H.264 -----------------------------------------------------------------------------------
+
+
+class SpsInfo(TypedDict):
+    width: int
+    height: int
+    profile: int
+    constraints: int
+    level: int
+    fps: float  # 0.0 when the VUI carries no timing
+
+
+def _param_sets(avcc: bytes, i: int, count: int, what: str) -> tuple[list[bytes], int]:
+    """``count`` 16-bit-length-prefixed parameter sets from ``avcc[i:]`` -> (list, next i)."""
+    found = []
+    for _ in range(count):
+        if i + 2 > len(avcc):
+            raise _mux.MuxError("truncated avcC")
+        size = int.from_bytes(avcc[i : i + 2], "big")
+        if i + 2 + size > len(avcc):
+            raise _mux.MuxError(f"truncated avcC {what}")
+        found.append(avcc[i + 2 : i + 2 + size])
+        i += 2 + size
+    return found, i
+
+
+def parse_avc_config(avcc: bytes) -> tuple[list[bytes], list[bytes], int]:
+    """AVCDecoderConfigurationRecord -> ``(sps_list, pps_list, nal_length_size)``."""
+    if len(avcc) < 7 or avcc[0] != 1:
+        raise _mux.MuxError("not an AVCDecoderConfigurationRecord")
+    length_size = (avcc[4] & 3) + 1
+    sps, i = _param_sets(avcc, 6, avcc[5] & 0x1F, "SPS")
+    if i >= len(avcc):
+        raise _mux.MuxError("avcC without PPS count")
+    pps, i = _param_sets(avcc, i + 1, avcc[i], "PPS")
+    if not sps:
+        raise _mux.MuxError("avcC without SPS")
+    return sps, pps, length_size
+
+
+#: Largest width or height a sequence parameter set may declare (H.264 and HEVC level 6.2).
+_MAX_PICTURE = 16888
+#: profile_idc values whose SPS carries chroma format, bit depths and scaling lists.
+_HIGH_PROFILES = (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135)
+
+
+def _skip_scaling_lists(b: _Bits, chroma: int) -> None:
+    for i in range(8 if chroma != 3 else 12):
+        if b.u(1):
+            last_scale = next_scale = 8
+            for _ in range(16 if i < 6 else 64):
+                if next_scale != 0:
+                    next_scale = (last_scale + b.se() + 256) % 256
+                if next_scale != 0:
+                    last_scale = next_scale
+
+
+def _vui_fps(b: _Bits) -> float:
+    """Frame rate from the VUI timing info at the reader's position (0.0 without one)."""
+    if not b.u(1):  # vui_parameters_present_flag
+        return 0.0
+    if b.u(1) and b.u(8) == 255:  # aspect ratio info, extended SAR
+        b.u(32)
+    if b.u(1):  # overscan info
+        b.u(1)
+    if b.u(1):  # video signal type
+        b.u(4)
+        if b.u(1):
+            b.u(24)
+    if b.u(1):  # chroma location
+        b.ue()
+        b.ue()
+    if b.u(1):  # timing info
+        units = b.u(32)
+        scale = b.u(32)
+        if units:
+            return scale / (2.0 * units)
+    return 0.0
+
+
+def parse_sps(sps: bytes) -> SpsInfo:
+    """H.264 SPS NAL (with its header byte) -> width, height, profile, constraints, level and
+    fps (0.0 when the VUI carries no timing or is cut short)."""
+    if len(sps) < 4 or (sps[0] & 0x1F) != 7:
+        raise _mux.MuxError("not an H.264 SPS")
+    b = _Bits(unescape_rbsp(sps[1:]), "SPS")
+    profile, constraints, level = b.u(8), b.u(8), b.u(8)
+    chroma = 1
+    separate = False
+    b.ue()  # seq_parameter_set_id
+    if profile in _HIGH_PROFILES:
+        chroma = b.ue()
+        if chroma == 3:
+            separate = bool(b.u(1))
+        b.ue()  # bit depths
+        b.ue()
+        b.u(1)
+        if b.u(1):
+            _skip_scaling_lists(b, chroma)
+    b.ue()  # log2_max_frame_num
+    poc_type = b.ue()
+    if poc_type == 0:
+        b.ue()
+    elif poc_type == 1:
+        b.u(1)
+        b.se()
+        b.se()
+        for _ in range(b.ue()):
+            b.se()
+    b.ue()  # max_num_ref_frames
+    b.u(1)
+    width_mbs = b.ue() + 1
+    height_units = b.ue() + 1
+    frame_mbs_only = b.u(1)
+    if not frame_mbs_only:
+        b.u(1)
+    b.u(1)
+    crop = (b.ue(), b.ue(), b.ue(), b.ue()) if b.u(1) else (0, 0, 0, 0)
+    chroma_type = 0 if separate else chroma
+    sub_w = 2 if chroma_type in (1, 2) else 1
+    sub_h = 2 if chroma_type == 1 else 1
+    unit_x = 1 if chroma_type == 0 else sub_w
+    unit_y = (1 if chroma_type == 0 else sub_h) * (2 - frame_mbs_only)
+    width = width_mbs * 16 - unit_x * (crop[0] + crop[1])
+    height = (2 - frame_mbs_only) * height_units * 16 - unit_y * (crop[2] + crop[3])
+    if not (0 < width <= _MAX_PICTURE and 0 < height <= _MAX_PICTURE):
+        raise _mux.MuxError("SPS has no usable picture size")
+    try:
+        fps = _vui_fps(b)
+    except _mux.MuxError:
+        fps = 0.0
+    return {
+        "width": width,
+        "height": height,
+        "profile": profile,
+        "constraints": constraints,
+        "level": level,
+        "fps": fps,
+    }
+
+
+def avc_codec_string(avcc: bytes) -> str:
+    """RFC 6381 CODECS value from the first SPS of an avcC: ``avc1.PPCCLL``."""
+    s = parse_avc_config(avcc)[0][0]
+    if len(s) < 4:
+        raise _mux.MuxError("SPS too short")
+    return f"avc1.{s[1]:02x}{s[2]:02x}{s[3]:02x}"
 
 
 def avc_info(avcc: bytes) -> VideoInfo:
-    sps = _mux.parse_sps(_mux.parse_avc_config(avcc)[0][0])
-    return VideoInfo(_mux.avc_codec_string(avcc), sps["width"], sps["height"], sps["fps"])
+    sps = parse_sps(parse_avc_config(avcc)[0][0])
+    return VideoInfo(avc_codec_string(avcc), sps["width"], sps["height"], sps["fps"])
+
+
+# ---- AAC -------------------------------------------------------------------------------------
+
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
+              8000, 7350)  # fmt: skip
+
+
+def parse_asc(asc: bytes) -> tuple[int, int, int]:
+    """AudioSpecificConfig -> ``(object_type, sample_rate, channels)``."""
+    b = _Bits(asc, "AudioSpecificConfig")
+    aot = b.u(5)
+    if aot == 31:
+        aot = 32 + b.u(6)
+    idx = b.u(4)
+    rate = b.u(24) if idx == 15 else (_AAC_RATES[idx] if idx < len(_AAC_RATES) else 0)
+    channels = b.u(4)
+    if aot == 0 or rate == 0:
+        raise _mux.MuxError("bad AudioSpecificConfig")
+    return aot, rate, channels
+
+
+def aac_codec_string(asc: bytes) -> str:
+    """RFC 6381 CODECS value for AAC: ``mp4a.40.<audio object type>``."""
+    return f"mp4a.40.{parse_asc(asc)[0]}"
 
 
 def aac_info(asc: bytes) -> AudioInfo:
-    _, rate, channels = _mux.parse_asc(asc)
-    return AudioInfo(_mux.aac_codec_string(asc), rate, channels)
+    _, rate, channels = parse_asc(asc)
+    return AudioInfo(aac_codec_string(asc), rate, channels)
 
 
 # ---- HEVC ------------------------------------------------------------------------------------
@@ -120,7 +332,7 @@ def parse_hevc_sps(nal: bytes) -> tuple[int, int]:
     """HEVC SPS NAL (with its 2-byte header) -> ``(width, height)`` after cropping."""
     if len(nal) < 4 or (nal[0] >> 1) & 0x3F != 33:
         raise _mux.MuxError("not an HEVC SPS")
-    b = _Bits(_mux.unescape_rbsp(nal[2:]), "HEVC SPS")
+    b = _Bits(unescape_rbsp(nal[2:]), "HEVC SPS")
     b.u(4)
     max_sub_layers = b.u(3)
     b.u(1)
@@ -144,7 +356,7 @@ def parse_hevc_sps(nal: bytes) -> tuple[int, int]:
         left, right, top, bottom = b.ue(), b.ue(), b.ue(), b.ue()
         width -= sub_w * (left + right)
         height -= sub_h * (top + bottom)
-    if width <= 0 or height <= 0 or width > 16888 or height > 16888:
+    if not (0 < width <= _MAX_PICTURE and 0 < height <= _MAX_PICTURE):
         raise _mux.MuxError("HEVC SPS has no usable picture size")
     return width, height
 
@@ -382,7 +594,7 @@ def parameter_sets(codec: str, config: bytes) -> tuple[bytes, int]:
     """Annex B parameter sets (H.264 SPS/PPS, HEVC VPS/SPS/PPS) of a configuration record and
     the NAL length size of its samples: what :class:`kitch._mux.TsMuxer` repeats at keyframes."""
     if codec == "h264":
-        sps, pps, length_size = _mux.parse_avc_config(config)
+        sps, pps, length_size = parse_avc_config(config)
         nals = [*sps, *pps]
     elif codec == "hevc":
         typed, length_size = parse_hvcc(config)

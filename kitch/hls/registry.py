@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from kitch.hls.events import InitReady
-from kitch.hls.mux import mux as _mux
 from kitch.hls.playlist import (
     TS_VERSION,
     VERSION,
@@ -31,6 +30,7 @@ from kitch.hls.segmenter import Segmenter
 from kitch.hls.settings import HlsSettings
 from kitch.hls.store import RenditionStore
 from kitch.media import MediaPacket
+from kitch.twins import mux as _mux
 
 SOURCE = "source"
 log = logging.getLogger(__name__)

@@ -4,14 +4,18 @@ Codecs: video H.264, HEVC, AV1, VP9; audio AAC, Opus. Output: CMAF (fMP4) parts,
 ``HlsSettings.format == "ts"`` MPEG-TS chunks (H.264/HEVC + AAC/Opus only; other codecs stay in
 fMP4) that the store joins into segments.
 
-Timelines: video in 90 kHz ticks (RTMP milliseconds x 90); audio in its sample rate, stamped
-by sample counts (AAC: 1024 per frame, Opus: from each packet's TOC) anchored to the RTMP
-stamp of the first frame and re-anchored only when the stamps drift more than
-``_AUDIO_RESYNC_MS`` away. The output timeline starts at 0 at the first keyframe and stays
-monotonic across reconnects.
+Timelines: video in 90 kHz ticks. A stream at a known constant frame rate (the SPS's VUI timing,
+or the nearest common rate, corrected if the stamps drift off it) has its millisecond stamps
+snapped to that rate's frame grid, so 30 fps stamps 0, 33, 67, 100 ms become 0, 3000, 6000, 9000
+ticks: every part lasts whole frames exactly and starts where the one before ended; other streams
+use milliseconds x 90. Audio in its sample rate, stamped by sample counts (AAC: 1024 per
+frame, Opus: from each packet's TOC) anchored to the RTMP stamp of the first frame and
+re-anchored only when the stamps drift more than ``_AUDIO_RESYNC_MS`` away. The output
+timeline starts at 0 at the first keyframe and stays monotonic across reconnects.
 
 Rules: segments start at keyframes (audio-only: cut by time); a part closes as soon as the
-frame just received fills it (its last sample gets the estimated frame duration), so parts are
+frame just received fills it (its last sample lasts until the next grid frame, or the estimated
+frame duration off the grid), so parts are
 listed without waiting for the next frame; every part is at most PART-TARGET and, but for a
 segment's last, at least 85 % of it; non-monotonic video DTS is repaired (+1 ms) and counted.
 TARGETDURATION is decided once (second keyframe, or ``max_target_duration`` reached without
@@ -31,9 +35,10 @@ from dataclasses import dataclass
 
 from kitch.hls import codecs
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
-from kitch.hls.mux import mux as _mux
+from kitch.hls.init_segment import TrackInfo, init_segment
 from kitch.hls.settings import HlsSettings
 from kitch.media import MediaPacket
+from kitch.twins import mux as _mux
 
 VIDEO_TIMESCALE = 90_000
 AAC_FRAME = 1024
@@ -44,6 +49,7 @@ _PRESTART_AUDIO_MAX = 400  # frames buffered while waiting for the first keyfram
 _PENDING_AUDIO_MAX = 2000  # frames waiting for a video part to close before we drop
 _COMMON_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
 _SLACK_S = 0.001  # millisecond jitter of RTMP stamps
+_GRID_TOLERANCE_MS = 1.0  # a stamp this close to the frame grid is on it (ms rounding + jitter)
 # a segment may run this far past TARGETDURATION before it is cut without a keyframe: the spec
 # bounds EXTINF rounded to the nearest integer, so anything under +0.5 s is still within it
 _OVERRUN_S = 0.4
@@ -55,6 +61,7 @@ class _Video:
     dts: int  # ticks
     cts: int  # ticks, signed
     key: bool
+    end: int  # ticks: where this frame ends if it is the last one of its part
 
 
 @dataclass(slots=True)
@@ -112,6 +119,10 @@ class Segmenter:
         self._fresh = True  # next video frame follows a (re)start: no frame-duration sample
         self._part_target: float | None = None
         self._frame_ticks: int = 3000
+        # exact frame duration in ticks when the stream runs at a known constant rate: its
+        # millisecond stamps are snapped onto that grid, so durations have no rounding holes
+        self._grid: float | None = None
+        self._grid_origin = (0, 0)  # (input ms, output ticks) of the grid's frame 0
         self._target_duration: int | None = None
         self._last_key: float | None = None
         self._gop: float | None = None
@@ -218,7 +229,7 @@ class Segmenter:
             self._restart_pending = True
 
     def _build_init(self, out: list[Event], keyframe: bytes | None) -> None:
-        tracks: list[_mux.TrackInfo] = []
+        tracks: list[TrackInfo] = []
         names: list[str] = []
         width = height = 0
         self._has_video = self._vcfg is not None
@@ -229,7 +240,7 @@ class Segmenter:
             video = codecs.video_info(self._vcodec, self._vcfg, keyframe)
             width, height = video.width, video.height
             tracks.append(
-                _mux.TrackInfo(
+                TrackInfo(
                     VIDEO_TRACK, "video", self._vcodec, VIDEO_TIMESCALE, self._vcfg, width, height
                 )
             )
@@ -237,7 +248,7 @@ class Segmenter:
         if self._acfg is not None:
             audio = codecs.audio_info(self._acodec, self._acfg)
             tracks.append(
-                _mux.TrackInfo(
+                TrackInfo(
                     AUDIO_TRACK,
                     "audio",
                     self._acodec,
@@ -263,7 +274,7 @@ class Segmenter:
             data = b""
         else:
             self._ts = None
-            data = _mux.init_segment(tracks)
+            data = init_segment(tracks)
         if self._restart_pending:
             self._discontinuity = True
         self._restart_pending = False
@@ -274,7 +285,7 @@ class Segmenter:
                 assert self._vcfg is not None
                 params, length_size = codecs.parameter_sets(self._vcodec, self._vcfg)
                 if length_size == 4:
-                    self._inband = _mux.annexb_to_avcc(params)
+                    self._inband = codecs.annexb_to_avcc(params)
             self._init_key = key
             self._init = data
             out.append(
@@ -358,18 +369,23 @@ class Segmenter:
         nominal = self.settings.part_duration
         if video and len(video) >= 2:
             fd = (video[-1].dts - video[0].dts) / 1000 / (len(video) - 1)
-            if self._vui_fps > 0 and abs(1 / self._vui_fps - fd) <= 0.05 * fd:
+            exact = self._vui_fps > 0 and abs(1 / self._vui_fps - fd) <= 0.05 * fd
+            guess = None if exact else _closest_rate(fd)
+            if exact:
                 fd = 1 / self._vui_fps
-            else:
-                for fps in _COMMON_FPS:
-                    if abs(1 / fps - fd) <= 0.01 * fd:
-                        fd = 1 / fps
-                        break
+            elif guess:
+                fd = 1 / guess
             fd = max(fd, 0.001)
             self.frame_rate = round(1 / fd, 3)
             frames = max(1, round(nominal / fd))
             self._frame_ticks = max(1, round(fd * VIDEO_TIMESCALE))
-            self._part_target = math.ceil((frames * fd + _SLACK_S) * 1000) / 1000
+            if exact or guess:  # stamps are snapped to this frame grid
+                self._grid = fd * VIDEO_TIMESCALE
+                self._grid_origin = (0, 0)
+            if exact:  # parts are whole frames exactly
+                self._part_target = math.ceil(round(frames * fd, 9) * 100000) / 100000
+            else:  # a guessed rate (30 or 29.97?) may still change: leave room
+                self._part_target = math.ceil((frames * fd + _SLACK_S) * 1000) / 1000
         else:
             fd = self._audio_frame / self._sample_rate
             frames = max(1, round(nominal / fd))
@@ -387,9 +403,39 @@ class Segmenter:
     def _out_ms(self, dts: int) -> int:
         return dts - self._base_ms + self._offset_ms
 
+    def _video_ticks(self, ms: int, regrid: bool = False) -> tuple[int, int | None]:
+        """A video stamp in output ticks, and where the grid's next frame starts (None when
+        the stream has no known constant rate or this stamp is off its grid). With ``regrid``
+        a decode stamp off the grid moves the grid: the stamps since its origin say which
+        common rate fits (a guessed 30 fps that is really 29.97 drifts off within a second),
+        or that none does (then stamps are taken as they are from then on)."""
+        grid = self._grid
+        if grid is not None:
+            origin_ms, origin_ticks = self._grid_origin
+            offset = self._offset_ms * 90 + origin_ticks
+            rel = ms - self._base_ms - origin_ms
+            n = round(rel / (grid / 90))
+            off = abs(rel - n * grid / 90)
+            if off <= _GRID_TOLERANCE_MS:
+                return offset + round(n * grid), offset + round((n + 1) * grid)
+            # a slow drift moves the grid; a jump (a glitch, a gap) is taken as it is
+            if regrid and off <= grid / 360 and self._last_vdts is not None and rel > 0:
+                rate = _closest_rate(rel / 1000 / max(1, n))
+                self._grid = None if rate is None else VIDEO_TIMESCALE / rate
+                if rate is not None:
+                    self.frame_rate = round(rate, 3)
+                    self._frame_ticks = round(VIDEO_TIMESCALE / rate)
+                here = self._out_ms(ms) * 90
+                if self._grid is not None:  # continue from the last frame, on the new grid
+                    step = max(1, round((here - self._last_vdts) / self._grid))
+                    here = self._last_vdts + round(step * self._grid)
+                self._grid_origin = (ms - self._base_ms, here - self._offset_ms * 90)
+                return self._video_ticks(ms)
+        return self._out_ms(ms) * 90, None
+
     def _video(self, packet: MediaPacket, out: list[Event]) -> None:
-        dts = self._out_ms(packet.dts) * 90
-        cts = (packet.pts - packet.dts) * 90
+        dts, grid_end = self._video_ticks(packet.dts, regrid=True)
+        cts = self._video_ticks(packet.pts)[0] - dts
         if self._last_vdts is not None and dts <= self._last_vdts:
             self.repaired_dts += 1
             dts = self._last_vdts + 90
@@ -418,11 +464,12 @@ class Segmenter:
             self.forced_cuts += 1
         elif self._part_v and dts + self._frame_ticks - self._part_v[0].dts > target_ticks:
             self._close_part(out, dts)  # a gap or a slower frame rate: never exceed the target
-        self._part_v.append(_Video(packet.data, dts, cts, packet.keyframe))
-        self._last_vdts = dts
         if self._fd_deltas:
             self._frame_ticks = sorted(self._fd_deltas)[len(self._fd_deltas) // 2]
-        filled = dts + self._frame_ticks - self._part_v[0].dts
+        end = grid_end if grid_end is not None and grid_end > dts else dts + self._frame_ticks
+        self._part_v.append(_Video(packet.data, dts, cts, packet.keyframe, end))
+        self._last_vdts = dts
+        filled = end - self._part_v[0].dts
         if filled >= target_ticks - self._frame_ticks // 2:
             self._close_part(out, None)
 
@@ -512,7 +559,7 @@ class Segmenter:
                 return
             vids = self._part_v
             self._part_v = []
-            end = next_dts if next_dts is not None else vids[-1].dts + self._frame_ticks
+            end = next_dts if next_dts is not None else vids[-1].end
             target_ticks = round((self._part_target or 1.0) * VIDEO_TIMESCALE)
             end = max(min(end, vids[0].dts + target_ticks), vids[-1].dts + 1)
             end_s = end / VIDEO_TIMESCALE
@@ -592,12 +639,14 @@ class Segmenter:
         return b"".join(chunks)
 
 
-def _check_avc(config: bytes) -> None:
-    _mux.parse_avc_config(config)
+def _closest_rate(frame_seconds: float) -> float | None:
+    """The common frame rate nearest to this frame duration, if one is within 1 %."""
+    rate = min(_COMMON_FPS, key=lambda fps: abs(1 / fps - frame_seconds))
+    return rate if abs(1 / rate - frame_seconds) <= 0.01 * frame_seconds else None
 
 
 _VIDEO_CHECKS = {
-    "h264": _check_avc,
+    "h264": codecs.parse_avc_config,
     "hevc": codecs.parse_hvcc,
     "av1": codecs.av1_codec_string,
     "vp9": codecs.vp9_codec_string,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from kitch.rtmp.wire import RtmpError
+from kitch.twins import rtmp as _core
+
+#: Malformed or over-limit input, raised by the chunk reader (native or twin), the handshake and
+#: AMF0; the session turns it into :class:`RtmpProtocolError`.
+RtmpError = _core.RtmpError
 
 
 class RtmpProtocolError(RtmpError):

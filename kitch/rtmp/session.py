@@ -24,7 +24,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from kitch.rtmp.errors import RtmpProtocolError, UnsupportedCodecError
+from kitch.rtmp.amf0 import amf0_decode_all, amf0_encode
+from kitch.rtmp.chunks import ChunkWriter
+from kitch.rtmp.errors import RtmpError, RtmpProtocolError, UnsupportedCodecError
 from kitch.rtmp.events import (
     Connected,
     Event,
@@ -36,16 +38,9 @@ from kitch.rtmp.events import (
     Unpublished,
 )
 from kitch.rtmp.flv import AUDIO_FOURCCS, INGEST_CODECS, VIDEO_FOURCCS, FlvTagParser
+from kitch.rtmp.handshake import HANDSHAKE_SIZE, handshake_reply
 from kitch.rtmp.limits import RtmpLimits
-from kitch.rtmp.wire import (
-    HANDSHAKE_SIZE,
-    ChunkReader,
-    ChunkWriter,
-    RtmpError,
-    amf0_decode_all,
-    amf0_encode,
-    handshake_reply,
-)
+from kitch.twins import rtmp as _core
 
 #: Window acknowledgement size and peer bandwidth we announce (bytes).
 WINDOW_ACK_SIZE = 2_500_000
@@ -121,7 +116,7 @@ class RtmpServerSession:
         self._dropped_unpublished = 0
         self._random = random_bytes
         self._handshake = bytearray()
-        self._reader = ChunkReader(limits.max_message_size, limits.max_chunk_streams)
+        self._reader = _core.ChunkReader(limits.max_message_size, limits.max_chunk_streams)
         self._writer = ChunkWriter()
         self._out = bytearray()
         self._events: deque[Event] = deque()

@@ -1,6 +1,6 @@
 """The per-channel hub: publish authorisation, live state, reconnect grace, takeover, HLS feed.
 
-It enforces DESIGN.md's live session rules:
+It enforces the live session rules of docs/ARCHITECTURE.md:
 
 * a publisher that drops and comes back within ``reconnect_grace`` continues the same broadcast
   (same database session, no offline flip, HLS continues with a discontinuity);

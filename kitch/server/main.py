@@ -11,21 +11,19 @@ from collections.abc import Generator
 
 import uvicorn
 
-from kitch.api.app import create_app
-from kitch.api.hls import HlsFirst
+from kitch.api.app import create_app, metrics_app
+from kitch.api.hosts import HostPolicy
 from kitch.api.web import web_routes
 from kitch.config import Settings, parse_hostport
 from kitch.db import open_database
 from kitch.db.queries import close_stale_broadcasts
 from kitch.hls import HlsRegistry, HlsSettings
 from kitch.logs import setup_logging
+from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
 from kitch.server.ingest import IngestHub
 from kitch.server.rtmp import RtmpServer
 
 log = logging.getLogger("kitch.server")
-
-#: Seconds uvicorn waits for open HTTP requests (e.g. blocking playlist reloads) at shutdown.
-HTTP_SHUTDOWN_GRACE = 3
 
 
 class _HttpServer(uvicorn.Server):
@@ -64,10 +62,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         app = create_app(
             settings,
             db=db,
+            hls=registry,
+            hosts=HostPolicy.from_settings(settings),
+            serve_metrics=settings.metrics_listen is None,
             fallback_routes=web_routes(settings),
         )
-        app.state.hub = hub
-        app.state.hls = registry
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)
         await rtmp.listen(host, port)
@@ -75,45 +74,44 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             thost, tport = parse_hostport(settings.rtmps)
             await rtmp.listen(thost, tport, tls_context(settings))
         hub.start()
-        http_host, http_port = parse_hostport(settings.http)
-        http = _HttpServer(
-            uvicorn.Config(
-                HlsFirst(app, registry),
-                host=http_host,
-                port=http_port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE,
-                server_header=False,
+        guard = ConnectionGuard(HttpLimits.from_settings(settings))
+        address = parse_hostport(settings.http)
+        servers = [_HttpServer(listener_config(app, address, guard, settings, lifespan="on"))]
+        if settings.metrics_listen is not None:
+            maddress = parse_hostport(settings.metrics_listen)
+            mapp = metrics_app(settings)
+            servers.append(
+                _HttpServer(listener_config(mapp, maddress, guard, settings, lifespan="off"))
             )
-        )
         stopping = asyncio.Event()
 
         def on_signal(signum: int) -> None:
             log.info("received %s: shutting down", signal.Signals(signum).name)
             stopping.set()
-            http.should_exit = True
+            for server in servers:
+                server.should_exit = True
 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
         log.info(
-            "kitch serving http://%s rtmp://%s/live%s",
+            "kitch serving http://%s rtmp://%s/live%s%s",
             settings.http,
             settings.rtmp,
             f" rtmps://{settings.rtmps}/live" if settings.rtmps else "",
+            f" metrics http://{settings.metrics_listen}/metrics" if settings.metrics_listen else "",
         )
-        http_task = asyncio.create_task(http.serve(), name="http")
+        tasks = [asyncio.create_task(s.serve(), name="http") for s in servers]
         if ready is not None:
             ready.set()
         await asyncio.wait(
-            [http_task, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
+            [*tasks, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
         )
-        http.should_exit = True
+        for server in servers:
+            server.should_exit = True
         await rtmp.close()
         await hub.stop()
-        await http_task
+        await asyncio.gather(*tasks)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     finally:

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, cast
 
+from kitch.auth.ratelimit import address_key
 from kitch.config import Settings
 from kitch.logs import fingerprint
 from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
@@ -32,12 +33,13 @@ from kitch.rtmp.events import (
 from kitch.rtmp.flv import INGEST_CODECS
 from kitch.server import metrics
 from kitch.server.ingest import Broadcast, IngestHub, Refusal
+from kitch.server.tls import TlsLayer
 
 log = logging.getLogger("kitch.rtmp")
 
 #: ``kitch_rtmp_connections_closed_total`` reason of a connection refused by a connection cap;
 #: the others are peer, refused, protocol_error, handshake_timeout, idle_timeout, kicked
-#: (takeover, revoked key, shutdown), connection_error and cancelled.
+#: (takeover, revoked key, shutdown), tls (a TLS error), connection_error and cancelled.
 CLOSE_LIMIT = "limit"
 #: Seconds a refused peer is given to read its onStatus before the socket closes.
 REFUSAL_LINGER = 0.2
@@ -82,15 +84,11 @@ class RtmpServer:
     async def listen(
         self, host: str, port: int, tls: ssl.SSLContext | None = None
     ) -> asyncio.Server:
+        """Listen on ``host:port``; with ``tls``, connections are accepted as plain TCP and
+        the listener runs TLS itself (:class:`~kitch.server.tls.TlsLayer`), so a peer counts
+        against the connection caps, and its handshake timeout runs, from accept."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: RtmpConnection(self),
-            host,
-            port,
-            ssl=tls,
-            # A TLS peer that never finishes its handshake is dropped like a silent RTMP one.
-            ssl_handshake_timeout=self.settings.rtmp_handshake_timeout if tls else None,
-        )
+        server = await loop.create_server(lambda: RtmpConnection(self, tls), host, port)
         log.info("rtmp%s listening on %s:%d", "s" if tls else "", host, port)
         self.servers.append(server)
         return server
@@ -147,13 +145,16 @@ class RtmpConnection(asyncio.Protocol):
     of the work to a task, and reading pauses until it is done.
     """
 
-    def __init__(self, server: RtmpServer) -> None:
+    def __init__(self, server: RtmpServer, tls: ssl.SSLContext | None = None) -> None:
         self.server = server
+        #: RTMPS: the TLS layer between the socket and the session.
+        self.tls = TlsLayer(tls) if tls is not None else None
         self.hub = server.hub
         self.settings = server.settings
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.address = "?"
+        self.limit_key = "?"
         self.session = RtmpServerSession(
             server.limits, time.monotonic(), accepted_codecs=server.accepted_codecs
         )
@@ -188,7 +189,9 @@ class RtmpConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         self.address = str(peername[0]) if peername else "?"
         self.peer = f"{self.address}:{peername[1]}" if peername else "?"
-        refusal = self.server.admit(self, self.address)
+        # IPv6 peers count per /64 (one subscriber's prefix), as in the HTTP API's limits
+        self.limit_key = address_key(self.address)
+        refusal = self.server.admit(self, self.limit_key)
         if refusal:
             log.warning("rtmp %s: refused: %s", self.peer, refusal)
             metrics.RTMP_CLOSED.labels(CLOSE_LIMIT).inc()
@@ -200,10 +203,36 @@ class RtmpConnection(asyncio.Protocol):
         self._rearm()
 
     def data_received(self, data: bytes) -> None:
-        if self._busy is not None:  # a TLS transport may hand over one more read after a pause
+        if self.tls is not None:
+            data = self._decrypt(data)
+            if not data:
+                return
+        if self._busy is not None:  # a read may still arrive after a pause
             self._held += data
             return
         self._feed(data)
+
+    def _decrypt(self, data: bytes) -> bytes:
+        assert self.tls is not None
+        if self.reason is not None:
+            return b""
+        try:
+            plain = self.tls.receive(data)
+        except ssl.SSLError as exc:
+            reason = f"TLS error: {exc.reason or exc.__class__.__name__}"
+            log.warning("rtmp %s: %s", self._who(), reason)
+            self._close(reason, "tls")
+            return b""
+        self._send_tls()
+        if self.tls.closed:
+            self._close("closed by peer", "peer")
+        return plain
+
+    def _send_tls(self) -> None:
+        assert self.tls is not None
+        out = self.tls.outgoing()
+        if out and self.transport is not None:
+            self.transport.write(out)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -231,7 +260,7 @@ class RtmpConnection(asyncio.Protocol):
             self.reason, self.kind = self.kicked, "kicked"
         log.info("rtmp %s: closed (%s)", self._who(), self.reason)
         metrics.RTMP_CLOSED.labels(self.kind).inc()
-        self.server.forget(self, self.address)
+        self.server.forget(self, self.limit_key)
         if self._busy is None and self.broadcast is not None:
             self.server.spawn(self.hub.publisher_gone(self.broadcast, self, self.reason))
         # else the hub call under way ends with publisher_gone (see _events_async)
@@ -254,6 +283,8 @@ class RtmpConnection(asyncio.Protocol):
             if self.kicked is not None:
                 self.transport.abort()
             else:
+                if self.tls is not None and self.tls.close_notify():
+                    self._send_tls()
                 self.transport.close()
 
     def _protocol_error(self, exc: RtmpProtocolError) -> None:
@@ -346,7 +377,11 @@ class RtmpConnection(asyncio.Protocol):
         session = self.session
         out = session.data_to_send()
         if out and self.transport is not None:
-            self.transport.write(out)
+            if self.tls is not None:
+                self.tls.encrypt(out)
+                self._send_tls()
+            else:
+                self.transport.write(out)
         if session.wants_close and self.reason is None:
             # Refused: the peer gets REFUSAL_LINGER seconds to read its onStatus, then we close.
             self.reason, self.kind = session.close_reason or "session closed", "refused"

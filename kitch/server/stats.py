@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,22 @@ WINDOW_SECONDS = 5.0
 #: Most packets the rate history keeps (5 s of 240 fps video plus audio fit), so timestamps
 #: that never advance cannot grow it without end.
 MAX_WINDOW_PACKETS = 4096
+#: Largest width/height and frame rate taken from a publisher's onMetaData; larger finite values
+#: are clamped to these, non-finite or non-positive ones are ignored.
+MAX_DIMENSION = 16384
+MAX_FRAMERATE = 1000.0
+
+
+def peer_number(value: object, maximum: float) -> float | None:
+    """A number a peer sent, made safe to store and serve as JSON: None unless it is a finite
+    int/float above 0 (NaN, infinities, booleans, strings and the like are dropped), clamped
+    to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        return None
+    return min(number, maximum)
 
 
 @dataclass
@@ -21,8 +38,10 @@ class IngestStats:
 
     Rates are measured over the last ``WINDOW_SECONDS`` of *media* time (at most
     ``MAX_WINDOW_PACKETS`` packets), so a publisher that sends in bursts is not misread.
-    Resolution and encoder come from onMetaData until the muxer reports the real values from
-    the SPS (``set_video_info``).
+    Resolution, frame rate and encoder come from onMetaData (every number checked by
+    :func:`peer_number`, so a publisher's metadata never puts NaN or an infinity into the
+    stats); the hub's ``stats_of`` replaces the resolution with the muxer's, read from the
+    SPS, once it has one.
     """
 
     video_codec: str | None = None
@@ -31,28 +50,22 @@ class IngestStats:
     height: int | None = None
     encoder: str | None = None
     metadata_fps: float | None = None
-    bytes_total: int = 0
     packets_total: int = 0
     _video_dts: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
     _bytes: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
     _keyframes: deque[int] = field(default_factory=lambda: deque(maxlen=8))
 
     def on_metadata(self, values: dict[str, Any]) -> None:
-        def number(name: str) -> float | None:
-            v = values.get(name)
-            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-        w, h, fps = number("width"), number("height"), number("framerate")
-        if w and h and self.width is None:
+        w = peer_number(values.get("width"), MAX_DIMENSION)
+        h = peer_number(values.get("height"), MAX_DIMENSION)
+        fps = peer_number(values.get("framerate"), MAX_FRAMERATE)
+        if w is not None and h is not None and w >= 1 and h >= 1 and self.width is None:
             self.width, self.height = int(w), int(h)
-        if fps:
-            self.metadata_fps = fps
+        if fps is not None:
+            self.metadata_fps = round(fps, 3)
         enc = values.get("encoder")
         if isinstance(enc, str):
             self.encoder = enc[:200]
-
-    def set_video_info(self, width: int, height: int) -> None:
-        self.width, self.height = width, height
 
     def on_packet(self, packet: MediaPacket) -> None:
         if packet.kind == "video":
@@ -62,7 +75,6 @@ class IngestStats:
         if packet.is_config:
             return
         self.packets_total += 1
-        self.bytes_total += len(packet.data)
         t = packet.dts
         self._bytes.append((t, len(packet.data)))
         if packet.kind == "video":

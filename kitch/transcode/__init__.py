@@ -1,1 +1,2 @@
-"""Everything that decodes or encodes media with PyAV: the only package that imports ``av``."""
+"""Everything that decodes or encodes media with PyAV (the ladder, avatars); the only package
+that imports ``av``."""

@@ -30,7 +30,7 @@ import av
 from av.video.frame import PictureType
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from kitch.hls.mux import mux as _mux
+from kitch.hls.codecs import annexb_to_avcc
 from kitch.media import MediaPacket
 
 MS = fractions.Fraction(1, 1000)
@@ -117,7 +117,7 @@ def plan_ladder(width: int, height: int, fps: float, rungs: Sequence[Rung]) -> l
 def avc_config_from_annexb(headers: bytes) -> bytes:
     """An AVCDecoderConfigurationRecord (avcC payload) from Annex B SPS/PPS, as libx264 gives
     them in its global header."""
-    nals = [n[4:] for n in _split_avcc(_mux.annexb_to_avcc(headers))]
+    nals = [n[4:] for n in _split_avcc(annexb_to_avcc(headers))]
     sps = [n for n in nals if n and n[0] & 0x1F == 7]
     pps = [n for n in nals if n and n[0] & 0x1F == 8]
     if not sps or not pps or len(sps[0]) < 4:
@@ -300,7 +300,7 @@ class RungEncoder:
             if not self._config_sent:
                 self._config_sent = True
                 out.append(MediaPacket("video", "h264", dts, dts, self.config, True, True))
-            data = _strip_parameter_sets(_mux.annexb_to_avcc(bytes(p)))
+            data = _strip_parameter_sets(annexb_to_avcc(bytes(p)))
             out.append(MediaPacket("video", "h264", dts, pts, data, p.is_keyframe))
         return out
 

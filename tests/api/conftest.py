@@ -43,12 +43,20 @@ RegisterFn = Callable[..., Awaitable[dict[str, Any]]]
 
 @pytest.fixture
 def register(client: httpx.AsyncClient) -> RegisterFn:
-    """Register a user and return the JSON (tokens + user) with an ``auth`` header dict added."""
+    """Register a user and return the JSON (tokens + user) with an ``auth`` header dict added;
+    the refresh token comes in the body (``"token_delivery": "body"``), as a client without
+    cookies asks for it.
+    """
 
     async def _register(name: str = "alice", password: str = PASSWORD) -> dict[str, Any]:
         response = await client.post(
             "/api/v1/auth/register",
-            json={"username": name, "email": f"{name}@example.com", "password": password},
+            json={
+                "username": name,
+                "email": f"{name}@example.com",
+                "password": password,
+                "token_delivery": "body",
+            },
         )
         assert response.status_code == 201, response.text
         data: dict[str, Any] = response.json()

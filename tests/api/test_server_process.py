@@ -6,93 +6,38 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.helpers import PASSWORD
+from tests.support.server import KitchServer, serving
 
 ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    data_dir: Path
-    env: dict[str, str]
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    data_dir = tmp_path / "data"
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KITCH_BCRYPT_COST": "4"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kitch",
-            "serve",
-            "--http",
-            f"127.0.0.1:{port}",
-            "--rtmp",
-            f"127.0.0.1:{free_port()}",
-            "--data-dir",
-            str(data_dir),
-            "--log-format",
-            "json",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v1/channels", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            pytest.fail(f"server did not start: {stderr[-2000:]}")
-        time.sleep(0.1)
-    try:
-        yield Server(process, url, data_dir, env)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stderr:
-            process.stderr.close()
+def server(tmp_path: Path) -> Iterator[KitchServer]:
+    # The SIGKILL test registers many accounts from one address.
+    with serving(
+        tmp_path, "--log-format", "json", KITCH_REGISTER_ATTEMPTS_PER_ADDRESS="100000"
+    ) as srv:
+        yield srv
 
 
-async def test_real_server_register_and_cli_beside_it(server: Server) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as client:
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "KITCH_BCRYPT_COST": "4"}
+
+
+async def test_real_server_register_and_cli_beside_it(server: KitchServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base) as client:
         registered = await client.post(
             "/api/v1/auth/register",
             json={"username": "live_one", "email": "l@example.com", "password": PASSWORD},
@@ -113,7 +58,7 @@ async def test_real_server_register_and_cli_beside_it(server: Server) -> None:
             ],
             capture_output=True,
             text=True,
-            env=server.env,
+            env=cli_env(),
             timeout=60,
         )
         assert shown.returncode == 0, shown.stderr
@@ -134,7 +79,7 @@ async def test_real_server_register_and_cli_beside_it(server: Server) -> None:
             input="cli password\n",
             capture_output=True,
             text=True,
-            env=server.env,
+            env=cli_env(),
             timeout=60,
         )
         assert created.returncode == 0, created.stderr
@@ -144,14 +89,12 @@ async def test_real_server_register_and_cli_beside_it(server: Server) -> None:
         assert login.status_code == 200
         missing = await client.get("/api/v1/nothing-here")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    server.process.terminate()
-    server.process.wait(10)
-    assert server.process.stderr is not None
-    logs = server.process.stderr.read().decode()
+    server.stop()
+    logs = server.log()
     assert api_key not in logs
 
 
-async def test_sigkill_during_writes_loses_no_committed_account(server: Server) -> None:
+async def test_sigkill_during_writes_loses_no_committed_account(server: KitchServer) -> None:
     answered: list[str] = []
     stop = asyncio.Event()
 
@@ -172,7 +115,7 @@ async def test_sigkill_during_writes_loses_no_committed_account(server: Server) 
             else:
                 assert response.status_code >= 500 or response.status_code == 201
 
-    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=server.base, timeout=5) as client:
         tasks = [asyncio.create_task(writer(client, w)) for w in range(6)]
         deadline = time.monotonic() + 60  # about 1 s on an idle machine
         while len(answered) < 30:
@@ -182,8 +125,7 @@ async def test_sigkill_during_writes_loses_no_committed_account(server: Server) 
                 pytest.fail(f"only {len(answered)} registrations answered 201 within 60 s")
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
-        os.kill(server.process.pid, signal.SIGKILL)
-        server.process.wait(10)
+        server.stop(signal.SIGKILL)
         stop.set()
         await asyncio.gather(*tasks)
 

@@ -1,7 +1,9 @@
 """Each benchmark script still runs end to end in its tiny ``--quick`` mode (CI smoke).
 
-The figures are not judged here (two shared cores are too noisy); the scripts must finish,
-print their machine line, their measured figures and a summary. Each takes well under 20 s.
+The scripts must finish and print their machine line, their measured figures and a summary.
+Two shared cores are too noisy to judge the aims themselves, so each figure is held to a
+generous bound instead (several times looser than its aim in benchmarks/README.md): a smoke run
+still fails when something got an order of magnitude slower. Each takes well under 20 s.
 """
 
 from __future__ import annotations
@@ -41,14 +43,31 @@ def test_bench_rtmp_quick() -> None:
     pure = numbers(r"pure-Python twin:\s+([\d.]+) GB/s", out)
     copy = numbers(r"chunk-size steps:\s+([\d.]+) GB/s", out)
     assert len(native) == len(pure) == len(copy) == 2, out  # chunk sizes 128 and 4096
-    assert all(x > 0 for x in native + pure + copy), out
+    assert all(x > 0 for x in pure + copy), out
     assert "aim >= 1 GB/s at chunk size 128" in out
+    if "parser: native build in use" in out:
+        assert native[0] >= 0.1, out  # aim: 1 GB/s at chunk size 128
+        assert native[1] >= copy[1] / 10, out  # aim: within 3x of a plain copy at 4096
+        assert all(n > p for n, p in zip(native, pure, strict=True)), out
     assert re.search(r"server CPU per ingested GB: kitch [\d.]+", out), out
+
+
+def test_bench_mux_quick() -> None:
+    out = run_quick("bench_mux.py")
+    for what in ("TS", "fMP4"):
+        vs_ffmpeg = numbers(rf"{what}:\s+Cython / FFmpeg = ([\d.]+)x", out)
+        assert len(vs_ffmpeg) == 1, out
+        assert vs_ffmpeg[0] >= 1.0, out  # aim: faster than FFmpeg (measured ~10x)
+        assert f"summary: {what} aim faster than FFmpeg:" in out
+    cython_vs_twin = numbers(r"TS:\s+.*Cython / twin = ([\d.]+)x", out)
+    assert cython_vs_twin and cython_vs_twin[0] > 1.0, out
 
 
 def test_bench_passthrough_quick() -> None:
     out = run_quick("bench_passthrough.py")
-    assert re.search(r"kitch, 2 publisher\(s\): [\d.]+ % of a core per stream", out), out
+    cpu = numbers(r"kitch, 2 publisher\(s\): ([\d.]+) % of a core per stream", out)
+    assert cpu, out
+    assert cpu[0] < 25, out  # a 600 kb/s passthrough stream (measured ~1 % at 6 Mb/s)
     assert "+ 6 hostile" in out
     garbage = re.search(r"hostile garbage: (\d+) connects, (\d+) closed", out)
     assert garbage and int(garbage.group(2)) >= 1, out  # the server closed garbage sockets
@@ -64,18 +83,21 @@ def test_bench_serve_quick() -> None:
         assert "wrk: not installed" in out
         return
     rps = numbers(r"kitch segment\s+([\d.]+) req/s", out)
-    assert rps and rps[0] > 0, out
+    assert rps and rps[0] >= 100, out  # segments come from memory: thousands per second
     assert re.search(r"kitch playlist\s+[\d.]+ req/s", out), out
     if shutil.which("nginx"):
-        assert re.search(r"segments: kitch/nginx [\d.]+x", out), out
+        vs_nginx = numbers(r"segments: kitch/nginx ([\d.]+)x", out)
+        assert vs_nginx and vs_nginx[0] >= 0.2, out  # aim: as fast as nginx (>= 1x)
     else:
         assert "baseline not installed" in out
 
 
 def test_bench_latency_quick() -> None:
     out = run_quick("bench_latency.py")
-    assert re.search(r"in-process: listing delay median -?\d+ ms", out), out
-    assert re.search(r"real path: listing delay median -?\d+ ms", out), out
+    for name in ("in-process", "real path"):
+        median = numbers(rf"{name}: listing delay median (-?\d+) ms", out)
+        assert median, out
+        assert median[0] < 1500, out  # aim: p95 under 500 ms
     assert re.search(r"real / in-process: listing delay median [\d.]+x", out), out
     assert "summary: real path aim" in out
 

@@ -32,8 +32,10 @@ def test_pages_render_without_a_stream(node_modules: Path) -> None:
 
 
 def test_account_flow_against_the_api(node_modules: Path, tmp_path: Path) -> None:
-    """Sign up, dashboard key (hidden, shown, rotated), stream info, settings, silent refresh of a
-    12 s access token, reloads, sign out/in, password change and deletion, on the real API."""
+    """Sign up, dashboard key (hidden, shown, rotated), stream info, settings (email change with
+    the password), silent refresh of a 12 s access token, the refresh token as an HttpOnly cookie
+    that page scripts cannot read, reloads that stay signed in, sign out in one tab signing out
+    another, sign in, password change and deletion, on the real API."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -62,9 +64,20 @@ def test_account_flow_against_the_api(node_modules: Path, tmp_path: Path) -> Non
         "channel-offline-phone": False,
     }, c["phoneOverflow"]
     assert c["avatarStatus"] == 200
-    assert c["silentRefresh"] and c["stillSignedIn"] == "E2E Person"
-    assert c["afterReload"] == "E2E Person"
-    assert c["signedOutSession"] is None and c["signedOutAfterReload"]
+    assert c["emailChanged"]
+    # the refresh token: an HttpOnly cookie for the auth path; the page keeps nothing in storage
+    nothing = {"cookie": "", "localStorage": 0, "sessionStorage": 0}
+    assert c["scriptsSee"] == nothing and c["scriptsSeeAfterReload"] == nothing
+    assert c["refreshCookie"] == {
+        "httpOnly": True,
+        "sameSite": "Strict",
+        "path": "/api/v1/auth",
+        "persistent": True,
+    }
+    assert c["silentRefresh"] and c["stillSignedIn"] == "E2E Person" and c["keyAfterRefresh"]
+    assert c["reloadRefresh"] == 200 and c["afterReload"] == "E2E Person"
+    assert c["otherTab"] == "E2E Person" and c["otherTabSignedOut"]
+    assert c["cookieAfterSignOut"] is None and c["signedOutAfterReload"]
     assert c["wrongPassword"]
     assert c["signedInAgain"] == "E2E Person"
     assert c["signedInAfterPasswordChange"] == "E2E Person"

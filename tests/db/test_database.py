@@ -189,3 +189,28 @@ async def test_cancelled_transaction_leaves_the_connection_usable(tmp_path: Path
     finally:
         await db.close()
     assert [r[0] for r in rows] == ["after"], [tuple(r) for r in rows]
+
+
+async def test_upgrade_turns_refresh_token_families_into_sessions(tmp_path: Path) -> None:
+    """Schema 3 adds sessions; a database of schema 2 keeps its sign-ins (revoked ones stay so)."""
+    path = tmp_path / "kitch.db"
+    db = await open_database(path, _migrations=migrations()[:2])
+    try:
+        await db.execute(
+            "INSERT INTO users (id, username, email, password_hash, created_at) "
+            "VALUES (1, 'old', 'old@example.com', 'x', 0)"
+        )
+        for family, token, revoked in (("live", "a", None), ("gone", "b", 5.0), ("gone", "c", 5.0)):
+            await db.execute(
+                "INSERT INTO refresh_tokens (user_id, family, token_hash, created_at, expires_at, "
+                "revoked_at) VALUES (1, ?, ?, 1, 9e9, ?)",
+                (family, token, revoked),
+            )
+    finally:
+        await db.close()
+    db = await open_database(path)
+    try:
+        rows = await db.fetchall("SELECT id, user_id, revoked_at FROM sessions ORDER BY id")
+    finally:
+        await db.close()
+    assert [tuple(r) for r in rows] == [("gone", 1, 5.0), ("live", 1, None)]

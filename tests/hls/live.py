@@ -11,10 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from kitch.api.hls import hls_routes
+from kitch.api.hls import HlsApp
 from kitch.hls import HlsRegistry, LiveStream
 from kitch.media import MediaPacket
 
@@ -50,7 +48,7 @@ class LiveServer:
 
 @contextlib.contextmanager
 def live_server(registry: HlsRegistry) -> Iterator[LiveServer]:
-    app = Starlette(routes=[Mount("/hls", routes=hls_routes(registry))])
+    app = HlsApp(registry)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -9,6 +9,11 @@ import av
 from kitch.media import MediaPacket
 
 
+def config(packets: list[MediaPacket], kind: str) -> bytes:
+    """The first configuration record of ``kind`` ("video" or "audio") in ``packets``."""
+    return next(p.data for p in packets if p.is_config and p.kind == kind)
+
+
 def demux_packets(path: Path) -> list[MediaPacket]:
     """Config packets first (avcC / AudioSpecificConfig), then every packet in file order,
     timestamps in integer milliseconds as FLV carries them."""

@@ -1,6 +1,6 @@
 """Every codec through the real segmenter, into fMP4 and MPEG-TS, read back by FFmpeg's mp4 and
 mpegts demuxers (through PyAV) frame for frame; the Cython core and its twin agree byte for
-byte on the same packets."""
+byte on the same packets; the codec configuration readers parse real and hostile records."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ from hypothesis import strategies as st
 from kitch import _mux_py
 from kitch.hls import codecs
 from kitch.hls.events import InitReady, PartReady
-from kitch.hls.mux import NATIVE
-from kitch.hls.mux import mux as _mux
+from kitch.hls.init_segment import TrackInfo, init_segment, opus_dops
 from kitch.hls.segmenter import Segmenter
 from kitch.hls.settings import HlsSettings
 from kitch.media import MediaPacket
+from kitch.twins import NATIVE
+from kitch.twins import mux as _mux
 from tests.hls.clips import clip_packets, make_clip
+from tests.hls.packets import config, demux_packets
+from tests.support.media import Fixture
 
 pytestmark = pytest.mark.native
 
@@ -70,19 +73,32 @@ def _media(packets: list[MediaPacket], kind: str) -> list[MediaPacket]:
     return [p for p in packets if p.kind == kind and not p.is_config]
 
 
+def _annexb(sample: bytes) -> bytes:
+    """4-byte-length-prefixed NAL units -> Annex B, written out here, apart from the muxer."""
+    out, i = bytearray(), 0
+    while i < len(sample):
+        size = int.from_bytes(sample[i : i + 4], "big")
+        out += b"\x00\x00\x00\x01" + sample[i + 4 : i + 4 + size]
+        i += 4 + size
+    return bytes(out)
+
+
 def _check_video(packets: list[MediaPacket], got: list[av.Packet], ts: bool) -> None:
     want = _media(packets, "video")
     assert len(got) == len(want)
     assert [bool(p.is_keyframe) for p in got] == [p.keyframe for p in want]
     base = got[0].dts
     scale = 90000 * got[0].time_base
+    # millisecond stamps land on the clips' 30 fps frame grid (3000 ticks a frame)
     assert [round((g.dts - base) * scale) for g in got] == [
-        (w.dts - want[0].dts) * 90 for w in want
+        round((w.dts - want[0].dts) * 30 / 1000) * 3000 for w in want
     ]
-    assert [round((g.pts - g.dts) * scale) for g in got] == [(w.pts - w.dts) * 90 for w in want]
+    assert [round((g.pts - g.dts) * scale) for g in got] == [
+        round((w.pts - w.dts) * 30 / 1000) * 3000 for w in want
+    ]
     for g, w in zip(got, want, strict=True):
         if ts and w.codec in ("h264", "hevc"):  # Annex B with an AUD (+ parameter sets) first
-            assert bytes(g).endswith(_mux.avcc_to_annexb(w.data))
+            assert bytes(g).endswith(_annexb(w.data))
         else:
             assert bytes(g) == w.data
 
@@ -103,15 +119,11 @@ def _check_audio(packets: list[MediaPacket], got: list[av.Packet], ts: bool) -> 
         round(
             (b.pts - a.pts)
             * a.time_base
-            * codecs.audio_info(w.codec, _cfg(packets, "audio")).sample_rate
+            * codecs.audio_info(w.codec, config(packets, "audio")).sample_rate
         )
         for (a, b), w in zip(itertools.pairwise(got), want[first:], strict=False)
     }
     assert steps <= {1024, 960}, steps
-
-
-def _cfg(packets: list[MediaPacket], kind: str) -> bytes:
-    return next(p.data for p in packets if p.is_config and p.kind == kind)
 
 
 @pytest.mark.parametrize(("video", "audio"), FMP4_CASES, ids=lambda c: str(c))
@@ -173,7 +185,7 @@ def test_codec_strings_from_real_configs(media_dir: Path) -> None:
     for codec, text in want.items():
         packets = clip_packets(make_clip(media_dir, codec, None))
         key = next(p.data for p in packets if p.kind == "video" and p.keyframe and not p.is_config)
-        info = codecs.video_info(codec, _cfg(packets, "video"), key)
+        info = codecs.video_info(codec, config(packets, "video"), key)
         assert (info.codec_string, info.width, info.height) == (text, 160, 120)
     # Main profile, level 3.1, progressive-source constraint flag: Apple's example string
     hvcc = bytes((1, 0x01, 0x60, 0, 0, 0, 0xB0, 0, 0, 0, 0, 0, 93)) + bytes(10)
@@ -182,39 +194,27 @@ def test_codec_strings_from_real_configs(media_dir: Path) -> None:
 
 
 @pytest.mark.skipif(not NATIVE, reason="cross-check needs the Cython build")
-@pytest.mark.parametrize(("video", "audio"), TS_CASES + FMP4_CASES, ids=lambda c: str(c))
-def test_twin_writes_the_same_ts_and_init_bytes(
+@pytest.mark.parametrize(("video", "audio"), TS_CASES, ids=lambda c: str(c))
+def test_twin_writes_the_same_ts_bytes(
     video: str | None, audio: str | None, media_dir: Path
 ) -> None:
     packets = clip_packets(make_clip(media_dir, video, audio))
-    vcfg = _cfg(packets, "video") if video else b""
-    acfg = _cfg(packets, "audio") if audio else b""
-    if (video is None or video in codecs.TS_VIDEO) and (audio is None or audio in codecs.TS_AUDIO):
-        params, ls = codecs.parameter_sets(video, vcfg) if video else (b"", 4)
-        muxers = [impl.TsMuxer(video, params, ls, audio, acfg) for impl in (_mux, _mux_py)]
-        outs: list[list[bytes]] = [[], []]
-        for m, out in zip(muxers, outs, strict=True):
-            out.append(m.psi())
-            for p in packets:
-                if p.is_config:
-                    continue
-                if p.kind == "video":
-                    out.append(m.video(p.data, (p.pts + 100) * 90, (p.dts + 100) * 90, p.keyframe))
-                else:
-                    out.append(m.audio(p.data, (p.dts + 100) * 90 + 2**33 - 5))
-            out.append(m.psi())
-        assert outs[0] == outs[1]
-    inits = []
-    for impl in (_mux, _mux_py):
-        tracks = []
-        if video:
-            tracks.append(impl.TrackInfo(1, "video", video, 90000, vcfg, 160, 120))
-        if audio:
-            info = codecs.audio_info(audio, acfg)
-            rate = info.sample_rate
-            tracks.append(impl.TrackInfo(2, "audio", audio, rate, acfg, 0, 0, rate, info.channels))
-        inits.append(impl.init_segment(tracks))
-    assert inits[0] == inits[1]
+    vcfg = config(packets, "video") if video else b""
+    acfg = config(packets, "audio") if audio else b""
+    params, ls = codecs.parameter_sets(video, vcfg) if video else (b"", 4)
+    muxers = [impl.TsMuxer(video, params, ls, audio, acfg) for impl in (_mux, _mux_py)]
+    outs: list[list[bytes]] = [[], []]
+    for m, out in zip(muxers, outs, strict=True):
+        out.append(m.psi())
+        for p in packets:
+            if p.is_config:
+                continue
+            if p.kind == "video":
+                out.append(m.video(p.data, (p.pts + 100) * 90, (p.dts + 100) * 90, p.keyframe))
+            else:
+                out.append(m.audio(p.data, (p.dts + 100) * 90 + 2**33 - 5))
+        out.append(m.psi())
+    assert len(outs[0]) > 2 and outs[0] == outs[1]
 
 
 @pytest.mark.skipif(not NATIVE, reason="cross-check needs the Cython build")
@@ -236,8 +236,14 @@ def test_twin_ts_video_parses_or_raises_alike(
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80))
-def test_codec_parsers_parse_or_raise_mux_error(data: bytes) -> None:
+def test_codec_readers_parse_or_raise_mux_error(data: bytes) -> None:
     for fn in (
+        codecs.parse_avc_config,
+        codecs.avc_codec_string,
+        lambda d: codecs.parse_sps(b"\x67" + d),
+        codecs.annexb_to_avcc,
+        codecs.parse_asc,
+        codecs.aac_codec_string,
         codecs.parse_hvcc,
         codecs.hevc_codec_string,
         lambda d: codecs.parse_hevc_sps(b"\x42\x01" + d),
@@ -248,8 +254,82 @@ def test_codec_parsers_parse_or_raise_mux_error(data: bytes) -> None:
         codecs.parse_opus_head,
         lambda d: codecs.parse_opus_head(b"OpusHead" + d),
         codecs.opus_samples,
-        _mux.opus_dops,
+        opus_dops,
         lambda d: _mux.adts_header(d, 100),
     ):
         with contextlib.suppress(_mux.MuxError):
             fn(data)
+
+
+# ---- H.264 and AAC readers, the init segment ---------------------------------------------------
+
+
+def test_avc_and_aac_readers_on_real_configs(av_fixture: Fixture, bframes_fixture: Fixture) -> None:
+    plain = demux_packets(av_fixture.path)
+    bfr = demux_packets(bframes_fixture.path)
+    assert codecs.avc_codec_string(plain[0].data) == "avc1.42c00d"
+    assert codecs.avc_codec_string(bfr[0].data).startswith("avc1.4d")
+    sps = codecs.parse_sps(codecs.parse_avc_config(plain[0].data)[0][0])
+    assert (sps["width"], sps["height"], sps["profile"], sps["level"]) == (320, 240, 66, 13)
+    assert codecs.aac_codec_string(plain[1].data) == "mp4a.40.2"
+    assert codecs.parse_asc(plain[1].data) == (2, 44100, 2)
+
+
+def test_sps_cropping_1080p() -> None:
+    # x264 1920x1080 High profile SPS (1088 coded lines, cropped by 8)
+    sps = bytes.fromhex("6764002aacd940780227e5c04400000303ec0000ea603c60c658")
+    info = codecs.parse_sps(sps)
+    assert (info["width"], info["height"], info["profile"], info["level"]) == (1920, 1080, 100, 42)
+
+
+def test_sps_frame_rate_from_vui_timing() -> None:
+    # libx264 320x240 baseline at 30 fps (the test fixture's SPS): VUI timing 1/60 per field
+    sps = bytes.fromhex("6742c00dda0507e840000003004000000f23c50aa8")
+    info = codecs.parse_sps(sps)
+    assert (info["width"], info["height"], info["fps"]) == (320, 240, 30.0)
+    # the same SPS cut inside its VUI: the picture size stands, the frame rate is unknown
+    info = codecs.parse_sps(sps[:12])
+    assert (info["width"], info["height"], info["fps"]) == (320, 240, 0.0)
+
+
+def test_sps_without_a_usable_picture_size_is_refused() -> None:
+    # cropping larger than the coded picture (a fuzzed SPS once gave a negative height)
+    with pytest.raises(_mux.MuxError, match="picture size"):
+        codecs.parse_sps(bytes.fromhex("6742c01eda02802dd80880000003008000001e478b1750"))
+
+
+def test_annexb_to_avcc() -> None:
+    assert codecs.annexb_to_avcc(b"\x00\x00\x01\x09\xf0\x00\x00\x00\x01\x65\xaa") == (
+        b"\x00\x00\x00\x02\x09\xf0\x00\x00\x00\x02\x65\xaa"
+    )
+    assert codecs.annexb_to_avcc(b"no start code") == b""
+
+
+def test_unescape_rbsp_drops_emulation_prevention_bytes() -> None:
+    assert codecs.unescape_rbsp(b"\x00\x00\x03\x01\x00\x00\x03\x00\x03") == (
+        b"\x00\x00\x01\x00\x00\x00\x03"
+    )
+    assert codecs.unescape_rbsp(b"\x03\x00\x03") == b"\x03\x00\x03"
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x01", b"\x02" * 10, b"\x01\x42\xc0\x0d\xff\xe1\x00\x30"])
+def test_bad_avc_config_raises_mux_error(bad: bytes) -> None:
+    with pytest.raises(_mux.MuxError):
+        codecs.parse_avc_config(bad)
+
+
+def test_opus_dops_is_the_big_endian_opus_head() -> None:
+    head = b"OpusHead" + bytes((1, 2)) + (312).to_bytes(2, "little")
+    head += (48000).to_bytes(4, "little") + (-256).to_bytes(2, "little", signed=True) + b"\x00"
+    assert opus_dops(head) == bytes((0, 2)) + bytes.fromhex("0138 0000bb80 ff00 00")
+    with pytest.raises(_mux.MuxError):
+        opus_dops(head[:8] + b"\x01\x00" + head[10:])  # no channels
+
+
+def test_init_segment_refuses_what_it_cannot_describe() -> None:
+    with pytest.raises(_mux.MuxError, match="at least one track"):
+        init_segment([])
+    with pytest.raises(_mux.MuxError, match="width and height"):
+        init_segment([TrackInfo(1, "video", "h264", 90000, b"\x01")])
+    with pytest.raises(_mux.MuxError, match="unsupported codec"):
+        init_segment([TrackInfo(1, "audio", "mp3", 44100, b"")])

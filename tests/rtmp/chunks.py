@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from kitch.rtmp.wire import ChunkReader
+from kitch.twins import rtmp
 
 Message = tuple[int, int, int, int, bytes]
 
@@ -47,7 +47,7 @@ def set_chunk_size(size: int, csid: int = 2) -> bytes:
     return chunk0(csid, 0, 4, 1, 0, struct.pack(">I", size))
 
 
-def drain(reader: ChunkReader) -> list[Message]:
+def drain(reader: rtmp.ChunkReader) -> list[Message]:
     out = []
     while (msg := reader.next_message()) is not None:
         out.append(msg)
@@ -57,7 +57,7 @@ def drain(reader: ChunkReader) -> list[Message]:
 def parse(data: bytes, mode: str = "whole", **limits: int) -> list[Message]:
     """Parse ``data`` fed whole, one byte at a time ("bytes"), or whole plus the start of
     another message ("trailing", which must stay buffered)."""
-    reader = ChunkReader(**limits)
+    reader = rtmp.ChunkReader(**limits)
     out: list[Message] = []
     if mode == "bytes":
         for i in range(len(data)):

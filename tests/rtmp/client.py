@@ -7,7 +7,9 @@ import struct
 from typing import Any
 
 from kitch.rtmp import Event, RtmpServerSession
-from kitch.rtmp.wire import ChunkReader, ChunkWriter, amf0_decode_all, amf0_encode
+from kitch.rtmp.amf0 import amf0_decode_all, amf0_encode
+from kitch.rtmp.chunks import ChunkWriter
+from kitch.twins import rtmp
 
 AVCC = bytes.fromhex("0142c00dffe10004674200") + bytes.fromhex("01000368ce3c")
 ASC = bytes.fromhex("1210")
@@ -24,7 +26,7 @@ class ScriptedClient:
         self.session = session
         self.mode = mode
         self.writer = ChunkWriter()
-        self.reader = ChunkReader()
+        self.reader = rtmp.ChunkReader()
         self.events: list[Event] = []
         self.replies: list[tuple[int, int, Any]] = []  # (msg_type, stream_id, decoded)
         self._skip = 3073

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kitch.rtmp.wire import RtmpError, amf0_decode_all, amf0_encode
-
-pytestmark = pytest.mark.native
+from kitch.rtmp.amf0 import amf0_decode_all, amf0_encode
+from kitch.rtmp.errors import RtmpError
 
 
 def s16(text: str) -> bytes:
@@ -91,6 +90,12 @@ def test_deep_nesting_is_refused(depth: int) -> None:
     for data in (nested_objects, nested_arrays):
         with pytest.raises(RtmpError, match="nesting"):
             amf0_decode_all(data)
+
+
+def test_nesting_past_the_recursion_limit_is_refused_whatever_the_configured_depth() -> None:
+    data = b"\x0a\x00\x00\x00\x01" * 20_000 + b"\x05"
+    with pytest.raises(RtmpError, match="nesting"):
+        amf0_decode_all(data, max_depth=1_000_000)
 
 
 def test_depth_limit_is_configurable() -> None:

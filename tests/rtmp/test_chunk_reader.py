@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kitch.rtmp.wire import MAX_CHUNK_SIZE, ChunkReader, ChunkWriter, RtmpError
+from kitch.rtmp.chunks import ChunkWriter
+from kitch.rtmp.errors import RtmpError
+from kitch.twins import rtmp
 from tests.rtmp.chunks import (
     MODES,
     chunk0,
@@ -118,10 +120,10 @@ def test_short_set_chunk_size_is_an_error() -> None:
 
 
 def test_set_chunk_size_above_24_bits_is_clamped_and_message_size_capped() -> None:
-    reader = ChunkReader(max_message_size=1000)
+    reader = rtmp.ChunkReader(max_message_size=1000)
     reader.feed(set_chunk_size(0x7FFFFFFF))
     assert drain(reader) == [(2, 1, 0, 0, b"\x7f\xff\xff\xff")]
-    assert reader.chunk_size == MAX_CHUNK_SIZE
+    assert reader.chunk_size == rtmp.MAX_CHUNK_SIZE
     # A message too big for the cap fails on its header, before any payload arrives.
     reader.feed(chunk0(4, 0, 0xFFFFFF, 9, 1, b""))
     with pytest.raises(RtmpError, match="exceeds"):
@@ -169,7 +171,7 @@ def test_continuation_header_agreeing_with_message_in_progress(mode: str) -> Non
 
 
 def test_chunk_stream_count_is_capped_not_ids() -> None:
-    reader = ChunkReader(max_chunk_streams=64)
+    reader = rtmp.ChunkReader(max_chunk_streams=64)
     for i in range(64):
         reader.feed(chunk0(65599 - i, 0, 1, 8, 1, b"x"))
     assert len(drain(reader)) == 64
@@ -181,7 +183,7 @@ def test_chunk_stream_count_is_capped_not_ids() -> None:
 
 def test_tens_of_thousands_of_chunk_stream_ids_fail_fast() -> None:
     data = b"".join(chunk0(csid, 0, 1, 8, 1, b"x") for csid in range(2, 40000))
-    reader = ChunkReader()
+    reader = rtmp.ChunkReader()
     reader.feed(data)
     with pytest.raises(RtmpError):
         drain(reader)
@@ -189,14 +191,14 @@ def test_tens_of_thousands_of_chunk_stream_ids_fail_fast() -> None:
 
 
 def test_message_over_the_cap_fails_on_its_header() -> None:
-    reader = ChunkReader(max_message_size=4 * 1024 * 1024)
+    reader = rtmp.ChunkReader(max_message_size=4 * 1024 * 1024)
     reader.feed(chunk0(4, 0, 16 * 1024 * 1024 - 1, 9, 1, b""))
     with pytest.raises(RtmpError, match="exceeds"):
         reader.next_message()
 
 
 def test_unfinished_message_buffers_only_what_arrived() -> None:
-    reader = ChunkReader(chunk_size=4096)
+    reader = rtmp.ChunkReader(chunk_size=4096)
     reader.feed(chunk0(4, 0, 4 * 1024 * 1024, 9, 1, b"z" * 4096))
     for _ in range(9):
         reader.feed(chunk3(4, b"z" * 4096))
@@ -205,7 +207,7 @@ def test_unfinished_message_buffers_only_what_arrived() -> None:
 
 
 def test_abort_discards_the_partial_message() -> None:
-    reader = ChunkReader()
+    reader = rtmp.ChunkReader()
     reader.feed(chunk0(4, 0, 300, 9, 1, b"a" * 128))
     assert drain(reader) == [] and reader.buffered == 300  # its whole buffer exists already
     reader.feed(chunk0(2, 0, 4, 2, 0, struct.pack(">I", 4)))
@@ -236,7 +238,7 @@ def test_writer_round_trip(chunk_size: int, ts: int) -> None:
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.binary(max_size=600), st.integers(min_value=1, max_value=40))
 def test_any_bytes_parse_or_raise_rtmp_error(data: bytes, step: int) -> None:
-    reader = ChunkReader(max_message_size=1 << 16, max_chunk_streams=8)
+    reader = rtmp.ChunkReader(max_message_size=1 << 16, max_chunk_streams=8)
     try:
         for i in range(0, len(data), step):
             reader.feed(data[i : i + step])
@@ -260,7 +262,7 @@ def test_mutated_valid_stream_parses_or_raises(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 4))):
         pos = data.draw(st.integers(0, len(valid) - 1))
         valid[pos] = data.draw(st.integers(0, 255))
-    reader = ChunkReader(max_message_size=1 << 16, max_chunk_streams=8)
+    reader = rtmp.ChunkReader(max_message_size=1 << 16, max_chunk_streams=8)
     reader.feed(bytes(valid))
     with contextlib.suppress(RtmpError):
         drain(reader)
@@ -270,7 +272,7 @@ def test_mutated_valid_stream_parses_or_raises(data: st.DataObject) -> None:
 def test_small_messages_count_their_whole_buffer_from_the_first_chunk(mode: str) -> None:
     # Messages up to 64 KiB get their final buffer when their first chunk arrives: 64 chunk
     # streams each starting one must show 64 x 64 KiB held, not 64 x 128 bytes.
-    reader = ChunkReader(max_chunk_streams=64)
+    reader = rtmp.ChunkReader(max_chunk_streams=64)
     data = b"".join(chunk0(10 + i, 0, 65536, 9, 1, b"x" * 128) for i in range(64))
     if mode == "whole":
         reader.feed(data)
@@ -287,7 +289,7 @@ def test_small_messages_count_their_whole_buffer_from_the_first_chunk(mode: str)
 
 
 def test_large_messages_count_only_what_arrived() -> None:
-    reader = ChunkReader()
+    reader = rtmp.ChunkReader()
     reader.feed(chunk0(4, 0, 1 << 20, 9, 1, b"a" * 128))
     assert drain(reader) == [] and reader.buffered == 128
     reader.feed(chunk0(2, 0, 4, 2, 0, struct.pack(">I", 4)))  # Abort

@@ -12,14 +12,13 @@ from kitch.media import MediaPacket
 from kitch.rtmp import Connected, Refused, RtmpLimits, RtmpServerSession, State
 from kitch.rtmp.errors import RtmpProtocolError, UnsupportedCodecError
 from kitch.rtmp.flv import FlvTagParser
-from tests.rtmp.client import ScriptedClient
+from tests.rtmp.client import ASC, ScriptedClient
 from tests.rtmp.flvfile import DATA, flv_tags
 
 HVCC = b"\x01" + bytes(22)
 AV1C = b"\x81\x00\x0c\x00" + b"\x0a\x0b\x00\x00\x00\x24\xcf\x7f\x0d\xbf\xff\x30\x08"
 VPCC = bytes([0, 31, 0x80, 2, 2, 2, 0, 0])  # profile 0, level 3.1, 8 bit
 OPUS_HEAD = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"
-ASC = bytes.fromhex("1210")
 
 
 def ex_video(frame_type: int, packet_type: int, fourcc: bytes, body: bytes) -> bytes:

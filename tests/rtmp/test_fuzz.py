@@ -22,15 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kitch.rtmp import PublishRequested, RtmpLimits, RtmpProtocolError, RtmpServerSession
+from kitch.rtmp.amf0 import amf0_decode_all, amf0_encode
+from kitch.rtmp.chunks import ChunkWriter
+from kitch.rtmp.errors import RtmpError
 from kitch.rtmp.flv import FlvTagParser
-from kitch.rtmp.wire import (
-    HANDSHAKE_SIZE,
-    ChunkReader,
-    ChunkWriter,
-    RtmpError,
-    amf0_decode_all,
-    amf0_encode,
-)
+from kitch.rtmp.handshake import HANDSHAKE_SIZE
+from kitch.twins import rtmp
 from tests.rtmp.chunks import chunk0, chunk3, set_chunk_size
 from tests.rtmp.flvfile import DATA, flv_tags
 
@@ -82,7 +79,7 @@ def mutate(data: st.DataObject, raw: bytes, start: int = 0) -> bytes:
 
 
 def feed_reader(data: bytes, step: int) -> None:
-    reader = ChunkReader(max_message_size=8192, max_chunk_streams=8)
+    reader = rtmp.ChunkReader(max_message_size=8192, max_chunk_streams=8)
     try:
         for i in range(0, len(data), step):
             reader.feed(data[i : i + step])

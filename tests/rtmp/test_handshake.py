@@ -8,9 +8,8 @@ import os
 
 import pytest
 
-from kitch.rtmp.wire import FMS_KEY, FP_KEY, RtmpError, handshake_reply
-
-pytestmark = pytest.mark.native
+from kitch.rtmp.errors import RtmpError
+from kitch.rtmp.handshake import FMS_KEY, FP_KEY, handshake_reply
 
 RANDOM = bytes(range(256)) * 12
 

@@ -23,11 +23,11 @@ from kitch.rtmp import (
     State,
     Unpublished,
 )
-from kitch.rtmp.wire import amf0_encode
+from kitch.rtmp.amf0 import amf0_encode
 from tests.rtmp.chunks import chunk0, chunk3
 from tests.rtmp.client import ASC, AVCC, ScriptedClient, c0c1, video_tag
 
-pytestmark = pytest.mark.native  # runs again on the pure-Python wire twin
+pytestmark = pytest.mark.native  # runs again on the twin chunk reader
 
 CAPTURE = Path(__file__).parent.parent / "data" / "rtmp_pyav_publish.bin"
 NALU = b"\x00\x00\x00\x02\x65\x88"

@@ -1,4 +1,4 @@
-"""The native wire module and its pure-Python twin give identical results."""
+"""The native chunk reader and its pure-Python twin give identical results."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kitch.rtmp import _pure
+from kitch import _rtmp_py as twin
+from kitch.rtmp.chunks import ChunkWriter
 
 native = pytest.importorskip("kitch._rtmp")
 CAPTURE = __import__("pathlib").Path(__file__).parent.parent / "data" / "rtmp_pyav_publish.bin"
@@ -27,25 +28,18 @@ def run_reader(mod: Any, data: bytes, step: int) -> tuple[list[Any], str | None,
     return out, None, reader.buffered
 
 
-def run_amf(mod: Any, data: bytes) -> Any:
-    try:
-        return mod.amf0_decode_all(data)
-    except mod.RtmpError as exc:
-        return str(exc)
-
-
 def test_capture_parses_identically() -> None:
     body = CAPTURE.read_bytes()[3073:]
     for step in (1, 333, len(body)):
         a = run_reader(native, body, step)
-        b = run_reader(_pure, body, step)
+        b = run_reader(twin, body, step)
         assert a == b and a[0]
 
 
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.binary(max_size=500), st.integers(1, 64))
 def test_random_chunks_identical(data: bytes, step: int) -> None:
-    assert run_reader(native, data, step) == run_reader(_pure, data, step)
+    assert run_reader(native, data, step) == run_reader(twin, data, step)
 
 
 @settings(max_examples=300, derandomize=True, deadline=None)
@@ -54,31 +48,14 @@ def test_mutated_capture_identical(data: st.DataObject) -> None:
     raw = bytearray(CAPTURE.read_bytes()[3073:9000])
     for _ in range(data.draw(st.integers(1, 6))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    assert run_reader(native, bytes(raw), 97) == run_reader(_pure, bytes(raw), 97)
-
-
-@settings(max_examples=400, derandomize=True, deadline=None)
-@given(st.binary(max_size=200))
-def test_amf0_identical(data: bytes) -> None:
-    assert run_amf(native, data) == run_amf(_pure, data)
-
-
-def test_handshake_identical() -> None:
-    rnd = bytes(range(256)) * 12
-    digest_c1 = CAPTURE.read_bytes()[1:1537]  # FFmpeg's digest form
-    bogus = (b"\x00" * 4 + b"\x01\x02\x03\x04" + bytes(range(256)) * 6)[:1536]
-    for c1 in (bytes(1536), bogus, digest_c1):
-        assert native.handshake_reply(b"\x03" + c1, rnd) == _pure.handshake_reply(b"\x03" + c1, rnd)
-    w1, w2 = native.ChunkWriter(60), _pure.ChunkWriter(60)
-    for ts in (0, 0xFFFFFF, 0xFFFFFFFF):
-        assert w1.write(300, 9, 1, ts, b"x" * 200) == w2.write(300, 9, 1, ts, b"x" * 200)
+    assert run_reader(native, bytes(raw), 97) == run_reader(twin, bytes(raw), 97)
 
 
 def test_capture_with_trailing_bytes_identical() -> None:
     body = CAPTURE.read_bytes()[3073:] + b"\x06\x00\x00\x00\x00\x10"  # a header cut short
     for step in (1, 4096, len(body)):
         a = run_reader(native, body, step)
-        assert a == run_reader(_pure, body, step)
+        assert a == run_reader(twin, body, step)
         assert a[1] is None and a[2] == 6
 
 
@@ -87,7 +64,7 @@ def test_capture_with_trailing_bytes_identical() -> None:
 def test_structured_chunks_identical_with_accounting(data: st.DataObject) -> None:
     # Small and large messages on several chunk streams, cut anywhere, with aborts: the
     # messages, the error and the held-bytes accounting all agree.
-    writer = native.ChunkWriter(data.draw(st.sampled_from((64, 128, 4096))))
+    writer = ChunkWriter(data.draw(st.sampled_from((64, 128, 4096))))
     out = bytearray(writer.write(2, 1, 0, 0, writer.chunk_size.to_bytes(4, "big")))
     for _ in range(data.draw(st.integers(1, 6))):
         size = data.draw(st.sampled_from((0, 5, 300, 65536, 70000)))
@@ -99,4 +76,4 @@ def test_structured_chunks_identical_with_accounting(data: st.DataObject) -> Non
     raw = bytes(out)
     step = data.draw(st.integers(1, 5000))
     a = run_reader(native, raw, step)
-    assert a == run_reader(_pure, raw, step)
+    assert a == run_reader(twin, raw, step)

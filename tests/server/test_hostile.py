@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kitch.rtmp.wire import ChunkWriter, amf0_encode
+from kitch.rtmp.amf0 import amf0_encode
+from kitch.rtmp.chunks import ChunkWriter
 from tests.server.conftest import BackgroundPublisher
 from tests.support.hls import play_hls
 from tests.support.media import Fixture

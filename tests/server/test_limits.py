@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from kitch.rtmp.wire import ChunkWriter, amf0_encode
+from kitch.rtmp.amf0 import amf0_encode
+from kitch.rtmp.chunks import ChunkWriter
 from tests.support.server import KitchServer
 
 pytestmark = pytest.mark.slow

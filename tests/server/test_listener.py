@@ -20,7 +20,8 @@ from kitch.db import Database
 from kitch.db.queries import get_channel
 from kitch.db.users import create_user
 from kitch.hls import HlsRegistry, HlsSettings
-from kitch.rtmp.wire import ChunkWriter, amf0_encode
+from kitch.rtmp.amf0 import amf0_encode
+from kitch.rtmp.chunks import ChunkWriter
 from kitch.server.ingest import IngestHub
 from kitch.server.rtmp import RtmpServer
 from tests.rtmp.client import ASC, AVCC, video_tag

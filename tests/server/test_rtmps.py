@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.server.conftest import BackgroundPublisher
+from tests.server.conftest import BackgroundPublisher, closed_within
 from tests.support.media import Fixture, publish_pyav
 from tests.support.server import KitchServer, free_port
 
@@ -57,6 +57,12 @@ def test_rtmps_publish(server_factory: object, tmp_path: Path, av_fixture: Fixtu
     with pytest.raises((av.error.FFmpegError, OSError)):
         publish_pyav(f"rtmp://127.0.0.1:{port}/live/{acct.stream_key}", av_fixture)
 
+    # A refused publish over TLS: the encoder gets its error and a TLS close, the server logs it.
+    with pytest.raises((av.error.FFmpegError, OSError)):
+        publish_pyav(f"rtmps://127.0.0.1:{port}/live/not-a-key", av_fixture)
+    server.wait_for(lambda: "publish refused" in server.log(), 5, "the refusal logged")
+    assert "Traceback" not in server.log()
+
     # A TLS peer that never completes its handshake is dropped within the handshake timeout.
     t0 = time.monotonic()
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -71,3 +77,47 @@ def test_rtmps_publish(server_factory: object, tmp_path: Path, av_fixture: Fixtu
     ctx.check_hostname = False
     with socket.create_connection(("127.0.0.1", port)) as raw, ctx.wrap_socket(raw) as tls:
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_unfinished_tls_handshakes_count_against_the_caps_from_accept(
+    server_factory: object, tmp_path: Path, av_fixture: Fixture
+) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    server: KitchServer = server_factory(  # type: ignore[operator]
+        "--rtmps", f"127.0.0.1:{port}", "--tls-cert", str(cert), "--tls-key", str(key),
+        "--rtmp-handshake-timeout", "3", "--rtmp-max-connections-per-ip", "4",
+    )  # fmt: skip
+    acct = server.create_account("capped")
+    # Four TLS connections that never send a ClientHello (and one that stops half-way) fill
+    # this address's cap at once: accept is what counts, not the end of the handshake.
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    half = socket.create_connection(("127.0.0.1", port))
+    half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's first bytes
+    stalled.append(half)
+    t0 = time.monotonic()
+    try:
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port)) as extra:
+            assert closed_within(extra, 1.0) is not None, "a fifth TLS connection was not refused"
+        with socket.create_connection(("127.0.0.1", server.rtmp_port)) as plain:
+            assert closed_within(plain, 1.0) is not None, (
+                "the cap is per address across RTMP and RTMPS"
+            )
+        assert "refused: too many connections from this address" in server.log()
+        # The stalled ones are closed by the handshake timeout ...
+        for sock in stalled:
+            assert closed_within(sock, 6.0) is not None
+        assert time.monotonic() - t0 < 6.0
+    finally:
+        for sock in stalled:
+            sock.close()
+    # ... and then the address may publish again, over RTMPS.
+    url = f"rtmps://127.0.0.1:{port}/live/{acct.stream_key}"
+    pub = BackgroundPublisher(url, av_fixture)
+    try:
+        server.wait_for(lambda: server.channel("capped")["live"], 15, "live over RTMPS")
+    finally:
+        pub.stop()
+    assert pub.error is None, pub.error
+    assert "Traceback" not in server.log()

@@ -11,7 +11,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ class Account:
     username: str
     password: str
     access_token: str
+    refresh_token: str
     stream_key: str
 
 
@@ -51,7 +55,14 @@ class KitchServer:
 
     def start(self, timeout: float = 20.0) -> KitchServer:
         env = dict(os.environ)
-        env.update({"KITCH_BCRYPT_COST": "4", "KITCH_SECRET": "x" * 40, "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                "KITCH_BCRYPT_COST": "4",
+                "KITCH_SECRET": "x" * 40,
+                "KITCH_REGISTER_ATTEMPTS_PER_ADDRESS": "10000",  # the tests register many
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.env)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -107,23 +118,37 @@ class KitchServer:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def request(
-        self, method: str, path: str, body: Any = None, token: str | None = None
-    ) -> tuple[int, Any]:
+    def exchange(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, Message]:
+        """One request: ``(status, JSON or raw body, response headers)``."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         if token:
             req.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 raw = resp.read()
-                status = resp.status
+                status, answer_headers = resp.status, resp.headers
         except urllib.error.HTTPError as err:
-            raw, status = err.read(), err.code
+            raw, status, answer_headers = err.read(), err.code, err.headers
         ctype = raw[:1]
-        return status, json.loads(raw) if ctype in (b"{", b"[") else raw
+        return status, json.loads(raw) if ctype in (b"{", b"[") else raw, answer_headers
+
+    def request(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        status, answer, _ = self.exchange(method, path, body, token)
+        return status, answer
 
     def get(self, path: str, token: str | None = None) -> Any:
         status, body = self.request("GET", path, token=token)
@@ -138,13 +163,25 @@ class KitchServer:
             {"username": username, "email": f"{username}@example.test", "password": password},
         )
         assert status == 201, (status, body)
-        status, tokens = self.request(
-            "POST", "/api/v1/auth/login", {"username": username, "password": password}
-        )
-        assert status == 200, (status, tokens)
+        tokens = self.login(username, password)
         token = tokens["access_token"]
         key = self.get("/api/v1/me/stream-key", token=token)
-        return Account(username, password, token, key["stream_key"])
+        return Account(username, password, token, tokens["refresh_token"], key["stream_key"])
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """Sign in as a client without cookies: the refresh token comes in the body."""
+        status, tokens = self.request(
+            "POST",
+            "/api/v1/auth/login",
+            {"username": username, "password": password, "token_delivery": "body"},
+        )
+        assert status == 200, (status, tokens)
+        result: dict[str, Any] = tokens
+        return result
+
+    def refresh(self, refresh_token: str) -> tuple[int, Any]:
+        """Exchange a refresh token sent in the body (the new one comes back in the body)."""
+        return self.request("POST", "/api/v1/auth/refresh", {"refresh_token": refresh_token})
 
     def channel(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/api/v1/channels/{name}")
@@ -161,3 +198,17 @@ class KitchServer:
                     f"timed out after {timeout} s waiting for {what}\n{self.log()}"
                 )
             time.sleep(interval)
+
+
+@contextmanager
+def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[KitchServer]:
+    """A started server on ``tmp_path/data`` with extra flags and KITCH_* variables."""
+    srv = KitchServer(
+        data_dir=tmp_path / "data", log_path=tmp_path / "server.log", extra_args=list(args), env=env
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.stop()

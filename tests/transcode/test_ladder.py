@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import pytest
 
+from kitch.hls.codecs import annexb_to_avcc
 from kitch.media import MediaPacket
 from kitch.transcode.ladder import (
     DEFAULT_RUNGS,
@@ -107,9 +108,7 @@ def test_frame_rate_cap_drops_frames_but_never_keyframes(media_dir: Path) -> Non
 
 
 def _avcc_packet(p: av.Packet) -> av.Packet:
-    from kitch.hls.mux import mux
-
-    return av.Packet(mux.annexb_to_avcc(bytes(p)))
+    return av.Packet(annexb_to_avcc(bytes(p)))
 
 
 def test_avc_config_from_annexb_round_trips_through_ffmpeg() -> None:

@@ -1,6 +1,7 @@
 // Account flow against the real JSON API: sign up, dashboard (key hidden, reveal, rotate, stream
 // info), channel page offline, settings (display name, avatar), silent token refresh, session kept
-// across reloads, sign out / in, password change, account deletion.
+// across reloads from the HttpOnly refresh cookie (which page scripts cannot read), sign out in
+// one tab signing out another, sign in, password change, account deletion.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS, TOKEN_TTL_S (the server's access token lifetime).
 import { failureReport, env, launch, log, newPage, overflowsX, register, result, shot } from "./lib.mjs";
 
@@ -17,7 +18,17 @@ const PNG = Buffer.from(
   "base64",
 );
 
-const session = (page) => page.evaluate(() => JSON.parse(localStorage.getItem("kitch.session") || "null"));
+/** What page scripts can see of the session: cookies and web storage. */
+const visibleToScripts = (page) =>
+  page.evaluate(() => ({
+    cookie: document.cookie,
+    localStorage: Object.keys(localStorage).length,
+    sessionStorage: Object.keys(sessionStorage).length,
+  }));
+/** The browser's refresh cookie (null when there is none). */
+const refreshCookie = async (context) =>
+  (await context.cookies(`${base}/api/v1/auth/refresh`)).find((c) => c.name === "kitch_refresh") ?? null;
+const isRefresh = (r) => r.url().endsWith("/api/v1/auth/refresh") && r.request().method() === "POST";
 
 const browser = await launch();
 try {
@@ -25,6 +36,14 @@ try {
   const page = await newPage(context, errors);
 
   await register(page, base, username, password);
+  checks.scriptsSee = await visibleToScripts(page);
+  const cookie = await refreshCookie(context);
+  checks.refreshCookie = cookie && {
+    httpOnly: cookie.httpOnly,
+    sameSite: cookie.sameSite,
+    path: cookie.path,
+    persistent: cookie.expires > Date.now() / 1000,
+  };
   checks.offline = await page.getByTestId("dashboard-status").getAttribute("data-live");
   checks.keyHiddenAtFirst = (await page.getByTestId("stream-key").count()) === 0;
   checks.serverUrl = await page.getByTestId("server-url").inputValue();
@@ -60,6 +79,12 @@ try {
   await page.getByLabel("Upload an image").setInputFiles({ name: "a.png", mimeType: "image/png", buffer: PNG });
   await page.getByText("Avatar updated.").waitFor();
   checks.avatarStatus = (await page.request.get(`${base}/api/v1/users/${username}/avatar`)).status();
+  // a new email address needs the current password
+  await page.getByRole("textbox", { name: "Email" }).fill(`${username}.new@example.com`);
+  await page.getByLabel("Your password").fill(password);
+  await page.getByRole("button", { name: "Change email" }).click();
+  await page.getByText("Email changed.").waitFor();
+  checks.emailChanged = true;
   await shot(page, artifacts, "settings");
 
   // the signed-in pages 360 px wide: nothing wider than the screen (same page, same session)
@@ -81,30 +106,42 @@ try {
   await page.setViewportSize({ width: 1280, height: 900 });
 
   if (ttl > 0) {
-    // the access token is refreshed by a timer before it expires, with no request failing
-    const before = await session(page);
+    // the access token (in memory) is refreshed from the cookie by a timer before it expires
     await page.goto(`${base}/dashboard`);
-    await page.waitForFunction(
-      (old) => JSON.parse(localStorage.getItem("kitch.session") || "null")?.accessToken !== old,
-      before.accessToken,
-      { timeout: (ttl + 10) * 1000, polling: 500 },
-    );
-    checks.silentRefresh = true;
+    await page.getByTestId("dashboard-status").waitFor();
+    const timed = await page.waitForResponse(isRefresh, { timeout: (ttl + 10) * 1000 });
+    checks.silentRefresh = timed.status() === 200;
     await page.waitForTimeout(1000);
     checks.stillSignedIn = await page.getByTestId("signed-in-as").textContent();
+    // a request made after the first token's expiry goes through with the refreshed one
+    await page.getByRole("button", { name: "Show key" }).click();
+    checks.keyAfterRefresh = Boolean(await page.getByTestId("stream-key").inputValue());
   }
 
+  // a reload forgets the in-memory token: one refresh from the cookie signs the tab in again
+  const restored = page.waitForResponse(isRefresh);
   await page.reload();
+  checks.reloadRefresh = (await restored).status();
   checks.afterReload = await page.getByTestId("signed-in-as").textContent();
+  checks.scriptsSeeAfterReload = await visibleToScripts(page);
+
+  // a second tab of the same browser is signed in from the same cookie, and signed out with us
+  const other = await newPage(context, errors);
+  await other.goto(`${base}/`);
+  checks.otherTab = await other.getByTestId("signed-in-as").textContent();
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("link", { name: "Sign in" }).waitFor();
-  checks.signedOutSession = await session(page);
+  await other.getByRole("link", { name: "Sign in" }).waitFor({ timeout: 5000 });
+  checks.otherTabSignedOut = (await other.getByTestId("signed-in-as").count()) === 0;
+  await other.close();
+  checks.cookieAfterSignOut = await refreshCookie(context);
   await page.reload();
+  await page.getByRole("link", { name: "Sign in" }).waitFor();
   checks.signedOutAfterReload = (await page.getByTestId("signed-in-as").count()) === 0;
 
   await page.goto(`${base}/login?next=%2Fsettings`);
-  await page.getByLabel("Username or email").fill(`${username}@example.com`);
+  await page.getByLabel("Username or email").fill(`${username}.new@example.com`);
   await page.getByLabel("Password").fill("wrong password!");
   await page.getByRole("button", { name: "Sign in" }).click();
   checks.wrongPassword = await page.getByRole("alert").textContent();

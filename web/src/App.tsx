@@ -1,11 +1,12 @@
 /** Layout (header with navigation) and the routes of the single-page app. */
 import { BrowserRouter, Link, NavLink, Route, Routes, useLocation } from "react-router";
-import { api, type ApiClient } from "./api/client";
+import type { ApiClient } from "./api/client";
+import { ApiProvider } from "./api/context";
 import { AuthProvider, useAuth } from "./auth/AuthContext";
 import { Avatar } from "./components/bits";
 import { LoginPage, RegisterPage, RequireAuth } from "./pages/AuthPages";
 import { Browse } from "./pages/Browse";
-import { ChannelPage } from "./pages/ChannelPage";
+import { ChannelRoute } from "./pages/ChannelPage";
 import { Dashboard } from "./pages/Dashboard";
 import { NotFound } from "./pages/NotFound";
 import { SettingsPage } from "./pages/Settings";
@@ -91,7 +92,7 @@ export function AppRoutes() {
               </RequireAuth>
             }
           />
-          <Route path="/:channel" element={<ChannelPage />} />
+          <Route path="/:channel" element={<ChannelRoute />} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </main>
@@ -99,12 +100,14 @@ export function AppRoutes() {
   );
 }
 
-export function App({ client = api }: { client?: ApiClient }) {
+export function App({ client }: { client: ApiClient }) {
   return (
-    <AuthProvider client={client}>
-      <BrowserRouter>
-        <AppRoutes />
-      </BrowserRouter>
-    </AuthProvider>
+    <ApiProvider client={client}>
+      <AuthProvider>
+        <BrowserRouter>
+          <AppRoutes />
+        </BrowserRouter>
+      </AuthProvider>
+    </ApiProvider>
   );
 }

@@ -1,19 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { ApiClient, ApiError, errorFromBody } from "../src/api/client";
+import { ApiClient, ApiError, CSRF_HEADER, errorFromBody } from "../src/api/client";
 import { ServerClock } from "../src/api/clock";
-import { loadSession, saveSession, sessionFromTokens } from "../src/api/session";
-import { memoryStorage, scriptedFetch, tokens, type Answer } from "./helpers";
+import { fakeTabs, jsonResponse, scriptedFetch, session, testClient, unauthorized, user, type Answer } from "./helpers";
 
-function setup(answers: Answer[] | Array<Answer | ((c: never) => Answer)>, now = 1_000_000) {
-  const storage = memoryStorage();
+function setup(answers: Array<Answer | ((c: never) => Answer)>, now = 1_000_000) {
   const f = scriptedFetch(answers as Answer[]);
   const timers: Array<{ fn: () => void; ms: number }> = [];
   let clock = now;
-  const client = new ApiClient({
-    fetch: f.fetch,
-    storage,
+  const client = testClient(f.fetch, {
     now: () => clock,
-    clock: new ServerClock(),
     setTimer: (fn, ms) => {
       timers.push({ fn, ms });
       return timers.length;
@@ -22,7 +17,6 @@ function setup(answers: Answer[] | Array<Answer | ((c: never) => Answer)>, now =
   });
   return {
     client,
-    storage,
     calls: f.calls,
     timers,
     setNow: (t: number) => {
@@ -31,212 +25,260 @@ function setup(answers: Answer[] | Array<Answer | ((c: never) => Answer)>, now =
   };
 }
 
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
 describe("errors", () => {
-  it("reads the API error shape", () => {
-    const e = errorFromBody(409, { error: { code: "taken", message: "Username taken" } });
+  it("reads the API's one error shape", () => {
+    const e = errorFromBody(409, { error: { code: "username_taken", message: "that username is already taken" } });
     expect(e).toBeInstanceOf(ApiError);
-    expect([e.status, e.code, e.message]).toEqual([409, "taken", "Username taken"]);
-    expect(errorFromBody(500, null).message).toMatch(/500/);
+    expect([e.status, e.code, e.message]).toEqual([409, "username_taken", "that username is already taken"]);
+  });
+
+  it("gives anything else a generic message with the status, guessing nothing", () => {
+    for (const body of [null, undefined, "oops", { detail: "guess me" }, { error: "guess me" }, { error: {} }]) {
+      const e = errorFromBody(502, body);
+      expect([e.code, e.message]).toEqual(["http_502", "Request failed (502)"]);
+    }
   });
 
   it("throws ApiError with the server's message", async () => {
-    const { client } = setup([{ status: 401, body: { error: { code: "bad", message: "Wrong password" } } }]);
+    const { client } = setup([{ status: 401, body: { error: { code: "invalid_credentials", message: "Wrong password" } } }]);
     await expect(client.login("a", "b")).rejects.toMatchObject({ status: 401, message: "Wrong password" });
     expect(client.session).toBeNull();
   });
 });
 
 describe("sign in and out", () => {
-  it("stores the session and sends the bearer token", async () => {
-    const { client, storage, calls } = setup([
-      { status: 200, body: tokens(1) },
-      { status: 200, body: { username: "alice" } },
-    ]);
+  it("keeps the access token in memory only and sends it as the bearer token", async () => {
+    localStorage.clear();
+    const { client, calls } = setup([{ status: 200, body: session(1) }, { status: 200, body: user() }]);
     await client.login("alice", "pw");
-    expect(loadSession(storage)?.accessToken).toBe("access-1");
-    await client.get("/me");
-    expect(calls[0]?.body).toEqual({ username: "alice", password: "pw" });
+    expect(client.session).toMatchObject({ accessToken: "access-1", user: { username: "alice" } });
+    await client.reloadMe();
+    expect(calls[0]).toMatchObject({ url: "/api/v1/auth/login", body: { username: "alice", password: "pw" } });
     expect(calls[0]?.headers.Authorization).toBeUndefined();
     expect(calls[1]?.headers.Authorization).toBe("Bearer access-1");
+    expect(localStorage.length).toBe(0);
+    expect(sessionStorage.length).toBe(0);
   });
 
-  it("register signs in when the server answers only the account", async () => {
-    const { client, calls } = setup([
-      { status: 201, body: { username: "alice" } },
-      { status: 200, body: tokens(2) },
-    ]);
-    await client.register("alice", "a@example.com", "pw123456");
-    expect(calls.map((c) => c.url)).toEqual(["/api/v1/auth/register", "/api/v1/auth/login"]);
-    expect(client.session?.accessToken).toBe("access-2");
-  });
-
-  it("register keeps the pair when the server answers one", async () => {
-    const { client, calls } = setup([{ status: 201, body: tokens(3) }]);
-    await client.register("alice", "a@example.com", "pw123456");
+  it("register signs in with the session it answers", async () => {
+    const { client, calls } = setup([{ status: 201, body: session(3, 900, user("nia")) }]);
+    await client.register("nia", "nia@example.com", "pw123456");
     expect(calls).toHaveLength(1);
-    expect(client.session?.refreshToken).toBe("refresh-3");
+    expect(calls[0]?.body).toEqual({ username: "nia", email: "nia@example.com", password: "pw123456" });
+    expect(client.session?.user.username).toBe("nia");
+  });
+
+  it("logout sends the CSRF header and the bearer token, no refresh token, and tells other tabs", async () => {
+    const tabs = fakeTabs();
+    const f = scriptedFetch([{ status: 200, body: session(1) }, { status: 204 }]);
+    const client = testClient(f.fetch, { tabs: tabs.bus });
+    const stop = client.watchOtherTabs();
+    await client.login("a", "b");
+    await client.logout();
+    expect(client.session).toBeNull();
+    expect(f.calls[1]).toMatchObject({ method: "POST", url: "/api/v1/auth/logout", body: undefined });
+    expect(f.calls[1]?.headers[CSRF_HEADER]).toBe("1");
+    expect(f.calls[1]?.headers.Authorization).toBe("Bearer access-1");
+    expect(f.calls[1]?.credentials).toBe("same-origin");
+    expect(tabs.posted).toEqual(["signed-in", "signed-out"]);
+    stop();
   });
 
   it("logout forgets the session even when the server is unreachable", async () => {
-    const { client, storage } = setup([{ status: 200, body: tokens(1) }]);
+    const { client } = setup([{ status: 200, body: session(1) }]);
     await client.login("a", "b");
     await client.logout(); // the scripted fetch throws: no answer left
     expect(client.session).toBeNull();
-    expect(loadSession(storage)).toBeNull();
+  });
+});
+
+describe("restoring the session on load", () => {
+  it("calls refresh once with the CSRF header and no body, and is signed in again", async () => {
+    const { client, calls } = setup([{ status: 200, body: session(5) }]);
+    expect(client.snapshot()).toEqual({ session: null, restored: false });
+    await Promise.all([client.restore(), client.restore()]);
+    await client.restore();
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ method: "POST", url: "/api/v1/auth/refresh", body: undefined });
+    expect(calls[0]?.headers[CSRF_HEADER]).toBe("1");
+    expect(calls[0]?.headers.Authorization).toBeUndefined();
+    expect(client.snapshot()).toMatchObject({ restored: true, session: { accessToken: "access-5" } });
+  });
+
+  it("leaves an anonymous visitor signed out, quietly", async () => {
+    const { client, timers } = setup([unauthorized]);
+    await expect(client.restore()).resolves.toBeNull();
+    expect(client.snapshot()).toEqual({ session: null, restored: true });
+    expect(timers).toHaveLength(0); // no retry loop
+  });
+
+  it("counts as restored (signed out) when the server cannot be reached", async () => {
+    const { client } = setup([]);
+    await expect(client.restore()).resolves.toBeNull();
+    expect(client.snapshot().restored).toBe(true);
+  });
+});
+
+describe("other tabs", () => {
+  it("signs out when another tab signs out, and in (from the cookie) when one signs in", async () => {
+    const tabs = fakeTabs();
+    const a = scriptedFetch([{ status: 200, body: session(1) }, { status: 204 }]);
+    const b = scriptedFetch([{ status: 200, body: session(2) }]);
+    const first = testClient(a.fetch, { tabs: tabs.bus });
+    const second = testClient(b.fetch, { tabs: tabs.bus });
+    const stops = [first.watchOtherTabs(), second.watchOtherTabs()];
+    await first.login("a", "b");
+    await tick();
+    expect(b.calls[0]?.url).toBe("/api/v1/auth/refresh");
+    expect(second.session?.accessToken).toBe("access-2");
+    await first.logout();
+    expect(second.session).toBeNull();
+    expect(b.calls).toHaveLength(1); // signing out there needs no request here
+    expect(JSON.stringify(tabs.posted)).not.toContain("access");
+    stops.forEach((stop) => stop());
   });
 });
 
 describe("silent refresh", () => {
-  it("refreshes once on 401 and retries the request", async () => {
+  it("refreshes once on 401 and retries the request with the new token", async () => {
     const { client, calls } = setup([
-      { status: 200, body: tokens(1) },
-      { status: 401, body: { error: { code: "expired", message: "expired" } } },
-      { status: 200, body: tokens(2) },
-      { status: 200, body: { ok: true } },
+      { status: 200, body: session(1) },
+      { status: 401, body: { error: { code: "invalid_token", message: "expired" } } },
+      { status: 200, body: session(2) },
+      { status: 200, body: user() },
     ]);
     await client.login("a", "b");
-    await expect(client.get("/me")).resolves.toEqual({ ok: true });
-    expect(calls[2]?.url).toBe("/api/v1/auth/refresh");
-    expect(calls[2]?.body).toEqual({ refresh_token: "refresh-1" });
+    await expect(client.reloadMe()).resolves.toMatchObject({ username: "alice" });
+    expect(calls[2]).toMatchObject({ url: "/api/v1/auth/refresh", body: undefined });
+    expect(calls[2]?.headers[CSRF_HEADER]).toBe("1");
     expect(calls[3]?.headers.Authorization).toBe("Bearer access-2");
   });
 
   it("does not loop when the retried request is 401 again", async () => {
     const { client, calls } = setup([
-      { status: 200, body: tokens(1) },
-      { status: 401, body: {} },
-      { status: 200, body: tokens(2) },
-      { status: 401, body: { error: { code: "nope", message: "still no" } } },
+      { status: 200, body: session(1) },
+      unauthorized,
+      { status: 200, body: session(2) },
+      unauthorized,
     ]);
     await client.login("a", "b");
-    await expect(client.get("/me")).rejects.toMatchObject({ status: 401 });
+    await expect(client.reloadMe()).rejects.toMatchObject({ status: 401 });
     expect(calls).toHaveLength(4);
   });
 
-  it("signs out when the refresh token is refused", async () => {
-    const { client, storage } = setup([
-      { status: 200, body: tokens(1) },
-      { status: 401, body: {} },
-      { status: 401, body: { error: { code: "invalid_token", message: "no" } } },
-    ]);
+  it("signs out when the refresh is refused", async () => {
+    const { client } = setup([{ status: 200, body: session(1) }, unauthorized, unauthorized]);
     const seen: Array<unknown> = [];
-    client.subscribe((s) => seen.push(s));
+    client.subscribe(() => seen.push(client.session));
     await client.login("a", "b");
-    await expect(client.get("/me")).rejects.toMatchObject({ status: 401 });
+    await expect(client.reloadMe()).rejects.toMatchObject({ status: 401 });
     expect(client.session).toBeNull();
-    expect(loadSession(storage)).toBeNull();
     expect(seen.at(-1)).toBeNull();
   });
 
   it("shares one refresh between concurrent 401s", async () => {
     const { client, calls } = setup([
-      { status: 200, body: tokens(1) },
-      { status: 401, body: {} },
-      { status: 401, body: {} },
-      { status: 200, body: tokens(2) },
-      { status: 200, body: { n: 1 } },
-      { status: 200, body: { n: 2 } },
+      { status: 200, body: session(1) },
+      unauthorized,
+      unauthorized,
+      { status: 200, body: session(2) },
+      { status: 200, body: { channels: [] } },
+      { status: 200, body: { channels: [] } },
     ]);
     await client.login("a", "b");
-    await Promise.all([client.get("/x"), client.get("/y")]);
+    await Promise.all([client.streamKey(), client.streamKey()]);
     expect(calls.filter((c) => c.url.endsWith("/auth/refresh"))).toHaveLength(1);
   });
 
   it("schedules a refresh before expiry and refreshes when the timer fires", async () => {
     const { client, timers, calls } = setup([
-      { status: 200, body: tokens(1, 900) },
-      { status: 200, body: tokens(2, 900) },
+      { status: 200, body: session(1, 900) },
+      { status: 200, body: session(2, 900) },
     ]);
     await client.login("a", "b");
     expect(timers.at(-1)?.ms).toBe(840_000);
     timers.at(-1)?.fn();
-    await new Promise((r) => setTimeout(r, 0));
-    await new Promise((r) => setTimeout(r, 0));
+    await tick();
+    await tick();
     expect(calls[1]?.url).toBe("/api/v1/auth/refresh");
     expect(client.session?.accessToken).toBe("access-2");
   });
 
-  it("refreshes first when the stored access token has already expired", async () => {
+  it("refreshes first when the access token has already expired", async () => {
     const { client, calls, setNow } = setup([
-      { status: 200, body: tokens(1, 60) },
-      { status: 200, body: tokens(2, 60) },
-      { status: 200, body: { ok: 1 } },
+      { status: 200, body: session(1, 60) },
+      { status: 200, body: session(2, 60) },
+      { status: 200, body: user() },
     ]);
     await client.login("a", "b");
     setNow(1_000_000 + 61_000);
-    await client.get("/me");
-    expect(calls.map((c) => c.url)).toEqual([
-      "/api/v1/auth/login",
-      "/api/v1/auth/refresh",
-      "/api/v1/me",
-    ]);
+    await client.reloadMe();
+    expect(calls.map((c) => c.url)).toEqual(["/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/me"]);
     expect(calls[2]?.headers.Authorization).toBe("Bearer access-2");
   });
 
-  it("adopts tokens another tab refreshed instead of reusing a rotated refresh token", async () => {
-    const { client, storage, calls } = setup([
-      { status: 200, body: tokens(1) },
-      { status: 401, body: {} },
-      { status: 200, body: { ok: true } },
-    ]);
-    await client.login("a", "b");
-    // another tab rotated the pair
-    saveSession(storage, sessionFromTokens(tokens(9), 1_000_000));
-    await client.get("/me");
-    expect(calls.some((c) => c.url.endsWith("/auth/refresh"))).toBe(false);
-    expect(calls[2]?.headers.Authorization).toBe("Bearer access-9");
-  });
-
-  it("keeps tokens adopted while a refused refresh was in flight", async () => {
+  it("keeps a sign-in made while a refused refresh was in flight", async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
-    const storage = memoryStorage();
     const answers: Array<() => Promise<Response> | Response> = [
-      () => new Response(JSON.stringify(tokens(1)), { status: 200 }),
-      // the refresh is answered only after the password change below
+      // the refresh is answered only after the sign-in below
       async () => {
         await gate;
-        return new Response(JSON.stringify({ error: { code: "revoked", message: "no" } }), { status: 401 });
+        return jsonResponse(unauthorized);
       },
+      () => jsonResponse({ status: 200, body: session(2) }),
     ];
     const client = new ApiClient({
-      storage,
       clock: new ServerClock(),
+      tabs: null,
       fetch: (async () => answers.shift()!()) as typeof fetch,
       setTimer: () => 0,
       clearTimer: () => undefined,
     });
-    await client.login("a", "b");
     const refreshing = client.refresh();
-    client.acceptTokens(tokens(2)); // e.g. the answer to a password change
+    await client.login("a", "b");
     release();
     await expect(refreshing).resolves.toMatchObject({ accessToken: "access-2" });
     expect(client.session?.accessToken).toBe("access-2");
-    expect(loadSession(storage)?.accessToken).toBe("access-2");
   });
 
   it("keeps the session on a network error during refresh", async () => {
     const { client } = setup([
-      { status: 200, body: tokens(1) },
-      { status: 401, body: {} },
+      { status: 200, body: session(1) },
+      unauthorized,
       // no more answers: the refresh request throws like a network error
     ]);
     await client.login("a", "b");
-    await expect(client.get("/me")).rejects.toThrow();
-    expect(client.session?.refreshToken).toBe("refresh-1");
+    await expect(client.reloadMe()).rejects.toThrow();
+    expect(client.session?.accessToken).toBe("access-1");
+  });
+
+  it("adopts the session a password change answers, ignoring any refresh token", async () => {
+    const { client, calls } = setup([
+      { status: 200, body: session(1) },
+      { status: 200, body: { ...session(9), refresh_token: "r" } },
+      { status: 200, body: user() },
+    ]);
+    await client.login("a", "b");
+    await client.changePassword({ current_password: "old", new_password: "new password" });
+    expect(client.session).toMatchObject({ accessToken: "access-9", user: { username: "alice" } });
+    expect(JSON.stringify(client.session)).not.toContain('"r"');
+    await client.reloadMe();
+    expect(calls[2]?.headers.Authorization).toBe("Bearer access-9");
   });
 });
 
 describe("server clock", () => {
   it("records the Date header of responses", async () => {
-    const storage = memoryStorage();
     const serverTime = Date.UTC(2030, 0, 1, 0, 0, 10);
     const f = scriptedFetch([
-      { status: 200, body: {}, headers: { Date: new Date(serverTime).toUTCString() } },
+      { status: 200, body: { channels: [] }, headers: { Date: new Date(serverTime).toUTCString() } },
     ]);
     const clock = new ServerClock();
-    const client = new ApiClient({ fetch: f.fetch, storage, clock, now: () => serverTime - 60_000 });
-    await client.get("/channels", { auth: false });
+    const client = new ApiClient({ fetch: f.fetch, clock, tabs: null, now: () => serverTime - 60_000 });
+    await client.channels();
     expect(clock.offsetMs()).toBe(60_000);
   });
 });

@@ -1,50 +1,95 @@
+import { ApiClient, type ApiClientOptions, type TabBus, type TabMessage } from "../src/api/client";
+import { ServerClock } from "../src/api/clock";
+import type { PrivateUser, SessionAnswer } from "../src/api/types";
+
 /** A scripted fetch: each call takes the next answer; calls are recorded for assertions. */
 export interface Call {
   url: string;
   method: string;
   headers: Record<string, string>;
   body: unknown;
+  credentials: RequestCredentials | undefined;
 }
 
 export type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
 
+export function recordCall(input: RequestInfo | URL, init?: RequestInit): Call {
+  const headers = (init?.headers ?? {}) as Record<string, string>;
+  let body: unknown = init?.body;
+  if (typeof body === "string") body = JSON.parse(body);
+  return { url: String(input), method: init?.method ?? "GET", headers, body, credentials: init?.credentials };
+}
+
+export function jsonResponse(a: Answer): Response {
+  const text = a.body === undefined ? null : JSON.stringify(a.body);
+  return new Response(a.status === 204 ? null : text, {
+    status: a.status,
+    headers: { "Content-Type": "application/json", ...(a.headers ?? {}) },
+  });
+}
+
 export function scriptedFetch(answers: Array<Answer | ((call: Call) => Answer)>) {
   const calls: Call[] = [];
   const impl = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    const headers = (init?.headers ?? {}) as Record<string, string>;
-    let body: unknown = init?.body;
-    if (typeof body === "string") body = JSON.parse(body);
-    const call = { url: String(input), method: init?.method ?? "GET", headers, body };
+    const call = recordCall(input, init);
     calls.push(call);
     const next = answers.shift();
-    if (!next) throw new Error(`unexpected request ${call.method} ${call.url}`);
-    const a = typeof next === "function" ? next(call) : next;
-    const text = a.body === undefined ? "" : JSON.stringify(a.body);
-    return new Response(a.status === 204 ? null : text, {
-      status: a.status,
-      headers: { "Content-Type": "application/json", ...(a.headers ?? {}) },
-    });
+    if (!next) throw new TypeError(`unexpected request ${call.method} ${call.url}`);
+    return jsonResponse(typeof next === "function" ? next(call) : next);
   };
   return { fetch: impl as typeof fetch, calls };
 }
 
-export function memoryStorage(): Storage {
-  const map = new Map<string, string>();
+export function user(username = "alice", id = 1): PrivateUser {
   return {
-    get length() {
-      return map.size;
-    },
-    clear: () => map.clear(),
-    getItem: (k: string) => map.get(k) ?? null,
-    key: (i: number) => [...map.keys()][i] ?? null,
-    removeItem: (k: string) => void map.delete(k),
-    setItem: (k: string, v: string) => void map.set(k, v),
+    id,
+    username,
+    display_name: username[0]!.toUpperCase() + username.slice(1),
+    bio: "",
+    avatar_url: null,
+    created_at: "2026-01-01T00:00:00.000Z",
+    email: `${username}@example.com`,
+    is_admin: false,
   };
 }
 
-export const tokens = (n: number, expiresIn = 900) => ({
-  access_token: `access-${n}`,
-  refresh_token: `refresh-${n}`,
-  token_type: "bearer",
-  expires_in: expiresIn,
-});
+/** A login/register/refresh answer with access token `access-n` (the refresh token is a cookie). */
+export function session(n: number, expiresIn = 900, who: PrivateUser = user()): SessionAnswer {
+  return { access_token: `access-${n}`, token_type: "bearer", expires_in: expiresIn, user: who };
+}
+
+export const unauthorized = {
+  status: 401,
+  body: { error: { code: "invalid_token", message: "the refresh token is invalid or expired" } },
+};
+
+/** A bus between fake tabs: what one posts, the others receive. */
+export function fakeTabs() {
+  const open = new Set<(m: TabMessage) => void>();
+  const posted: TabMessage[] = [];
+  const bus = (): TabBus => {
+    const mine = new Set<(m: TabMessage) => void>();
+    return {
+      post(m) {
+        posted.push(m);
+        for (const h of open) if (!mine.has(h)) h(m);
+      },
+      listen(h) {
+        mine.add(h);
+        open.add(h);
+        return () => {
+          mine.delete(h);
+          open.delete(h);
+        };
+      },
+      close() {
+        for (const h of mine) open.delete(h);
+      },
+    };
+  };
+  return { bus, posted };
+}
+
+export function testClient(fetchImpl: typeof fetch, options: ApiClientOptions = {}): ApiClient {
+  return new ApiClient({ fetch: fetchImpl, clock: new ServerClock(), tabs: null, ...options });
+}

@@ -1,42 +1,52 @@
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "../src/App";
-import { ApiClient } from "../src/api/client";
-import { ServerClock } from "../src/api/clock";
-import { sessionFromTokens, saveSession } from "../src/api/session";
+import { CSRF_HEADER } from "../src/api/client";
+import type { Channel } from "../src/api/types";
 import { Player } from "../src/player/Player";
-import { memoryStorage, tokens } from "./helpers";
+import { jsonResponse, recordCall, session, testClient, unauthorized, user, type Call } from "./helpers";
 
 type Reply = { status: number; body?: unknown };
-type Handler = (url: string, init: RequestInit) => Reply | Promise<Reply>;
+type Handler = (call: Call) => Reply | Promise<Reply>;
 
-/** Route fetches by "METHOD path" (path without /api/v1); unknown ones answer 404. */
-function serve(routes: Record<string, unknown | Handler>) {
-  const calls: string[] = [];
-  const fetchImpl = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
-    const url = String(input).replace(/^\/api\/v1/, "");
-    const key = `${init.method ?? "GET"} ${url}`;
-    calls.push(key);
-    const route = routes[key];
-    let answer: { status: number; body?: unknown };
+/**
+ * A fake server for the app's client: routes by "METHOD path" (path without /api/v1; unknown
+ * ones answer 404) and records every request with its headers. Signed in means the start-up
+ * refresh (from the cookie) answers a session for `me`.
+ */
+function serve(routes: Record<string, unknown>, signedIn = false, me = user()) {
+  const calls: Call[] = [];
+  const table: Record<string, unknown> = {
+    "POST /auth/refresh": signedIn ? session(1, 900, me) : () => unauthorized,
+    ...routes,
+  };
+  const fetchImpl = async (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const call = recordCall(String(input).replace(/^\/api\/v1/, ""), init);
+    calls.push(call);
+    const route = table[`${call.method} ${call.url}`];
+    let answer: Reply;
     if (route === undefined) answer = { status: 404, body: { error: { code: "not_found", message: "nope" } } };
-    else if (typeof route === "function") answer = await (route as Handler)(url, init);
+    else if (typeof route === "function") answer = await (route as Handler)(call);
     else answer = { status: 200, body: route };
-    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
-      status: answer.status,
-      headers: { "Content-Type": "application/json" },
-    });
-  });
-  vi.stubGlobal("fetch", fetchImpl);
-  return calls;
+    return jsonResponse(answer);
+  };
+  const client = testClient(fetchImpl as typeof fetch);
+  /** The requests sent as "METHOD path". */
+  const sent = () => calls.map((c) => `${c.method} ${c.url}`);
+  const find = (key: string) => calls.find((c) => `${c.method} ${c.url}` === key);
+  return { client, calls, sent, find };
 }
 
-function renderAt(path: string, signedIn = false) {
+type Server = ReturnType<typeof serve>;
+
+function renderAt(path: string, server: Server) {
   window.history.pushState({}, "", path);
-  const storage = memoryStorage();
-  if (signedIn) saveSession(storage, sessionFromTokens(tokens(1), Date.now()));
-  const client = new ApiClient({ storage, clock: new ServerClock() });
-  return render(<App client={client} />);
+  return render(<App client={server.client} />);
+}
+
+/** The request carried the access token of the signed-in session. */
+function expectBearer(call: Call | undefined) {
+  expect(call?.headers.Authorization).toBe("Bearer access-1");
 }
 
 beforeEach(() => {
@@ -48,24 +58,51 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-const alice = {
-  name: "alice",
-  display_name: "Alice",
+function channel(name: string, extra: Partial<Channel> = {}): Channel {
+  return {
+    name,
+    display_name: name[0]!.toUpperCase() + name.slice(1),
+    title: "",
+    description: "",
+    category: "",
+    tags: [],
+    live: false,
+    last_live_at: null,
+    ingest_enabled: true,
+    avatar_url: null,
+    hls_url: `/hls/${name}/master.m3u8`,
+    ...extra,
+  };
+}
+
+const started = new Date(Date.now() - 5 * 60_000).toISOString();
+const alice = channel("alice", {
   title: "Building a streaming server",
   category: "Science & Technology",
   tags: ["python", "cython"],
   live: true,
+  last_live_at: started,
   stream: {
-    started_at: new Date(Date.now() - 5 * 60_000).toISOString(),
+    id: 7,
+    started_at: started,
+    title: "Building a streaming server",
     stats: { video_codec: "h264", width: 1280, height: 720, fps: 30, bitrate_kbps: 2500, keyframe_interval_s: 8 },
+    stats_updated_at: started,
   },
-};
-const bob = { name: "bob", display_name: "Bob", title: "", live: false };
+});
+const bob = channel("bob");
+const bobUser = user("bob", 2);
+const streamKey = (key: string, ingest = true) => ({
+  stream_key: key,
+  rtmp_url: "rtmp://tv.example:1935/live",
+  rtmps_url: null,
+  ingest_enabled: ingest,
+});
 
 describe("browse", () => {
-  it("lists live channels first with their info", async () => {
-    serve({ "GET /channels": [bob, alice] });
-    renderAt("/");
+  it("lists live channels and offline ones with their info", async () => {
+    const server = serve({ "GET /channels": { channels: [alice, bob] } });
+    renderAt("/", server);
     const live = await screen.findByTestId("live-channels");
     expect(live.textContent).toContain("Alice");
     expect(live.textContent).toContain("Building a streaming server");
@@ -75,49 +112,101 @@ describe("browse", () => {
   });
 
   it("shows an error when the API fails", async () => {
-    serve({ "GET /channels": () => ({ status: 500, body: { error: { code: "x", message: "boom" } } }) });
-    renderAt("/");
+    const server = serve({ "GET /channels": () => ({ status: 500, body: { error: { code: "x", message: "boom" } } }) });
+    renderAt("/", server);
     expect((await screen.findByRole("alert")).textContent).toContain("boom");
   });
 });
 
 describe("channel page", () => {
   it("shows the offline state with title and tags", async () => {
-    serve({ "GET /channels/bob": { ...bob, title: "Back soon", tags: ["chill"] } });
-    renderAt("/bob");
+    const server = serve({ "GET /channels/bob": { ...bob, title: "Back soon", tags: ["chill"] } });
+    renderAt("/bob", server);
     expect(await screen.findByTestId("channel-offline")).toBeTruthy();
     expect(screen.getByTestId("channel-title").textContent).toBe("Back soon");
     expect(screen.getByRole("list", { name: "Tags" }).textContent).toContain("chill");
   });
 
   it("says so when the channel does not exist", async () => {
-    serve({});
-    renderAt("/nobody");
+    renderAt("/nobody", serve({}));
     expect(await screen.findByText(/no channel called/)).toBeTruthy();
+  });
+
+  it("never lets a late answer for the previous channel overwrite the next one", async () => {
+    let answerAlice: (r: Reply) => void = () => undefined;
+    const server = serve({
+      "GET /channels/alice": () => new Promise<Reply>((resolve) => (answerAlice = resolve)),
+      "GET /channels/bob": { ...bob, title: "Bob's page" },
+    });
+    const fetchSpy = vi.spyOn(server.client, "channel");
+    renderAt("/alice", server);
+    await waitFor(() => expect(server.sent()).toContain("GET /channels/alice"));
+    const aliceSignal = fetchSpy.mock.calls[0]?.[1];
+    // navigate to bob while alice's request is still pending
+    act(() => {
+      window.history.pushState({}, "", "/bob");
+      window.dispatchEvent(new PopStateEvent("popstate"));
+    });
+    expect((await screen.findByTestId("channel-title")).textContent).toBe("Bob's page");
+    expect(aliceSignal?.aborted).toBe(true);
+    // alice answers late
+    await act(async () => answerAlice({ status: 200, body: { ...alice, title: "Alice's page" } }));
+    await act(() => new Promise((r) => setTimeout(r, 20)));
+    expect(screen.getByTestId("channel-title").textContent).toBe("Bob's page");
+    expect(screen.queryByText("Alice's page")).toBeNull();
   });
 });
 
-describe("sign in", () => {
-  it("signs in and shows who is signed in", async () => {
-    const calls = serve({
-      "POST /auth/login": tokens(1),
-      "GET /me": { username: "alice", display_name: "Alice" },
-      "GET /channels": [],
-    });
-    renderAt("/login");
+describe("signing in", () => {
+  it("signs in, shows who is signed in and keeps no token in storage", async () => {
+    localStorage.clear();
+    const server = serve({ "POST /auth/login": session(1), "GET /channels": { channels: [] } });
+    renderAt("/login", server);
     fireEvent.change(await screen.findByLabelText("Username or email"), { target: { value: "alice" } });
     fireEvent.change(screen.getByLabelText("Password"), { target: { value: "secret-pass" } });
     fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
     expect((await screen.findByTestId("signed-in-as")).textContent).toBe("Alice");
-    expect(calls).toContain("POST /auth/login");
+    const login = server.find("POST /auth/login");
+    expect(login?.body).toEqual({ username: "alice", password: "secret-pass" });
+    expect(login?.headers.Authorization).toBeUndefined();
+    expect(window.location.pathname).toBe("/");
+    expect(localStorage.length).toBe(0);
+  });
+
+  it("restores the session from the refresh cookie on load, with the CSRF header", async () => {
+    const server = serve({ "GET /channels": { channels: [] } }, true);
+    renderAt("/", server);
+    expect((await screen.findByTestId("signed-in-as")).textContent).toBe("Alice");
+    const refreshes = server.calls.filter((c) => c.url === "/auth/refresh");
+    expect(refreshes).toHaveLength(1);
+    expect(refreshes[0]?.headers[CSRF_HEADER]).toBe("1");
+    expect(refreshes[0]?.body).toBeUndefined();
+    expect(refreshes[0]?.credentials).toBe("same-origin");
+  });
+
+  it("leaves an anonymous visitor signed out without an error", async () => {
+    const server = serve({ "GET /channels": { channels: [] } });
+    renderAt("/", server);
+    expect(await screen.findByRole("link", { name: "Sign in" })).toBeTruthy();
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(server.sent().filter((c) => c === "POST /auth/refresh")).toHaveLength(1);
+  });
+
+  it("goes only to a same-origin next page after signing in", async () => {
+    const server = serve({ "POST /auth/login": session(1), "GET /channels": { channels: [] } });
+    renderAt("/login?next=%2F%2509%2Fevil.example", server);
+    fireEvent.change(await screen.findByLabelText("Username or email"), { target: { value: "alice" } });
+    fireEvent.change(screen.getByLabelText("Password"), { target: { value: "secret-pass" } });
+    fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    await screen.findByTestId("signed-in-as");
     expect(window.location.pathname).toBe("/");
   });
 
   it("shows the server's message on a failed sign in", async () => {
-    serve({
+    const server = serve({
       "POST /auth/login": () => ({ status: 401, body: { error: { code: "invalid_credentials", message: "Wrong username or password" } } }),
     });
-    renderAt("/login");
+    renderAt("/login", server);
     fireEvent.change(await screen.findByLabelText("Username or email"), { target: { value: "a" } });
     fireEvent.change(screen.getByLabelText("Password"), { target: { value: "b" } });
     fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
@@ -125,71 +214,81 @@ describe("sign in", () => {
   });
 
   it("refuses mismatched passwords on sign up without calling the API", async () => {
-    const calls = serve({});
-    renderAt("/register");
+    const server = serve({});
+    renderAt("/register", server);
     fireEvent.change(await screen.findByLabelText("Username"), { target: { value: "alice" } });
     fireEvent.change(screen.getByLabelText("Email"), { target: { value: "a@example.com" } });
     fireEvent.change(screen.getByLabelText("Password"), { target: { value: "longenough1" } });
     fireEvent.change(screen.getByLabelText("Repeat password"), { target: { value: "different1" } });
     fireEvent.submit(screen.getByRole("button", { name: "Create account" }).closest("form")!);
     expect((await screen.findByRole("alert")).textContent).toMatch(/do not match/);
-    expect(calls.filter((c) => c.startsWith("POST"))).toEqual([]);
+    expect(server.sent().filter((c) => c !== "POST /auth/refresh" && c.startsWith("POST"))).toEqual([]);
   });
 
   it("sends signed-out visitors of the dashboard to sign in", async () => {
-    serve({});
-    renderAt("/dashboard");
+    renderAt("/dashboard", serve({}));
     await screen.findByRole("heading", { name: "Sign in" });
     expect(window.location.search).toBe("?next=%2Fdashboard");
   });
 });
 
 describe("signing out on a signed-in-only page", () => {
-  it("goes home, not to the sign-in form", async () => {
-    serve({
-      "GET /me": { username: "alice" },
-      "GET /channels/alice": bob,
-      "GET /channels": [],
-      "POST /auth/logout": () => ({ status: 204 }),
-    });
-    renderAt("/dashboard", true);
+  it("goes home, and the logout carries the CSRF header and the access token", async () => {
+    const server = serve(
+      {
+        "GET /channels/alice": channel("alice"),
+        "GET /channels": { channels: [] },
+        "POST /auth/logout": () => ({ status: 204 }),
+      },
+      true,
+    );
+    renderAt("/dashboard", server);
     await screen.findByTestId("dashboard-status");
+    expectBearer(server.find("GET /channels/alice"));
     fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
     await screen.findByRole("heading", { name: "Browse" });
     expect(window.location.pathname).toBe("/");
+    const logout = server.find("POST /auth/logout");
+    expect(logout?.headers[CSRF_HEADER]).toBe("1");
+    expectBearer(logout);
+    expect(logout?.body).toBeUndefined();
   });
 });
 
 describe("dashboard", () => {
   it("hides the key until asked, shows stats and warns about a long keyframe interval", async () => {
-    serve({
-      "GET /me": { username: "alice" },
-      "GET /channels/alice": alice,
-      "GET /me/stream-key": { stream_key: "live_secret123" },
-      "POST /me/broadcast/end": { ok: true },
-    });
-    renderAt("/dashboard", true);
+    const server = serve(
+      {
+        "GET /channels/alice": alice,
+        "GET /server-info": { rtmp_url: "rtmp://tv.example:1935/live", rtmps_url: null, rtmp_port: 1935, public_url: null, version: "1" },
+        "GET /me/stream-key": streamKey("live_secret123"),
+        "POST /me/broadcast/end": { ingest_enabled: false, live: true },
+      },
+      true,
+    );
+    renderAt("/dashboard", server);
     const status = await screen.findByTestId("dashboard-status");
     expect(status.getAttribute("data-live")).toBe("true");
     expect(screen.getByTestId("ingest-stats").textContent).toContain("1280×720");
     expect(screen.getByTestId("keyframe-warning").textContent).toContain("8.0 s");
     expect(document.body.textContent).not.toContain("live_secret123");
-    expect((screen.getByTestId("server-url") as HTMLInputElement).value).toBe(
-      `rtmp://${window.location.hostname}:1935/live`,
+    await waitFor(() =>
+      expect((screen.getByTestId("server-url") as HTMLInputElement).value).toBe("rtmp://tv.example:1935/live"),
     );
     fireEvent.click(screen.getByRole("button", { name: "Show key" }));
     expect(((await screen.findByTestId("stream-key")) as HTMLInputElement).value).toBe("live_secret123");
+    expectBearer(server.find("GET /me/stream-key"));
     fireEvent.click(screen.getByRole("button", { name: "End broadcast" }));
     expect((await screen.findByText(/Broadcast ended/)).textContent).toMatch(/held off/);
+    expectBearer(server.find("POST /me/broadcast/end"));
   });
 
   it("shows only the ingest button that fits the state", async () => {
-    const calls = serve({
-      "GET /me": { username: "alice" },
-      "GET /channels/alice": { ...alice, ingest_enabled: true },
-      "POST /me/broadcast/end": { ingest_enabled: false, live: true },
-    });
-    renderAt("/dashboard", true);
+    const server = serve(
+      { "GET /channels/alice": alice, "POST /me/broadcast/end": { ingest_enabled: false, live: true } },
+      true,
+    );
+    renderAt("/dashboard", server);
     const end = await screen.findByRole("button", { name: "End broadcast" });
     expect(screen.queryByRole("button", { name: "Enable ingest" })).toBeNull();
     end.focus();
@@ -198,23 +297,26 @@ describe("dashboard", () => {
     expect(screen.queryByRole("button", { name: "End broadcast" })).toBeNull();
     // the same button, so keyboard focus stays on it
     expect(document.activeElement).toBe(enable);
-    expect(calls).toContain("POST /me/broadcast/end");
+    expect(server.sent()).toContain("POST /me/broadcast/end");
   });
 
   it("offers only Enable ingest while the key is held off and offline", async () => {
-    const calls = serve({
-      "GET /me": { username: "bob" },
-      "GET /channels/bob": { ...bob, ingest_enabled: false },
-      "POST /me/broadcast/enable": { ingest_enabled: true, live: false },
-    });
-    renderAt("/dashboard", true);
+    const server = serve(
+      {
+        "GET /channels/bob": channel("bob", { ingest_enabled: false }),
+        "POST /me/broadcast/enable": { ingest_enabled: true, live: false },
+      },
+      true,
+      bobUser,
+    );
+    renderAt("/dashboard", server);
     const enable = await screen.findByRole("button", { name: "Enable ingest" });
     expect(screen.getByTestId("ingest-held")).toBeTruthy();
     expect(screen.queryByRole("button", { name: "End broadcast" })).toBeNull();
     enable.focus();
     fireEvent.click(enable);
     await screen.findByText(/Ingest enabled/);
-    expect(calls).toContain("POST /me/broadcast/enable");
+    expectBearer(server.find("POST /me/broadcast/enable"));
     // offline with ingest on: no button fits; focus moves to the section, not to <body>
     expect(screen.queryByTestId("ingest-button")).toBeNull();
     expect(screen.queryByTestId("ingest-held")).toBeNull();
@@ -224,37 +326,38 @@ describe("dashboard", () => {
   });
 
   it("offers no ingest button while offline with ingest on", async () => {
-    serve({ "GET /me": { username: "bob" }, "GET /channels/bob": { ...bob, ingest_enabled: true } });
-    renderAt("/dashboard", true);
+    renderAt("/dashboard", serve({ "GET /channels/bob": channel("bob") }, true, bobUser));
     await screen.findByTestId("dashboard-status");
     expect(screen.queryByTestId("ingest-button")).toBeNull();
   });
 
   it("ignores an ingest flag read before the streamer changed it", async () => {
     let answerKey: (r: Reply) => void = () => undefined;
-    serve({
-      "GET /me": { username: "alice" },
-      "GET /channels/alice": { ...alice, ingest_enabled: true },
-      "GET /me/stream-key": () => new Promise<Reply>((resolve) => (answerKey = resolve)),
-      "POST /me/broadcast/end": { ingest_enabled: false, live: true },
-    });
-    renderAt("/dashboard", true);
+    const server = serve(
+      {
+        "GET /channels/alice": alice,
+        "GET /me/stream-key": () => new Promise<Reply>((resolve) => (answerKey = resolve)),
+        "POST /me/broadcast/end": { ingest_enabled: false, live: true },
+      },
+      true,
+    );
+    renderAt("/dashboard", server);
     fireEvent.click(await screen.findByRole("button", { name: "Show key" }));
     fireEvent.click(screen.getByRole("button", { name: "End broadcast" }));
     await screen.findByRole("button", { name: "Enable ingest" });
     // the key request was sent before "End broadcast" and answers with the old flag
-    await act(async () => answerKey({ status: 200, body: { stream_key: "k", ingest_enabled: true } }));
+    await act(async () => answerKey({ status: 200, body: streamKey("k", true) }));
     await screen.findByTestId("stream-key");
     expect(screen.getByRole("button", { name: "Enable ingest" })).toBeTruthy();
   });
 
   it("moves keyboard focus to what replaced the pressed button", async () => {
-    serve({
-      "GET /me": { username: "bob" },
-      "GET /channels/bob": bob,
-      "GET /me/stream-key": { stream_key: "live_k" },
-    });
-    renderAt("/dashboard", true);
+    const server = serve(
+      { "GET /channels/bob": bob, "GET /me/stream-key": streamKey("live_k") },
+      true,
+      bobUser,
+    );
+    renderAt("/dashboard", server);
     fireEvent.click(await screen.findByRole("button", { name: "Show key" }));
     const key = await screen.findByTestId("stream-key");
     const focused = (el: () => HTMLElement) => waitFor(() => expect(document.activeElement).toBe(el()));
@@ -268,35 +371,70 @@ describe("dashboard", () => {
   });
 
   it("rotates the key only after confirmation", async () => {
-    const calls = serve({
-      "GET /me": { username: "alice" },
-      "GET /channels/alice": bob,
-      "POST /me/stream-key": { stream_key: "live_new" },
-    });
-    renderAt("/dashboard", true);
+    const server = serve(
+      { "GET /channels/alice": channel("alice"), "POST /me/stream-key": streamKey("live_new") },
+      true,
+    );
+    renderAt("/dashboard", server);
     fireEvent.click(await screen.findByRole("button", { name: "Rotate key…" }));
-    expect(calls).not.toContain("POST /me/stream-key");
+    expect(server.sent()).not.toContain("POST /me/stream-key");
     fireEvent.click(screen.getByRole("button", { name: "Make a new key" }));
     expect(((await screen.findByTestId("stream-key")) as HTMLInputElement).value).toBe("live_new");
-    expect(calls).toContain("POST /me/stream-key");
+    expectBearer(server.find("POST /me/stream-key"));
   });
 
   it("saves stream info with tags split on commas", async () => {
-    let sent: unknown = null;
-    serve({
-      "GET /me": { username: "bob" },
-      "GET /channels/bob": bob,
-      "PATCH /channels/bob": (_u: string, init: RequestInit) => {
-        sent = JSON.parse(String(init.body));
-        return { status: 200, body: { ...bob, ...(sent as object) } };
+    const server = serve(
+      {
+        "GET /channels/bob": bob,
+        "PATCH /channels/bob": (call: Call) => ({ status: 200, body: { ...bob, ...(call.body as object) } }),
       },
-    });
-    renderAt("/dashboard", true);
+      true,
+      bobUser,
+    );
+    renderAt("/dashboard", server);
     fireEvent.change(await screen.findByLabelText("Title"), { target: { value: "Hello" } });
     fireEvent.change(screen.getByLabelText("Tags"), { target: { value: "a, b,, a" } });
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
     await screen.findByText("Saved.");
-    expect(sent).toMatchObject({ title: "Hello", tags: ["a", "b"] });
+    const patch = server.find("PATCH /channels/bob");
+    expect(patch?.body).toMatchObject({ title: "Hello", tags: ["a", "b"] });
+    expectBearer(patch);
+  });
+});
+
+describe("settings", () => {
+  it("changes the email only with the current password", async () => {
+    const server = serve(
+      {
+        "PATCH /me": (call: Call) => ({ status: 200, body: { ...user(), ...(call.body as object) } }),
+      },
+      true,
+    );
+    renderAt("/settings", server);
+    const email = await screen.findByLabelText("Email", { selector: "input" });
+    expect((email as HTMLInputElement).value).toBe("alice@example.com");
+    fireEvent.change(email, { target: { value: "new@example.com" } });
+    fireEvent.change(screen.getByLabelText("Your password"), { target: { value: "current pw" } });
+    fireEvent.click(screen.getByRole("button", { name: "Change email" }));
+    await screen.findByText("Email changed.");
+    const patch = server.find("PATCH /me");
+    expect(patch?.body).toEqual({ email: "new@example.com", current_password: "current pw" });
+    expectBearer(patch);
+  });
+
+  it("saves the profile with the bearer token", async () => {
+    const server = serve(
+      { "PATCH /me": (call: Call) => ({ status: 200, body: { ...user(), ...(call.body as object) } }) },
+      true,
+    );
+    renderAt("/settings", server);
+    fireEvent.change(await screen.findByLabelText("Display name"), { target: { value: "Ally" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save profile" }));
+    await screen.findByText("Profile saved.");
+    expect(server.find("PATCH /me")?.body).toEqual({ display_name: "Ally", bio: "" });
+    expectBearer(server.find("PATCH /me"));
+    expect((await screen.findByTestId("signed-in-as")).textContent).toBe("Ally");
   });
 });
 

@@ -1,41 +1,16 @@
 import { describe, expect, it } from "vitest";
-import {
-  DEFAULT_EXPIRES_IN_S,
-  loadSession,
-  refreshDelayMs,
-  saveSession,
-  SESSION_KEY,
-  sessionFromTokens,
-} from "../src/api/session";
-import { memoryStorage, tokens } from "./helpers";
+import { refreshDelayMs, sessionFrom } from "../src/api/session";
+import { session, user } from "./helpers";
 
-describe("session storage", () => {
-  it("round-trips through storage", () => {
-    const storage = memoryStorage();
-    const s = sessionFromTokens(tokens(1), 1_000);
-    saveSession(storage, s);
-    expect(loadSession(storage)).toEqual(s);
-    saveSession(storage, null);
-    expect(loadSession(storage)).toBeNull();
-  });
-
-  it("treats corrupt or partial entries as signed out", () => {
-    const storage = memoryStorage();
-    storage.setItem(SESSION_KEY, "{not json");
-    expect(loadSession(storage)).toBeNull();
-    storage.setItem(SESSION_KEY, JSON.stringify({ accessToken: "a" }));
-    expect(loadSession(storage)).toBeNull();
-  });
-
-  it("computes expiry from expires_in, defaulting to 900 s", () => {
-    expect(sessionFromTokens(tokens(1, 60), 5_000).expiresAt).toBe(65_000);
-    const { expires_in: _drop, ...noExpiry } = tokens(1);
-    expect(sessionFromTokens(noExpiry, 0).expiresAt).toBe(DEFAULT_EXPIRES_IN_S * 1000);
+describe("sessionFrom", () => {
+  it("keeps the access token, its expiry and the user; never a refresh token", () => {
+    const s = sessionFrom({ ...session(1, 60), refresh_token: "should-not-be-kept" }, 5_000);
+    expect(s).toEqual({ accessToken: "access-1", expiresAt: 65_000, user: user() });
   });
 });
 
 describe("refreshDelayMs", () => {
-  const s = (expiresAt: number) => ({ accessToken: "a", refreshToken: "r", expiresAt });
+  const s = (expiresAt: number) => ({ expiresAt });
 
   it("refreshes 60 s before a 15 min token expires", () => {
     expect(refreshDelayMs(s(900_000), 0)).toBe(840_000);

@@ -1,20 +1,31 @@
 /**
- * The JSON API client: bearer tokens, silent refresh, errors as `ApiError`.
+ * The JSON API client: one per app, handed to every page through React context (`useApi`).
  *
- * Access tokens are refreshed shortly before they expire (see `refreshDelayMs`) and, once, when a
- * request answers 401. Refreshes are single-flight and shared between tabs through localStorage.
+ * The access token lives in memory only. The refresh token is the server's HttpOnly
+ * `kitch_refresh` cookie, which page scripts can neither read nor send by hand: refresh and
+ * logout send the `X-Kitch-CSRF: 1` header that a cookie-authenticated call needs, and on load
+ * the app calls refresh once (`restore`) so a reloaded tab stays signed in. Access tokens are
+ * refreshed shortly before they expire (see `refreshDelayMs`) and, once, when a request answers
+ * 401; refreshes are single-flight. Signing out in one tab signs out the others (a
+ * BroadcastChannel message that carries no secret).
  */
 import { ServerClock, serverClock } from "./clock";
-import {
-  isTokenResponse,
-  loadSession,
-  refreshDelayMs,
-  saveSession,
-  SESSION_KEY,
-  sessionFromTokens,
-  type Session,
-  type TokenResponse,
-} from "./session";
+import { refreshDelayMs, sessionFrom, type Session } from "./session";
+import type {
+  AnswerOf,
+  ApiErrorBody,
+  BodyOf,
+  Channel,
+  ChannelList,
+  IngestState,
+  PrivateUser,
+  ServerInfo,
+  SessionAnswer,
+  StreamKey,
+} from "./types";
+
+/** The header the server wants on refresh and logout when the refresh token is the cookie. */
+export const CSRF_HEADER = "X-Kitch-CSRF";
 
 export class ApiError extends Error {
   readonly status: number;
@@ -28,21 +39,12 @@ export class ApiError extends Error {
   }
 }
 
-/** Turn any response body into an ApiError, reading `{"error": {"code", "message"}}` if present. */
+/** The API's one error shape, `{"error": {"code", "message"}}`; anything else (a proxy's HTML
+ * page, an empty body) becomes a generic error with the status. */
 export function errorFromBody(status: number, body: unknown): ApiError {
-  if (typeof body === "object" && body !== null && "error" in body) {
-    const err = (body as { error: unknown }).error;
-    if (typeof err === "object" && err !== null) {
-      const e = err as Record<string, unknown>;
-      const code = typeof e.code === "string" ? e.code : `http_${status}`;
-      const message = typeof e.message === "string" ? e.message : `Request failed (${status})`;
-      return new ApiError(status, code, message);
-    }
-    if (typeof err === "string") return new ApiError(status, `http_${status}`, err);
-  }
-  if (typeof body === "object" && body !== null && "detail" in body) {
-    const d = (body as { detail: unknown }).detail;
-    if (typeof d === "string") return new ApiError(status, `http_${status}`, d);
+  const error = (body as Partial<ApiErrorBody> | null)?.error;
+  if (typeof error?.code === "string" && typeof error.message === "string") {
+    return new ApiError(status, error.code, error.message);
   }
   return new ApiError(status, `http_${status}`, `Request failed (${status})`);
 }
@@ -52,19 +54,47 @@ export interface RequestOptions {
   body?: unknown;
   /** Send the bearer token (default true when signed in). */
   auth?: boolean;
-  /** Abort signal. */
+  /** Abort signal: aborting cancels the request (the promise rejects with an AbortError). */
   signal?: AbortSignal;
 }
 
-type Listener = (session: Session | null) => void;
+/** What other tabs are told: only that someone signed in or out, never a token. */
+export type TabMessage = "signed-in" | "signed-out";
+
+/** A message bus between the tabs of one origin (a BroadcastChannel in browsers). */
+export interface TabBus {
+  post(message: TabMessage): void;
+  listen(handler: (message: TabMessage) => void): () => void;
+  close(): void;
+}
+
+export function broadcastChannelBus(name = "kitch.auth"): TabBus | null {
+  if (typeof BroadcastChannel === "undefined") return null;
+  const channel = new BroadcastChannel(name);
+  return {
+    post: (message) => channel.postMessage(message),
+    listen(handler) {
+      const onMessage = (e: MessageEvent): void => {
+        if (e.data === "signed-in" || e.data === "signed-out") handler(e.data);
+      };
+      channel.addEventListener("message", onMessage);
+      return () => channel.removeEventListener("message", onMessage);
+    },
+    close: () => channel.close(),
+  };
+}
+
+/** The client's auth state: `restored` turns true once the start-up refresh has answered. */
+export interface AuthSnapshot {
+  session: Session | null;
+  restored: boolean;
+}
 
 export interface ApiClientOptions {
   /** Default "/api/v1". */
   base?: string;
   /** Default globalThis.fetch. */
   fetch?: typeof fetch;
-  /** Default window.localStorage (or an in-memory store when unavailable). */
-  storage?: Storage;
   /** Client clock in epoch ms; default Date.now. */
   now?: () => number;
   /** Where Date headers are recorded; default the shared `serverClock`. */
@@ -72,80 +102,62 @@ export interface ApiClientOptions {
   /** Default window.setTimeout / clearTimeout. */
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
-}
-
-function memoryStorage(): Storage {
-  const map = new Map<string, string>();
-  return {
-    get length() {
-      return map.size;
-    },
-    clear: () => map.clear(),
-    getItem: (k) => map.get(k) ?? null,
-    key: (i) => [...map.keys()][i] ?? null,
-    removeItem: (k) => void map.delete(k),
-    setItem: (k, v) => void map.set(k, String(v)),
-  };
-}
-
-function defaultStorage(): Storage {
-  try {
-    if (typeof window !== "undefined" && window.localStorage) return window.localStorage;
-  } catch {
-    // access denied (sandboxed iframe, privacy mode)
-  }
-  return memoryStorage();
+  /** Opens the bus to other tabs (default a BroadcastChannel; null: no other tabs). */
+  tabs?: (() => TabBus | null) | null;
 }
 
 export class ApiClient {
   private readonly base: string;
   private readonly fetchImpl: typeof fetch;
-  private readonly storage: Storage;
   private readonly now: () => number;
   private readonly clock: ServerClock;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
-  private current: Session | null;
+  private readonly openTabs: () => TabBus | null;
+  private tabs: TabBus | null = null;
+  private state: AuthSnapshot = { session: null, restored: false };
+  /** Bumped on every sign-in/out, so an answer to an older refresh cannot undo it. */
+  private generation = 0;
   private refreshing: Promise<Session | null> | null = null;
+  private restoring: Promise<Session | null> | null = null;
   private timer: unknown = null;
-  private readonly listeners = new Set<Listener>();
+  private readonly listeners = new Set<() => void>();
 
   constructor(options: ApiClientOptions = {}) {
     this.base = options.base ?? "/api/v1";
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    this.storage = options.storage ?? defaultStorage();
     this.now = options.now ?? (() => Date.now());
     this.clock = options.clock ?? serverClock;
     this.setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer =
       options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
-    this.current = loadSession(this.storage);
-    this.schedule();
+    const tabs = options.tabs === undefined ? broadcastChannelBus : options.tabs;
+    this.openTabs = tabs ?? (() => null);
   }
 
   get session(): Session | null {
-    return this.current;
+    return this.state.session;
   }
 
-  subscribe(listener: Listener): () => void {
+  /** The current state (a new object after each change: fit for useSyncExternalStore). */
+  snapshot = (): AuthSnapshot => this.state;
+
+  subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  };
+
+  private update(change: Partial<AuthSnapshot>): void {
+    this.state = { ...this.state, ...change };
+    for (const l of this.listeners) l();
   }
 
-  /** Adopt a session written by another tab (call from a `storage` event). */
-  syncFromStorage(): void {
-    const stored = loadSession(this.storage);
-    const same =
-      stored?.accessToken === this.current?.accessToken &&
-      stored?.refreshToken === this.current?.refreshToken;
-    if (!same) this.setSession(stored, false);
-  }
-
-  private setSession(session: Session | null, persist = true): void {
-    this.current = session;
-    if (persist) saveSession(this.storage, session);
+  private setSession(session: Session | null): void {
+    this.generation += 1;
+    this.update({ session });
     this.schedule();
-    for (const l of this.listeners) l(session);
   }
 
   private schedule(): void {
@@ -153,69 +165,14 @@ export class ApiClient {
       this.clearTimer(this.timer);
       this.timer = null;
     }
-    const s = this.current;
+    const s = this.session;
     if (!s) return;
-    const delay = refreshDelayMs(s, this.now());
     // Browsers clamp timers above 2^31-1 ms; long-lived tokens are re-checked daily.
-    this.timer = this.setTimer(
-      () => {
-        this.timer = null;
-        void this.refresh().catch(() => undefined);
-      },
-      Math.min(delay, 86_400_000),
-    );
-  }
-
-  /** Adopt a token pair answered by login/register/refresh. */
-  acceptTokens(tokens: TokenResponse): Session {
-    const s = sessionFromTokens(tokens, this.now());
-    this.setSession(s);
-    return s;
-  }
-
-  /**
-   * Exchange the refresh token for a new pair. Single-flight; resolves to null (and signs out)
-   * when the server refuses the refresh token; rejects on network errors, keeping the session.
-   */
-  refresh(): Promise<Session | null> {
-    if (this.refreshing) return this.refreshing;
-    const run = async (): Promise<Session | null> => {
-      // Another tab may have refreshed already: use its tokens if they are newer.
-      const stored = loadSession(this.storage);
-      if (
-        stored &&
-        this.current &&
-        stored.refreshToken !== this.current.refreshToken &&
-        refreshDelayMs(stored, this.now()) > 0
-      ) {
-        this.setSession(stored, false);
-        return stored;
-      }
-      const s = stored ?? this.current;
-      if (!s) return null;
-      let res: Response;
-      try {
-        res = await this.send("POST", "/auth/refresh", { refresh_token: s.refreshToken }, null);
-      } catch (e) {
-        this.scheduleRetry();
-        throw e;
-      }
-      const body = await readBody(res);
-      // Signed in again, or given new tokens (password change) while this refresh was in
-      // flight: the newer session wins, whatever this answer says.
-      if (this.current?.refreshToken !== s.refreshToken) return this.current;
-      if (res.ok && isTokenResponse(body)) return this.acceptTokens(body);
-      if (res.status === 400 || res.status === 401 || res.status === 403) {
-        this.setSession(null);
-        return null;
-      }
-      this.scheduleRetry();
-      throw errorFromBody(res.status, body);
-    };
-    this.refreshing = run().finally(() => {
-      this.refreshing = null;
-    });
-    return this.refreshing;
+    const delay = Math.min(refreshDelayMs(s, this.now()), 86_400_000);
+    this.timer = this.setTimer(() => {
+      this.timer = null;
+      void this.refresh().catch(() => undefined);
+    }, delay);
   }
 
   private scheduleRetry(): void {
@@ -226,12 +183,59 @@ export class ApiClient {
     }, 10_000);
   }
 
+  private accept(answer: SessionAnswer): Session {
+    const s = sessionFrom(answer, this.now());
+    this.setSession(s);
+    return s;
+  }
+
+  /**
+   * Sign in again from the refresh cookie, once per page load. A visitor without a session gets
+   * a 401 and stays signed out (no error); `restored` turns true either way.
+   */
+  restore(): Promise<Session | null> {
+    this.restoring ??= this.refresh()
+      .catch(() => null)
+      .finally(() => this.update({ restored: true }));
+    return this.restoring;
+  }
+
+  /**
+   * Exchange the refresh cookie for a new access token. Single-flight; resolves to null (and
+   * signs out) when the server refuses; rejects on network and server errors, keeping the session.
+   */
+  refresh(): Promise<Session | null> {
+    if (this.refreshing) return this.refreshing;
+    const run = async (): Promise<Session | null> => {
+      const generation = this.generation;
+      let res: Response;
+      try {
+        res = await this.send("POST", "/auth/refresh", { csrf: true });
+      } catch (e) {
+        if (this.session) this.scheduleRetry();
+        throw e;
+      }
+      const body = await readBody(res);
+      // Signed in or out while this refresh was in flight: that newer state wins.
+      if (generation !== this.generation) return this.session;
+      if (res.ok) return this.accept(body as SessionAnswer);
+      if (res.status === 400 || res.status === 401 || res.status === 403) {
+        if (this.session) this.setSession(null);
+        return null;
+      }
+      if (this.session) this.scheduleRetry();
+      throw errorFromBody(res.status, body);
+    };
+    this.refreshing = run().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
   private async send(
     method: string,
     path: string,
-    body: unknown,
-    token: string | null,
-    signal?: AbortSignal,
+    { body, token, signal, csrf }: { body?: unknown; token?: string; signal?: AbortSignal; csrf?: boolean },
   ): Promise<Response> {
     const headers: Record<string, string> = { Accept: "application/json" };
     let payload: BodyInit | undefined;
@@ -243,6 +247,7 @@ export class ApiClient {
       headers["Content-Type"] = "application/json";
     }
     if (token) headers.Authorization = `Bearer ${token}`;
+    if (csrf) headers[CSRF_HEADER] = "1";
     const sentAt = this.now();
     const res = await this.fetchImpl(this.base + path, {
       method,
@@ -255,111 +260,151 @@ export class ApiClient {
     return res;
   }
 
-  /** Perform a request and return its parsed JSON body (null for an empty body). */
+  /** Perform a request and return its parsed JSON body (undefined for an empty body). */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const useAuth = options.auth ?? true;
-    let session = useAuth ? this.current : null;
+    const { body, signal } = options;
+    let session = (options.auth ?? true) ? this.session : null;
     if (session && this.now() >= session.expiresAt) {
       session = await this.refresh().catch(() => session);
     }
-    let res = await this.send(
-      method,
-      path,
-      options.body,
-      session?.accessToken ?? null,
-      options.signal,
-    );
+    let res = await this.send(method, path, { body, signal, token: session?.accessToken });
     if (res.status === 401 && session) {
       const renewed = await this.refresh();
-      if (renewed) {
-        res = await this.send(method, path, options.body, renewed.accessToken, options.signal);
-      }
+      if (renewed) res = await this.send(method, path, { body, signal, token: renewed.accessToken });
     }
-    const body = await readBody(res);
-    if (!res.ok) throw errorFromBody(res.status, body);
-    return body as T;
+    const answer = await readBody(res);
+    if (!res.ok) throw errorFromBody(res.status, answer);
+    return answer as T;
   }
 
-  get<T>(path: string, options?: RequestOptions): Promise<T> {
-    return this.request<T>("GET", path, options);
-  }
-
-  post<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T> {
-    return this.request<T>("POST", path, { ...options, body });
-  }
-
-  patch<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T> {
-    return this.request<T>("PATCH", path, { ...options, body });
-  }
-
-  put<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T> {
-    return this.request<T>("PUT", path, { ...options, body });
-  }
-
-  delete<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T> {
-    return this.request<T>("DELETE", path, { ...options, body });
-  }
+  // ---- sign in and out ----
 
   async login(username: string, password: string): Promise<Session> {
-    const body = await this.post<unknown>("/auth/login", { username, password }, { auth: false });
-    if (!isTokenResponse(body)) throw new ApiError(500, "bad_response", "The server sent no token");
-    return this.acceptTokens(body);
+    const body: BodyOf<"login"> = { username, password };
+    const answer = await this.request<AnswerOf<"login">>("POST", "/auth/login", { body, auth: false });
+    const s = this.accept(answer);
+    this.tabs?.post("signed-in");
+    return s;
   }
 
   async register(username: string, email: string, password: string): Promise<Session> {
-    const body = await this.post<unknown>(
-      "/auth/register",
-      { username, email, password },
-      { auth: false },
-    );
-    // Register may answer the token pair, or only the new account: then sign in.
-    if (isTokenResponse(body)) return this.acceptTokens(body);
-    if (typeof body === "object" && body !== null) {
-      const b = body as Record<string, unknown>;
-      for (const key of ["tokens", "session"]) {
-        if (isTokenResponse(b[key])) return this.acceptTokens(b[key]);
-      }
-    }
-    return this.login(username, password);
+    const body: BodyOf<"register"> = { username, email, password };
+    const answer = await this.request<AnswerOf<"register">>("POST", "/auth/register", {
+      body,
+      auth: false,
+    });
+    const s = this.accept(answer);
+    this.tabs?.post("signed-in");
+    return s;
   }
 
-  /** Sign out here (and on the server when it answers); never throws. */
+  /** Sign out here, on the server (revoking the cookie's session) and in other tabs; never throws. */
   async logout(): Promise<void> {
-    const s = this.current;
+    const token = this.session?.accessToken;
     this.setSession(null);
-    if (!s) return;
     try {
-      await this.send("POST", "/auth/logout", { refresh_token: s.refreshToken }, s.accessToken);
+      await this.send("POST", "/auth/logout", { token, csrf: true });
     } catch {
       // offline: the local session is gone, which is what the user asked for
     }
+    this.tabs?.post("signed-out");
   }
 
-  /** Forget the session locally without telling the server (e.g. after deleting the account). */
+  /** Forget the session here and in other tabs without telling the server (account deleted). */
   forget(): void {
     this.setSession(null);
+    this.tabs?.post("signed-out");
   }
 
-  /** Listen for other tabs signing in, refreshing or signing out. */
-  watchOtherTabs(target: Window): () => void {
-    const onStorage = (e: StorageEvent): void => {
-      if (e.key === SESSION_KEY || e.key === null) this.syncFromStorage();
+  /**
+   * Follow other tabs: one signing out signs this one out, one signing in signs this one in
+   * (from the shared cookie). Returns the function that stops listening.
+   */
+  watchOtherTabs(): () => void {
+    const tabs = this.openTabs();
+    if (!tabs) return () => undefined;
+    this.tabs = tabs;
+    const stop = tabs.listen((message) => {
+      if (message === "signed-out" && this.session) this.setSession(null);
+      if (message === "signed-in" && !this.session) void this.refresh().catch(() => undefined);
+    });
+    return () => {
+      stop();
+      tabs.close();
+      if (this.tabs === tabs) this.tabs = null;
     };
-    target.addEventListener("storage", onStorage);
-    return () => target.removeEventListener("storage", onStorage);
+  }
+
+  // ---- the API's operations, typed from the OpenAPI document ----
+
+  channels(signal?: AbortSignal): Promise<ChannelList> {
+    return this.request("GET", "/channels", { auth: false, signal });
+  }
+
+  channel(name: string, signal?: AbortSignal): Promise<Channel> {
+    return this.request("GET", `/channels/${encodeURIComponent(name)}`, { signal });
+  }
+
+  patchChannel(name: string, body: BodyOf<"patch_channel">): Promise<Channel> {
+    return this.request("PATCH", `/channels/${encodeURIComponent(name)}`, { body });
+  }
+
+  /** Reload the signed-in user's profile into the session. */
+  async reloadMe(): Promise<PrivateUser> {
+    return this.keepUser(await this.request<AnswerOf<"get_me">>("GET", "/me"));
+  }
+
+  async patchMe(body: BodyOf<"patch_me">): Promise<PrivateUser> {
+    return this.keepUser(await this.request<AnswerOf<"patch_me">>("PATCH", "/me", { body }));
+  }
+
+  private keepUser(user: PrivateUser): PrivateUser {
+    const s = this.session;
+    if (s && s.user.id === user.id) this.update({ session: { ...s, user } });
+    return user;
+  }
+
+  /**
+   * Change the password: the server signs out every session and starts a new one for this tab
+   * (its refresh token as the cookie), answered like a sign-in.
+   */
+  async changePassword(body: BodyOf<"change_password">): Promise<void> {
+    this.accept(await this.request<AnswerOf<"change_password">>("POST", "/me/password", { body }));
+  }
+
+  async deleteMe(password: string): Promise<void> {
+    const body: BodyOf<"delete_me"> = { password };
+    await this.request("DELETE", "/me", { body });
+  }
+
+  async putAvatar(image: Blob): Promise<void> {
+    await this.request<AnswerOf<"put_avatar">>("PUT", "/me/avatar", { body: image });
+    await this.reloadMe();
+  }
+
+  /** Show the stream key, or with `rotate` replace it. */
+  streamKey(rotate = false, signal?: AbortSignal): Promise<StreamKey> {
+    return this.request(rotate ? "POST" : "GET", "/me/stream-key", { signal });
+  }
+
+  /** End the broadcast and hold the key off (false), or accept the key again (true). */
+  setIngest(enabled: boolean): Promise<IngestState> {
+    return this.request("POST", enabled ? "/me/broadcast/enable" : "/me/broadcast/end");
+  }
+
+  serverInfo(signal?: AbortSignal): Promise<ServerInfo> {
+    return this.request("GET", "/server-info", { auth: false, signal });
   }
 }
 
 async function readBody(res: Response): Promise<unknown> {
-  if (res.status === 204) return null;
+  if (res.status === 204) return undefined;
   const text = await res.text();
-  if (!text) return null;
+  if (!text) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
     if (res.ok) throw new ApiError(502, "bad_response", "The server answered something that is not JSON");
-    return { error: { code: `http_${res.status}`, message: text.slice(0, 200) } };
+    return undefined;
   }
 }
-
-export const api = new ApiClient();

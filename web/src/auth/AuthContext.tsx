@@ -1,15 +1,14 @@
-/** Who is signed in: the session from ApiClient plus the `me` profile, shared by every page. */
-import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
+/** Who is signed in: the API client's session (with the user's profile), shared by every page. */
+import { createContext, useContext, useEffect, useMemo, useState, useSyncExternalStore } from "react";
 import type { ReactNode } from "react";
-import { ApiError, type ApiClient } from "../api/client";
-import { normalizeMe, type Me } from "../api/types";
+import { useApi } from "../api/context";
+import type { PrivateUser } from "../api/types";
 
 export type AuthStatus = "loading" | "signed-in" | "signed-out";
 
 export interface AuthState {
-  client: ApiClient;
   status: AuthStatus;
-  me: Me | null;
+  me: PrivateUser | null;
   /** True after the user signed out (or deleted the account) here, until they sign in again. */
   signedOutByUser: boolean;
   login(username: string, password: string): Promise<void>;
@@ -17,82 +16,45 @@ export interface AuthState {
   logout(): Promise<void>;
   /** Forget the session without telling the server (the account was just deleted). */
   forget(): void;
-  reloadMe(): Promise<void>;
 }
 
 const AuthContext = createContext<AuthState | null>(null);
 
-export function AuthProvider({ client, children }: { client: ApiClient; children: ReactNode }) {
-  const [me, setMe] = useState<Me | null>(null);
-  const [status, setStatus] = useState<AuthStatus>(client.session ? "loading" : "signed-out");
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const client = useApi();
+  const { session, restored } = useSyncExternalStore(client.subscribe, client.snapshot);
   const [signedOutByUser, setSignedOutByUser] = useState(false);
 
-  const reloadMe = useCallback(async () => {
-    if (!client.session) {
-      setMe(null);
-      setStatus("signed-out");
-      return;
-    }
-    try {
-      const profile = normalizeMe(await client.get<unknown>("/me"));
-      setMe(profile);
-      setStatus(profile ? "signed-in" : "signed-out");
-    } catch (e) {
-      if (e instanceof ApiError && (e.status === 401 || e.status === 404)) {
-        client.forget();
-        setMe(null);
-        setStatus("signed-out");
-      } else {
-        // offline or server error: keep the session, show signed-in without a profile
-        setStatus(client.session ? "signed-in" : "signed-out");
-      }
-    }
+  useEffect(() => {
+    void client.restore();
+    return client.watchOtherTabs();
   }, [client]);
 
-  useEffect(() => {
-    void reloadMe();
-    const unsubscribe = client.subscribe((s) => {
-      if (!s) {
-        setMe(null);
-        setStatus("signed-out");
-      }
-    });
-    const unwatch = typeof window !== "undefined" ? client.watchOtherTabs(window) : () => {};
-    return () => {
-      unsubscribe();
-      unwatch();
-    };
-  }, [client, reloadMe]);
-
+  const status: AuthStatus = session ? "signed-in" : restored ? "signed-out" : "loading";
+  const me = session?.user ?? null;
   const value = useMemo<AuthState>(
     () => ({
-      client,
       status,
       me,
       signedOutByUser,
       async login(username, password) {
         await client.login(username, password);
         setSignedOutByUser(false);
-        await reloadMe();
       },
       async register(username, email, password) {
         await client.register(username, email, password);
         setSignedOutByUser(false);
-        await reloadMe();
       },
       async logout() {
         setSignedOutByUser(true);
         await client.logout();
-        setMe(null);
-        setStatus("signed-out");
       },
       forget() {
         setSignedOutByUser(true);
         client.forget();
       },
-      reloadMe,
     }),
-    [client, status, me, signedOutByUser, reloadMe],
+    [client, status, me, signedOutByUser],
   );
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;

@@ -22,8 +22,10 @@ export function Avatar({
   size?: number;
   version?: number;
 }) {
-  const [failed, setFailed] = useState(false);
-  useEffect(() => setFailed(false), [name, url, version]);
+  // the image that failed to load; another one (new name, url or version) is tried afresh
+  const source = `${name}\n${url}\n${version}`;
+  const [failedSource, setFailedSource] = useState<string | null>(null);
+  const failed = failedSource === source;
   const initial = name.slice(0, 1).toUpperCase();
   if (failed || (url === null && !version)) {
     return (
@@ -39,7 +41,7 @@ export function Avatar({
       alt=""
       width={size}
       height={size}
-      onError={() => setFailed(true)}
+      onError={() => setFailedSource(source)}
     />
   );
 }

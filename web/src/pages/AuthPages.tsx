@@ -5,10 +5,34 @@ import { useAuth } from "../auth/AuthContext";
 import { ErrorBox, Loading, useTitle } from "../components/bits";
 import { Field, NewPasswordFields, useAction } from "../components/forms";
 
-/** Only same-site paths are followed after signing in (no open redirects). */
+const ORIGIN = "http://kitch.invalid";
+
+/**
+ * Only same-origin relative paths are followed after signing in (no open redirects); anything
+ * else gives `fallback`. Browsers drop tabs and newlines anywhere in a URL and read `\` as `/`,
+ * so `/<tab>/host` and `/\host` mean `//host`, another site: a path holding a control character
+ * or a backslash is refused, also once percent-decoded (any number of times), as is one that
+ * does not start with exactly one `/`.
+ */
 export function safeNext(next: string | null, fallback: string): string {
-  if (next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")) return next;
-  return fallback;
+  if (!next) return fallback;
+  let seen = next;
+  for (;;) {
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f\\]/.test(seen)) return fallback;
+    if (!seen.startsWith("/") || seen.startsWith("//")) return fallback;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(seen);
+    } catch {
+      return fallback; // a broken %-escape
+    }
+    if (decoded === seen) break;
+    seen = decoded;
+  }
+  const url = new URL(next, ORIGIN);
+  if (url.origin !== ORIGIN) return fallback;
+  return url.pathname + url.search + url.hash;
 }
 
 /**

@@ -1,29 +1,33 @@
 /** Home: every channel, live ones first, refreshed every 15 s. */
 import { useState } from "react";
 import { Link } from "react-router";
-import { api } from "../api/client";
-import { normalizeChannelList, type Channel } from "../api/types";
+import { useApi } from "../api/context";
+import type { Channel } from "../api/types";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
 import { formatUptime } from "../lib/format";
+import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
 
 export function Browse() {
   useTitle("");
+  const api = useApi();
   const [channels, setChannels] = useState<Channel[] | null>(null);
   const [error, setError] = useState("");
 
-  usePoll(async () => {
+  usePoll(async (signal) => {
     try {
-      setChannels(normalizeChannelList(await api.get<unknown>("/channels", { auth: false })));
+      const answer = await api.channels(signal);
+      if (signal.aborted) return;
+      setChannels(answer.channels);
       setError("");
     } catch (e) {
-      setError(messageOf(e));
+      if (!signal.aborted) setError(messageOf(e));
     }
   }, 15_000);
 
   const live = channels?.filter((c) => c.live) ?? [];
   const offline = channels?.filter((c) => !c.live) ?? [];
-  const now = Date.now();
+  const now = useNow();
 
   return (
     <div className="page">

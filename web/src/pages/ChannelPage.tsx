@@ -1,10 +1,12 @@
 /** Watch page: player (or the offline state), title, category, tags; live status every 5 s. */
 import { lazy, Suspense, useState } from "react";
 import { useParams } from "react-router";
-import { api, ApiError } from "../api/client";
-import { normalizeChannel, type Channel } from "../api/types";
+import { ApiError } from "../api/client";
+import { useApi } from "../api/context";
+import type { Channel } from "../api/types";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
 import { formatUptime } from "../lib/format";
+import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
 import { NotFound } from "./NotFound";
 
@@ -15,29 +17,36 @@ export function hlsUrl(channel: string): string {
   return `/hls/${encodeURIComponent(channel)}/master.m3u8`;
 }
 
-export function ChannelPage() {
+/** `/{channel}`: a fresh page (no state carried over) for each channel. */
+export function ChannelRoute() {
   const { channel: name = "" } = useParams();
+  return <ChannelPage key={name} name={name} />;
+}
+
+export function ChannelPage({ name }: { name: string }) {
+  const api = useApi();
+  const now = useNow();
   const [channel, setChannel] = useState<Channel | null>(null);
   const [missing, setMissing] = useState(false);
   const [error, setError] = useState("");
   useTitle(channel?.display_name ?? name);
 
   usePoll(
-    async () => {
+    async (signal) => {
       try {
-        const c = normalizeChannel(
-          await api.get<unknown>(`/channels/${encodeURIComponent(name)}`, { auth: false }),
-        );
+        const c = await api.channel(name, signal);
+        if (signal.aborted) return; // answered after we left this channel
         setChannel(c);
-        setMissing(c === null);
+        setMissing(false);
         setError("");
       } catch (e) {
+        if (signal.aborted) return;
         if (e instanceof ApiError && e.status === 404) setMissing(true);
         else setError(messageOf(e));
       }
     },
     5000,
-    [name],
+    name,
   );
 
   if (missing) return <NotFound what={`There is no channel called “${name}”.`} />;
@@ -49,8 +58,8 @@ export function ChannelPage() {
       </div>
     );
   }
-  // A new broadcast (a new started_at) remounts the player, reloading the source.
-  const broadcastKey = channel.stream?.id ?? channel.stream?.started_at ?? "live";
+  // A new broadcast (a new id) remounts the player, reloading the source.
+  const broadcastKey = String(channel.stream?.id ?? "live");
   return (
     <div className="page page-wide channel-page">
       <div className="player-slot">
@@ -88,7 +97,7 @@ export function ChannelPage() {
                 ),
                 channel.live && channel.stream?.started_at && (
                   <span key="uptime">
-                    live for {formatUptime(channel.stream.started_at, Date.now())}
+                    live for {formatUptime(channel.stream.started_at, now)}
                   </span>
                 ),
               ]

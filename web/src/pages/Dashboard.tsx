@@ -6,15 +6,8 @@
 import { useEffect, useRef, useState } from "react";
 import type { RefObject } from "react";
 import { Link } from "react-router";
-import { api } from "../api/client";
-import {
-  ingestEnabledOf,
-  normalizeChannel,
-  rtmpServerUrl,
-  splitTags,
-  streamKeyOf,
-  type Channel,
-} from "../api/types";
+import { useApi } from "../api/context";
+import { pageRtmpUrl, splitTags, type Channel } from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { CopyButton } from "../components/CopyButton";
 import { ErrorBox, LiveBadge, Loading, messageOf, useTitle } from "../components/bits";
@@ -33,6 +26,7 @@ import {
   formatUptime,
   keyframeWarning,
 } from "../lib/format";
+import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
 
 export function Dashboard() {
@@ -65,26 +59,26 @@ function useIngestState() {
 }
 
 function DashboardFor({ username }: { username: string }) {
+  const api = useApi();
   const [channel, setChannel] = useState<Channel | null>(null);
   const [statusError, setStatusError] = useState("");
   const ingest = useIngestState();
 
   usePoll(
-    async () => {
+    async (signal) => {
       const stamp = ingest.stamp();
       try {
-        const c = normalizeChannel(
-          await api.get<unknown>(`/channels/${encodeURIComponent(username)}`),
-        );
+        const c = await api.channel(username, signal);
+        if (signal.aborted) return;
         setChannel(c);
-        ingest.observed(c?.ingest_enabled, stamp);
+        ingest.observed(c.ingest_enabled, stamp);
         setStatusError("");
       } catch (e) {
-        setStatusError(messageOf(e));
+        if (!signal.aborted) setStatusError(messageOf(e));
       }
     },
     3000,
-    [username],
+    username,
   );
 
   return (
@@ -127,6 +121,7 @@ function IngestButton({
   action: Action;
   headingRef: RefObject<HTMLHeadingElement | null>;
 }) {
+  const api = useApi();
   const mode = ingestEnabled === false ? "enable" : live ? "end" : null;
   const button = useRef<HTMLButtonElement>(null);
   const hadFocus = useRef(false);
@@ -140,7 +135,7 @@ function IngestButton({
     if (action.busy) return;
     hadFocus.current = document.activeElement === button.current;
     void action.run(async () => {
-      await api.post<unknown>(enable ? "/me/broadcast/enable" : "/me/broadcast/end");
+      await api.setIngest(enable);
       onIngestChange(enable);
       return enable ? "Ingest enabled: you can go live again." : ENDED_MESSAGE;
     });
@@ -175,6 +170,7 @@ function LiveStatus({
   onIngestChange: (enabled: boolean) => void;
 }) {
   const action = useAction();
+  const now = useNow();
   const heading = useRef<HTMLHeadingElement>(null);
   const stats = channel?.stream?.stats ?? null;
   const warning = keyframeWarning(stats?.keyframe_interval_s ?? null);
@@ -195,7 +191,7 @@ function LiveStatus({
               <>
                 You are live
                 {channel.stream?.started_at &&
-                  ` for ${formatUptime(channel.stream.started_at, Date.now())}`}
+                  ` for ${formatUptime(channel.stream.started_at, now)}`}
                 . <Link to={`/${encodeURIComponent(username)}`}>Open your channel</Link>
               </>
             ) : (
@@ -253,7 +249,8 @@ function ObsSetup({
   onIngestKnown: (enabled: boolean | undefined, stamp: number) => void;
   stamp: () => number;
 }) {
-  const [serverUrl, setServerUrl] = useState(() => rtmpServerUrl(null, window.location.hostname));
+  const api = useApi();
+  const [serverUrl, setServerUrl] = useState(() => pageRtmpUrl(window.location.hostname));
   const [key, setKey] = useState<string | null>(null);
   const [confirmRotate, setConfirmRotate] = useState(false);
   const action = useAction();
@@ -266,26 +263,23 @@ function ObsSetup({
   useFocusOnToggle(confirmRotate, confirmButton, rotateButton);
 
   useEffect(() => {
-    let cancelled = false;
+    const controller = new AbortController();
     api
-      .get<unknown>("/server-info", { auth: false })
+      .serverInfo(controller.signal)
       .then((info) => {
-        if (!cancelled) setServerUrl(rtmpServerUrl(info, window.location.hostname));
+        if (!controller.signal.aborted) setServerUrl(info.rtmp_url);
       })
-      .catch(() => undefined); // no server-info: keep the page's host
-    return () => {
-      cancelled = true;
-    };
-  }, []);
+      .catch(() => undefined); // unreachable: keep the page's host
+    return () => controller.abort();
+  }, [api]);
 
   /** Read the key (GET) or make a new one (POST); both answers carry the key and the flag. */
   async function fetchKey(rotate: boolean): Promise<void> {
     const at = stamp();
-    const body = rotate ? await api.post<unknown>("/me/stream-key") : await api.get<unknown>("/me/stream-key");
-    const k = streamKeyOf(body);
-    if (!k) throw new Error("The server did not send a key.");
-    setKey(k);
-    onIngestKnown(ingestEnabledOf(body), at);
+    const answer = await api.streamKey(rotate);
+    setKey(answer.stream_key);
+    setServerUrl(answer.rtmp_url);
+    onIngestKnown(answer.ingest_enabled, at);
   }
 
   const reveal = (): void => void action.run(() => fetchKey(false));
@@ -395,17 +389,17 @@ function StreamInfoEditor({ channel, onSaved }: { channel: Channel; onSaved: (c:
   const [category, setCategory] = useState(channel.category);
   const [tags, setTags] = useState(channel.tags.join(", "));
   const [description, setDescription] = useState(channel.description);
+  const api = useApi();
   const action = useAction();
 
   const save = action.submit(async () => {
-    const body = await api.patch<unknown>(`/channels/${encodeURIComponent(channel.name)}`, {
+    const updated = await api.patchChannel(channel.name, {
       title: title.trim(),
       category: category.trim(),
       tags: splitTags(tags),
       description,
     });
-    const updated = normalizeChannel(body);
-    if (updated) onSaved(updated);
+    onSaved(updated);
     return "Saved.";
   });
 

@@ -1,6 +1,6 @@
-/** Profile settings: display name and bio, avatar, password, account deletion. */
+/** Profile settings: display name and bio, email, avatar, password, account deletion. */
 import { useRef, useState } from "react";
-import { api } from "../api/client";
+import { useApi } from "../api/context";
 import { useAuth } from "../auth/AuthContext";
 import { Avatar, ErrorBox, Loading, useTitle } from "../components/bits";
 import {
@@ -30,6 +30,7 @@ export function SettingsPage() {
     <div className="page page-narrow settings">
       <h1>Settings</h1>
       <ProfileForm />
+      <EmailForm />
       <AvatarForm />
       <PasswordForm />
       <DeleteAccount />
@@ -38,14 +39,14 @@ export function SettingsPage() {
 }
 
 function ProfileForm() {
-  const { me, reloadMe } = useAuth();
+  const { me } = useAuth();
+  const api = useApi();
   const [displayName, setDisplayName] = useState(me?.display_name ?? "");
   const [bio, setBio] = useState(me?.bio ?? "");
   const action = useAction();
 
   const save = action.submit(async () => {
-    await api.patch<unknown>("/me", { display_name: displayName.trim(), bio });
-    await reloadMe();
+    await api.patchMe({ display_name: displayName.trim(), bio });
     return "Profile saved.";
   });
 
@@ -64,8 +65,55 @@ function ProfileForm() {
   );
 }
 
+/** A new email address takes the current password too (the server refuses it without). */
+function EmailForm() {
+  const { me } = useAuth();
+  const api = useApi();
+  const [email, setEmail] = useState(me?.email ?? "");
+  const [password, setPassword] = useState("");
+  const action = useAction();
+
+  const save = action.submit(async () => {
+    await api.patchMe({ email: email.trim(), current_password: password });
+    setPassword("");
+    return "Email changed.";
+  });
+
+  return (
+    <section className="card" aria-labelledby="email-heading">
+      <h2 id="email-heading">Email</h2>
+      <form className="form" onSubmit={save}>
+        <Field
+          id="set-email"
+          label="Email"
+          type="email"
+          autoComplete="email"
+          required
+          value={email}
+          onValue={setEmail}
+        />
+        <Field
+          id="set-email-password"
+          label="Your password"
+          type="password"
+          autoComplete="current-password"
+          required
+          help="Needed to change the address your account is tied to."
+          value={password}
+          onValue={setPassword}
+        />
+        <button type="submit" className="btn btn-primary" disabled={action.busy}>
+          Change email
+        </button>
+        <ActionStatus action={action} />
+      </form>
+    </section>
+  );
+}
+
 function AvatarForm() {
-  const { me, reloadMe } = useAuth();
+  const { me } = useAuth();
+  const api = useApi();
   const [version, setVersion] = useState(0);
   const action = useAction();
 
@@ -77,9 +125,8 @@ function AvatarForm() {
       return;
     }
     await action.run(async () => {
-      await api.put<unknown>("/me/avatar", file);
+      await api.putAvatar(file);
       setVersion(Date.now());
-      await reloadMe();
       return "Avatar updated.";
     });
   }
@@ -107,6 +154,7 @@ function AvatarForm() {
 }
 
 function PasswordForm() {
+  const api = useApi();
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [confirm, setConfirm] = useState("");
@@ -114,14 +162,8 @@ function PasswordForm() {
 
   const save = action.submit(async () => {
     if (next !== confirm) throw new Error("The new passwords do not match.");
-    const body = await api.post<unknown>("/me/password", {
-      current_password: current,
-      new_password: next,
-    });
-    // A password change signs out every session; adopt new tokens if the server sent them.
-    if (body && typeof body === "object" && "access_token" in body) {
-      api.acceptTokens(body as { access_token: string; refresh_token: string });
-    }
+    // signs out every other session; this one goes on with the new access token
+    await api.changePassword({ current_password: current, new_password: next });
     setCurrent("");
     setNext("");
     setConfirm("");
@@ -160,6 +202,7 @@ function PasswordForm() {
 
 function DeleteAccount() {
   const { forget } = useAuth();
+  const api = useApi();
   const [open, setOpen] = useState(false);
   const [password, setPassword] = useState("");
   const action = useAction();
@@ -168,7 +211,7 @@ function DeleteAccount() {
   useFocusOnToggle(open, field, opener);
 
   const remove = action.submit(async () => {
-    await api.delete<unknown>("/me", { password });
+    await api.deleteMe(password);
     forget(); // the page guard then sends us home
   });
 

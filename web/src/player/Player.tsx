@@ -4,7 +4,7 @@
  * jump-to-live, and recovery from network errors (retry every `retryDelayMs`, default 3 s).
  */
 import Hls, { type ErrorData, type Level } from "hls.js";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useReducer, useRef } from "react";
 import { serverClock } from "../api/clock";
 import {
   behindLiveSeconds,
@@ -12,20 +12,14 @@ import {
   nativePlayingDate,
 } from "../lib/behindLive";
 import { formatBehind, levelLabel } from "../lib/format";
-
-/**
- * What the viewer sees: `loading` (first load), `playing`, `buffering` (a stall), `reconnecting`
- * (the connection failed; retried every `retryDelayMs`), `offline` (the server has no stream: a
- * 404 for the playlist, retried, or the broadcast ended) and `error` (playback cannot continue;
- * a *Try again* button).
- */
-export type PlayerState = "loading" | "playing" | "buffering" | "reconnecting" | "offline" | "error";
-
-interface QualityLevel {
-  index: number;
-  label: string;
-  height: number;
-}
+import {
+  initialPlayerState,
+  OFFLINE_TEXT,
+  playerReducer,
+  RECONNECTING_TEXT,
+  UNSUPPORTED_TEXT,
+  type QualityLevel,
+} from "./state";
 
 export interface PlayerProps {
   /** The master playlist URL, e.g. `/hls/alice/master.m3u8`. */
@@ -51,10 +45,6 @@ export const HLS_CONFIG = {
 /** HTTP answers that mean "no such stream (now)", not "the connection failed". */
 const OFFLINE_STATUSES = new Set([404, 410]);
 
-const OFFLINE_TEXT = "The stream is offline. Playback starts again by itself when it is back.";
-const ENDED_TEXT = "The broadcast has ended.";
-const RECONNECTING_TEXT = "Connection lost. Reconnecting…";
-
 function toQualityLevels(levels: Level[]): QualityLevel[] {
   return levels
     .map((l, index) => ({ index, label: levelLabel(l), height: l.height || 0 }))
@@ -67,21 +57,10 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   const hlsRef = useRef<Hls | null>(null);
   const muteRef = useRef<HTMLButtonElement>(null);
   const unmuteRef = useRef<HTMLButtonElement>(null);
-  const [attempt, setAttempt] = useState(0);
-  const [state, setState] = useState<PlayerState>("loading");
-  const [errorText, setErrorText] = useState("");
-  const [muted, setMuted] = useState(true);
-  const [paused, setPaused] = useState(false);
-  const [levels, setLevels] = useState<QualityLevel[]>([]);
-  const [selected, setSelected] = useState(-1);
-  // kept across reconnections: a new hls.js instance starts on the viewer's choice
+  const [state, dispatch] = useReducer(playerReducer, initialPlayerState);
+  const { attempt, status, message, muted, paused, levels, selected, playingLevel, behind } = state;
+  // the viewer's quality choice, for the next hls.js instance (set by chooseLevel)
   const selectedRef = useRef(-1);
-  // what the last attempt ended with: a retry after "offline" stays offline until it plays
-  const lastProblem = useRef<"offline" | "network" | null>(null);
-  const stateRef = useRef<PlayerState>("loading");
-  stateRef.current = state;
-  const [playingLevel, setPlayingLevel] = useState(-1);
-  const [behind, setBehind] = useState<number | null>(null);
 
   // (Re)load the source: on mount, when src changes and on each reconnection attempt.
   useEffect(() => {
@@ -91,21 +70,18 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     let mediaRecoveries = 0;
     let disposed = false;
     video.muted = true;
-    setMuted(true);
-    setState(attempt === 0 ? "loading" : lastProblem.current === "offline" ? "offline" : "reconnecting");
+    dispatch({ type: "load" });
 
     const retry = (problem: "offline" | "network"): void => {
       if (disposed) return;
-      lastProblem.current = problem;
-      setState(problem === "offline" ? "offline" : "reconnecting");
-      setErrorText(problem === "offline" ? OFFLINE_TEXT : RECONNECTING_TEXT);
+      dispatch({ type: "failed", problem });
       clearTimeout(retryTimer);
-      retryTimer = setTimeout(() => setAttempt((n) => n + 1), retryDelayMs);
+      retryTimer = setTimeout(() => dispatch({ type: "retry" }), retryDelayMs);
     };
     const tryPlay = (): void => {
       void video.play().catch(() => {
         // autoplay refused even muted: the big play button stays visible
-        setPaused(true);
+        dispatch({ type: "paused", paused: true });
       });
     };
 
@@ -113,16 +89,15 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
       const hls = new Hls({ ...HLS_CONFIG });
       hlsRef.current = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
-        setLevels(toQualityLevels(data.levels));
         const chosen = selectedRef.current;
         if (chosen >= 0 && chosen < data.levels.length) hls.nextLevel = chosen;
-        else {
-          selectedRef.current = -1;
-          setSelected(-1);
-        }
+        else selectedRef.current = -1;
+        dispatch({ type: "manifest", levels: toQualityLevels(data.levels) });
         tryPlay();
       });
-      hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => setPlayingLevel(data.level));
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) =>
+        dispatch({ type: "levelSwitched", index: data.level }),
+      );
       hls.on(Hls.Events.ERROR, (_e, data: ErrorData) => {
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
@@ -136,8 +111,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
         } else {
           hls.destroy();
           hlsRef.current = null;
-          setState("error");
-          setErrorText(`Playback failed (${data.details}).`);
+          dispatch({ type: "fatal", message: `Playback failed (${data.details}).` });
         }
       });
       hls.loadSource(src);
@@ -156,8 +130,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
         video.load();
       };
     } else {
-      setState("error");
-      setErrorText("This browser cannot play HLS video.");
+      dispatch({ type: "fatal", message: UNSUPPORTED_TEXT });
     }
     return () => {
       disposed = true;
@@ -172,21 +145,13 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     const video = videoRef.current;
     if (!video) return;
     const handlers: Record<string, () => void> = {
-      playing: () => {
-        lastProblem.current = null;
-        setState("playing");
-        setPaused(false);
-        setErrorText("");
-      },
+      playing: () => dispatch({ type: "playing" }),
       // ENDLIST reached: the broadcast is over (the channel page mounts a new player for the next)
-      ended: () => {
-        setState("offline");
-        setErrorText(ENDED_TEXT);
-      },
-      waiting: () => setState((s) => (s === "playing" ? "buffering" : s)),
-      pause: () => setPaused(true),
-      play: () => setPaused(false),
-      volumechange: () => setMuted(video.muted || video.volume === 0),
+      ended: () => dispatch({ type: "ended" }),
+      waiting: () => dispatch({ type: "waiting" }),
+      pause: () => dispatch({ type: "paused", paused: true }),
+      play: () => dispatch({ type: "paused", paused: false }),
+      volumechange: () => dispatch({ type: "muted", muted: video.muted || video.volume === 0 }),
     };
     for (const [name, fn] of Object.entries(handlers)) video.addEventListener(name, fn);
     return () => {
@@ -194,18 +159,14 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     };
   }, []);
 
-  // The behind-live figure, twice a second.
+  // The behind-live figure, twice a second (the reducer drops it while not playing).
   useEffect(() => {
     const id = setInterval(() => {
       const video = videoRef.current;
       if (!video) return;
-      if (stateRef.current !== "playing" && stateRef.current !== "buffering") {
-        setBehind(null); // a stale playhead date while offline or reconnecting means nothing
-        return;
-      }
       const hls = hlsRef.current;
       const date = hls ? hls.playingDate : nativePlayingDate(video);
-      setBehind(behindLiveSeconds(date, serverClock.now()));
+      dispatch({ type: "behind", seconds: behindLiveSeconds(date, serverClock.now()) });
     }, 500);
     return () => clearInterval(id);
   }, []);
@@ -217,7 +178,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     const fromOverlay = document.activeElement === unmuteRef.current;
     video.muted = !video.muted;
     if (!video.muted && video.volume === 0) video.volume = 1;
-    setMuted(video.muted);
+    dispatch({ type: "muted", muted: video.muted });
     if (fromOverlay) muteRef.current?.focus();
     if (video.paused) void video.play().catch(() => undefined);
   }, []);
@@ -243,7 +204,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
 
   const chooseLevel = useCallback((index: number) => {
     selectedRef.current = index;
-    setSelected(index);
+    dispatch({ type: "choose", index });
     const hls = hlsRef.current;
     if (hls) hls.nextLevel = index; // -1 = automatic
   }, []);
@@ -260,7 +221,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   const showJump = behind !== null && behind > JUMP_TO_LIVE_THRESHOLD_S;
 
   return (
-    <div className="player" ref={boxRef} data-state={state}>
+    <div className="player" ref={boxRef} data-state={status}>
       <video
         ref={videoRef}
         className="player-video"
@@ -270,27 +231,27 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
         playsInline
         onClick={togglePlay}
       />
-      {state === "loading" && <div className="player-overlay" role="status">Loading stream…</div>}
-      {state === "buffering" && <div className="player-overlay" role="status">Buffering…</div>}
-      {state === "reconnecting" && (
+      {status === "loading" && <div className="player-overlay" role="status">Loading stream…</div>}
+      {status === "buffering" && <div className="player-overlay" role="status">Buffering…</div>}
+      {status === "reconnecting" && (
         <div className="player-overlay" role="status" data-testid="player-reconnecting">
-          {errorText || RECONNECTING_TEXT}
+          {message || RECONNECTING_TEXT}
         </div>
       )}
-      {state === "offline" && (
+      {status === "offline" && (
         <div className="player-overlay" role="status" data-testid="player-offline">
-          {errorText || OFFLINE_TEXT}
+          {message || OFFLINE_TEXT}
         </div>
       )}
-      {state === "error" && (
+      {status === "error" && (
         <div className="player-overlay player-error" role="alert" data-testid="player-error">
-          <p>{errorText || "Playback failed."}</p>
-          <button type="button" className="btn" onClick={() => setAttempt((n) => n + 1)}>
+          <p>{message || "Playback failed."}</p>
+          <button type="button" className="btn" onClick={() => dispatch({ type: "retry" })}>
             Try again
           </button>
         </div>
       )}
-      {muted && state !== "error" && state !== "offline" && (
+      {muted && status !== "error" && status !== "offline" && (
         <button ref={unmuteRef} type="button" className="btn btn-primary player-unmute" onClick={toggleMute}>
           <MutedIcon /> Click to unmute
         </button>

@@ -1,24 +1,27 @@
-"""HlsFirst in front of an app, and the one-write fast path, on a real uvicorn over raw sockets."""
+"""``/hls`` answered ahead of the app's router, counted by its metrics, on a real uvicorn over
+raw sockets (both HTTP implementations)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from kitch.api import hls
-from kitch.api.hls import HlsFirst
+from kitch.api.app import create_app
+from kitch.config import Settings
 from kitch.hls import HlsRegistry, HlsSettings
 from tests.hls.packets import demux_packets
 from tests.support.media import Fixture
@@ -73,8 +76,17 @@ def read_responses(
     return out
 
 
+def counted(method: str, area: str, status: int) -> float:
+    value = REGISTRY.get_sample_value(
+        "kitch_http_requests_total", {"method": method, "area": area, "status": str(status)}
+    )
+    return value or 0.0
+
+
 @pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_hls_first_answers_hls_and_passes_the_rest(av_fixture: Fixture, http: str) -> None:
+def test_hls_is_answered_ahead_of_the_router_and_counted(
+    av_fixture: Fixture, http: str, tmp_path: Path
+) -> None:
     registry = HlsRegistry(HlsSettings(segment_duration=1.0))
     stream = registry.open("zed", time.time())
     for p in demux_packets(av_fixture.path):
@@ -89,13 +101,17 @@ def test_hls_first_answers_hls_and_passes_the_rest(av_fixture: Fixture, http: st
     async def other(request: Request) -> PlainTextResponse:
         return PlainTextResponse("app")
 
-    metrics = CollectorRegistry()
-    requests = Counter("t_requests", "r", ["method", "area", "status"], registry=metrics)
-    duration = Histogram("t_duration", "d", ["area"], registry=metrics)
-    app = Starlette(routes=[Route("/other", other)], lifespan=lifespan)
-    front = HlsFirst(app, registry, requests=requests, duration=duration)
-    before = hls.ONE_WRITE_RESPONSES[0]
-    with serve(front, http) as port, socket.create_connection(("127.0.0.1", port)) as conn:
+    settings = Settings(data_dir=tmp_path / "data", secret="s" * 40)
+    app = create_app(
+        settings, hls=registry, extra_routes=[Route("/other", other)], lifespan=lifespan
+    )
+    keys = [("GET", "hls", 200), ("HEAD", "hls", 200), ("GET", "hls", 404)]
+    keys += [("OPTIONS", "hls", 204), ("GET", "web", 200)]
+    before = {key: counted(*key) for key in keys}
+    duration_before = REGISTRY.get_sample_value(
+        "kitch_http_request_duration_seconds_count", {"area": "hls"}
+    )
+    with serve(app, http) as port, socket.create_connection(("127.0.0.1", port)) as conn:
         assert started  # lifespan went through to the app
         pl = b"/hls/zed/source/index.m3u8"
         # pipelined on one keep-alive connection: GET, HEAD, 404, OPTIONS, the app, GET again
@@ -113,19 +129,26 @@ def test_hls_first_answers_hls_and_passes_the_rest(av_fixture: Fixture, http: st
         assert get[1][b"access-control-allow-origin"] == b"*"
         assert b"date" in get[1] and get[1][b"cache-control"] == b"public, max-age=1"
         assert head[0] == b"HTTP/1.1 200 OK" and head[1][b"content-length"] == b"%d" % len(get[2])
+        assert head[1][b"content-type"] == b"application/vnd.apple.mpegurl"
         assert missing[0].startswith(b"HTTP/1.1 404") and b'"not_live"' in missing[2]
         assert options[0].startswith(b"HTTP/1.1 204")
+        assert options[1][b"access-control-allow-methods"] == b"get, head, options"  # lowered
         assert passed[0] == b"HTTP/1.1 200 OK" and passed[2] == b"app"
         assert zipped[1][b"content-encoding"] == b"gzip"
-        # Connection: close is honoured (the plain ASGI path): the server closes after it
+        assert gzip.decompress(zipped[2]) == get[2]
+        # Connection: close is honoured: the server closes after it
         conn.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % pl)
         assert read_responses(conn, "G")[0][0] == b"HTTP/1.1 200 OK"
         assert conn.recv(10) == b""
-    fast = hls.ONE_WRITE_RESPONSES[0] - before
-    # httptools: everything /hls but the Connection: close request took the one-write path
-    assert fast == (5 if http == "httptools" else 0)
-    assert requests.labels("GET", "hls", "200")._value.get() == 3
-    assert requests.labels("HEAD", "hls", "200")._value.get() == 1
-    assert requests.labels("GET", "hls", "404")._value.get() == 1
-    assert requests.labels("OPTIONS", "hls", "204")._value.get() == 1
-    assert duration.labels("hls")._sum.get() > 0
+    delta = {key: counted(*key) - before[key] for key in keys}
+    assert delta == {
+        ("GET", "hls", 200): 3,
+        ("HEAD", "hls", 200): 1,
+        ("GET", "hls", 404): 1,
+        ("OPTIONS", "hls", 204): 1,
+        ("GET", "web", 200): 1,
+    }
+    duration_after = REGISTRY.get_sample_value(
+        "kitch_http_request_duration_seconds_count", {"area": "hls"}
+    )
+    assert (duration_after or 0) - (duration_before or 0) == 6

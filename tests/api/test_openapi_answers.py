@@ -1,0 +1,249 @@
+"""Real answers of the app against the response schemas of ``/api/v1/openapi.json``.
+
+Each test walks a group of operations with real requests and validates every answer (success
+and error) against the schema the document gives for its status, so the document (and the web
+app's types generated from it) cannot drift from what the server sends. The validator covers
+the subset of JSON Schema that kitch.api.openapi uses and refuses any other keyword.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from typing import Any
+
+import httpx
+import pytest
+
+from kitch.api.openapi import RESPONSES
+from kitch.db import Database
+from kitch.db.queries import channel_for_stream_key, start_broadcast, update_broadcast_stats
+from kitch.server.ingest import HLS_STATS
+from kitch.server.stats import IngestStats
+from tests.api.helpers import PASSWORD, Register
+
+KEYWORDS = {
+    "$ref",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "enum",
+    "format",
+    "maxItems",
+    "description",
+}
+DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+TYPES: dict[str, Any] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def problems(schema: dict[str, Any], value: Any, spec: dict[str, Any], at: str = "$") -> list[str]:
+    """What is wrong with ``value`` against ``schema`` (empty when it conforms)."""
+    unknown = set(schema) - KEYWORDS
+    assert not unknown, f"{at}: the validator does not know {sorted(unknown)}"
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        return problems(spec["components"]["schemas"][name], value, spec, at)
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if not any(TYPES[kind](value) for kind in kinds):
+            return [f"{at}: {value!r} is not {'/'.join(kinds)}"]
+    found: list[str] = []
+    if "enum" in schema and value not in schema["enum"]:
+        found.append(f"{at}: {value!r} is not one of {schema['enum']}")
+    if (
+        schema.get("format") == "date-time"
+        and isinstance(value, str)
+        and not DATE_TIME.match(value)
+    ):
+        found.append(f"{at}: {value!r} is not a date-time")
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        missing = [name for name in schema.get("required", ()) if name not in value]
+        found += [f"{at}: {name} is missing" for name in missing]
+        for name, item in value.items():
+            if name in properties:
+                found += problems(properties[name], item, spec, f"{at}.{name}")
+            elif schema.get("additionalProperties", True) is False:
+                found.append(f"{at}: {name} is not in the document")
+    if isinstance(value, list):
+        if len(value) > schema.get("maxItems", len(value)):
+            found.append(f"{at}: more than {schema['maxItems']} items")
+        for i, item in enumerate(value):
+            found += problems(schema.get("items", {}), item, spec, f"{at}[{i}]")
+    return found
+
+
+def test_the_validator_finds_what_it_should() -> None:
+    spec = {"components": {"schemas": {"N": {"type": ["integer", "null"]}}}}
+    closed = {
+        "type": "object",
+        "required": ["a"],
+        "properties": {"a": {"$ref": "#/components/schemas/N"}, "t": {"format": "date-time"}},
+        "additionalProperties": False,
+    }
+    assert problems(closed, {"a": None, "t": "2026-01-31T12:00:00.000Z"}, spec) == []
+    assert problems(closed, {"a": True}, spec) == ["$.a: True is not integer/null"]
+    assert problems(closed, {}, spec) == ["$: a is missing"]
+    assert problems(closed, {"a": 1, "b": 2}, spec) == ["$: b is not in the document"]
+    assert problems(closed, {"a": 1, "t": "yesterday"}, spec) == [
+        "$.t: 'yesterday' is not a date-time"
+    ]
+    listed = {"type": "array", "items": {"enum": ["x"]}, "maxItems": 1}
+    assert problems(listed, ["x", "y"], spec) == [
+        "$: more than 1 items",
+        "$[1]: 'y' is not one of ['x']",
+    ]
+    with pytest.raises(AssertionError, match="oneOf"):
+        problems({"oneOf": []}, 1, spec)
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 grey PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
+        + chunk(b"IEND", b"")
+    )
+
+
+class Checker:
+    """Validates answers against the served document and records which operations it saw."""
+
+    def __init__(self, client: httpx.AsyncClient, spec: dict[str, Any]) -> None:
+        self.client = client
+        self.spec = spec
+        self.operations = {
+            op["operationId"]: (path, op)
+            for path, item in spec["paths"].items()
+            for op in item.values()
+            if isinstance(op, dict)
+        }
+        self.seen: set[str] = set()
+
+    async def call(
+        self, operation: str, status: int, *, name: str = "", **kwargs: Any
+    ) -> dict[str, Any]:
+        """Send ``operation`` (``{name}`` filled in), expect ``status``, validate the answer."""
+        path, op = self.operations[operation]
+        method = next(m for m, o in self.spec["paths"][path].items() if o is op)
+        response = await self.client.request(method.upper(), path.replace("{name}", name), **kwargs)
+        assert response.status_code == status, (operation, response.text)
+        documented = op["responses"].get(str(status)) or op["responses"]["default"]
+        if status == 204:
+            assert "content" not in documented and response.content == b"", operation
+            self.seen.add(operation)
+            return {}
+        schema = documented["content"]["application/json"]["schema"]
+        body = response.json()
+        assert problems(schema, body, self.spec) == [], (operation, status, body)
+        if status < 400:
+            self.seen.add(operation)
+        return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def checker(client: httpx.AsyncClient) -> Checker:
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    check = Checker(client, spec)
+    await check.call("openapi_json", 200)
+    return check
+
+
+AUTH = {"register", "login", "refresh", "logout", "patch_me"}
+EVERYTHING_ELSE = (set(RESPONSES) - AUTH) | {"delete_me", "delete_avatar"}
+
+
+def test_every_answer_schema_is_exercised() -> None:
+    assert set(RESPONSES) <= AUTH | EVERYTHING_ELSE
+
+
+async def test_auth_answers_match_the_document(checker: Checker) -> None:
+    """Register, login, refresh and logout with the token in the body and with the cookie."""
+    new = {"username": "nia", "email": "nia@example.com", "password": PASSWORD}
+    body = await checker.call("register", 201, json={**new, "token_delivery": "body"})
+    assert body["refresh_token"] and body["user"]["username"] == "nia"
+    login = {"username": "nia", "password": PASSWORD}
+    cookie_session = await checker.call("login", 200, json=login)
+    assert "refresh_token" not in cookie_session
+    assert checker.client.cookies.get("kitch_refresh", path="/api/v1/auth")
+    refreshed = await checker.call("refresh", 200, headers={"X-Kitch-CSRF": "1"})
+    assert "refresh_token" not in refreshed and refreshed["user"]["username"] == "nia"
+    refreshed = await checker.call("refresh", 200, json={"refresh_token": body["refresh_token"]})
+    assert refreshed["refresh_token"] != body["refresh_token"]
+    await checker.call("refresh", 401, json={"refresh_token": "nonsense"})
+    auth = {"Authorization": f"Bearer {refreshed['access_token']}"}
+    await checker.call("patch_me", 400, json={"email": "nia2@example.com"}, headers=auth)
+    changed = await checker.call(
+        "patch_me",
+        200,
+        json={"email": "nia2@example.com", "current_password": PASSWORD},
+        headers=auth,
+    )
+    assert changed["email"] == "nia2@example.com"
+    await checker.call("login", 401, json={**login, "password": "wrong password"})
+    await checker.call("logout", 204, headers={"X-Kitch-CSRF": "1"})
+    await checker.call("logout", 204, json={"refresh_token": refreshed["refresh_token"]})
+    assert checker.seen >= AUTH
+
+
+async def test_other_answers_match_the_document(
+    checker: Checker, register: Register, db: Database
+) -> None:
+    """Profile, channels (offline and live), stream key, ingest switch, avatar, password."""
+    auth = (await register("vera"))["auth"]
+    await checker.call("get_me", 200, headers=auth)
+    await checker.call("get_me", 401)
+    await checker.call("patch_me", 200, json={"display_name": "Vera", "bio": "hi"}, headers=auth)
+    await checker.call("patch_me", 422, json={"bio": 5}, headers=auth)
+    await checker.call("server_info", 200)
+    key = (await checker.call("get_stream_key", 200, headers=auth))["stream_key"]
+    await checker.call("get_channel", 200, name="vera")
+    await checker.call("get_channel", 404, name="nobody")
+    ref = await channel_for_stream_key(db, key)
+    assert ref is not None
+    broadcast = await start_broadcast(db, ref.channel_id, {})
+    live = await checker.call("list_channels", 200, params={"live": "true"})
+    assert [c["name"] for c in live["channels"]] == ["vera"] and live["channels"][0]["stream"]
+    stats = IngestStats(video_codec="h264", width=1280, height=720, encoder="obs").snapshot()
+    stats["hls"] = dict.fromkeys(HLS_STATS)
+    await update_broadcast_stats(db, broadcast, stats)
+    assert (await checker.call("get_channel", 200, name="vera"))["stream"]["stats"] == stats
+    await checker.call("list_channels", 422, params={"limit": "many"})
+    tags = ["a", "b"]
+    patched = await checker.call(
+        "patch_channel", 200, name="vera", json={"tags": tags}, headers=auth
+    )
+    assert patched["tags"] == tags
+    await checker.call("rotate_stream_key", 200, headers=auth)
+    await checker.call("end_broadcast", 200, headers=auth)
+    await checker.call("enable_broadcast", 200, headers=auth)
+    png = tiny_png()
+    await checker.call(
+        "put_avatar", 200, content=png, headers={**auth, "Content-Type": "image/png"}
+    )
+    await checker.call("delete_avatar", 204, headers=auth)
+    password = {"current_password": PASSWORD, "new_password": "another fine password"}
+    tokens = await checker.call("change_password", 200, json=password, headers=auth)
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    await checker.call("delete_me", 403, json={"password": PASSWORD}, headers=auth)
+    await checker.call("delete_me", 204, json={"password": password["new_password"]}, headers=auth)
+    assert checker.seen >= EVERYTHING_ELSE

@@ -1,0 +1,144 @@
+"""The import rules docs/ARCHITECTURE.md states, checked on the source so the page cannot drift.
+
+Every import counts: module level, inside functions and under ``TYPE_CHECKING``. Cython files
+are read line by line (``import``, ``from ... import``, ``cimport``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KITCH = ROOT / "kitch"
+DOC = ROOT / "docs" / "ARCHITECTURE.md"
+
+#: What the sans-IO core may never import: event loops, sockets, TLS, threads, HTTP, media
+#: libraries, the database driver and metrics.
+IO_MODULES = {
+    "asyncio", "socket", "ssl", "selectors", "threading", "concurrent", "subprocess",
+    "starlette", "uvicorn", "httptools", "av", "aiosqlite", "sqlite3", "prometheus_client",
+}  # fmt: skip
+#: The sans-IO core and the Kitch modules each part of it may import.
+SANS_IO = {
+    "kitch/rtmp": {"kitch.rtmp", "kitch.media", "kitch.twins"},
+    "kitch/hls": {"kitch.hls", "kitch.media", "kitch.twins"},
+    "kitch/media.py": set(),
+    "kitch/twins.py": {"kitch._rtmp", "kitch._mux", "kitch.config"},
+    "kitch/_rtmp.pyx": set(),
+    "kitch/_rtmp_py.py": set(),
+    "kitch/_mux.pyx": set(),
+    "kitch/_mux_py.py": set(),
+}
+#: Packages below the HTTP and server layers never import them.
+LOWER = ("kitch/rtmp", "kitch/hls", "kitch/auth", "kitch/db", "kitch/media.py", "kitch/keys.py")
+UPPER = {"kitch.api", "kitch.server", "kitch.cli"}
+
+_PYX_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+c?import|c?import\s+([\w.]+))", re.M)
+
+
+def _files(part: str) -> list[Path]:
+    path = ROOT / part
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.suffix in (".py", ".pyx"))
+
+
+def imports(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+    text = path.read_text()
+    if path.suffix == ".pyx":
+        return {a or b for a, b in _PYX_IMPORT.findall(text)}
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(text, str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if module == "kitch":  # ``from kitch import twins`` imports kitch.twins
+                found.update(f"kitch.{alias.name}" for alias in node.names)
+            else:
+                found.add(module)
+    return found
+
+
+def _under(name: str, roots: set[str]) -> bool:
+    return any(name == r or name.startswith(r + ".") for r in roots)
+
+
+def test_the_page_exists_and_states_these_rules() -> None:
+    text = DOC.read_text()
+    for words in ("sans-IO", "KITCH_PUREPYTHON", "kitch/twins.py", "tests/test_architecture.py"):
+        assert words in text, words
+    for module in sorted(IO_MODULES - {"concurrent", "httptools", "sqlite3"}):
+        assert f"`{module}`" in text, module
+
+
+@pytest.mark.parametrize("part", sorted(SANS_IO))
+def test_sans_io_core_imports_no_io_and_only_its_neighbours(part: str) -> None:
+    allowed = SANS_IO[part]
+    files = _files(part)
+    assert files, part
+    for path in files:
+        for name in imports(path):
+            where = f"{path.relative_to(ROOT)} imports {name}"
+            assert name.split(".")[0] not in IO_MODULES, where
+            if name == "kitch" or name.startswith("kitch."):
+                assert _under(name, allowed), where
+
+
+def test_native_modules_and_twins_import_nothing_from_kitch() -> None:
+    for part in ("kitch/_rtmp.pyx", "kitch/_rtmp_py.py", "kitch/_mux.pyx", "kitch/_mux_py.py"):
+        names = imports(ROOT / part)
+        assert names, part  # the parser found their imports at all
+        assert not [n for n in names if n.split(".")[0] == "kitch"], part
+
+
+@pytest.mark.parametrize("part", LOWER)
+def test_lower_layers_never_import_http_or_server(part: str) -> None:
+    for path in _files(part):
+        for name in imports(path):
+            assert not _under(name, UPPER), f"{path.relative_to(ROOT)} imports {name}"
+            assert name.split(".")[0] not in ("starlette", "uvicorn"), (path, name)
+
+
+def test_only_the_transcoder_imports_av() -> None:
+    for path in _files("kitch"):
+        if "transcode" in path.relative_to(KITCH).parts:
+            continue
+        assert "av" not in {n.split(".")[0] for n in imports(path)}, path
+
+
+def test_only_the_server_opens_sockets() -> None:
+    for path in _files("kitch"):
+        if path.relative_to(KITCH).parts[0] == "server":
+            continue
+        names = {n.split(".")[0] for n in imports(path)}
+        assert not names & {"socket", "ssl", "selectors"}, path
+
+
+def test_the_checker_sees_what_it_must_refuse(tmp_path: Path) -> None:
+    (tmp_path / "kitch" / "hls").mkdir(parents=True)
+    bad = tmp_path / "kitch" / "hls" / "bad.py"
+    bad.write_text(
+        "import asyncio\nfrom ..server import rtmp\nfrom . import store\n"
+        "def f():\n    from starlette.requests import Request\n"
+    )
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        got = imports(bad)
+    finally:
+        ROOT = saved
+    assert got == {"asyncio", "kitch.server", "kitch.hls", "starlette.requests"}
+    pyx = tmp_path / "m.pyx"
+    pyx.write_text("from libc.stdint cimport uint8_t\nimport struct\ncimport cython\n")
+    assert imports(pyx) == {"libc.stdint", "struct", "cython"}
