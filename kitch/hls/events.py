@@ -36,6 +36,9 @@ class PartReady:
     discontinuity: bool
     media_time: float
     program_date_time: float | None = None
+    #: a rung's part carries the source's numbers (segment, part): the store uses them
+    msn: int | None = None
+    number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

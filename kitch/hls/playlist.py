@@ -161,11 +161,15 @@ def ts_playlist(store: RenditionStore) -> str:
 
 def master_playlist(variants: list[VariantInfo], version: int = VERSION) -> str:
     """Master playlist listing each rendition with measured bandwidth and real codecs
-    (``version`` 3 when every rendition is MPEG-TS). No EXT-X-INDEPENDENT-SEGMENTS here: it
-    would bind every future segment, and a GOP that outgrows TARGETDURATION makes segments
-    that start without a keyframe; each media playlist says it while it holds."""
+    (``version`` 3 when every rendition is MPEG-TS), H.264 variants first. No
+    EXT-X-INDEPENDENT-SEGMENTS here: it would bind every future segment, and a GOP that
+    outgrows TARGETDURATION makes segments that start without a keyframe; each media playlist
+    says it while it holds."""
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{version}"]
-    for v in variants:
+    # H.264 first (every browser plays it; players that start with the first entry do), each
+    # group from the highest bandwidth down; a HEVC/AV1/VP9 source keeps its real CODECS, last
+    ordered = sorted(variants, key=lambda v: (not v.codecs.startswith("avc1"), -v.bandwidth))
+    for v in ordered:
         attrs = [f"BANDWIDTH={max(1, v.bandwidth)}"]
         if v.average_bandwidth:
             attrs.append(f"AVERAGE-BANDWIDTH={v.average_bandwidth}")

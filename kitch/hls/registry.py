@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kitch.hls.events import InitReady
+from kitch.hls.events import InitReady, PartReady, SegmentEnded
+from kitch.hls.follower import Follower, PartPlan, Plan
 from kitch.hls.playlist import (
     TS_VERSION,
     VERSION,
@@ -26,7 +27,7 @@ from kitch.hls.playlist import (
     master_playlist,
     media_playlist,
 )
-from kitch.hls.segmenter import Segmenter
+from kitch.hls.segmenter import VIDEO_TIMESCALE, Segmenter
 from kitch.hls.settings import HlsSettings
 from kitch.hls.store import RenditionStore
 from kitch.media import MediaPacket
@@ -38,12 +39,15 @@ Listener = Callable[[str], None]
 
 
 class Rendition:
-    """One output rendition: a segmenter feeding a store."""
+    """One output rendition: a segmenter feeding a store. The source rendition decides where
+    every rendition cuts: its parts and segment ends go, as plans, to the rung renditions."""
 
-    def __init__(self, stream: LiveStream, name: str) -> None:
+    def __init__(self, stream: LiveStream, name: str, leader: Segmenter | None = None) -> None:
         self.stream = stream
         self.name = name
-        self.segmenter = Segmenter(stream.settings)
+        self.segmenter: Segmenter | Follower = (
+            Segmenter(stream.settings) if leader is None else Follower(leader)
+        )
         self.store = RenditionStore(name, stream.broadcast_id, stream.settings)
         self.config_errors = 0
 
@@ -58,6 +62,13 @@ class Rendition:
             return
         self._apply(events, now)
 
+    def plan(self, plans: list[Plan], now: float) -> None:
+        """The source's cuts, for a rung rendition."""
+        assert isinstance(self.segmenter, Follower)
+        if not self.store.ended:
+            for p in plans:
+                self._apply(self.segmenter.plan(p), now)
+
     def discontinuity(self, now: float) -> None:
         self._apply(self.segmenter.discontinuity(), now)
 
@@ -69,8 +80,29 @@ class Rendition:
     def _apply(self, events: list[Any], now: float) -> None:
         if not events:
             return
+        plans: list[Plan] = []
         for ev in events:
             self.store.apply(ev, now)
+            if isinstance(ev, PartReady) and self.stream.rungs:
+                start = round(ev.media_time * VIDEO_TIMESCALE)
+                seg = self.store.segments[-1]
+                plans.append(
+                    PartPlan(
+                        seg.msn,
+                        self.store.next_part_number - 1,
+                        start,
+                        start + round(ev.duration * VIDEO_TIMESCALE),
+                        ev.first_in_segment,
+                        ev.discontinuity,
+                        ev.independent,
+                        seg.program_date_time if ev.first_in_segment else None,
+                    )
+                )
+            elif isinstance(ev, SegmentEnded) and self.stream.rungs:
+                plans.append(ev)
+        if plans and self.name == SOURCE:
+            for rung in self.stream.rungs.values():
+                rung.plan(plans, now)
         self.store.part_target = self.segmenter.part_target
         td = self.segmenter.target_duration
         if td is not None and (self.store.target_duration or 0) < td:
@@ -111,6 +143,7 @@ class LiveStream:
         self.ended_at: float | None = None
         self.first_frame_at: float | None = None
         self.renditions: dict[str, Rendition] = {}
+        self.rungs: dict[str, Rendition] = {}  # renditions cut where the source cuts
         self.bytes_in = 0
         self.version = 0  # bumped on every change: playlists rendered for a version stay valid
         self.rendition(SOURCE)
@@ -123,6 +156,21 @@ class LiveStream:
         if r is None:
             r = self.renditions[name] = Rendition(self, name)
         return r
+
+    def add_rung(self, name: str) -> Rendition:
+        """A rendition fed by the ladder and cut along the source's plans (fMP4 only)."""
+        r = self.renditions.get(name)
+        if r is None:
+            source = self.renditions[SOURCE].segmenter
+            assert isinstance(source, Segmenter)
+            r = self.renditions[name] = self.rungs[name] = Rendition(self, name, source)
+        return r
+
+    def feed_rung(self, name: str, packet: MediaPacket, now: float) -> None:
+        """A packet of rung ``name`` (see :meth:`add_rung`); unknown rungs are ignored."""
+        r = self.rungs.get(name)
+        if r is not None:
+            r.feed(packet, now)
 
     def feed(self, packet: MediaPacket, now: float) -> None:
         if not packet.is_config and self.first_frame_at is None:
@@ -195,6 +243,7 @@ class LiveStream:
         """Numbers for the dashboard and /metrics: memory, segments, parts, repairs, GOP..."""
         src = self.renditions[SOURCE]
         seg = src.segmenter
+        assert isinstance(seg, Segmenter)
         peak, avg = src.store.bitrate()
         init = src.init
         return {

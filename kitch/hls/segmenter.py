@@ -229,36 +229,13 @@ class Segmenter:
             self._restart_pending = True
 
     def _build_init(self, out: list[Event], keyframe: bytes | None) -> None:
-        tracks: list[TrackInfo] = []
-        names: list[str] = []
-        width = height = 0
         self._has_video = self._vcfg is not None
         self._has_audio = self._acfg is not None
         vcodec = self._vcodec if self._vcfg is not None else None
         acodec = self._acodec if self._acfg is not None else None
-        if self._vcfg is not None:
-            video = codecs.video_info(self._vcodec, self._vcfg, keyframe)
-            width, height = video.width, video.height
-            tracks.append(
-                TrackInfo(
-                    VIDEO_TRACK, "video", self._vcodec, VIDEO_TIMESCALE, self._vcfg, width, height
-                )
-            )
-            names.append(video.codec_string)
-        if self._acfg is not None:
-            audio = codecs.audio_info(self._acodec, self._acfg)
-            tracks.append(
-                TrackInfo(
-                    AUDIO_TRACK,
-                    "audio",
-                    self._acodec,
-                    audio.sample_rate,
-                    self._acfg,
-                    sample_rate=audio.sample_rate,
-                    channels=audio.channels,
-                )
-            )
-            names.append(audio.codec_string)
+        tracks, names, width, height = track_infos(
+            self._vcodec, self._vcfg, self._acodec, self._acfg, keyframe
+        )
         ts = (
             self.settings.format == "ts"
             and (vcodec is None or vcodec in codecs.TS_VIDEO)
@@ -637,6 +614,36 @@ class Segmenter:
                 chunks.append(ts.audio(auds[j].data, a90))
                 j += 1
         return b"".join(chunks)
+
+
+def track_infos(
+    vcodec: str, vcfg: bytes | None, acodec: str, acfg: bytes | None, keyframe: bytes | None
+) -> tuple[list[TrackInfo], list[str], int, int]:
+    """The init segment's tracks for these configurations, their CODECS names, width and
+    height (0 without video)."""
+    tracks: list[TrackInfo] = []
+    names: list[str] = []
+    width = height = 0
+    if vcfg is not None:
+        video = codecs.video_info(vcodec, vcfg, keyframe)
+        width, height = video.width, video.height
+        tracks.append(TrackInfo(VIDEO_TRACK, "video", vcodec, VIDEO_TIMESCALE, vcfg, width, height))
+        names.append(video.codec_string)
+    if acfg is not None:
+        audio = codecs.audio_info(acodec, acfg)
+        tracks.append(
+            TrackInfo(
+                AUDIO_TRACK,
+                "audio",
+                acodec,
+                audio.sample_rate,
+                acfg,
+                sample_rate=audio.sample_rate,
+                channels=audio.channels,
+            )
+        )
+        names.append(audio.codec_string)
+    return tracks, names, width, height
 
 
 def _closest_rate(frame_seconds: float) -> float | None:

@@ -106,6 +106,8 @@ class RenditionStore:
                 self._end_segment(now)
             if self._pdt_anchor is None or event.discontinuity:
                 self._pdt_anchor = now - event.media_time - event.duration
+            if event.msn is not None:  # a rung: numbered as the source numbered it
+                self.next_msn = max(self.next_msn, event.msn)
             pdt = event.program_date_time
             seg = Segment(
                 self.next_msn,
@@ -116,6 +118,8 @@ class RenditionStore:
             )
             self.next_msn += 1
             self.segments.append(seg)
+        if event.number is not None:
+            self.next_part_number = max(self.next_part_number, event.number)
         part = Part(self.next_part_number, event.data, event.duration, event.independent)
         self.next_part_number += 1
         seg.parts.append(part)
