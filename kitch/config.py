@@ -51,6 +51,10 @@ def _opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+#: The default transcoding ladder (see ``--ladder``).
+DEFAULT_LADDER = "720p:720:3000,480p:480:1400,360p:360:800"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything Kitch can be configured with. Defaults are safe for a local try-out."""
@@ -142,8 +146,14 @@ class Settings:
     hls_format: Literal["fmp4", "ts"] = _opt(
         "fmp4", "HLS segments: fmp4 (LL-HLS with CMAF parts) or ts (MPEG-TS, plain HLS)."
     )
+    ladder: str = _opt(
+        DEFAULT_LADDER,
+        "Transcoded renditions: NAME:HEIGHT:KBPS[:MAX_FPS[:X264_PRESET]], comma-separated; or off.",
+    )
+    ladder_slots: int = _opt(0, "Ladders that may run at once (0: one per two CPU cores, >= 1).")
 
     def __post_init__(self) -> None:
+        parse_ladder(self.ladder)
         parse_hostport(self.http, name="http")
         parse_hostport(self.rtmp, name="rtmp")
         if self.metrics_listen is not None:
@@ -242,6 +252,41 @@ def _base_type(hint: Any) -> tuple[Any, bool]:
         rest = [a for a in args if a is not type(None)]
         return rest[0], len(rest) != len(args)
     return hint, False
+
+
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+)  # fmt: skip
+
+
+def parse_ladder(spec: str) -> list[tuple[str, int, int, float, str]]:
+    """``--ladder`` as (name, height, kbps, max fps, x264 preset) rungs; ConfigError if bad."""
+    if spec.strip().lower() in ("", "off", "none"):
+        return []
+    rungs = []
+    for item in spec.split(","):
+        fields = item.strip().split(":")
+        try:
+            if not 3 <= len(fields) <= 5:
+                raise ValueError
+            name, height, kbps = fields[0], int(fields[1]), int(fields[2])
+            fps = float(fields[3]) if len(fields) > 3 and fields[3] else 30.0
+            preset = fields[4] if len(fields) > 4 else "veryfast"
+            if not (
+                name.isascii() and name.replace("_", "").isalnum() and len(name) <= 16
+                and 16 <= height <= 4320 and 50 <= kbps <= 100_000 and 1 <= fps <= 240
+                and preset in X264_PRESETS and name != "source"
+            ):  # fmt: skip
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"ladder: bad rung {item.strip()!r}; want NAME:HEIGHT:KBPS[:MAX_FPS[:PRESET]]"
+                " (e.g. 720p:720:3000:30:veryfast) or off"
+            ) from None
+        rungs.append((name, height, kbps, fps, preset))
+    if len({r[0] for r in rungs}) != len(rungs):
+        raise ConfigError("ladder: rung names must differ")
+    return rungs
 
 
 def _convert(name: str, raw: object) -> object:
