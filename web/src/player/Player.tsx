@@ -206,7 +206,12 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     selectedRef.current = index;
     dispatch({ type: "choose", index });
     const hls = hlsRef.current;
-    if (hls) hls.nextLevel = index; // -1 = automatic
+    if (!hls) return;
+    // Never `currentLevel`: it flushes the whole buffer and stalls. A chosen rendition comes in
+    // at the next fragment boundary (`nextLevel` keeps what is buffered up to it); "Auto" hands
+    // the choice back to hls.js's bandwidth estimate from the next fragment it loads.
+    if (index < 0) hls.loadLevel = -1;
+    else hls.nextLevel = index;
   }, []);
 
   const fullscreen = useCallback(() => {
@@ -221,7 +226,13 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   const showJump = behind !== null && behind > JUMP_TO_LIVE_THRESHOLD_S;
 
   return (
-    <div className="player" ref={boxRef} data-state={status}>
+    <div
+      className="player"
+      ref={boxRef}
+      data-state={status}
+      data-level={playingLevel}
+      data-level-label={playingLabel ?? ""}
+    >
       <video
         ref={videoRef}
         className="player-video"
