@@ -104,14 +104,14 @@ describe("player on hls.js", () => {
     const menu = screen.getByRole("combobox", { name: "Quality" }) as HTMLSelectElement;
     expect([...menu.options].map((o) => o.textContent)).toEqual(["Auto", "Source (1080p)", "720p", "360p"]);
     fireEvent.change(menu, { target: { value: "2" } }); // 720p
-    expect(latest().nextLevel).toBe(2);
+    expect(latest().loadLevel).toBe(2);
     const first = latest();
     fire("hlsError", networkError(503));
     expect(screen.getByTestId("player-reconnecting")).toBeTruthy();
     expect(first.destroyed).toBe(true);
     await waitFor(() => expect(FakeHls.instances.length).toBe(2));
     fire("hlsManifestParsed", { levels });
-    expect(latest().nextLevel).toBe(2);
+    expect(latest().loadLevel).toBe(2);
     expect((screen.getByRole("combobox", { name: "Quality" }) as HTMLSelectElement).value).toBe("2");
   });
 
@@ -129,8 +129,10 @@ describe("player on hls.js", () => {
     expect([...menu.options].map((o) => o.textContent)).toEqual(["Auto", "Source (1080p)", "720p", "480p"]);
     expect(menu.options[0]!.value).toBe("-1");
     const hls = latest();
+    // at the live edge (little buffered ahead) nothing is flushed: the next fragment loaded is 480p
     fireEvent.change(menu, { target: { value: "2" } }); // 480p
-    expect(hls.nextLevel).toBe(2);
+    expect(hls.loadLevel).toBe(2);
+    expect(hls.nextLevel).toBe(-1);
     fire("hlsLevelSwitched", { level: 2 });
     const box = document.querySelector(".player")!;
     expect(box.getAttribute("data-level")).toBe("2");
@@ -139,7 +141,16 @@ describe("player on hls.js", () => {
     expect(hls.loadLevel).toBe(-1);
     fire("hlsLevelSwitched", { level: 1 });
     expect(menu.options[0]!.textContent).toBe("Auto (720p)");
-    // never currentLevel, which empties the buffer and stalls playback
+    // with a long buffer ahead, what lies past the next fragment is flushed (hls.js nextLevel)
+    const video = document.querySelector("video")!;
+    Object.defineProperty(video, "buffered", {
+      configurable: true,
+      get: () => ({ length: 1, start: () => 0, end: () => 30 }),
+    });
+    Object.defineProperty(video, "currentTime", { configurable: true, get: () => 10 });
+    fireEvent.change(menu, { target: { value: "1" } }); // 720p
+    expect(hls.nextLevel).toBe(1);
+    // never currentLevel, which empties the whole buffer and stalls playback
     expect(hls.switches).toEqual([]);
   });
 
