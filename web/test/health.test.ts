@@ -81,6 +81,14 @@ describe("ladder state in words", () => {
     expect(ladderState(waiting)).toBe(
       "Waiting: all 2 ladder slots are in use. Viewers get the source quality only until then.",
     );
+    const slot = liveHealth({
+      ladder: { state: "waiting", reason: "waiting for a free encoder slot.", decode_cpu_seconds: 0, dropped_packets: 0, decoder_restarts: 0 },
+    });
+    expect(ladderState(slot)).toBe("Waiting for a free encoder slot. Viewers get the source quality only until then.");
+    const unsaid = liveHealth({
+      ladder: { state: "waiting", reason: null, decode_cpu_seconds: 0, dropped_packets: 0, decoder_restarts: 0 },
+    });
+    expect(ladderState(unsaid)).toBe("Waiting: for a free encoder slot. Viewers get the source quality only until then.");
     const off = liveHealth({
       ladder: { state: "off", reason: null, decode_cpu_seconds: 0, dropped_packets: 0, decoder_restarts: 0 },
     });

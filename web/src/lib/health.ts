@@ -112,20 +112,25 @@ export function latest(s: Series): number | null {
 export function ladderState(health: ChannelHealth): string {
   const ladder = health.ladder;
   if (!ladder) return "";
-  const reason = ladder.reason ? `: ${ladder.reason}` : "";
+  const said = (state: string, fallback: string): string => {
+    const reason = ladder.reason?.trim().replace(/\.$/, "") || fallback;
+    // "waiting for a free encoder slot" reads as is; other reasons follow the state's name
+    if (!reason) return state;
+    return reason.toLowerCase().startsWith(state.toLowerCase())
+      ? reason[0]!.toUpperCase() + reason.slice(1)
+      : `${state}: ${reason}`;
+  };
   switch (ladder.state) {
     case "running": {
       const rungs = (health.renditions ?? []).filter((r) => r.name !== "source").map((r) => r.name);
-      return rungs.length > 0
-        ? `Running: viewers can choose ${["source", ...rungs].join(", ")}`
-        : `Running${reason}`;
+      return rungs.length > 0 ? `Running: viewers can choose ${["source", ...rungs].join(", ")}` : said("Running", "");
     }
     case "waiting":
-      return `Waiting${reason || ": for a free encoder slot"}. Viewers get the source quality only until then.`;
+      return `${said("Waiting", "for a free encoder slot")}. Viewers get the source quality only until then.`;
     case "unavailable":
-      return `Unavailable${reason}. Viewers get the source quality only.`;
+      return `${said("Unavailable", "")}. Viewers get the source quality only.`;
     case "off":
-      return `Off${reason || ": source quality only"}`;
+      return said("Off", "source quality only");
   }
 }
 
