@@ -3,92 +3,13 @@ ladder settings (owner-only in ``GET channels/{name}``, validated in ``PATCH``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
-import pytest
-from starlette.applications import Starlette
 
 from kitch.api.app import create_app
 from kitch.config import Settings
 from kitch.db import Database
 from kitch.db.queries import LADDER_RUNGS, ladder_settings
-from tests.api.helpers import PASSWORD, Register, assert_error
-
-
-def health_document(channel: str) -> dict[str, Any]:
-    """What the ingest hub answers for a live channel running a two-rung ladder."""
-    return {
-        "live": True,
-        "since": "2026-01-31T12:00:00.000Z",
-        "ingest": {
-            "bitrate_kbps": 4500.5,
-            "fps": 30.0,
-            "keyframe_interval": 2.0,
-            "av_drift_ms": 12.0,
-            "width": 1920,
-            "height": 1080,
-            "video_codec": "h264",
-            "audio_codec": "aac",
-        },
-        "ladder": {
-            "state": "running",
-            "reason": None,
-            "decode_cpu_seconds": 12.5,
-            "dropped_packets": 0,
-            "decoder_restarts": 0,
-        },
-        "renditions": [
-            {
-                "name": "source",
-                "width": 1920,
-                "height": 1080,
-                "bitrate_kbps": 4500.5,
-                "fps": 30.0,
-                "encode_speed": None,
-                "dropped_frames": 0,
-                "restarts": 0,
-                "cpu_seconds": 0.0,
-                "bytes_held": 9_000_000,
-                "error": None,
-            },
-            {
-                "name": "720p",
-                "width": 1280,
-                "height": 720,
-                "bitrate_kbps": 2950.0,
-                "fps": 30.0,
-                "encode_speed": 1.4,
-                "dropped_frames": 3,
-                "restarts": 1,
-                "cpu_seconds": 40.2,
-                "bytes_held": 6_000_000,
-                "error": None,
-            },
-        ],
-    }
-
-
-class FakeHub:
-    """The health provider's contract: a document for a live channel, None otherwise."""
-
-    def __init__(self) -> None:
-        self.live: set[str] = set()
-        self.asked: list[str] = []
-
-    def health(self, channel: str) -> dict[str, Any] | None:
-        self.asked.append(channel)
-        return health_document(channel) if channel in self.live else None
-
-
-@pytest.fixture
-def hub() -> FakeHub:
-    return FakeHub()
-
-
-@pytest.fixture
-def app(settings: Settings, db: Database, hub: FakeHub) -> Starlette:
-    return create_app(settings, db=db, health=hub.health)
+from tests.api.helpers import PASSWORD, FakeHub, Register, assert_error, health_document
 
 
 async def test_health_for_owner_and_admin_only(

@@ -15,17 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from kitch.api.app import create_app
 from kitch.api.openapi import RESPONSES
-from kitch.config import Settings
 from kitch.db import Database
 from kitch.db.queries import channel_for_stream_key, start_broadcast, update_broadcast_stats
 from kitch.server.ingest import HLS_STATS
 from kitch.server.stats import IngestStats
-from tests.api.helpers import PASSWORD, Register
-from tests.api.test_channel_health import FakeHub
+from tests.api.helpers import PASSWORD, FakeHub, Register
 
 KEYWORDS = {
     "$ref",
@@ -162,16 +158,6 @@ class Checker:
         if status < 400:
             self.seen.add(operation)
         return body  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def hub() -> FakeHub:
-    return FakeHub()
-
-
-@pytest.fixture
-def app(settings: Settings, db: Database, hub: FakeHub) -> Starlette:
-    return create_app(settings, db=db, health=hub.health)
 
 
 @pytest.fixture
