@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kitch.ingest.stats import MAX_WINDOW_PACKETS, IngestStats
 from kitch.media import MediaPacket
-from kitch.server.stats import MAX_WINDOW_PACKETS, IngestStats
 
 
 def video(dts: int, keyframe: bool = False, size: int = 1000) -> MediaPacket:
