@@ -161,7 +161,6 @@ def test_second_publisher_refused_first_keeps_going(
 
 
 def test_sigstopped_publisher_is_detected(server: KitchServer, av_fixture: Fixture) -> None:
-
     acct = server.create_account("frozen")
     with ffmpeg_cli_publish(server.rtmp_url(acct.stream_key), av_fixture, loops=-1) as proc:
         try:
@@ -230,7 +229,6 @@ def test_key_rotation_drops_live_publisher(server: KitchServer, av_fixture: Fixt
 def test_sigterm_ends_live_sessions_and_restart_cleans_crash(
     server_factory: object, av_fixture: Fixture
 ) -> None:
-
     srv: KitchServer = server_factory()  # type: ignore[operator]
     acct = srv.create_account("term")
     pub = BackgroundPublisher(srv.rtmp_url(acct.stream_key), av_fixture)
