@@ -139,6 +139,5 @@ class IngestStats:
             "fps": self.fps,
             "bitrate_kbps": self.bitrate_kbps,
             "keyframe_interval_s": self.keyframe_interval_s,
-            "av_drift_ms": self.av_drift_ms,
             "encoder": self.encoder,
         }

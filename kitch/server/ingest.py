@@ -25,6 +25,7 @@ from kitch.db.queries import (
 )
 from kitch.hls import HlsRegistry
 from kitch.ingest.hub import (
+    HLS_STATS,
     UNKNOWN_KEY,
     Broadcast,
     Hub,
@@ -39,6 +40,8 @@ from kitch.media import MediaPacket
 from kitch.server import metrics
 
 log = logging.getLogger("kitch.ingest")
+
+__all__ = ["HLS_STATS", "IngestHub"]  # HLS_STATS: the stats' "hls" keys, for the API's schema
 
 
 class IngestHub:
