@@ -30,20 +30,12 @@ from kitch.ingest.passthrough import PassthroughSink
 from kitch.ingest.sinks import BroadcastInfo, Sink
 from kitch.media import MediaPacket
 from tests.hls.packets import demux_packets
+from tests.ingest.peers import Peer
 from tests.rtmp.client import ASC, AVCC
 from tests.support.media import Fixture
 
 GRACE = 5.0
 WALL = 1_700_000_000.0
-
-
-@dataclass(eq=False)
-class Peer:
-    peer: str
-    kicked: str | None = None
-
-    def kick(self, reason: str) -> None:
-        self.kicked = reason
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,7 @@ from kitch.db.users import create_user, rotate_stream_key
 from kitch.hls import HlsRegistry, HlsSettings
 from kitch.ingest.hub import REJECTED, TAKEOVER_SILENCE, Broadcast, Refusal
 from kitch.server.ingest import IngestHub
-
-
-@dataclass(eq=False)
-class Peer:
-    peer: str
-    kicked: str | None = None
-
-    def kick(self, reason: str) -> None:
-        self.kicked = reason
+from tests.ingest.peers import Peer
 
 
 class Clock:

@@ -12,23 +12,12 @@ import time
 import av
 import pytest
 
-from tests.server.conftest import BackgroundPublisher
+from tests.server.conftest import BackgroundPublisher, is_live, source_playlist
 from tests.support.hls import play_hls
 from tests.support.media import Fixture, ffmpeg_cli_publish, publish_pyav
 from tests.support.server import KitchServer
 
 pytestmark = pytest.mark.slow
-
-
-def is_live(server: KitchServer, name: str) -> bool:
-    return bool(server.channel(name)["live"])
-
-
-def hls_playlist(server: KitchServer, name: str) -> str:
-    try:
-        return bytes(server.get(f"/hls/{name}/source/index.m3u8")).decode()
-    except Exception:
-        return ""
 
 
 def test_pyav_publish_goes_live_with_stats_and_plays_back(
@@ -183,7 +172,7 @@ def test_reconnect_within_grace_keeps_broadcast(server: KitchServer, av_fixture:
     # The first publisher drops (killed: the socket closes without an unpublish).
     with ffmpeg_cli_publish(url, av_fixture, loops=-1) as proc:
         try:
-            server.wait_for(lambda: "#EXTINF" in hls_playlist(server, "bounce"), 15, "segment")
+            server.wait_for(lambda: "#EXTINF" in source_playlist(server, "bounce"), 15, "segment")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(5)

@@ -13,24 +13,13 @@ import time
 
 import pytest
 
-from tests.server.conftest import BackgroundPublisher
+from tests.server.conftest import BackgroundPublisher, is_live, source_playlist
 from tests.support.media import Fixture, ffmpeg_cli_publish
 from tests.support.server import KitchServer
 
 pytestmark = pytest.mark.slow
 
 GRACE = 3.0
-
-
-def is_live(server: KitchServer, name: str) -> bool:
-    return bool(server.channel(name)["live"])
-
-
-def playlist(server: KitchServer, name: str) -> str:
-    try:
-        return bytes(server.get(f"/hls/{name}/source/index.m3u8")).decode()
-    except Exception:
-        return ""
 
 
 def end_reasons(server: KitchServer) -> list[str]:
@@ -50,8 +39,8 @@ def test_pyav_stopping_cleanly_ends_the_broadcast_at_once(
     acct = server.create_account("quits")
     pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), av_fixture)
     try:
-        server.wait_for(lambda: "#EXTINF" in playlist(server, "quits"), 15, "a segment")
-        assert "#EXT-X-ENDLIST" not in playlist(server, "quits")
+        server.wait_for(lambda: "#EXTINF" in source_playlist(server, "quits"), 15, "a segment")
+        assert "#EXT-X-ENDLIST" not in source_playlist(server, "quits")
     finally:
         t0 = time.monotonic()
         pub.stop()  # PyAV closes its output: FCUnpublish + deleteStream
@@ -59,7 +48,7 @@ def test_pyav_stopping_cleanly_ends_the_broadcast_at_once(
     took = offline_after(server, "quits", t0)
     print(f"offline {took:.2f} s after PyAV closed its output (grace {GRACE:g} s)")
     assert took < GRACE - 1
-    assert "#EXT-X-ENDLIST" in playlist(server, "quits")
+    assert "#EXT-X-ENDLIST" in source_playlist(server, "quits")
     assert end_reasons(server) == ["unpublished"]
 
 
@@ -76,14 +65,14 @@ def test_ffmpeg_cli_end_of_input_ends_at_once_a_killed_one_gets_the_grace(
     took = offline_after(server, "cli", t0)
     print(f"offline {took:.2f} s after ffmpeg finished its input")
     assert took < GRACE - 1
-    assert "#EXT-X-ENDLIST" in playlist(server, "cli")
+    assert "#EXT-X-ENDLIST" in source_playlist(server, "cli")
     assert "stopped publishing cli" in server.log()
 
     # SIGKILL: the socket closes without an unpublish, which is a drop: the grace applies.
     with ffmpeg_cli_publish(url, av_fixture, loops=-1) as proc:
         try:
             server.wait_for(lambda: is_live(server, "cli"), 10, "live again")
-            server.wait_for(lambda: "#EXTINF" in playlist(server, "cli"), 15, "a segment")
+            server.wait_for(lambda: "#EXTINF" in source_playlist(server, "cli"), 15, "a segment")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(5)
@@ -91,11 +80,11 @@ def test_ffmpeg_cli_end_of_input_ends_at_once_a_killed_one_gets_the_grace(
     server.wait_for(lambda: "closed by peer" in server.log(), 5, "the drop seen")
     time.sleep(1.0)
     assert is_live(server, "cli"), "a dropped publisher must get the reconnect grace"
-    assert "#EXT-X-ENDLIST" not in playlist(server, "cli")
+    assert "#EXT-X-ENDLIST" not in source_playlist(server, "cli")
     took = offline_after(server, "cli", t0)
     print(f"offline {took:.2f} s after ffmpeg was killed (grace {GRACE:g} s)")
     assert GRACE - 0.5 <= took < GRACE + 3
-    assert "#EXT-X-ENDLIST" in playlist(server, "cli")
+    assert "#EXT-X-ENDLIST" in source_playlist(server, "cli")
     assert end_reasons(server) == ["unpublished", "publisher did not come back"]
 
 
