@@ -345,6 +345,7 @@ class RtmpConnection(asyncio.Protocol):
                     refusal = hub.feed(self.broadcast, self, event.packet)
                     if refusal is not None:
                         self._refused(refusal)
+                        break  # the session is closed: what it still holds is dropped
             elif isinstance(event, PublishRequested | Unpublished):
                 self._pause("hub")
                 self._busy = self.server.spawn(self._events_async(event))
@@ -393,6 +394,7 @@ class RtmpConnection(asyncio.Protocol):
                         refusal = self.hub.feed(self.broadcast, self, event.packet)
                         if refusal is not None:
                             self._refused(refusal)
+                            break
                 else:
                     self._other_event(event)
                 event = self.session.next_event()
