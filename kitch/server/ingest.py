@@ -25,7 +25,6 @@ from kitch.db.queries import (
 )
 from kitch.hls import HlsRegistry
 from kitch.ingest.hub import (
-    HLS_STATS,
     UNKNOWN_KEY,
     Broadcast,
     Hub,
@@ -41,7 +40,7 @@ from kitch.server import metrics
 
 log = logging.getLogger("kitch.ingest")
 
-__all__ = ["HLS_STATS", "IngestHub"]  # HLS_STATS: the stats' "hls" keys, for the API's schema
+__all__ = ["IngestHub"]
 
 
 class IngestHub:

@@ -73,6 +73,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             hosts=HostPolicy.from_settings(settings),
             serve_metrics=settings.metrics_listen is None,
             fallback_routes=web_routes(settings),
+            health=hub.health,
         )
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)

@@ -19,8 +19,8 @@ import pytest
 from kitch.api.openapi import RESPONSES
 from kitch.db import Database
 from kitch.db.queries import channel_for_stream_key, start_broadcast, update_broadcast_stats
-from kitch.server.ingest import HLS_STATS
-from kitch.server.stats import IngestStats
+from kitch.ingest.hub import HLS_STATS
+from kitch.ingest.stats import IngestStats
 from tests.api.helpers import PASSWORD, FakeHub, Register
 
 KEYWORDS = {
