@@ -26,6 +26,11 @@ IO_MODULES = {
 SANS_IO = {
     "kitch/rtmp": {"kitch.rtmp", "kitch.media", "kitch.twins"},
     "kitch/hls": {"kitch.hls", "kitch.media", "kitch.twins"},
+    # the hub and its passthrough output; sinks that run threads (the ladder) sit beside them
+    **{
+        f"kitch/ingest/{name}.py": {"kitch.ingest", "kitch.hls", "kitch.media"}
+        for name in ("__init__", "hub", "sinks", "passthrough", "stats")
+    },
     "kitch/media.py": set(),
     "kitch/twins.py": {"kitch._rtmp", "kitch._mux", "kitch.config"},
     "kitch/_rtmp.pyx": set(),
@@ -34,7 +39,15 @@ SANS_IO = {
     "kitch/_mux_py.py": set(),
 }
 #: Packages below the HTTP and server layers never import them.
-LOWER = ("kitch/rtmp", "kitch/hls", "kitch/auth", "kitch/db", "kitch/media.py", "kitch/keys.py")
+LOWER = (
+    "kitch/rtmp",
+    "kitch/hls",
+    "kitch/ingest",
+    "kitch/auth",
+    "kitch/db",
+    "kitch/media.py",
+    "kitch/keys.py",
+)
 UPPER = {"kitch.api", "kitch.server", "kitch.cli"}
 
 _PYX_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+c?import|c?import\s+([\w.]+))", re.M)

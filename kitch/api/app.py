@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kitch.api import auth, channels, me
+from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
 from kitch.api.hls import HlsApp
 from kitch.api.hosts import HostCheck, HostPolicy
@@ -157,6 +158,7 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     fallback_routes: Sequence[BaseRoute] = (),
     lifespan: Lifespan | None = None,
+    health: HealthProvider | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
@@ -164,7 +166,9 @@ def create_app(
     ``hosts``, requests whose Host the policy refuses get a 400 before any handler.
     ``serve_metrics=False`` leaves ``/metrics`` out (it has its own listener).
     ``lifespan`` (optional) runs inside, after the database is available on
-    ``app.state.db``. ``app.state.settings`` holds the settings.
+    ``app.state.db``. ``app.state.settings`` holds the settings. ``health`` answers a live
+    channel's health document by channel name (None: not live) for ``channels/{name}/health``;
+    without it every channel answers ``{"live": false}``.
     """
 
     @asynccontextmanager
@@ -205,5 +209,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.health = health
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)
     return app

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from kitch.api.auth import _db, current_user
-from kitch.api.bodies import get_text, only_fields, read_json
+from kitch.api.auth import _db, current_user, optional_user
+from kitch.api.bodies import get_bool, get_text, only_fields, read_json
 from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.routing import api_route
 from kitch.api.views import channel_json
 from kitch.auth.names import text_problem
 from kitch.db import queries
-from kitch.db.users import get_avatar
+from kitch.db.users import User, get_avatar
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 25
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+
+#: What the server passes to create_app as ``health``: the live health document of a channel
+#: (by name), or None when it is not live.
+HealthProvider = Callable[[str], dict[str, Any] | None]
 
 
 def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
@@ -46,12 +51,34 @@ async def list_channels(request: Request) -> Response:
     return JSONResponse({"channels": [channel_json(c) for c in channels]})
 
 
+def _manages(user: User | None, channel: queries.ChannelInfo) -> bool:
+    return user is not None and (user.id == channel.user_id or user.is_admin)
+
+
 async def get_channel(request: Request) -> Response:
-    """One channel; ``live`` true|false and, while live, ``stream`` with start time and stats."""
+    """One channel; ``live`` true|false and, while live, ``stream`` with start time and stats.
+
+    Its owner (or an admin) also sees the ``ladder`` settings.
+    """
     channel = await queries.get_channel(_db(request), request.path_params["name"])
     if channel is None:
         raise not_found("no such channel")
-    return JSONResponse(channel_json(channel))
+    try:
+        viewer = await optional_user(request)
+    except ApiError:
+        viewer = None  # a stale token on a public page: answer what anyone sees
+    return JSONResponse(channel_json(channel, manager=_manages(viewer, channel)))
+
+
+async def _managed_channel(request: Request) -> queries.ChannelInfo:
+    """The channel of the path for its owner or an admin (401 signed out, 403 others, 404)."""
+    user = await current_user(request)
+    channel = await queries.get_channel(_db(request), request.path_params["name"])
+    if channel is None:
+        raise not_found("no such channel")
+    if not _manages(user, channel):
+        raise ApiError(403, "forbidden", "only the channel owner may change it")
+    return channel
 
 
 def _tags(value: Any) -> list[str]:
@@ -72,16 +99,39 @@ def _tags(value: Any) -> list[str]:
     return tags
 
 
+def _ladder(value: Any) -> dict[str, Any]:
+    """``{"enabled": bool, "rungs": [names]}`` (either may be left out) -> update_channel's
+    ``ladder_enabled`` / ``ladder_rungs``."""
+    if not isinstance(value, dict):
+        raise invalid('ladder must be an object like {"enabled": true, "rungs": ["720p"]}')
+    unknown = sorted(set(value) - {"enabled", "rungs"})
+    if unknown:
+        raise invalid(f"unknown ladder field(s): {', '.join(unknown)[:200]}")
+    changes: dict[str, Any] = {}
+    if "enabled" in value:
+        changes["ladder_enabled"] = get_bool(value, "enabled")
+    if "rungs" in value:
+        rungs = value["rungs"]
+        known = ", ".join(queries.LADDER_RUNGS)
+        if not isinstance(rungs, list) or not all(
+            isinstance(r, str) and r in queries.LADDER_RUNGS for r in rungs
+        ):
+            raise invalid(f"ladder rungs must be a list of names from: {known}")
+        if len(set(rungs)) != len(rungs):
+            raise invalid("ladder rungs must not repeat a name")
+        changes["ladder_rungs"] = rungs
+    return changes
+
+
 async def patch_channel(request: Request) -> Response:
-    """Owner (or admin) changes title, description, category and/or tags."""
-    user = await current_user(request)
-    channel = await queries.get_channel(_db(request), request.path_params["name"])
-    if channel is None:
-        raise not_found("no such channel")
-    if channel.user_id != user.id and not user.is_admin:
-        raise ApiError(403, "forbidden", "only the channel owner may change it")
+    """Owner (or admin) changes title, description, category, tags, ladder (next broadcast).
+
+    The ``ladder`` settings are read when a broadcast starts: a change reaches viewers at the
+    streamer's next broadcast, never in the middle of one.
+    """
+    channel = await _managed_channel(request)
     body = await read_json(request)
-    only_fields(body, {"title", "description", "category", "tags"})
+    only_fields(body, {"title", "description", "category", "tags", "ladder"})
     changes: dict[str, Any] = {}
     for name, max_len, multiline in (
         ("title", 140, False),
@@ -93,10 +143,26 @@ async def patch_channel(request: Request) -> Response:
             changes[name] = value
     if "tags" in body:
         changes["tags"] = _tags(body["tags"])
+    if "ladder" in body:
+        changes.update(_ladder(body["ladder"]))
     await queries.update_channel(_db(request), channel.id, changes)
     updated = await queries.get_channel(_db(request), channel.name)
     assert updated is not None
-    return JSONResponse(channel_json(updated))
+    return JSONResponse(channel_json(updated, manager=True))
+
+
+async def channel_health(request: Request) -> Response:
+    """Live stream health (owner or admin); {"live": false} while the channel is not live.
+
+    Ingest figures, the ladder's state (and why it is not running), and each rendition's encode
+    speed, dropped frames, restarts, CPU seconds and bytes held.
+    """
+    channel = await _managed_channel(request)
+    provider: HealthProvider | None = request.app.state.health
+    document = None if provider is None else provider(channel.name)
+    return JSONResponse(
+        {"live": False} if document is None else document, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def user_avatar(request: Request) -> Response:
@@ -121,5 +187,6 @@ def routes() -> list[BaseRoute]:
     return [
         api_route("/channels", GET=list_channels),
         api_route("/channels/{name}", GET=get_channel, PATCH=patch_channel),
+        api_route("/channels/{name}/health", GET=channel_health),
         api_route("/users/{name}/avatar", GET=user_avatar),
     ]

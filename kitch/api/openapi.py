@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount
 
 import kitch
 from kitch.api.routing import ApiRoute
+from kitch.db.queries import LADDER_RUNGS
 
 
 def _obj(required: Iterable[str] = (), **props: Any) -> dict[str, Any]:
@@ -70,6 +71,31 @@ _TOKENS = {
 _STATS_FIELDS = ("video_codec", "audio_codec", "encoder")
 _STATS_NUMBERS = ("width", "height", "fps", "bitrate_kbps", "keyframe_interval_s")
 _INGEST_URLS = {"rtmp_url": STR, "rtmps_url": _nullable(STR)}
+_RUNG_NAMES: dict[str, Any] = {"type": "string", "enum": list(LADDER_RUNGS)}
+_LADDER_SETTINGS = {
+    "enabled": {**BOOL, "description": "false: the source rendition only (passthrough)"},
+    "rungs": {
+        "type": "array",
+        "items": _RUNG_NAMES,
+        "maxItems": len(LADDER_RUNGS),
+        "description": "the rungs to encode, no repeats; rungs at or above the source height "
+        "are skipped",
+    },
+}
+_NUMBER_OR_NULL = _nullable(NUM)
+_HEALTH_INGEST = ("bitrate_kbps", "fps", "keyframe_interval", "av_drift_ms", "width", "height")
+_HEALTH_LADDER = ("decode_cpu_seconds", "dropped_packets", "decoder_restarts")
+_HEALTH_RENDITION = (
+    "width",
+    "height",
+    "bitrate_kbps",
+    "fps",
+    "encode_speed",
+    "dropped_frames",
+    "restarts",
+    "cpu_seconds",
+    "bytes_held",
+)
 
 #: Named answer shapes (``components.schemas``); web/src/api/schema.ts is generated from them.
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -124,7 +150,46 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         avatar_url=_nullable(STR),
         hls_url=STR,
         stream={**_ref("LiveStream"), "description": "present only while live"},
+        ladder={
+            **_ref("LadderSettings"),
+            "description": "only for the owner (or an admin); applied at the next broadcast",
+        },
     ),
+    "LadderSettings": _obj(["enabled", "rungs"], **_LADDER_SETTINGS),
+    "ChannelHealth": {
+        **_obj(
+            ["live"],
+            live=BOOL,
+            since={**TIME, "description": "when the broadcast started"},
+            ingest=_obj(
+                [*_HEALTH_INGEST, "video_codec", "audio_codec"],
+                **{name: _NUMBER_OR_NULL for name in _HEALTH_INGEST},
+                video_codec=_nullable(STR),
+                audio_codec=_nullable(STR),
+            ),
+            ladder=_obj(
+                ["state", "reason", *_HEALTH_LADDER],
+                state={"type": "string", "enum": ["off", "running", "waiting", "unavailable"]},
+                reason={
+                    **_nullable(STR),
+                    "description": "why the ladder is not running (e.g. waiting for a free "
+                    "encoder slot)",
+                },
+                **{name: _NUMBER_OR_NULL for name in _HEALTH_LADDER},
+            ),
+            renditions={
+                "type": "array",
+                "description": "source first (its encode_speed is null), then the rungs",
+                "items": _obj(
+                    ["name", *_HEALTH_RENDITION, "error"],
+                    name=STR,
+                    **{name: _NUMBER_OR_NULL for name in _HEALTH_RENDITION},
+                    error=_nullable(STR),
+                ),
+            },
+        ),
+        "description": 'while live every field is present; otherwise just {"live": false}',
+    },
     "ChannelList": _obj(["channels"], channels={"type": "array", "items": _ref("Channel")}),
     "StreamKey": _obj(
         ["stream_key", "rtmp_url", "rtmps_url", "ingest_enabled"],
@@ -162,6 +227,7 @@ RESPONSES: dict[str, str] = {
     "list_channels": "ChannelList",
     "get_channel": "Channel",
     "patch_channel": "Channel",
+    "channel_health": "ChannelHealth",
     "openapi_json": "OpenApi",
 }
 
@@ -198,6 +264,10 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
         description=STR,
         category=STR,
         tags={"type": "array", "items": STR, "maxItems": 10},
+        ladder={
+            **_obj([], **_LADDER_SETTINGS),
+            "description": "either field may be left out; applied when the next broadcast starts",
+        },
     ),
 }
 #: Bodies that may be left out: refresh and logout then use the kitch_refresh cookie (with the

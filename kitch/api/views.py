@@ -39,8 +39,9 @@ def user_json(user: User, *, private: bool) -> dict[str, Any]:
     return data
 
 
-def channel_json(channel: ChannelInfo) -> dict[str, Any]:
-    """A channel; ``stream`` is present (not null) only while live."""
+def channel_json(channel: ChannelInfo, *, manager: bool = False) -> dict[str, Any]:
+    """A channel; ``stream`` is present (not null) only while live. ``manager`` (the owner or
+    an admin, who may change the channel) adds its ``ladder`` settings."""
     data: dict[str, Any] = {
         "name": channel.name,
         "display_name": channel.display_name or channel.name,
@@ -63,4 +64,6 @@ def channel_json(channel: ChannelInfo) -> dict[str, Any]:
             "stats": stream.stats,
             "stats_updated_at": iso(stream.stats_updated_at),
         }
+    if manager:
+        data["ladder"] = {"enabled": channel.ladder_enabled, "rungs": channel.ladder_rungs}
     return data

@@ -7,6 +7,7 @@ Ingest API::
     await update_broadcast_stats(db, bid, {"video_codec": "h264", "width": 1280, ...})
     await end_broadcast(db, bid, "publisher_closed")
     await close_stale_broadcasts(db)                      # once at start-up
+    enabled, rungs = await ladder_settings(db, ref.channel_id)  # at publish time
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Any
 
 from kitch.db import Database, Row
 from kitch.keys import hash_stream_key, looks_like_stream_key
+
+#: The ladder's rung names, highest first: the values ``ladder_rungs`` may hold.
+LADDER_RUNGS: tuple[str, ...] = ("720p", "480p", "360p")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class ChannelInfo:
     ingest_enabled: bool
     has_avatar: bool
     stream: StreamInfo | None = field(default=None)
+    #: Transcoding ladder on/off and the rungs to encode (read at the start of a broadcast).
+    ladder_enabled: bool = True
+    ladder_rungs: list[str] = field(default_factory=lambda: list(LADDER_RUNGS))
 
 
 async def channel_for_stream_key(db: Database, key: str) -> ChannelRef | None:
@@ -151,6 +158,31 @@ async def close_stale_broadcasts(db: Database) -> int:
     return count
 
 
+def _rungs(stored: str) -> list[str]:
+    """The stored rung list, highest first, keeping only known names (never fails on odd data)."""
+    try:
+        names = json.loads(stored)
+    except ValueError:
+        return list(LADDER_RUNGS)
+    if not isinstance(names, list):
+        return list(LADDER_RUNGS)
+    return [name for name in LADDER_RUNGS if name in names]
+
+
+async def ladder_settings(db: Database, channel_id: int) -> tuple[bool, list[str]]:
+    """``(enabled, rung names)`` of the channel's ladder, for a broadcast that starts now.
+
+    Rung names are a subset of :data:`LADDER_RUNGS`, highest first; an unknown channel gets
+    the defaults (on, every rung).
+    """
+    row = await db.fetchone(
+        "SELECT ladder_enabled, ladder_rungs FROM channels WHERE id = ?", (channel_id,)
+    )
+    if row is None:
+        return True, list(LADDER_RUNGS)
+    return bool(row["ladder_enabled"]), _rungs(row["ladder_rungs"])
+
+
 _CHANNEL_SELECT = (
     "SELECT c.*, u.username, u.display_name, "
     "EXISTS(SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS has_avatar, "
@@ -187,6 +219,8 @@ def _channel(row: Row) -> ChannelInfo:
         ingest_enabled=bool(row["ingest_enabled"]),
         has_avatar=bool(row["has_avatar"]),
         stream=stream,
+        ladder_enabled=bool(row["ladder_enabled"]),
+        ladder_rungs=_rungs(row["ladder_rungs"]),
     )
 
 
@@ -215,13 +249,23 @@ async def list_channels(
 
 
 async def update_channel(db: Database, channel_id: int, changes: dict[str, Any]) -> None:
-    """Set any of title, description, category (str) and tags (list of str)."""
+    """Set any of title, description, category (str), tags (list of str), ladder_enabled
+    (bool) and ladder_rungs (list of names from :data:`LADDER_RUNGS`)."""
     values: dict[str, Any] = {}
     for name in ("title", "description", "category"):
         if name in changes:
             values[name] = changes[name]
     if "tags" in changes:
         values["tags"] = json.dumps(changes["tags"])
+    if "ladder_enabled" in changes:
+        values["ladder_enabled"] = int(bool(changes["ladder_enabled"]))
+    if "ladder_rungs" in changes:
+        unknown = set(changes["ladder_rungs"]) - set(LADDER_RUNGS)
+        if unknown:
+            raise ValueError(f"unknown ladder rungs: {sorted(unknown)}")
+        values["ladder_rungs"] = json.dumps(
+            [name for name in LADDER_RUNGS if name in changes["ladder_rungs"]]
+        )
     if not values:
         return
     assignments = ", ".join(f"{name} = ?" for name in values)  # names from the fixed list only

@@ -18,6 +18,7 @@ from kitch.config import Settings, parse_hostport
 from kitch.db import open_database
 from kitch.db.queries import close_stale_broadcasts
 from kitch.hls import HlsRegistry, HlsSettings
+from kitch.ingest.sinks import SinkFactory
 from kitch.logs import setup_logging
 from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
 from kitch.server.ingest import IngestHub
@@ -42,6 +43,12 @@ def hls_settings_from(settings: Settings) -> HlsSettings:
     )
 
 
+def sink_factories(settings: Settings) -> list[SinkFactory]:
+    """The outputs every broadcast feeds, in order, after the passthrough HLS sink (which the
+    hub always puts first). One line each; a factory answers None to skip a broadcast."""
+    return []
+
+
 def tls_context(settings: Settings) -> ssl.SSLContext:
     if settings.tls_cert is None or settings.tls_key is None:
         raise SystemExit("--rtmps needs --tls-cert and --tls-key")
@@ -58,7 +65,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if closed:
             log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
         registry = HlsRegistry(hls_settings_from(settings))
-        hub = IngestHub(db, registry, settings)
+        hub = IngestHub(db, registry, settings, sinks=sink_factories(settings))
         app = create_app(
             settings,
             db=db,
@@ -66,6 +73,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             hosts=HostPolicy.from_settings(settings),
             serve_metrics=settings.metrics_listen is None,
             fallback_routes=web_routes(settings),
+            health=hub.health,
         )
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from kitch.auth.ratelimit import address_key
 from kitch.config import Settings
+from kitch.ingest.hub import Broadcast, Refusal
 from kitch.logs import fingerprint
 from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
 from kitch.rtmp.events import (
@@ -30,9 +31,8 @@ from kitch.rtmp.events import (
     Refused,
     Unpublished,
 )
-from kitch.rtmp.flv import INGEST_CODECS
 from kitch.server import metrics
-from kitch.server.ingest import Broadcast, IngestHub, Refusal
+from kitch.server.ingest import IngestHub
 from kitch.server.tls import TlsLayer
 
 log = logging.getLogger("kitch.rtmp")
@@ -45,10 +45,6 @@ CLOSE_LIMIT = "limit"
 REFUSAL_LINGER = 0.2
 
 
-#: Codecs an MPEG-TS HLS output carries (``hls_format`` "ts"); fMP4 carries every ingest codec.
-TS_CODECS = frozenset({"h264", "hevc", "aac", "opus"})
-
-
 def limits_from(settings: Settings) -> RtmpLimits:
     return RtmpLimits(
         max_message_size=settings.rtmp_max_message_size,
@@ -59,14 +55,6 @@ def limits_from(settings: Settings) -> RtmpLimits:
     )
 
 
-def accepted_codecs(settings: Settings) -> frozenset[str]:
-    """Codecs a publish may use: what the configured HLS output can carry (every ingest codec
-    for fMP4, the default; H.264, HEVC, AAC and Opus for ``hls_format`` "ts")."""
-    if settings.hls_format == "ts":
-        return TS_CODECS
-    return INGEST_CODECS
-
-
 class RtmpServer:
     """Accepts RTMP (and, with a TLS context, RTMPS) connections and runs one session each."""
 
@@ -74,7 +62,6 @@ class RtmpServer:
         self.settings = settings
         self.hub = hub
         self.limits = limits_from(settings)
-        self.accepted_codecs = accepted_codecs(settings)
         self.per_address: Counter[str] = Counter()
         self.connections: set[RtmpConnection] = set()
         self.servers: list[asyncio.Server] = []
@@ -155,9 +142,8 @@ class RtmpConnection(asyncio.Protocol):
         self.peer = "?"
         self.address = "?"
         self.limit_key = "?"
-        self.session = RtmpServerSession(
-            server.limits, time.monotonic(), accepted_codecs=server.accepted_codecs
-        )
+        # Which codecs a publish may carry is the outputs' call (the hub asks each sink).
+        self.session = RtmpServerSession(server.limits, time.monotonic())
         self.broadcast: Broadcast | None = None
         self.kicked: str | None = None
         self.channel: str | None = None
@@ -356,7 +342,10 @@ class RtmpConnection(asyncio.Protocol):
         while (event := session.next_event()) is not None:
             if type(event) is MediaReceived:
                 if self.broadcast is not None:
-                    hub.feed(self.broadcast, self, event.packet)
+                    refusal = hub.feed(self.broadcast, self, event.packet)
+                    if refusal is not None:
+                        self._refused(refusal)
+                        break  # the session is closed: what it still holds is dropped
             elif isinstance(event, PublishRequested | Unpublished):
                 self._pause("hub")
                 self._busy = self.server.spawn(self._events_async(event))
@@ -399,10 +388,13 @@ class RtmpConnection(asyncio.Protocol):
                         b, self.broadcast = self.broadcast, None
                         self.waiting_since = time.monotonic()
                         self._rearm()
-                        await self.hub.publisher_gone(b, self, "unpublished")
+                        await self.hub.unpublished(b, self)
                 elif type(event) is MediaReceived:
                     if self.broadcast is not None:
-                        self.hub.feed(self.broadcast, self, event.packet)
+                        refusal = self.hub.feed(self.broadcast, self, event.packet)
+                        if refusal is not None:
+                            self._refused(refusal)
+                            break
                 else:
                     self._other_event(event)
                 event = self.session.next_event()
@@ -424,6 +416,13 @@ class RtmpConnection(asyncio.Protocol):
             self._feed(held)
         if self._busy is None:
             self._resume("hub")
+
+    def _refused(self, refusal: Refusal) -> None:
+        """An output refused the media (its codec): the encoder gets the refusal, the rest of
+        the input is ignored, the socket closes (see ``_flush``); the hub ended the broadcast."""
+        log.warning("rtmp %s: refused: %s %s", self._who(), refusal.code, refusal.description)
+        self.broadcast = None
+        self.session.reject_publish(refusal.code, refusal.description)
 
     async def _publish(self, key: str) -> None:
         if self.broadcast is not None:

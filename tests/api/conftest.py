@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from kitch.api.app import create_app
 from kitch.config import Settings
 from kitch.db import Database, open_database
-from tests.api.helpers import PASSWORD, TEST_SECRET
+from tests.api.helpers import PASSWORD, TEST_SECRET, FakeHub
 
 
 @pytest.fixture
@@ -27,8 +27,14 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database) -> Starlette:
-    return create_app(settings, db=db)
+def hub() -> FakeHub:
+    """The live-health provider the app is given; add a channel to ``hub.live`` to make it live."""
+    return FakeHub()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database, hub: FakeHub) -> Starlette:
+    return create_app(settings, db=db, health=hub.health)
 
 
 @pytest.fixture

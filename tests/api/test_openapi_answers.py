@@ -19,9 +19,9 @@ import pytest
 from kitch.api.openapi import RESPONSES
 from kitch.db import Database
 from kitch.db.queries import channel_for_stream_key, start_broadcast, update_broadcast_stats
-from kitch.server.ingest import HLS_STATS
-from kitch.server.stats import IngestStats
-from tests.api.helpers import PASSWORD, Register
+from kitch.ingest.hub import HLS_STATS
+from kitch.ingest.stats import IngestStats
+from tests.api.helpers import PASSWORD, FakeHub, Register
 
 KEYWORDS = {
     "$ref",
@@ -206,9 +206,10 @@ async def test_auth_answers_match_the_document(checker: Checker) -> None:
 
 
 async def test_other_answers_match_the_document(
-    checker: Checker, register: Register, db: Database
+    checker: Checker, register: Register, db: Database, hub: FakeHub
 ) -> None:
-    """Profile, channels (offline and live), stream key, ingest switch, avatar, password."""
+    """Profile, channels (offline and live), health, ladder settings, stream key, ingest
+    switch, avatar, password."""
     auth = (await register("vera"))["auth"]
     await checker.call("get_me", 200, headers=auth)
     await checker.call("get_me", 401)
@@ -216,8 +217,22 @@ async def test_other_answers_match_the_document(
     await checker.call("patch_me", 422, json={"bio": 5}, headers=auth)
     await checker.call("server_info", 200)
     key = (await checker.call("get_stream_key", 200, headers=auth))["stream_key"]
-    await checker.call("get_channel", 200, name="vera")
+    assert "ladder" not in await checker.call("get_channel", 200, name="vera")
+    assert (await checker.call("get_channel", 200, name="vera", headers=auth))["ladder"]
     await checker.call("get_channel", 404, name="nobody")
+    assert await checker.call("channel_health", 200, name="vera", headers=auth) == {"live": False}
+    await checker.call("channel_health", 401, name="vera")
+    hub.live.add("vera")
+    live_health = await checker.call("channel_health", 200, name="vera", headers=auth)
+    assert [r["name"] for r in live_health["renditions"]] == ["source", "720p"]
+    ladder = {"enabled": False, "rungs": ["480p"]}
+    patched = await checker.call(
+        "patch_channel", 200, name="vera", json={"ladder": ladder}, headers=auth
+    )
+    assert patched["ladder"] == ladder
+    await checker.call(
+        "patch_channel", 422, name="vera", json={"ladder": {"rungs": ["8k"]}}, headers=auth
+    )
     ref = await channel_for_stream_key(db, key)
     assert ref is not None
     broadcast = await start_broadcast(db, ref.channel_id, {})

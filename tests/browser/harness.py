@@ -100,3 +100,20 @@ def run_script(script: str, base_url: str, **extra: str) -> dict[str, Any]:
     result = parse_result(proc.stdout)
     assert proc.returncode == 0, f"{result['errors']}\n{proc.stderr[-3000:]}"
     return result
+
+
+def watch_qualities(
+    base_url: str, channel: str, names: list[str] | None = None, seconds: float = 4
+) -> dict[str, Any]:
+    """Open ``channel`` in Chromium, pick each quality of ``names`` in the player's menu (by
+    name: ``"720p"``, ``"source"``, ``"auto"``; default every entry, then auto) and watch
+    ``seconds`` of each. Returns the checks of web/e2e/quality.mjs: ``options`` (the menu's
+    labels), ``initial`` and ``picks``, each pick with ``label``, ``switchMs``, ``progress``
+    (seconds of currentTime gained while watched) and ``before``/``after`` playback states
+    (``currentTime``, ``paused``, ``videoHeight``, ``stalls``, hls.js ``level``/``levelLabel``).
+    """
+    extra = {"CHANNEL": channel, "SECONDS": str(seconds)}
+    if names is not None:
+        extra["QUALITIES"] = ",".join(names)
+    checks: dict[str, Any] = run_script("quality.mjs", base_url, **extra)["checks"]
+    return checks

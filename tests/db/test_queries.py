@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kitch.db import Database
 from kitch.db.queries import (
     channel_for_stream_key,
     close_stale_broadcasts,
     end_broadcast,
     get_channel,
+    ladder_settings,
     set_ingest_enabled,
     start_broadcast,
     update_broadcast_stats,
+    update_channel,
 )
 from kitch.db.users import create_user, rotate_stream_key
 from kitch.keys import generate_stream_key
@@ -116,3 +120,26 @@ async def test_stats_are_json(db: Database) -> None:
     assert row is not None
     assert json.loads(row[0]) == {"odd": "/x"}
     assert json.loads(row[1])["encoder"] == 'obs\u00e9 "quoted"'
+
+
+async def test_ladder_settings(db: Database) -> None:
+    _, key = await create_user(db, "lia", "lia@example.com", "x")
+    ref = await channel_for_stream_key(db, key)
+    assert ref is not None
+    assert await ladder_settings(db, ref.channel_id) == (True, ["720p", "480p", "360p"])
+    await update_channel(db, ref.channel_id, {"ladder_enabled": False, "ladder_rungs": ["360p"]})
+    assert await ladder_settings(db, ref.channel_id) == (False, ["360p"])
+    channel = await get_channel(db, "lia")
+    assert channel is not None
+    assert (channel.ladder_enabled, channel.ladder_rungs) == (False, ["360p"])
+    # stored highest first whatever the order given; unknown names are refused
+    await update_channel(db, ref.channel_id, {"ladder_rungs": ["360p", "720p"]})
+    assert await ladder_settings(db, ref.channel_id) == (False, ["720p", "360p"])
+    with pytest.raises(ValueError, match="1080p"):
+        await update_channel(db, ref.channel_id, {"ladder_rungs": ["1080p"]})
+    # odd stored data (edited by hand) reads as the known names it holds
+    await db.execute('UPDATE channels SET ladder_rungs = \'["480p", 7, "4k"]\'')
+    assert await ladder_settings(db, ref.channel_id) == (False, ["480p"])
+    await db.execute("UPDATE channels SET ladder_rungs = 'not json'")
+    assert await ladder_settings(db, ref.channel_id) == (False, ["720p", "480p", "360p"])
+    assert await ladder_settings(db, 999_999) == (True, ["720p", "480p", "360p"])

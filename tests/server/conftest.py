@@ -72,6 +72,18 @@ class BackgroundPublisher:
         return self.thread.is_alive()
 
 
+def is_live(server: KitchServer, name: str) -> bool:
+    return bool(server.channel(name)["live"])
+
+
+def source_playlist(server: KitchServer, name: str) -> str:
+    """The channel's source media playlist, or "" while there is none."""
+    try:
+        return bytes(server.get(f"/hls/{name}/source/index.m3u8")).decode()
+    except Exception:
+        return ""
+
+
 def closed_within(sock: socket.socket, seconds: float) -> float | None:
     """Seconds until the server closed ``sock`` (reading and dropping), None if it did not."""
     t0 = time.monotonic()

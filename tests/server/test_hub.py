@@ -7,7 +7,8 @@ way to drop one); the end-to-end tests in test_publish_e2e.py run the same rules
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -17,16 +18,9 @@ from kitch.db import Database
 from kitch.db.queries import get_channel
 from kitch.db.users import create_user, rotate_stream_key
 from kitch.hls import HlsRegistry, HlsSettings
-from kitch.server.ingest import REJECTED, TAKEOVER_SILENCE, Broadcast, IngestHub, Refusal
-
-
-@dataclass(eq=False)
-class Peer:
-    peer: str
-    kicked: str | None = None
-
-    def kick(self, reason: str) -> None:
-        self.kicked = reason
+from kitch.ingest.hub import REJECTED, TAKEOVER_SILENCE, Broadcast, Refusal
+from kitch.server.ingest import IngestHub
+from tests.ingest.peers import Peer
 
 
 class Clock:
@@ -43,9 +37,19 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def hub(db: Database, clock: Clock, tmp_path: Path) -> IngestHub:
+async def hub(db: Database, clock: Clock, tmp_path: Path) -> AsyncIterator[IngestHub]:
     settings = Settings(data_dir=tmp_path, reconnect_grace=0.5)
-    return IngestHub(db, HlsRegistry(HlsSettings()), settings, clock=clock)
+    ingest = IngestHub(db, HlsRegistry(HlsSettings()), settings, clock=clock)
+    ingest.start()
+    yield ingest
+    await ingest.stop()
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 3.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 async def is_live(db: Database, name: str) -> bool:
@@ -82,7 +86,7 @@ async def test_takeover_while_the_old_key_is_rechecked_keeps_the_newcomer(
     # The newcomer's lookup is queued first, the re-check's (of the old key) right after it.
     begun = asyncio.create_task(hub.begin(new_key, second))
     await asyncio.sleep(0)
-    await asyncio.gather(begun, hub._recheck_keys())
+    await asyncio.gather(begun, hub.recheck_keys())
     assert first.kicked is not None
     assert second.kicked is None, f"the new key's publisher was dropped: {second.kicked}"
     live = hub.live.get("rota")
@@ -94,7 +98,6 @@ async def test_begin_in_flight_at_shutdown_is_refused(db: Database, hub: IngestH
     """A publish whose key lookup is still running when the hub stops must not open a
     broadcast that nothing will ever end."""
     _, key = await create_user(db, "late", "late@example.test", "x")
-    hub.start()
     pending = asyncio.create_task(hub.begin(key, Peer("late")))
     await asyncio.sleep(0)
     await hub.stop()
@@ -107,16 +110,17 @@ async def test_begin_in_flight_at_shutdown_is_refused(db: Database, hub: IngestH
 
 
 async def test_shutdown_during_the_grace_ends_the_broadcast_once(
-    db: Database, hub: IngestHub
+    db: Database, hub: IngestHub, clock: Clock
 ) -> None:
     _, key = await create_user(db, "gr", "gr@example.test", "x")
     pub = Peer("p")
     b = await hub.begin(key, pub)
     assert isinstance(b, Broadcast)
     await hub.publisher_gone(b, pub, "closed by peer")
-    assert b.grace is not None and await is_live(db, "gr")
+    assert b.grace_until is not None and await is_live(db, "gr")
     await hub.stop()
-    await asyncio.sleep(0.8)  # past the 0.5 s grace: the cancelled timer must not fire
+    clock.now += 1  # past the 0.5 s grace: the stopped timer must not end it again
+    await asyncio.sleep(0.6)
     row = await db.fetchone("SELECT ended_at, end_reason FROM broadcast_sessions")
     assert row is not None and row["ended_at"] is not None
     assert row["end_reason"] == "server shutdown"
@@ -124,19 +128,25 @@ async def test_shutdown_during_the_grace_ends_the_broadcast_once(
 
 
 async def test_reconnect_within_the_grace_resumes_and_past_it_ends(
-    db: Database, hub: IngestHub
+    db: Database, hub: IngestHub, clock: Clock
 ) -> None:
     _, key = await create_user(db, "bob", "bob@example.test", "x")
     one = Peer("one")
     b = await hub.begin(key, one)
     assert isinstance(b, Broadcast)
     await hub.publisher_gone(b, one, "closed by peer")
-    await asyncio.sleep(0.1)
+    clock.now += 0.4
+    await asyncio.sleep(0.6)  # the timer runs, but the grace (on the hub's clock) is not over
     two = Peer("two")
     assert await hub.begin(key, two) is b
     await hub.publisher_gone(b, two, "closed by peer")
-    await asyncio.sleep(1.0)
-    assert b.ended and "bob" not in hub.live
+    clock.now += 0.4
+    await asyncio.sleep(0.1)
+    assert not b.ended and await is_live(db, "bob")
+    clock.now += 0.2  # 0.6 s since the second publisher left
+    await wait_until(lambda: b.ended)
+    async with hub._lock:  # the end is recorded under the lock the timer took to end it
+        assert "bob" not in hub.live
     assert not await is_live(db, "bob")
     rows = await db.fetchall("SELECT end_reason FROM broadcast_sessions")
     assert [r["end_reason"] for r in rows] == ["publisher did not come back"]

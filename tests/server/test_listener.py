@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kitch.config import Settings
 from kitch.db import Database
@@ -25,6 +26,7 @@ from kitch.rtmp.chunks import ChunkWriter
 from kitch.server.ingest import IngestHub
 from kitch.server.rtmp import RtmpServer
 from tests.rtmp.client import ASC, AVCC, video_tag
+from tests.rtmp.test_enhanced import VPCC, ex_video
 
 IDLE = 1.0
 
@@ -171,3 +173,47 @@ async def test_idle_timer_is_rearmed_while_media_flows_then_fires(
     assert IDLE - 0.1 <= took < IDLE + 1.0
     assert f"no media for {IDLE:g} s" in caplog.text
     client.writer.close()
+
+
+async def test_a_codec_the_output_refuses_closes_the_publish_and_ends_the_broadcast(
+    db: Database, tmp_path: Path
+) -> None:
+    """The MPEG-TS output cannot carry VP9: the encoder gets Rejected naming the codec, what
+    it pipelined behind (an unpublish and a second publish) is ignored, the socket closes."""
+    settings = Settings(data_dir=tmp_path, reconnect_grace=5, hls_format="ts")
+    hub = IngestHub(db, HlsRegistry(HlsSettings(format="ts")), settings)
+    rtmp = RtmpServer(settings, hub)
+    await rtmp.listen("127.0.0.1", 0)
+    before = REGISTRY.get_sample_value("kitch_rtmp_publish_refused_total", {"reason": "codec"})
+    try:
+        _, key = await create_user(db, "vp", "vp@example.test", "x")
+        client = await Client.open(rtmp)
+        w = client.chunks
+        client.writer.write(client.publish_bytes(key))
+        await wait_until(lambda: "vp" in hub.live, 3, "live")
+        client.writer.write(
+            w.write(6, 9, 1, 0, ex_video(1, 0, b"vp09", VPCC))
+            + w.write(3, 20, 0, 0, amf0_encode("deleteStream", 4.0, None, 1.0))
+            + w.write(8, 20, 1, 0, amf0_encode("publish", 5.0, None, key, "live"))
+        )
+        answer = b""
+        async with asyncio.timeout(3):
+            while chunk := await client.reader.read(65536):
+                answer += chunk
+        assert b"NetStream.Publish.Rejected" in answer and b"video codec vp9" in answer
+        assert answer.count(b"NetStream.Publish.Start") == 1  # the second publish got nothing
+        await wait_until(lambda: not rtmp.connections and not rtmp.tasks, 3, "closed")
+        assert hub.live == {}
+        info = await get_channel(db, "vp")
+        assert info is not None and not info.live
+        rows = await db.fetchall("SELECT end_reason FROM broadcast_sessions")
+        assert [r["end_reason"] for r in rows] == [
+            "publish refused: video codec vp9 cannot be carried by this server's MPEG-TS "
+            "output; send h264 or hevc"
+        ]
+        after = REGISTRY.get_sample_value("kitch_rtmp_publish_refused_total", {"reason": "codec"})
+        assert (after or 0) - (before or 0) == 1
+        client.writer.close()
+    finally:
+        await rtmp.close()
+        await hub.stop()

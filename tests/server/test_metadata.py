@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from kitch.ingest.stats import MAX_DIMENSION, MAX_FRAMERATE, IngestStats, peer_number
 from kitch.rtmp.amf0 import amf0_encode
 from kitch.rtmp.chunks import ChunkWriter
-from kitch.server.stats import MAX_DIMENSION, MAX_FRAMERATE, IngestStats, peer_number
 from tests.support.hls import play_hls
 from tests.support.media import Fixture
 from tests.support.server import KitchServer

@@ -76,3 +76,42 @@ def test_ingest_metrics_are_exposed(server: KitchServer, av_fixture: Fixture) ->
     assert value(after, "kitch_rtmp_open_connections") == 0
     closed = sum(v for k, v in after.items() if k[0] == "kitch_rtmp_connections_closed_total")
     assert closed == value(after, "kitch_rtmp_connections_total"), after
+
+
+def test_stream_health_gauges_per_channel_and_rendition_leave_with_the_broadcast(
+    server: KitchServer, av_fixture: Fixture
+) -> None:
+    acct = server.create_account("gauged")
+    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), av_fixture)
+    source = {"channel": "gauged", "rendition": "source"}
+    try:
+
+        def measured() -> bool:
+            now = scrape(server)
+            return (
+                value(now, "kitch_rendition_bytes_held", **source) > 0
+                and value(now, "kitch_rendition_bitrate_kbps", **source) > 0
+                and value(now, "kitch_stream_ingest_fps", channel="gauged") > 0
+                and value(now, "kitch_stream_keyframe_interval_seconds", channel="gauged") > 0
+            )
+
+        server.wait_for(measured, 15, "health gauges of the live stream")
+        live = scrape(server)
+        print({k: v for k, v in live.items() if k[0].startswith(("kitch_stream", "kitch_rend"))})
+        assert value(live, "kitch_rendition_width", **source) == 320
+        assert value(live, "kitch_rendition_height", **source) == 240
+        assert 25 <= value(live, "kitch_rendition_fps", **source) <= 35
+        assert value(live, "kitch_stream_ingest_bitrate_kbps", channel="gauged") > 0
+        assert value(live, "kitch_stream_keyframe_interval_seconds", channel="gauged") == (
+            pytest.approx(1.0, abs=0.1)
+        )
+        assert ("kitch_stream_av_drift_ms", (("channel", "gauged"),)) in live
+        assert value(live, "kitch_stream_ladder_dropped_packets", channel="gauged") == 0
+        # the source rendition is not encoded: no encode speed
+        assert ("kitch_rendition_encode_speed", tuple(sorted(source.items()))) not in live
+    finally:
+        pub.stop()
+    server.wait_for(lambda: not server.channel("gauged")["live"], 10, "offline")
+    after = scrape(server)
+    left = [k for k in after if ("channel", "gauged") in k[1]]
+    assert left == [], left

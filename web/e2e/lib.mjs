@@ -86,6 +86,112 @@ export async function waitForPlayback(page, seconds, timeoutMs) {
   return page.evaluate(() => document.querySelector("video")?.currentTime ?? 0);
 }
 
+/** The labels of the player's quality menu, in order ("Auto (720p)", "Source (1080p)", "720p"...). */
+export async function qualityOptions(page) {
+  const menu = page.getByRole("combobox", { name: "Quality" });
+  await menu.waitFor({ timeout: 30_000 });
+  return menu.evaluate((el) => [...el.options].map((o) => o.textContent ?? ""));
+}
+
+/**
+ * Choose a quality in the player's menu by name, case-insensitively: "720p", "source" (matches
+ * "Source (1080p)"), "auto" (matches "Auto (…)"). Returns the option's label; throws when the
+ * menu has no such entry.
+ */
+export async function pickQuality(page, name) {
+  const menu = page.getByRole("combobox", { name: "Quality" });
+  await menu.waitFor({ timeout: 30_000 });
+  const want = name.toLowerCase();
+  const options = await menu.evaluate((el) => [...el.options].map((o) => ({ value: o.value, label: o.textContent ?? "" })));
+  const found = options.find((o) => {
+    const label = o.label.toLowerCase();
+    return label === want || label.startsWith(`${want} (`);
+  });
+  if (!found) throw new Error(`no quality "${name}" in the menu: ${options.map((o) => o.label).join(", ")}`);
+  await menu.selectOption(found.value);
+  return found.label;
+}
+
+/** Count the video's stalls (`waiting` events) from now on; read them with `playbackState`. */
+export async function countStalls(page) {
+  await page.evaluate(() => {
+    const v = document.querySelector("video");
+    if (!v || v.dataset.stallCounter) return;
+    v.dataset.stallCounter = "1";
+    v.dataset.stalls = "0";
+    v.addEventListener("waiting", () => {
+      v.dataset.stalls = String(Number(v.dataset.stalls) + 1);
+    });
+  });
+}
+
+/**
+ * What the player shows now: the video's currentTime, whether it is paused, its decoded height,
+ * the stalls counted since `countStalls`, and the hls.js level in use (index and menu label,
+ * from the player's `data-level` / `data-level-label`).
+ */
+export async function playbackState(page) {
+  return page.evaluate(() => {
+    const v = document.querySelector("video");
+    const box = document.querySelector(".player");
+    return {
+      currentTime: v?.currentTime ?? 0,
+      paused: v?.paused ?? true,
+      videoHeight: v?.videoHeight ?? 0,
+      stalls: Number(v?.dataset.stalls ?? 0),
+      level: Number(box?.getAttribute("data-level") ?? -1),
+      levelLabel: box?.getAttribute("data-level-label") ?? "",
+    };
+  });
+}
+
+/**
+ * Pick quality `name`, wait until hls.js plays it (not for "auto"), then watch `seconds` of
+ * playback. Returns the label picked, how long the switch took (ms), and the playback state
+ * before and after the watch (currentTime progress = after.currentTime - before.currentTime).
+ */
+export async function switchAndWatch(page, name, seconds = 4, timeoutMs = 30_000) {
+  const asked = Date.now();
+  const label = await pickQuality(page, name);
+  if (!label.toLowerCase().startsWith("auto")) {
+    await page.waitForFunction(
+      (want) => document.querySelector(".player")?.getAttribute("data-level-label") === want,
+      label,
+      { timeout: timeoutMs, polling: 100 },
+    );
+  }
+  const switchMs = Date.now() - asked;
+  const before = await playbackState(page);
+  const maxFreezeMs = await longestFreeze(page, seconds * 1000);
+  const after = await playbackState(page);
+  return { name, label, switchMs, before, after, progress: after.currentTime - before.currentTime, maxFreezeMs };
+}
+
+/**
+ * Watch the video for `ms` and return the longest time (ms) its currentTime stood still: a
+ * stall as the viewer sees it (a `waiting` event also fires on hls.js's small gap jumps).
+ */
+export async function longestFreeze(page, ms) {
+  return page.evaluate(async (duration) => {
+    const v = document.querySelector("video");
+    if (!v) return duration;
+    const start = performance.now();
+    let last = v.currentTime;
+    let moved = start;
+    let longest = 0;
+    while (performance.now() - start < duration) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = performance.now();
+      if (v.currentTime !== last) {
+        last = v.currentTime;
+        moved = now;
+      }
+      longest = Math.max(longest, now - moved);
+    }
+    return Math.round(longest);
+  }, ms);
+}
+
 /** The behind-live figure in seconds (null while not shown). */
 export async function behindLive(page) {
   const raw = await page.getAttribute('[data-testid="behind-live"]', "data-seconds");

@@ -7,6 +7,7 @@ import {
   formatUptime,
   keyframeWarning,
   levelLabel,
+  renditionName,
 } from "../src/lib/format";
 import { behindLiveSeconds } from "../src/lib/behindLive";
 
@@ -43,8 +44,20 @@ describe("formatters", () => {
   it("labels quality levels", () => {
     expect(levelLabel({ height: 720, name: "720p" })).toBe("720p");
     expect(levelLabel({ height: 480 })).toBe("480p");
-    expect(levelLabel({ name: "source", height: 1080 })).toBe("source");
+    expect(levelLabel({ name: "source", height: 1080 })).toBe("Source (1080p)");
     expect(levelLabel({ bitrate: 1_500_000 })).toBe("1.5 Mb/s");
+  });
+
+  it("names a level after its URI's folder when the playlist gives no NAME", () => {
+    const at = (rendition: string) => `http://tv.example/hls/alice/${rendition}/index.m3u8`;
+    expect(levelLabel({ height: 1080, uri: at("source") })).toBe("Source (1080p)");
+    expect(levelLabel({ height: 720, uri: at("720p") })).toBe("720p");
+    expect(levelLabel({ height: 480, url: [at("480p") + "?_HLS_msn=3"] })).toBe("480p");
+    expect(levelLabel({ uri: at("source") })).toBe("Source");
+    // odd folder names fall back to the height
+    expect(levelLabel({ height: 360, uri: "http://x/hls/a/<b>/index.m3u8" })).toBe("360p");
+    expect(renditionName({ uri: "index.m3u8" })).toBeNull();
+    expect(renditionName({ name: "Hi there", uri: at("720p") })).toBe("720p");
   });
 
   it("warns only above a 2 s keyframe interval", () => {

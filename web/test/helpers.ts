@@ -1,6 +1,6 @@
 import { ApiClient, type ApiClientOptions, type TabBus, type TabMessage } from "../src/api/client";
 import { ServerClock } from "../src/api/clock";
-import type { PrivateUser, SessionAnswer } from "../src/api/types";
+import type { ChannelHealth, HealthRendition, PrivateUser, SessionAnswer } from "../src/api/types";
 
 /** A scripted fetch: each call takes the next answer; calls are recorded for assertions. */
 export interface Call {
@@ -92,4 +92,43 @@ export function fakeTabs() {
 
 export function testClient(fetchImpl: typeof fetch, options: ApiClientOptions = {}): ApiClient {
   return new ApiClient({ fetch: fetchImpl, clock: new ServerClock(), tabs: null, ...options });
+}
+
+/** A rendition in a health answer (the source has no encode speed). */
+export function rendition(name: string, extra: Partial<HealthRendition> = {}): HealthRendition {
+  return {
+    name,
+    width: 1280,
+    height: 720,
+    bitrate_kbps: 2900,
+    fps: 30,
+    encode_speed: name === "source" ? null : 1.5,
+    dropped_frames: 0,
+    restarts: 0,
+    cpu_seconds: 10,
+    bytes_held: 1000,
+    error: null,
+    ...extra,
+  };
+}
+
+/** A health answer of a live channel running its ladder. */
+export function liveHealth(extra: Partial<ChannelHealth> = {}, renditions = [rendition("source"), rendition("720p")]): ChannelHealth {
+  return {
+    live: true,
+    since: "2026-01-31T12:00:00.000Z",
+    ingest: {
+      bitrate_kbps: 4500,
+      fps: 30,
+      keyframe_interval: 2,
+      av_drift_ms: 5,
+      width: 1920,
+      height: 1080,
+      video_codec: "h264",
+      audio_codec: "aac",
+    },
+    ladder: { state: "running", reason: null, decode_cpu_seconds: 3, dropped_packets: 0, decoder_restarts: 0 },
+    renditions,
+    ...extra,
+  };
 }

@@ -1,10 +1,20 @@
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "../src/App";
 import { CSRF_HEADER } from "../src/api/client";
 import type { Channel } from "../src/api/types";
 import { Player } from "../src/player/Player";
-import { jsonResponse, recordCall, session, testClient, unauthorized, user, type Call } from "./helpers";
+import {
+  jsonResponse,
+  liveHealth,
+  recordCall,
+  rendition,
+  session,
+  testClient,
+  unauthorized,
+  user,
+  type Call,
+} from "./helpers";
 
 type Reply = { status: number; body?: unknown };
 type Handler = (call: Call) => Reply | Promise<Reply>;
@@ -400,6 +410,110 @@ describe("dashboard", () => {
     const patch = server.find("PATCH /channels/bob");
     expect(patch?.body).toMatchObject({ title: "Hello", tags: ["a", "b"] });
     expectBearer(patch);
+  });
+});
+
+describe("dashboard stream health", () => {
+  const ladder = { enabled: true, rungs: ["720p", "480p", "360p"] as ("720p" | "480p" | "360p")[] };
+  const aliceOwned = { ...alice, ladder };
+
+  it("polls health every 2 s while live and draws the last samples", async () => {
+    let polls = 0;
+    const server = serve(
+      {
+        "GET /channels/alice": aliceOwned,
+        "GET /channels/alice/health": () => {
+          polls += 1;
+          const r720 = rendition("720p", { encode_speed: polls === 1 ? 1.6 : 0.8, dropped_frames: polls === 1 ? 0 : 12 });
+          return { status: 200, body: liveHealth({}, [rendition("source", { width: 1920, height: 1080 }), r720]) };
+        },
+      },
+      true,
+    );
+    renderAt("/dashboard", server);
+    const state = await screen.findByTestId("ladder-state");
+    expect(state.getAttribute("data-state")).toBe("running");
+    expect(state.textContent).toContain("source, 720p");
+    expectBearer(server.find("GET /channels/alice/health"));
+    const bitrate = within(screen.getByTestId("spark-bitrate"));
+    expect(bitrate.getByRole("img").getAttribute("aria-label")).toMatch(/^Ingest bitrate over the last 2 minutes: now 4\.5 Mb\/s/);
+    expect(screen.getByTestId("rendition-source").textContent).toContain("1920×1080");
+    expect(screen.getByTestId("rendition-source").textContent).toContain("copied");
+    // only encoded renditions get speed and drop graphs
+    expect(screen.queryByTestId("spark-speed-source")).toBeNull();
+    // the second poll, 2 s later: the 720p encoder fell behind real time and dropped frames
+    await waitFor(() => expect(polls).toBeGreaterThanOrEqual(2), { timeout: 3500 });
+    const speed = await screen.findByTestId("spark-speed-720p");
+    await waitFor(() => expect(speed.className).toContain("spark-warn"));
+    expect(speed.querySelector("path")!.getAttribute("d")).toMatch(/^M[\d.]+ [\d.]+ L/);
+    expect(within(screen.getByTestId("spark-dropped-720p")).getByRole("img").getAttribute("aria-label")).toMatch(
+      /now 12\b/,
+    );
+  }, 8000);
+
+  it("says why the ladder is not running", async () => {
+    const waiting = liveHealth(
+      {
+        ladder: {
+          state: "waiting",
+          reason: "every encoder slot is busy",
+          decode_cpu_seconds: 0,
+          dropped_packets: 0,
+          decoder_restarts: 0,
+        },
+      },
+      [rendition("source")],
+    );
+    const server = serve({ "GET /channels/alice": aliceOwned, "GET /channels/alice/health": waiting }, true);
+    renderAt("/dashboard", server);
+    const state = await screen.findByTestId("ladder-state");
+    expect(state.getAttribute("data-state")).toBe("waiting");
+    expect(state.textContent).toMatch(/every encoder slot is busy.*source quality only/);
+    expect(state.className).toContain("warning");
+  });
+
+  it("asks for no health while offline", async () => {
+    const server = serve({ "GET /channels/bob": { ...bob, ladder } }, true, bobUser);
+    renderAt("/dashboard", server);
+    await screen.findByTestId("health-offline");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.sent()).not.toContain("GET /channels/bob/health");
+  });
+
+  it("saves the quality ladder with PATCH and says it applies from the next broadcast", async () => {
+    const server = serve(
+      {
+        "GET /channels/bob": { ...bob, ladder },
+        "PATCH /channels/bob": (call: Call) => ({ status: 200, body: { ...bob, ...(call.body as object) } }),
+      },
+      true,
+      bobUser,
+    );
+    renderAt("/dashboard", server);
+    const r480 = (await screen.findByLabelText("480p")) as HTMLInputElement;
+    expect(r480.checked).toBe(true);
+    fireEvent.click(r480);
+    fireEvent.click(screen.getByRole("button", { name: "Save quality ladder" }));
+    expect((await screen.findByText(/applies from your next broadcast/)).textContent).toMatch(/Saved/);
+    const patch = server.find("PATCH /channels/bob");
+    expect(patch?.body).toEqual({ ladder: { enabled: true, rungs: ["720p", "360p"] } });
+    expectBearer(patch);
+
+    const enabled = screen.getByLabelText("Offer lower qualities (transcode)") as HTMLInputElement;
+    fireEvent.click(enabled);
+    expect(screen.getByRole("group", { name: "Qualities to offer besides the source" })).toHaveProperty("disabled", true);
+    fireEvent.click(screen.getByRole("button", { name: "Save quality ladder" }));
+    await waitFor(() => expect(server.calls.filter((c) => c.method === "PATCH").length).toBe(2));
+    expect(server.calls.filter((c) => c.method === "PATCH").at(-1)?.body).toEqual({
+      ladder: { enabled: false, rungs: ["720p", "360p"] },
+    });
+  });
+
+  it("shows the ladder form only with the owner's settings", async () => {
+    const server = serve({ "GET /channels/bob": bob }, true, bobUser);
+    renderAt("/dashboard", server);
+    await screen.findByTestId("dashboard-status");
+    expect(screen.queryByTestId("ladder-form")).toBeNull();
   });
 });
 

@@ -18,6 +18,12 @@ const fake = vi.hoisted(() => {
     config: Record<string, unknown>;
     listeners = new Map<string, Listener[]>();
     nextLevel = -1;
+    loadLevel = -1;
+    /** Every level change the player asked for, as "property=value" (currentLevel stalls). */
+    switches: string[] = [];
+    set currentLevel(value: number) {
+      this.switches.push(`currentLevel=${value}`);
+    }
     playingDate: Date | null = null;
     liveSyncPosition: number | null = null;
     src = "";
@@ -96,17 +102,56 @@ describe("player on hls.js", () => {
     render(<Player src="/x.m3u8" title="A" retryDelayMs={10} />);
     fire("hlsManifestParsed", { levels });
     const menu = screen.getByRole("combobox", { name: "Quality" }) as HTMLSelectElement;
-    expect([...menu.options].map((o) => o.textContent)).toEqual(["Auto", "source", "720p", "360p"]);
+    expect([...menu.options].map((o) => o.textContent)).toEqual(["Auto", "Source (1080p)", "720p", "360p"]);
     fireEvent.change(menu, { target: { value: "2" } }); // 720p
-    expect(latest().nextLevel).toBe(2);
+    expect(latest().loadLevel).toBe(2);
     const first = latest();
     fire("hlsError", networkError(503));
     expect(screen.getByTestId("player-reconnecting")).toBeTruthy();
     expect(first.destroyed).toBe(true);
     await waitFor(() => expect(FakeHls.instances.length).toBe(2));
     fire("hlsManifestParsed", { levels });
-    expect(latest().nextLevel).toBe(2);
+    expect(latest().loadLevel).toBe(2);
     expect((screen.getByRole("combobox", { name: "Quality" }) as HTMLSelectElement).value).toBe("2");
+  });
+
+  it("names renditions from the master playlist and switches between them without a flush", () => {
+    render(<Player src="/hls/a/master.m3u8" title="A" />);
+    // what hls.js makes of Kitch's master playlist: no NAME, RESOLUTION and the variant's URI
+    const at = (name: string) => [`http://tv.example/hls/a/${name}/index.m3u8`];
+    const parsed = [
+      { height: 1080, width: 1920, bitrate: 6_000_000, url: at("source"), name: undefined },
+      { height: 720, width: 1280, bitrate: 3_000_000, url: at("720p"), name: undefined },
+      { height: 480, width: 854, bitrate: 1_400_000, url: at("480p"), name: undefined },
+    ];
+    fire("hlsManifestParsed", { levels: parsed });
+    const menu = screen.getByRole("combobox", { name: "Quality" }) as HTMLSelectElement;
+    expect([...menu.options].map((o) => o.textContent)).toEqual(["Auto", "Source (1080p)", "720p", "480p"]);
+    expect(menu.options[0]!.value).toBe("-1");
+    const hls = latest();
+    // at the live edge (little buffered ahead) nothing is flushed: the next fragment loaded is 480p
+    fireEvent.change(menu, { target: { value: "2" } }); // 480p
+    expect(hls.loadLevel).toBe(2);
+    expect(hls.nextLevel).toBe(-1);
+    fire("hlsLevelSwitched", { level: 2 });
+    const box = document.querySelector(".player")!;
+    expect(box.getAttribute("data-level")).toBe("2");
+    expect(box.getAttribute("data-level-label")).toBe("480p");
+    fireEvent.change(menu, { target: { value: "-1" } }); // back to Auto
+    expect(hls.loadLevel).toBe(-1);
+    fire("hlsLevelSwitched", { level: 1 });
+    expect(menu.options[0]!.textContent).toBe("Auto (720p)");
+    // with a long buffer ahead, what lies past the next fragment is flushed (hls.js nextLevel)
+    const video = document.querySelector("video")!;
+    Object.defineProperty(video, "buffered", {
+      configurable: true,
+      get: () => ({ length: 1, start: () => 0, end: () => 30 }),
+    });
+    Object.defineProperty(video, "currentTime", { configurable: true, get: () => 10 });
+    fireEvent.change(menu, { target: { value: "1" } }); // 720p
+    expect(hls.nextLevel).toBe(1);
+    // never currentLevel, which empties the whole buffer and stalls playback
+    expect(hls.switches).toEqual([]);
   });
 
   it("says offline (not reconnecting) when the server has no stream, and keeps trying", async () => {

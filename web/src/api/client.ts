@@ -16,6 +16,7 @@ import type {
   ApiErrorBody,
   BodyOf,
   Channel,
+  ChannelHealth,
   ChannelList,
   IngestState,
   PrivateUser,
@@ -347,6 +348,11 @@ export class ApiClient {
 
   patchChannel(name: string, body: BodyOf<"patch_channel">): Promise<Channel> {
     return this.request("PATCH", `/channels/${encodeURIComponent(name)}`, { body });
+  }
+
+  /** A channel's stream health (its owner or an admin); `{live: false}` while not live. */
+  channelHealth(name: string, signal?: AbortSignal): Promise<ChannelHealth> {
+    return this.request("GET", `/channels/${encodeURIComponent(name)}/health`, { signal });
   }
 
   /** Reload the signed-in user's profile into the session. */

@@ -102,6 +102,24 @@ export interface paths {
         patch: operations["patch_channel"];
         trace?: never;
     };
+    "/api/v1/channels/{name}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["channel_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -262,6 +280,8 @@ export interface components {
             display_name: string;
             hls_url: string;
             ingest_enabled: boolean;
+            /** @description only for the owner (or an admin); applied at the next broadcast */
+            ladder?: components["schemas"]["LadderSettings"];
             /** Format: date-time */
             last_live_at: string | null;
             live: boolean;
@@ -270,6 +290,48 @@ export interface components {
             stream?: components["schemas"]["LiveStream"];
             tags: string[];
             title: string;
+        };
+        /** @description while live every field is present; otherwise just {"live": false} */
+        ChannelHealth: {
+            ingest?: {
+                audio_codec: string | null;
+                av_drift_ms: number | null;
+                bitrate_kbps: number | null;
+                fps: number | null;
+                height: number | null;
+                keyframe_interval: number | null;
+                video_codec: string | null;
+                width: number | null;
+            };
+            ladder?: {
+                decode_cpu_seconds: number | null;
+                decoder_restarts: number | null;
+                dropped_packets: number | null;
+                /** @description why the ladder is not running (e.g. waiting for a free encoder slot) */
+                reason: string | null;
+                /** @enum {string} */
+                state: "off" | "running" | "waiting" | "unavailable";
+            };
+            live: boolean;
+            /** @description source first (its encode_speed is null), then the rungs */
+            renditions?: {
+                bitrate_kbps: number | null;
+                bytes_held: number | null;
+                cpu_seconds: number | null;
+                dropped_frames: number | null;
+                encode_speed: number | null;
+                error: string | null;
+                fps: number | null;
+                height: number | null;
+                name: string;
+                restarts: number | null;
+                width: number | null;
+            }[];
+            /**
+             * Format: date-time
+             * @description when the broadcast started
+             */
+            since?: string;
         };
         ChannelList: {
             channels: components["schemas"]["Channel"][];
@@ -283,6 +345,12 @@ export interface components {
         IngestState: {
             ingest_enabled: boolean;
             live: boolean;
+        };
+        LadderSettings: {
+            /** @description false: the source rendition only (passthrough) */
+            enabled: boolean;
+            /** @description the rungs to encode, no repeats; rungs at or above the source height are skipped */
+            rungs: ("720p" | "480p" | "360p")[];
         };
         LiveStream: {
             id: number;
@@ -586,6 +654,13 @@ export interface operations {
                 "application/json": {
                     category?: string;
                     description?: string;
+                    /** @description either field may be left out; applied when the next broadcast starts */
+                    ladder?: {
+                        /** @description false: the source rendition only (passthrough) */
+                        enabled?: boolean;
+                        /** @description the rungs to encode, no repeats; rungs at or above the source height are skipped */
+                        rungs?: ("720p" | "480p" | "360p")[];
+                    };
                     tags?: string[];
                     title?: string;
                 };
@@ -599,6 +674,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Channel"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    channel_health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelHealth"];
                 };
             };
             /** @description error */

@@ -17,6 +17,12 @@ export type StreamStats = Schemas["StreamStats"];
 export type StreamKey = Schemas["StreamKey"];
 export type IngestState = Schemas["IngestState"];
 export type ServerInfo = Schemas["ServerInfo"];
+/** A live channel's health (`{live: false}` alone when it is not live). */
+export type ChannelHealth = Schemas["ChannelHealth"];
+export type HealthRendition = NonNullable<ChannelHealth["renditions"]>[number];
+/** The owner's ladder settings (on/off, which rungs), applied at the next broadcast. */
+export type LadderSettings = Schemas["LadderSettings"];
+export type LadderRung = LadderSettings["rungs"][number];
 
 /** The JSON body an operation takes (by its operationId). */
 export type BodyOf<K extends keyof operations> = operations[K] extends {

@@ -39,9 +39,32 @@ export function formatFps(fps: number | null): string {
   return Number.isInteger(fps) ? `${fps}` : fps.toFixed(2);
 }
 
-/** Label for a rendition in the quality menu: its height ("720p"), else its name, else bitrate. */
-export function levelLabel(level: { height?: number; name?: string; bitrate?: number }): string {
-  if (level.name && /^[a-z0-9]+$/i.test(level.name)) return level.name;
+/**
+ * The rendition's name: the master playlist's NAME attribute, else the folder of its URI
+ * (Kitch serves `/hls/{channel}/{rendition}/index.m3u8`); null when neither gives a plain name.
+ */
+export function renditionName(level: { name?: string; uri?: string; url?: string[] }): string | null {
+  const plain = /^[a-z0-9_-]{1,32}$/i;
+  if (level.name && plain.test(level.name)) return level.name;
+  const uri = level.uri ?? level.url?.[0] ?? "";
+  const folder = /([^/?#]+)\/[^/?#]+\.m3u8(?:[?#].*)?$/.exec(uri)?.[1];
+  return folder && plain.test(folder) ? folder : null;
+}
+
+/**
+ * Label for a rendition in the quality menu: "Source (1080p)" for the passthrough, a rung's
+ * name ("720p"), else its height from RESOLUTION, else its bitrate.
+ */
+export function levelLabel(level: {
+  height?: number;
+  name?: string;
+  uri?: string;
+  url?: string[];
+  bitrate?: number;
+}): string {
+  const name = renditionName(level);
+  if (name?.toLowerCase() === "source") return level.height ? `Source (${level.height}p)` : "Source";
+  if (name) return name;
   if (level.height) return `${level.height}p`;
   if (level.bitrate) return formatBitrate(level.bitrate / 1000);
   return "?";

@@ -1,6 +1,7 @@
 /**
- * Streamer dashboard: live status and ingest stats (polled every 3 s), OBS set-up with the
- * server URL and the stream key (hidden until asked; copy; rotate), the stream info editor, and
+ * Streamer dashboard: live status and ingest stats (polled every 3 s), stream health while live
+ * (polled every 2 s, with graphs), OBS set-up with the server URL and the stream key (hidden
+ * until asked; copy; rotate), the stream info editor, the quality ladder settings, and
  * end-broadcast / enable-ingest.
  */
 import { useEffect, useRef, useState } from "react";
@@ -28,6 +29,7 @@ import {
 } from "../lib/format";
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
+import { LadderSettingsForm, StreamHealth } from "./StreamHealth";
 
 export function Dashboard() {
   useTitle("Dashboard");
@@ -92,8 +94,16 @@ function DashboardFor({ username }: { username: string }) {
           ingestEnabled={ingest.enabled}
           onIngestChange={ingest.changed}
         />
+        {channel && (
+          <StreamHealth
+            name={username}
+            live={channel.live}
+            broadcast={String(channel.stream?.id ?? "")}
+          />
+        )}
         <ObsSetup onIngestKnown={(enabled, stamp) => ingest.observed(enabled, stamp)} stamp={ingest.stamp} />
         {channel && <StreamInfoEditor channel={channel} onSaved={setChannel} />}
+        {channel?.ladder && <LadderSettingsForm channel={channel} onSaved={setChannel} />}
       </div>
     </div>
   );

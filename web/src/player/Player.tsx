@@ -42,6 +42,22 @@ export const HLS_CONFIG = {
   enableWorker: true,
 } as const;
 
+/**
+ * Seconds of media buffered ahead of the playhead above which a quality switch flushes the
+ * buffer past the next fragment (hls.js `nextLevel`) instead of letting it play out.
+ */
+export const FLUSH_SWITCH_BUFFER_S = 6;
+
+/** Seconds buffered ahead of the playhead (0 when the playhead is in no buffered range). */
+export function bufferedAhead(video: HTMLMediaElement): number {
+  const t = video.currentTime;
+  const ranges = video.buffered;
+  for (let i = 0; i < ranges.length; i += 1) {
+    if (ranges.start(i) <= t + 0.1 && t <= ranges.end(i)) return ranges.end(i) - t;
+  }
+  return 0;
+}
+
 /** HTTP answers that mean "no such stream (now)", not "the connection failed". */
 const OFFLINE_STATUSES = new Set([404, 410]);
 
@@ -90,7 +106,7 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
       hlsRef.current = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
         const chosen = selectedRef.current;
-        if (chosen >= 0 && chosen < data.levels.length) hls.nextLevel = chosen;
+        if (chosen >= 0 && chosen < data.levels.length) hls.loadLevel = chosen;
         else selectedRef.current = -1;
         dispatch({ type: "manifest", levels: toQualityLevels(data.levels) });
         tryPlay();
@@ -206,7 +222,15 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
     selectedRef.current = index;
     dispatch({ type: "choose", index });
     const hls = hlsRef.current;
-    if (hls) hls.nextLevel = index; // -1 = automatic
+    if (!hls) return;
+    const video = videoRef.current;
+    // Never `currentLevel`: it empties the whole buffer and stalls. Near the live edge the
+    // buffer ahead is a couple of seconds, so the new rendition simply comes in with the next
+    // fragment loaded (`loadLevel`, nothing flushed); with a long buffer ahead (paused, or far
+    // behind live) `nextLevel` flushes what lies past the next fragment so the switch shows
+    // sooner. "Auto" (-1) hands the choice back to hls.js's bandwidth estimate.
+    if (index >= 0 && video && bufferedAhead(video) > FLUSH_SWITCH_BUFFER_S) hls.nextLevel = index;
+    else hls.loadLevel = index;
   }, []);
 
   const fullscreen = useCallback(() => {
@@ -221,7 +245,13 @@ export function Player({ src, title, retryDelayMs = 3000 }: PlayerProps) {
   const showJump = behind !== null && behind > JUMP_TO_LIVE_THRESHOLD_S;
 
   return (
-    <div className="player" ref={boxRef} data-state={status}>
+    <div
+      className="player"
+      ref={boxRef}
+      data-state={status}
+      data-level={playingLevel}
+      data-level-label={playingLabel ?? ""}
+    >
       <video
         ref={videoRef}
         className="player-video"

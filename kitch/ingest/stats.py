@@ -18,6 +18,8 @@ MAX_WINDOW_PACKETS = 4096
 #: are clamped to these, non-finite or non-positive ones are ignored.
 MAX_DIMENSION = 16384
 MAX_FRAMERATE = 1000.0
+#: Samples of the audio/video timestamp gap the A/V drift figure is the median of.
+DRIFT_SAMPLES = 64
 
 
 def peer_number(value: object, maximum: float) -> float | None:
@@ -54,6 +56,9 @@ class IngestStats:
     _video_dts: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
     _bytes: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=MAX_WINDOW_PACKETS))
     _keyframes: deque[int] = field(default_factory=lambda: deque(maxlen=8))
+    _last_video: int | None = None
+    _last_audio: int | None = None
+    _drift: deque[int] = field(default_factory=lambda: deque(maxlen=DRIFT_SAMPLES))
 
     def on_metadata(self, values: dict[str, Any]) -> None:
         w = peer_number(values.get("width"), MAX_DIMENSION)
@@ -79,8 +84,13 @@ class IngestStats:
         self._bytes.append((t, len(packet.data)))
         if packet.kind == "video":
             self._video_dts.append(t)
+            self._last_video = t
             if packet.keyframe:
                 self._keyframes.append(t)
+        else:
+            self._last_audio = t
+        if self._last_audio is not None and self._last_video is not None:
+            self._drift.append(self._last_audio - self._last_video)
         horizon = t - int(WINDOW_SECONDS * 1000)
         while self._bytes and self._bytes[0][0] < horizon:
             self._bytes.popleft()
@@ -108,6 +118,17 @@ class IngestStats:
             return None
         gaps = [b - a for a, b in zip(self._keyframes, list(self._keyframes)[1:], strict=False)]
         return round(max(gaps) / 1000, 3)
+
+    @property
+    def av_drift_ms(self) -> float | None:
+        """How far the audio timestamps run ahead of the video's (negative: behind), in ms: the
+        median, over the last ``DRIFT_SAMPLES`` packets, of the gap between the latest audio
+        and the latest video timestamp as each packet arrives (so the interleaving of the two
+        tracks does not show as drift). None until both tracks have sent media."""
+        if not self._drift:
+            return None
+        ordered = sorted(self._drift)
+        return float(ordered[len(ordered) // 2])
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kitch.ingest.stats import MAX_WINDOW_PACKETS, IngestStats
 from kitch.media import MediaPacket
-from kitch.server.stats import MAX_WINDOW_PACKETS, IngestStats
 
 
 def video(dts: int, keyframe: bool = False, size: int = 1000) -> MediaPacket:
@@ -44,3 +44,18 @@ def test_history_is_bounded_when_timestamps_do_not_advance(stamps: str) -> None:
     print(f"{2 * n} packets with {stamps} timestamps: {held} history entries held")
     assert held <= MAX_WINDOW_PACKETS
     stats.snapshot()  # still computes
+
+
+@pytest.mark.parametrize("lag", [0, 500, -300])
+def test_av_drift_is_the_gap_between_the_tracks_not_their_interleaving(lag: int) -> None:
+    """Audio every 21 ms and video every 33 ms, interleaved by arrival: the figure is the
+    steady offset between the two timelines (audio behind by ``lag`` ms), not the jitter."""
+    stats = IngestStats()
+    assert stats.av_drift_ms is None
+    packets = [video(t) for t in range(1000, 6000, 33)] + [
+        audio(t - lag) for t in range(1000, 6000, 21)
+    ]
+    packets.sort(key=lambda p: p.dts + (lag if p.kind == "audio" else 0))  # arrival order
+    for p in packets:
+        stats.on_packet(p)
+    assert stats.av_drift_ms == pytest.approx(-lag, abs=33)
