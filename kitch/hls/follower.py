@@ -90,7 +90,7 @@ class Follower:
         self._seq = 0
         self._open_segment = False
         self.frame_rate = 0.0
-        self.dropped_frames = 0  # held too long before the follower could use them
+        self.dropped_packets = 0  # frames held too long before the follower could use them
         self.merged_parts = 0  # planned parts the rung had no frame for
         self.missed_parts = 0  # planned parts forgotten while the rung stalled
 
@@ -155,7 +155,7 @@ class Follower:
         self._frames.append(_Frame(packet.data, dts, pts - dts, packet.keyframe))
         while self._frames and dts - self._frames[0].dts > _HELD_TICKS:
             self._frames.popleft()
-            self.dropped_frames += 1
+            self.dropped_packets += 1
 
     def _sound(self, packet: MediaPacket) -> None:
         if not self.leader._started:

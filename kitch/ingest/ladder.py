@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kitch.config import Settings, parse_ladder
+from kitch.db.queries import LADDER_RUNGS
 from kitch.hls import codecs
 from kitch.hls.registry import LiveStream
 from kitch.media import MediaPacket
@@ -125,7 +126,11 @@ class LadderSink:
         if self._ended:
             return
         self._settings_read = True
-        self.rungs = tuple(r for r in self.config.rungs if r.name in names)
+        # the channel picks among the standard rungs; rungs the operator named otherwise
+        # (--ladder) follow only the channel's on/off switch
+        self.rungs = tuple(
+            r for r in self.config.rungs if r.name in names or r.name not in LADDER_RUNGS
+        )
         if not enabled or not self.rungs:
             self._off("off", "turned off for this channel" if not enabled else "no rungs chosen")
             return
@@ -180,9 +185,11 @@ class LadderSink:
         }
         rungs = []
         for plan in self.plans:
-            stats = w.stats.rungs.get(plan.name) if w else None
             rendition = self.stream.rungs.get(plan.name)
-            _peak, avg = rendition.store.bitrate() if rendition else (0, 0)
+            if rendition is None:
+                continue  # not started (waiting for a slot)
+            stats = w.stats.rungs.get(plan.name) if w else None
+            _peak, avg = rendition.store.bitrate()
             speed = None
             if stats and stats.cpu_seconds > 0:
                 speed = round(stats.media_ms / 1000 / stats.cpu_seconds, 2)
@@ -197,7 +204,7 @@ class LadderSink:
                     "dropped_frames": stats.dropped if stats else 0,
                     "restarts": stats.restarts if stats else 0,
                     "cpu_seconds": round(stats.cpu_seconds, 3) if stats else 0.0,
-                    "bytes_held": rendition.store.bytes_held if rendition else 0,
+                    "bytes_held": rendition.store.bytes_held,
                     "error": stats.error if stats else None,
                 }
             )

@@ -15,9 +15,10 @@ from kitch.api.app import create_app, metrics_app
 from kitch.api.hosts import HostPolicy
 from kitch.api.web import web_routes
 from kitch.config import Settings, parse_hostport
-from kitch.db import open_database
-from kitch.db.queries import close_stale_broadcasts
+from kitch.db import Database, open_database
+from kitch.db.queries import close_stale_broadcasts, ladder_settings
 from kitch.hls import HlsRegistry, HlsSettings
+from kitch.ingest.ladder import LadderSink, ladder_config
 from kitch.ingest.sinks import SinkFactory
 from kitch.logs import setup_logging
 from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
@@ -43,10 +44,17 @@ def hls_settings_from(settings: Settings) -> HlsSettings:
     )
 
 
-def sink_factories(settings: Settings) -> list[SinkFactory]:
+def sink_factories(settings: Settings, db: Database) -> list[SinkFactory]:
     """The outputs every broadcast feeds, in order, after the passthrough HLS sink (which the
     hub always puts first). One line each; a factory answers None to skip a broadcast."""
-    return []
+    config, pool = ladder_config(settings)
+
+    async def channel_ladder(channel_id: int) -> tuple[bool, list[str]]:
+        return await ladder_settings(db, channel_id)
+
+    return [
+        lambda b: LadderSink(b.stream, b.channel_id, pool, config, channel_ladder),
+    ]
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
@@ -65,7 +73,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if closed:
             log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
         registry = HlsRegistry(hls_settings_from(settings))
-        hub = IngestHub(db, registry, settings, sinks=sink_factories(settings))
+        hub = IngestHub(db, registry, settings, sinks=sink_factories(settings, db))
         app = create_app(
             settings,
             db=db,
