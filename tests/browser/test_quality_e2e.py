@@ -11,17 +11,22 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.browser.harness import free_port, server, watch_qualities
-from tests.support.media import Fixture, publish_pyav
+from tests.support.media import Fixture, make_fixture, publish_pyav
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_pick_qualities_by_name(node_modules: Path, av_fixture: Fixture, tmp_path: Path) -> None:
+def _watch(
+    fixture: Fixture, tmp_path: Path, channel: str, names: list[str], *extra: str
+) -> dict[str, Any]:
+    """``kitch serve`` (with ``extra`` flags), ``fixture`` published with PyAV, and the
+    player's quality menu driven through ``names`` (see :func:`watch_qualities`)."""
     http_port, rtmp_port = free_port(), free_port()
     base = f"http://127.0.0.1:{http_port}"
     data = tmp_path / "data"
@@ -30,19 +35,20 @@ def test_pick_qualities_by_name(node_modules: Path, av_fixture: Fixture, tmp_pat
         "--data-dir", str(data),
         "--http", f"127.0.0.1:{http_port}",
         "--rtmp", f"127.0.0.1:{rtmp_port}",
+        *extra,
     ]  # fmt: skip
     stop, started = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def publish(url: str) -> None:
         try:
-            publish_pyav(url, av_fixture, loops=40, stop=stop, on_start=started)
+            publish_pyav(url, fixture, loops=40, stop=stop, on_start=started)
         except BaseException as exc:  # reported by the test, not lost in the thread
             errors.append(exc)
             started.set()
 
     with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
-        new = {"username": "tuner", "email": "tuner@example.com", "password": "a fine password"}
+        new = {"username": channel, "email": f"{channel}@example.com", "password": "a fine pass"}
         token = httpx.post(f"{base}/api/v1/auth/register", json=new).json()["access_token"]
         key = httpx.get(
             f"{base}/api/v1/me/stream-key", headers={"Authorization": f"Bearer {token}"}
@@ -53,12 +59,16 @@ def test_pick_qualities_by_name(node_modules: Path, av_fixture: Fixture, tmp_pat
         publisher.start()
         try:
             assert started.wait(30) and not errors, f"publishing failed: {errors!r}"
-            names = ["source", "source", "auto", "source"]
-            checks = watch_qualities(base, "tuner", names, seconds=3)
+            checks = watch_qualities(base, channel, names, seconds=3)
         finally:
             stop.set()
             publisher.join(timeout=15)
     print("quality checks:", checks)
+    return checks
+
+
+def test_pick_qualities_by_name(node_modules: Path, av_fixture: Fixture, tmp_path: Path) -> None:
+    checks = _watch(av_fixture, tmp_path, "tuner", ["source", "source", "auto", "source"])
     assert checks["options"][0].startswith("Auto") and checks["options"][1:] == ["Source (240p)"]
     picks = checks["picks"]
     source = "Source (240p)"
@@ -69,4 +79,23 @@ def test_pick_qualities_by_name(node_modules: Path, av_fixture: Fixture, tmp_pat
         # the video keeps playing through every choice: about 3 s of video in 3 s, no freeze
         assert pick["progress"] > 2, pick
         assert not pick["after"]["paused"], pick
+        assert pick["maxFreezeMs"] < 1000, pick
+
+
+def test_hevc_source_plays_as_h264_rungs_and_switches(
+    node_modules: Path, media_dir: Path, tmp_path: Path
+) -> None:
+    """Chromium without a hardware decoder cannot play HEVC: the ladder's H.264 rungs play,
+    and switching between them keeps the video going."""
+    fixture = make_fixture(media_dir, seconds=3, width=640, height=360, vcodec="libx265")
+    ladder = ("--ladder", "240p:240:400,160p:160:200")
+    # the first pick (auto) covers the start-up; then every switch must keep the video going
+    names = ["auto", "240p", "160p", "240p"]
+    checks = _watch(fixture, tmp_path, "hevcview", names, *ladder)
+    assert checks["options"][0].startswith("Auto")
+    assert {"240p", "160p"} <= set(checks["options"]), checks["options"]
+    assert checks["picks"][0]["after"]["videoHeight"] in (160, 240)  # H.264 plays; HEVC cannot
+    for pick, height in zip(checks["picks"][1:], (240, 160, 240), strict=True):
+        assert pick["after"]["videoHeight"] == height, pick
+        assert pick["progress"] > 2 and not pick["after"]["paused"], pick
         assert pick["maxFreezeMs"] < 1000, pick
