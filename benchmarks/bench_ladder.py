@@ -92,11 +92,17 @@ def kitch_flat_out(packets: list[MediaPacket], plans: list[RungPlan]) -> tuple[f
 
 async def kitch_real_time(
     packets: list[MediaPacket], plans: list[RungPlan]
-) -> tuple[list[float], LadderWorker, float]:
+) -> tuple[list[float], LadderWorker, float, list[float]]:
     """Feed the ladder paced in real time from the event loop, sampling the loop's lag."""
     loop = asyncio.get_running_loop()
-    done = asyncio.Event()
-    worker = LadderWorker("bench", plans, lambda n, o: loop.call_soon_threadsafe(done.set))
+    sent: dict[int, float] = {}  # source video pts -> when it was handed to the ladder
+    delays: list[float] = []
+
+    def emitted(name: str, out: list[MediaPacket]) -> None:
+        now = time.monotonic()
+        delays.extend(now - sent[p.pts] for p in out if not p.is_config and p.pts in sent)
+
+    worker = LadderWorker("bench", plans, emitted)
     worker.start()
     lags: list[float] = []
 
@@ -114,11 +120,13 @@ async def kitch_real_time(
         delay = started + (p.dts - first) / 1000 - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        if p.kind == "video" and not p.is_config:
+            sent[p.pts] = time.monotonic()
         worker.put(p)
     await asyncio.to_thread(worker.close, 60)
     cpu = time.process_time() - cpu0
     sampler.cancel()
-    return lags, worker, cpu
+    return lags, worker, cpu, delays
 
 
 def main() -> None:
@@ -154,7 +162,7 @@ def main() -> None:
     else:
         print(f"ffmpeg command line: {NOT_INSTALLED}")
 
-    lags, worker, rt_cpu = asyncio.run(kitch_real_time(packets, plans))
+    lags, worker, rt_cpu, delays = asyncio.run(kitch_real_time(packets, plans))
     p99 = statistics.quantiles(lags, n=100)[98] * 1000 if len(lags) > 10 else 0.0
     dropped = sum(r.dropped for r in worker.stats.rungs.values())
     total = sum(r.frames_in + r.dropped for r in worker.stats.rungs.values())
@@ -164,6 +172,13 @@ def main() -> None:
         f"dropped {dropped} of {total} rung frames "
         f"(real time {verdict(dropped == 0 and worker.stats.dropped_packets == 0)})"
     )
+    if delays:
+        q95 = statistics.quantiles(delays, n=20)[18] if len(delays) > 20 else max(delays)
+        print(
+            f"encoder delay (frame in -> its rung packet out): median "
+            f"{statistics.median(delays) * 1000:.0f} ms, p95 {q95 * 1000:.0f} ms "
+            f"(aim < 500 ms: {verdict(q95 < 0.5)})"
+        )
     print(
         f"summary: {frames} frames encoded flat out; per-rung CPU in real time: "
         + ", ".join(f"{n} {r.cpu_seconds:.2f} s" for n, r in worker.stats.rungs.items())
