@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -23,15 +22,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kitch.config import Settings, parse_ladder
-from kitch.db.queries import LADDER_RUNGS
 from kitch.hls import codecs
 from kitch.hls.registry import LiveStream
 from kitch.media import MediaPacket
-from kitch.transcode.ladder import DECODABLE, Rung, RungPlan, plan_ladder
+from kitch.transcode.ladder import DECODABLE, DEFAULT_RUNGS, Rung, RungPlan, plan_ladder
 from kitch.transcode.worker import LadderWorker
 
 log = logging.getLogger("kitch.ladder")
+#: the rungs a channel picks among; others named in --ladder follow only its on/off switch
+STANDARD_RUNGS = frozenset(r.name for r in DEFAULT_RUNGS)
 
 #: (enabled, rung names) for a channel, read at the start of each broadcast
 ChannelLadder = Callable[[int], Awaitable[tuple[bool, list[str]]]]
@@ -71,13 +70,6 @@ class LadderConfig:
 
     rungs: tuple[Rung, ...]
     threads: int = 1
-
-
-def ladder_config(settings: Settings) -> tuple[LadderConfig, LadderPool]:
-    """The server's ladder from ``--ladder`` and ``--ladder-slots`` (0: one per two cores)."""
-    rungs = tuple(Rung(*r) for r in parse_ladder(settings.ladder))
-    slots = settings.ladder_slots or max(1, (os.cpu_count() or 1) // 2)
-    return LadderConfig(rungs), LadderPool(slots)
 
 
 class LadderSink:
@@ -129,7 +121,7 @@ class LadderSink:
         # the channel picks among the standard rungs; rungs the operator named otherwise
         # (--ladder) follow only the channel's on/off switch
         self.rungs = tuple(
-            r for r in self.config.rungs if r.name in names or r.name not in LADDER_RUNGS
+            r for r in self.config.rungs if r.name in names or r.name not in STANDARD_RUNGS
         )
         if not enabled or not self.rungs:
             self._off("off", "turned off for this channel" if not enabled else "no rungs chosen")

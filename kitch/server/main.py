@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 from collections.abc import Generator
@@ -14,16 +15,17 @@ import uvicorn
 from kitch.api.app import create_app, metrics_app
 from kitch.api.hosts import HostPolicy
 from kitch.api.web import web_routes
-from kitch.config import Settings, parse_hostport
+from kitch.config import Settings, parse_hostport, parse_ladder
 from kitch.db import Database, open_database
 from kitch.db.queries import close_stale_broadcasts, ladder_settings
 from kitch.hls import HlsRegistry, HlsSettings
-from kitch.ingest.ladder import LadderSink, ladder_config
+from kitch.ingest.ladder import LadderConfig, LadderPool, LadderSink
 from kitch.ingest.sinks import SinkFactory
 from kitch.logs import setup_logging
 from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
 from kitch.server.ingest import IngestHub
 from kitch.server.rtmp import RtmpServer
+from kitch.transcode.ladder import Rung
 
 log = logging.getLogger("kitch.server")
 
@@ -47,7 +49,8 @@ def hls_settings_from(settings: Settings) -> HlsSettings:
 def sink_factories(settings: Settings, db: Database) -> list[SinkFactory]:
     """The outputs every broadcast feeds, in order, after the passthrough HLS sink (which the
     hub always puts first). One line each; a factory answers None to skip a broadcast."""
-    config, pool = ladder_config(settings)
+    config = LadderConfig(tuple(Rung(*r) for r in parse_ladder(settings.ladder)))
+    pool = LadderPool(settings.ladder_slots or max(1, (os.cpu_count() or 1) // 2))
 
     async def channel_ladder(channel_id: int) -> tuple[bool, list[str]]:
         return await ladder_settings(db, channel_id)

@@ -150,3 +150,11 @@ def test_opus_becomes_aac_once_with_sample_counted_timestamps(media_dir: Path) -
     dec.extradata = out[0].data
     decoded = [f for p in frames for f in dec.decode(av.Packet(p.data))]
     assert decoded and decoded[0].sample_rate == 48000
+
+
+def test_the_default_ladder_setting_is_the_default_rungs() -> None:
+    from kitch.config import DEFAULT_LADDER, parse_ladder
+
+    assert parse_ladder(DEFAULT_LADDER) == [
+        (r.name, r.height, r.video_kbps, r.max_fps, r.preset) for r in DEFAULT_RUNGS
+    ]
