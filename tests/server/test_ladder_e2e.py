@@ -45,29 +45,44 @@ def _complete(pl: m3u8.M3U8) -> dict[int, float]:
     return {pl.media_sequence + i: s.duration for i, s in enumerate(pl.segments) if s.uri}
 
 
-def test_a_publish_yields_every_rendition_aligned(server_factory: Any, media_dir: Path) -> None:
-    server: KitchServer = server_factory(*LADDER)
-    fx = make_fixture(media_dir, seconds=4, width=640, height=360, gop=30)
+@pytest.mark.parametrize(
+    ("width", "height", "flags", "rungs"),
+    [
+        (640, 360, LADDER, {"240p": 400, "160p": 200}),
+        # the default ladder on a 1080p source (a simple pattern: the rates stay well below)
+        (1920, 1080, ("--reconnect-grace", "3"), {"720p": 3000, "480p": 1400, "360p": 800}),
+    ],
+    ids=["360p-source", "1080p-source"],
+)
+def test_a_publish_yields_every_rendition_aligned(
+    server_factory: Any,
+    media_dir: Path,
+    width: int,
+    height: int,
+    flags: tuple[str, ...],
+    rungs: dict[str, int],
+) -> None:
+    server: KitchServer = server_factory(*flags)
+    fx = make_fixture(media_dir, seconds=4, width=width, height=height, gop=30)
     acct = server.create_account("ladder")
+    names = ["source", *rungs]
     pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), fx)
     try:
-        server.wait_for(lambda: len(_variants(server, "ladder")) == 3, 30, "three renditions")
-        assert _variants(server, "ladder") == ["source", "240p", "160p"]
+        server.wait_for(lambda: _variants(server, "ladder") == names, 40, "every rendition")
         master = _text(server, "/hls/ladder/master.m3u8")
-        assert "RESOLUTION=426x240" in master and "RESOLUTION=284x160" in master
+        sizes = {n: (round(width * int(n[:-1]) / height / 2) * 2, int(n[:-1])) for n in rungs}
+        for w, h in sizes.values():
+            assert f"RESOLUTION={w}x{h}" in master, master
 
         def playlists() -> dict[str, m3u8.M3U8]:
-            return {
-                n: m3u8.loads(_text(server, f"/hls/ladder/{n}/index.m3u8"))
-                for n in ("source", "240p", "160p")
-            }
+            return {n: m3u8.loads(_text(server, f"/hls/ladder/{n}/index.m3u8")) for n in names}
 
         server.wait_for(
-            lambda: all(len(_complete(p)) >= 3 for p in playlists().values()), 30, "segments"
+            lambda: all(len(_complete(p)) >= 3 for p in playlists().values()), 40, "segments"
         )
         pls = playlists()
         src = _complete(pls["source"])
-        for name in ("240p", "160p"):
+        for name in rungs:
             got = _complete(pls[name])
             common = sorted(set(got) & set(src))
             assert len(common) >= 2, (name, got, src)
@@ -80,25 +95,25 @@ def test_a_publish_yields_every_rendition_aligned(server_factory: Any, media_dir
             body = bytes(server.get(f"/hls/ladder/{name}/{seg.uri}"))
             with av.open(io.BytesIO(init + body)) as inp:
                 frames = list(inp.decode(video=0))
-            height = int(name[:-1])
             assert frames and frames[0].key_frame
-            assert {(f.width, f.height) for f in frames} == {
-                (round(640 * height / 360 / 2) * 2, height)
-            }
+            assert {(f.width, f.height) for f in frames} == {sizes[name]}
             assert len(frames) == pytest.approx(seg.duration * 30, abs=1)
             assert pl.rendition_reports
         health = _health(server, "ladder", acct.access_token)
         assert health["live"] and health["ladder"]["state"] == "running", health
         by_name = {r["name"]: r for r in health["renditions"]}
-        assert list(by_name) == ["source", "240p", "160p"]
-        for name in ("240p", "160p"):
+        assert list(by_name) == names
+        for name, kbps in rungs.items():
             r = by_name[name]
             print(name, r)
             assert r["encode_speed"] is not None and r["encode_speed"] > 1
             assert r["cpu_seconds"] > 0 and r["bytes_held"] > 0 and r["error"] is None
+            assert 0 < r["bitrate_kbps"] < 2 * kbps and (r["width"], r["height"]) == sizes[name]
         metrics = bytes(server.get("/metrics")).decode()
+        first = next(iter(rungs))
         assert re.search(
-            r'kitch_rendition_encode_speed\{channel="ladder",rendition="240p"\} [\d.]+', metrics
+            rf'kitch_rendition_encode_speed\{{channel="ladder",rendition="{first}"\}} [\d.]+',
+            metrics,
         ), metrics[-2000:]
     finally:
         pub.stop()
