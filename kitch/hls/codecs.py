@@ -80,22 +80,20 @@ def unescape_rbsp(nal: bytes) -> bytes:
 
 
 def annexb_to_avcc(data: bytes) -> bytes:
-    """Annex B (3- or 4-byte start codes) -> 4-byte length-prefixed NAL units."""
+    """Annex B (3- or 4-byte start codes) -> 4-byte length-prefixed NAL units. Start codes are
+    found with ``bytes.find`` (this runs on every encoded frame of the ladder's rungs)."""
     parts: list[bytes] = []
     n = len(data)
-    i = 0
     start = -1
-    while i + 2 < n:
-        if data[i] == 0 and data[i + 1] == 0 and data[i + 2] == 1:
-            if start >= 0:
-                end = i
-                while end > start and data[end - 1] == 0:
-                    end -= 1
-                parts.append((end - start).to_bytes(4, "big") + data[start:end])
-            i += 3
-            start = i
-        else:
-            i += 1
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0:
+        if start >= 0:
+            end = i
+            while end > start and data[end - 1] == 0:
+                end -= 1
+            parts.append((end - start).to_bytes(4, "big") + data[start:end])
+        start = i + 3
+        i = data.find(b"\x00\x00\x01", start)
     if 0 <= start < n:
         parts.append((n - start).to_bytes(4, "big") + data[start:n])
     return b"".join(parts)

@@ -305,6 +305,26 @@ def test_annexb_to_avcc() -> None:
     assert codecs.annexb_to_avcc(b"no start code") == b""
 
 
+@given(
+    st.lists(
+        st.binary(min_size=1, max_size=40).filter(lambda n: b"\x00\x00" not in n and n[-1] != 0),
+        max_size=8,
+    ),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_annexb_to_avcc_takes_every_nal_unit_whatever_the_start_codes(
+    nals: list[bytes], long_codes: list[bool]
+) -> None:
+    # NAL units without 00 00 inside (as emulation prevention guarantees) joined by 3- or
+    # 4-byte start codes come back each with its 4-byte length, in order
+    stream = b"".join(
+        (b"\x00\x00\x00\x01" if long else b"\x00\x00\x01") + nal
+        for nal, long in zip(nals, long_codes, strict=False)
+    )
+    want = b"".join(len(n).to_bytes(4, "big") + n for n in nals)
+    assert codecs.annexb_to_avcc(stream) == want
+
+
 def test_unescape_rbsp_drops_emulation_prevention_bytes() -> None:
     assert codecs.unescape_rbsp(b"\x00\x00\x03\x01\x00\x00\x03\x00\x03") == (
         b"\x00\x00\x01\x00\x00\x00\x03"
