@@ -67,7 +67,7 @@ def encode(frame: dict[str, Any]) -> bytes:
     return data
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscriber:
     """One open events socket."""
 
@@ -108,6 +108,7 @@ class Events:
         self.sockets: set[Subscriber] = set()
         self.db: Database | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
 
     # -- lifecycle (the app's lifespan) ------------------------------------------------------
 
@@ -121,6 +122,7 @@ class Events:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
             self._ticker = None
+        await asyncio.gather(*self._writes, return_exceptions=True)
         for channel in list(self.live.values()):
             await self._record(channel)
 
@@ -228,7 +230,8 @@ class Events:
 
     def _spawn_record(self, channel: LiveChannel) -> None:
         task = asyncio.ensure_future(self._record(channel))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     async def _record(self, channel: LiveChannel) -> None:
         if self.db is None:
