@@ -29,6 +29,7 @@ ENV_PREFIX = "KITCH_"
 #: Settings where 0 makes no sense.
 POSITIVE = (
     "access_token_ttl",
+    "viewer_window",
     "refresh_token_ttl",
     "max_body_bytes",
     "login_attempts_per_account",
