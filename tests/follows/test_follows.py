@@ -124,3 +124,18 @@ def test_title_changes_pushed_to_followers(server: KitchServer) -> None:
         }
         # Not live and not followed: nothing for the anonymous socket.
         assert [f for f in drain(anonymous, 1) if f["type"] == "channel"] == []
+
+
+@pytest.mark.slow
+def test_signing_out_closes_the_signed_in_socket(server: KitchServer) -> None:
+    server.create_account("bob")
+    tokens = server.login("bob", "correct horse 1")
+    with events(server, tokens["access_token"]) as ws:
+        status, _ = server.request(
+            "POST", "/api/v1/auth/logout", {"refresh_token": tokens["refresh_token"]}
+        )
+        assert status == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            drain(ws, 40)  # the session is checked every 25 s
+            recv(ws, 1)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
