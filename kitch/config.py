@@ -29,6 +29,7 @@ ENV_PREFIX = "KITCH_"
 #: Settings where 0 makes no sense.
 POSITIVE = (
     "access_token_ttl",
+    "viewer_window",
     "refresh_token_ttl",
     "max_body_bytes",
     "login_attempts_per_account",
@@ -129,6 +130,9 @@ class Settings:
     )
     reconnect_grace: float = _opt(
         10.0, "Seconds a broadcast survives a publisher reconnect without going offline."
+    )
+    viewer_window: float = _opt(
+        30.0, "Seconds a media-playlist request counts its client as a live viewer."
     )
     rtmp_handshake_timeout: float = _opt(10.0, "Seconds allowed for the RTMP handshake.")
     rtmp_idle_timeout: float = _opt(10.0, "Seconds an RTMP connection may stay silent.")

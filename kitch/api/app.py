@@ -20,9 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, me
+from kitch.api import auth, channels, follows, me
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
+from kitch.api.events import Events
+from kitch.api.events import routes as events_routes
 from kitch.api.hls import HlsApp
 from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
@@ -92,9 +94,9 @@ class MetricsMiddleware:
 class HlsAhead:
     """Hands every ``/hls`` request to :class:`~kitch.api.hls.HlsApp` ahead of the router."""
 
-    def __init__(self, app: ASGIApp, registry: HlsRegistry) -> None:
+    def __init__(self, app: ASGIApp, registry: HlsRegistry, events: Events) -> None:
         self.app = app
-        self.hls = HlsApp(registry)
+        self.hls = HlsApp(registry, events.viewers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -144,6 +146,7 @@ def api_routes() -> list[BaseRoute]:
         *auth.routes(),
         *me.routes(),
         *channels.routes(),
+        *follows.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 
@@ -159,6 +162,7 @@ def create_app(
     fallback_routes: Sequence[BaseRoute] = (),
     lifespan: Lifespan | None = None,
     health: HealthProvider | None = None,
+    events: Events | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
@@ -168,8 +172,11 @@ def create_app(
     ``lifespan`` (optional) runs inside, after the database is available on
     ``app.state.db``. ``app.state.settings`` holds the settings. ``health`` answers a live
     channel's health document by channel name (None: not live) for ``channels/{name}/health``;
-    without it every channel answers ``{"live": false}``.
+    without it every channel answers ``{"live": false}``. ``events`` (made here when not
+    given) pushes go-lives, notifications and viewer counts on ``/ws/events``; the ingest hub
+    shares it.
     """
+    events = events if events is not None else Events(settings.viewer_window)
 
     @asynccontextmanager
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -179,6 +186,7 @@ def create_app(
             closed = await close_stale_broadcasts(app.state.db)
             if closed:
                 log.warning("closed %d broadcast session(s) left open by a crash", closed)
+        events.start(app.state.db)
         try:
             if lifespan is not None:
                 async with lifespan(app):
@@ -186,6 +194,7 @@ def create_app(
             else:
                 yield
         finally:
+            await events.stop()
             if own:
                 await app.state.db.close()
 
@@ -193,6 +202,7 @@ def create_app(
         Mount("/api", routes=[Mount("/v1", routes=api_routes())]),
         Route("/api", api_root_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
+        *events_routes(),
         *extra_routes,
         *fallback_routes,
     ]
@@ -200,7 +210,7 @@ def create_app(
     if hosts is not None:
         middleware.append(Middleware(HostCheck, policy=hosts))
     if hls is not None:
-        middleware.append(Middleware(HlsAhead, registry=hls))
+        middleware.append(Middleware(HlsAhead, registry=hls, events=events))
     app = Starlette(
         routes=routes,
         middleware=middleware,
@@ -210,5 +220,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.health = health
+    app.state.events = events
+    app.state.hosts = hosts
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)
     return app

@@ -16,6 +16,7 @@ from kitch.api.routing import api_route
 from kitch.api.views import channel_json
 from kitch.auth.names import text_problem
 from kitch.db import queries
+from kitch.db.follows import is_following
 from kitch.db.users import User, get_avatar
 
 MAX_TAGS = 10
@@ -48,7 +49,8 @@ async def list_channels(request: Request) -> Response:
     channels = await queries.list_channels(
         _db(request), limit=limit, offset=offset, live_only=live in ("true", "1")
     )
-    return JSONResponse({"channels": [channel_json(c) for c in channels]})
+    count = request.app.state.events.viewer_count
+    return JSONResponse({"channels": [channel_json(c, viewers=count(c.name)) for c in channels]})
 
 
 def _manages(user: User | None, channel: queries.ChannelInfo) -> bool:
@@ -67,7 +69,15 @@ async def get_channel(request: Request) -> Response:
         viewer = await optional_user(request)
     except ApiError:
         viewer = None  # a stale token on a public page: answer what anyone sees
-    return JSONResponse(channel_json(channel, manager=_manages(viewer, channel)))
+    following = None if viewer is None else await is_following(_db(request), viewer.id, channel.id)
+    return JSONResponse(
+        channel_json(
+            channel,
+            manager=_manages(viewer, channel),
+            following=following,
+            viewers=request.app.state.events.viewer_count(channel.name),
+        )
+    )
 
 
 async def _managed_channel(request: Request) -> queries.ChannelInfo:
@@ -148,7 +158,13 @@ async def patch_channel(request: Request) -> Response:
     await queries.update_channel(_db(request), channel.id, changes)
     updated = await queries.get_channel(_db(request), channel.name)
     assert updated is not None
-    return JSONResponse(channel_json(updated, manager=True))
+    if (updated.title, updated.category) != (channel.title, channel.category):
+        request.app.state.events.channel_changed(updated.name, updated.title, updated.category)
+    return JSONResponse(
+        channel_json(
+            updated, manager=True, viewers=request.app.state.events.viewer_count(updated.name)
+        )
+    )
 
 
 async def channel_health(request: Request) -> Response:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
+from kitch.api.viewers import ViewerCounter
 from kitch.hls import HlsRegistry, LiveStream
 from kitch.hls.store import RenditionStore
 
@@ -198,8 +199,9 @@ def _query_int(params: dict[str, str], name: str) -> int | None:
 class HlsEndpoints:
     """The handlers, sharing one registry, one waiter and one playlist cache."""
 
-    def __init__(self, registry: HlsRegistry) -> None:
+    def __init__(self, registry: HlsRegistry, viewers: ViewerCounter | None = None) -> None:
         self.registry = registry
+        self.viewers = viewers
         self.waiter = ChangeWaiter(registry)
         self._cache: dict[tuple[str, str, bool], _Rendered] = {}
         registry.add_listener(self._forget)
@@ -264,6 +266,8 @@ class HlsEndpoints:
         stream = self.registry.get(channel)
         if stream is None or name not in stream.renditions:
             return _error(404, "not_live", f"{channel}/{name} is not live")
+        if self.viewers is not None:
+            self.viewers.seen(channel, scope)
         await self._ready(channel, stream, name)
         store = stream.renditions[name].store
         if not store.ready:
@@ -350,8 +354,8 @@ class HlsEndpoints:
 class HlsApp:
     """The ``/hls`` tree as a raw ASGI app: it answers ``scope["path"]`` (``/hls/...``)."""
 
-    def __init__(self, registry: HlsRegistry) -> None:
-        self.endpoints = HlsEndpoints(registry)
+    def __init__(self, registry: HlsRegistry, viewers: ViewerCounter | None = None) -> None:
+        self.endpoints = HlsEndpoints(registry, viewers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -125,3 +125,18 @@ class HostCheck:
         ]
         await send({"type": "http.response.start", "status": 400, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def origin_allowed(policy: HostPolicy | None, origin: str | None, host: str | None) -> bool:
+    """Whether a WebSocket handshake's ``Origin`` may open a socket: no Origin (not a
+    browser), the same host as the request's ``Host``, or a host the policy answers. A page
+    on another site cannot open a socket that carries the user's session."""
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    name = parts.hostname.lower().rstrip(".")
+    if host is not None and name == host_of(host):
+        return True
+    return policy is not None and not policy.anything and policy.allows(parts.netloc)

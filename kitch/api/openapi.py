@@ -137,6 +137,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "ingest_enabled",
             "avatar_url",
             "hls_url",
+            "follower_count",
         ],
         name=STR,
         display_name=STR,
@@ -149,6 +150,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ingest_enabled=BOOL,
         avatar_url=_nullable(STR),
         hls_url=STR,
+        follower_count=INT,
+        following={**BOOL, "description": "only for a signed-in caller: whether they follow it"},
+        viewers={
+            **INT,
+            "description": "present only while live: distinct HLS viewers in the viewer window",
+        },
         stream={**_ref("LiveStream"), "description": "present only while live"},
         ladder={
             **_ref("LadderSettings"),
@@ -191,6 +198,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": 'while live every field is present; otherwise just {"live": false}',
     },
     "ChannelList": _obj(["channels"], channels={"type": "array", "items": _ref("Channel")}),
+    "FollowState": _obj(["following", "follower_count"], following=BOOL, follower_count=INT),
+    "Notification": _obj(
+        ["id", "kind", "channel", "title", "broadcast_id", "created_at", "read"],
+        id=INT,
+        kind={"type": "string", "enum": ["live"], "description": "live: a followed channel"},
+        channel=_nullable(STR),
+        title={**STR, "description": "the channel's title when it went live"},
+        broadcast_id=_nullable(INT),
+        created_at=TIME,
+        read=BOOL,
+    ),
+    "NotificationList": _obj(
+        ["notifications", "unread"],
+        notifications={"type": "array", "items": _ref("Notification")},
+        unread=INT,
+    ),
+    "UnreadCount": _obj(["unread"], unread=INT),
     "StreamKey": _obj(
         ["stream_key", "rtmp_url", "rtmps_url", "ingest_enabled"],
         stream_key=STR,
@@ -228,6 +252,11 @@ RESPONSES: dict[str, str] = {
     "get_channel": "Channel",
     "patch_channel": "Channel",
     "channel_health": "ChannelHealth",
+    "put_follow": "FollowState",
+    "delete_follow": "FollowState",
+    "get_following": "ChannelList",
+    "get_notifications": "NotificationList",
+    "read_notifications": "UnreadCount",
     "openapi_json": "OpenApi",
 }
 
@@ -269,6 +298,12 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
             "description": "either field may be left out; applied when the next broadcast starts",
         },
     ),
+    "read_notifications": {
+        "oneOf": [
+            _obj(["ids"], ids={"type": "array", "items": INT, "maxItems": 500}),
+            _obj(["all"], all={"type": "boolean", "enum": [True]}),
+        ]
+    },
 }
 #: Bodies that may be left out: refresh and logout then use the kitch_refresh cookie (with the
 #: ``X-Kitch-CSRF: 1`` header).
@@ -286,6 +321,13 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         },
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
         {"name": "live", "in": "query", "schema": BOOL, "description": "only live channels"},
+    ],
+    "get_notifications": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
     ],
 }
 #: The CSRF header of the cookie-authenticated auth calls.

@@ -39,9 +39,16 @@ def user_json(user: User, *, private: bool) -> dict[str, Any]:
     return data
 
 
-def channel_json(channel: ChannelInfo, *, manager: bool = False) -> dict[str, Any]:
+def channel_json(
+    channel: ChannelInfo,
+    *,
+    manager: bool = False,
+    following: bool | None = None,
+    viewers: int | None = None,
+) -> dict[str, Any]:
     """A channel; ``stream`` is present (not null) only while live. ``manager`` (the owner or
-    an admin, who may change the channel) adds its ``ladder`` settings."""
+    an admin, who may change the channel) adds its ``ladder`` settings. ``following`` (for a
+    signed-in caller) says whether they follow it; ``viewers`` (live only) its viewer count."""
     data: dict[str, Any] = {
         "name": channel.name,
         "display_name": channel.display_name or channel.name,
@@ -54,7 +61,12 @@ def channel_json(channel: ChannelInfo, *, manager: bool = False) -> dict[str, An
         "ingest_enabled": channel.ingest_enabled,
         "avatar_url": avatar_url(channel.name, channel.has_avatar),
         "hls_url": f"/hls/{channel.name}/master.m3u8",
+        "follower_count": channel.follower_count,
     }
+    if following is not None:
+        data["following"] = following
+    if channel.live:
+        data["viewers"] = viewers or 0
     if channel.live and channel.stream is not None:
         stream = channel.stream
         data["stream"] = {

@@ -64,6 +64,7 @@ class ChannelInfo:
     #: Transcoding ladder on/off and the rungs to encode (read at the start of a broadcast).
     ladder_enabled: bool = True
     ladder_rungs: list[str] = field(default_factory=lambda: list(LADDER_RUNGS))
+    follower_count: int = 0
 
 
 async def channel_for_stream_key(db: Database, key: str) -> ChannelRef | None:
@@ -186,6 +187,7 @@ async def ladder_settings(db: Database, channel_id: int) -> tuple[bool, list[str
 _CHANNEL_SELECT = (
     "SELECT c.*, u.username, u.display_name, "
     "EXISTS(SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS has_avatar, "
+    "(SELECT count(*) FROM follows f WHERE f.channel_id = c.id) AS follower_count, "
     "b.id AS b_id, b.started_at AS b_started_at, b.title AS b_title, b.metadata AS b_metadata, "
     "b.stats AS b_stats, b.stats_updated_at AS b_stats_updated_at "
     "FROM channels c JOIN users u ON u.id = c.user_id "
@@ -221,6 +223,7 @@ def _channel(row: Row) -> ChannelInfo:
         stream=stream,
         ladder_enabled=bool(row["ladder_enabled"]),
         ladder_rungs=_rungs(row["ladder_rungs"]),
+        follower_count=row["follower_count"],
     )
 
 

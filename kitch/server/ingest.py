@@ -12,14 +12,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from kitch.config import Settings
 from kitch.db import Database
+from kitch.db.follows import Notification, notify_live
 from kitch.db.queries import (
     channel_for_stream_key,
     end_broadcast,
+    get_channel,
     start_broadcast,
     update_broadcast_stats,
 )
@@ -40,12 +42,29 @@ from kitch.server import metrics
 
 log = logging.getLogger("kitch.ingest")
 
-__all__ = ["IngestHub"]
+__all__ = ["IngestHub", "LiveListener"]
+
+
+class LiveListener(Protocol):
+    """Told when a channel goes live with a new broadcast (not a resume within the grace, not
+    a takeover) and when a broadcast ends; both calls must not block."""
+
+    def went_live(
+        self,
+        name: str,
+        broadcast_id: int,
+        title: str,
+        category: str,
+        notifications: Iterable[Notification],
+    ) -> None: ...
+
+    def went_offline(self, name: str, broadcast_id: int) -> None: ...
 
 
 class IngestHub:
     """The hub on the event loop. ``sinks``: the outputs every broadcast feeds after the
-    passthrough HLS sink (see :mod:`kitch.ingest.sinks`)."""
+    passthrough HLS sink (see :mod:`kitch.ingest.sinks`). ``listener`` hears of go-lives (after
+    each follower's notification is stored, off the publish path) and of ends."""
 
     def __init__(
         self,
@@ -54,6 +73,7 @@ class IngestHub:
         settings: Settings,
         *,
         sinks: Sequence[SinkFactory] = (),
+        listener: LiveListener | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -62,6 +82,7 @@ class IngestHub:
         self.settings = settings
         self.clock = clock
         self.wall = wall
+        self.listener = listener
         self.core = Hub(
             registry, sinks=sinks, reconnect_grace=settings.reconnect_grace, now=clock()
         )
@@ -131,6 +152,7 @@ class IngestHub:
                 result = self.core.open(
                     ref.username, ref.channel_id, broadcast_id, key, conn, self.clock(), self.wall()
                 )
+                self._spawn(self._announce(ref.username, ref.channel_id, broadcast_id))
             elif isinstance(result, Refusal):
                 metrics.PUBLISH_REFUSED.labels(result.reason).inc()
             metrics.LIVE_CHANNELS.set(len(self.core.live))
@@ -166,6 +188,24 @@ class IngestHub:
         async with self._lock:
             await self._carry_out()
 
+    async def _announce(self, name: str, channel_id: int, broadcast_id: int) -> None:
+        """A new broadcast: store one notification per follower (exactly once: the table's
+        UNIQUE (user, kind, broadcast)), then tell the listener. Runs as a task, so a channel
+        with many followers never holds up its publish."""
+        try:
+            channel = await get_channel(self.db, name)
+            title = channel.title if channel is not None else ""
+            category = channel.category if channel is not None else ""
+            notes = await notify_live(
+                self.db, channel_id, broadcast_id, {"title": title, "category": category}
+            )
+        except Exception:
+            log.exception("could not notify the followers of %s", name)
+            return
+        b = self.core.live.get(name)
+        if self.listener is not None and b is not None and b.broadcast_id == broadcast_id:
+            self.listener.went_live(name, broadcast_id, title, category, notes)
+
     # -- the hub's actions -----------------------------------------------------------------
 
     async def _carry_out(self) -> list[RecheckKeys | WriteStats]:
@@ -175,6 +215,8 @@ class IngestHub:
         while (action := self.core.next_action()) is not None:
             if isinstance(action, RecordEnd):
                 ended = True
+                if self.listener is not None:
+                    self.listener.went_offline(action.channel, action.broadcast_id)
                 try:
                     await update_broadcast_stats(self.db, action.broadcast_id, action.stats)
                     await end_broadcast(self.db, action.broadcast_id, action.reason)

@@ -13,6 +13,7 @@ from collections.abc import Generator
 import uvicorn
 
 from kitch.api.app import create_app, metrics_app
+from kitch.api.events import Events
 from kitch.api.hosts import HostPolicy
 from kitch.api.web import web_routes
 from kitch.config import Settings, parse_hostport, parse_ladder
@@ -76,7 +77,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if closed:
             log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
         registry = HlsRegistry(hls_settings_from(settings))
-        hub = IngestHub(db, registry, settings, sinks=sink_factories(settings, db))
+        events = Events(settings.viewer_window)
+        hub = IngestHub(db, registry, settings, sinks=sink_factories(settings, db), listener=events)
         app = create_app(
             settings,
             db=db,
@@ -85,6 +87,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             serve_metrics=settings.metrics_listen is None,
             fallback_routes=web_routes(settings),
             health=hub.health,
+            events=events,
         )
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)

@@ -18,6 +18,7 @@ import pytest
 
 from kitch.api.openapi import RESPONSES
 from kitch.db import Database
+from kitch.db.follows import notify_live
 from kitch.db.queries import channel_for_stream_key, start_broadcast, update_broadcast_stats
 from kitch.ingest.hub import HLS_STATS
 from kitch.ingest.stats import IngestStats
@@ -248,6 +249,16 @@ async def test_other_answers_match_the_document(
         "patch_channel", 200, name="vera", json={"tags": tags}, headers=auth
     )
     assert patched["tags"] == tags
+    fan = (await register("wren"))["auth"]
+    followed = await checker.call("put_follow", 200, name="vera", headers=fan)
+    assert followed == {"following": True, "follower_count": 1}
+    await checker.call("put_follow", 400, name="vera", headers=auth)
+    await notify_live(db, ref.channel_id, broadcast, {"title": "hello"})
+    assert (await checker.call("get_following", 200, headers=fan))["channels"][0]["following"]
+    assert (await checker.call("get_notifications", 200, headers=fan))["unread"] == 1
+    await checker.call("read_notifications", 422, json={}, headers=fan)
+    await checker.call("read_notifications", 200, json={"all": True}, headers=fan)
+    await checker.call("delete_follow", 200, name="vera", headers=fan)
     await checker.call("rotate_stream_key", 200, headers=auth)
     await checker.call("end_broadcast", 200, headers=auth)
     await checker.call("enable_broadcast", 200, headers=auth)

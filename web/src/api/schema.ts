@@ -102,6 +102,24 @@ export interface paths {
         patch: operations["patch_channel"];
         trace?: never;
     };
+    "/api/v1/channels/{name}/follow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["put_follow"];
+        post?: never;
+        delete: operations["delete_follow"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{name}/health": {
         parameters: {
             query?: never;
@@ -178,6 +196,54 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["end_broadcast"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/following": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_following"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/notifications/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["read_notifications"];
         delete?: never;
         options?: never;
         head?: never;
@@ -278,6 +344,9 @@ export interface components {
             category: string;
             description: string;
             display_name: string;
+            follower_count: number;
+            /** @description only for a signed-in caller: whether they follow it */
+            following?: boolean;
             hls_url: string;
             ingest_enabled: boolean;
             /** @description only for the owner (or an admin); applied at the next broadcast */
@@ -290,6 +359,8 @@ export interface components {
             stream?: components["schemas"]["LiveStream"];
             tags: string[];
             title: string;
+            /** @description present only while live: distinct HLS viewers in the viewer window */
+            viewers?: number;
         };
         /** @description while live every field is present; otherwise just {"live": false} */
         ChannelHealth: {
@@ -342,6 +413,10 @@ export interface components {
                 message: string;
             };
         };
+        FollowState: {
+            follower_count: number;
+            following: boolean;
+        };
         IngestState: {
             ingest_enabled: boolean;
             live: boolean;
@@ -360,6 +435,25 @@ export interface components {
             /** Format: date-time */
             stats_updated_at: string | null;
             title: string;
+        };
+        Notification: {
+            broadcast_id: number | null;
+            channel: string | null;
+            /** Format: date-time */
+            created_at: string;
+            id: number;
+            /**
+             * @description live: a followed channel
+             * @enum {string}
+             */
+            kind: "live";
+            read: boolean;
+            /** @description the channel's title when it went live */
+            title: string;
+        };
+        NotificationList: {
+            notifications: components["schemas"]["Notification"][];
+            unread: number;
         };
         OpenApi: Record<string, never>;
         PrivateUser: {
@@ -407,6 +501,9 @@ export interface components {
             keyframe_interval_s?: number | null;
             video_codec?: string | null;
             width?: number | null;
+        };
+        UnreadCount: {
+            unread: number;
         };
     };
     responses: never;
@@ -687,6 +784,68 @@ export interface operations {
             };
         };
     };
+    put_follow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowState"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_follow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowState"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     channel_health: {
         parameters: {
             query?: never;
@@ -928,6 +1087,104 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["IngestState"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_following: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_notifications: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    read_notifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ids: number[];
+                } | {
+                    /** @enum {boolean} */
+                    all: true;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnreadCount"];
                 };
             };
             /** @description error */

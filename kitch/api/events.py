@@ -1,0 +1,407 @@
+"""The events socket ``/ws/events``: live notifications and channel changes, pushed.
+
+Frames are msgpack maps with a ``type`` (binary WebSocket frames). The client may send
+``{"type": "auth", "token": ACCESS_JWT}`` (first, and again later to refresh an expired token)
+and ``{"type": "ping"}``. The server sends::
+
+    {"type": "hello", "user": str | None}                          after connect and after auth
+    {"type": "notification", "id", "kind": "live", "channel", "title", "ts"}   to its user
+    {"type": "channel", "name", "live": bool, "title", "category", "viewers": int | None}
+    {"type": "error", "code", "message"}
+    {"type": "ping"} (every HEARTBEAT s when nothing else was sent) / {"type": "pong"}
+
+``channel`` frames go to every socket (signed in or not) for live channels, so a directory page
+updates without a reload: go-live, offline, a title or category change, and the viewer count
+every ``TICK`` seconds when it changed. A title or category change of a channel that is not live
+goes only to the sockets of users who follow it.
+
+Each socket has a bounded send queue: a client that does not read is dropped (close code 4008)
+and never delays anyone else. A frame is encoded once for all sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+from prometheus_client import Counter, Gauge
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from kitch.api.hosts import origin_allowed
+from kitch.api.viewers import ViewerCounter
+from kitch.auth.tokens import InvalidToken, decode_access_token
+from kitch.db import Database
+from kitch.db.follows import Notification, followed_names, record_viewers
+from kitch.db.tokens import session_active
+from kitch.db.users import get_user
+
+log = logging.getLogger("kitch.events")
+
+#: Frames waiting per socket before the client counts as too slow and is dropped.
+QUEUE_SIZE = 256
+#: Largest frame a client may send (bytes).
+MAX_FRAME = 4096
+#: Seconds between heartbeats on a quiet socket (and between revocation checks).
+HEARTBEAT = 25.0
+#: Seconds between viewer-count pushes.
+TICK = 5.0
+#: Viewer samples kept per broadcast (one per TICK: 12 h at 5 s).
+MAX_SAMPLES = 8640
+#: Close codes.
+CLOSE_TOO_SLOW = 4008
+CLOSE_REVOKED = 4001
+
+SOCKETS = Gauge("kitch_events_sockets", "Open /ws/events sockets")
+DROPPED = Counter("kitch_events_dropped_total", "Events sockets dropped for not reading")
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    data: bytes = msgpack.packb(frame, use_bin_type=True)
+    return data
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open events socket."""
+
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    user_id: int | None = None
+    username: str | None = None
+    follows: set[str] = field(default_factory=set)
+    too_slow: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def push(self, frame: bytes) -> None:
+        if self.too_slow.is_set():
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            DROPPED.inc()
+            self.too_slow.set()
+
+
+@dataclass
+class LiveChannel:
+    name: str
+    broadcast_id: int
+    title: str
+    category: str
+    viewers: int = 0
+    peak: int = 0
+    series: list[tuple[float, int]] = field(default_factory=list)
+
+
+class Events:
+    """The publish side: the ingest hub and the channel routes tell it what changed; it pushes
+    frames to the open sockets and keeps the live channels' viewer counts."""
+
+    def __init__(self, viewer_window: float = 30.0) -> None:
+        self.viewers = ViewerCounter(viewer_window)
+        self.live: dict[str, LiveChannel] = {}
+        self.sockets: set[Subscriber] = set()
+        self.db: Database | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle (the app's lifespan) ------------------------------------------------------
+
+    def start(self, db: Database) -> None:
+        self.db = db
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick(), name="events-viewers")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        await asyncio.gather(*self._writes, return_exceptions=True)
+        for channel in list(self.live.values()):
+            await self._record(channel)
+
+    # -- what happened -----------------------------------------------------------------------
+
+    def _send(self, frame: dict[str, Any], to: Iterable[Subscriber]) -> None:
+        data = encode(frame)
+        for sub in to:
+            sub.push(data)
+
+    def _channel_frame(self, name: str, live: bool, title: str, category: str) -> dict[str, Any]:
+        found = self.live.get(name)
+        return {
+            "type": "channel",
+            "name": name,
+            "live": live,
+            "title": title,
+            "category": category,
+            "viewers": found.viewers if live and found is not None else None,
+        }
+
+    def went_live(
+        self,
+        name: str,
+        broadcast_id: int,
+        title: str,
+        category: str,
+        notifications: Iterable[Notification],
+    ) -> None:
+        """A new broadcast started: tell every socket, and each follower its notification."""
+        self.viewers.forget(name)
+        self.live[name] = LiveChannel(name, broadcast_id, title, category)
+        self._send(self._channel_frame(name, True, title, category), list(self.sockets))
+        by_user: dict[int, Notification] = {n.user_id: n for n in notifications}
+        if not by_user:
+            return
+        for sub in list(self.sockets):
+            note = by_user.get(sub.user_id) if sub.user_id is not None else None
+            if note is not None:
+                sub.push(encode(notification_frame(note)))
+
+    def went_offline(self, name: str, broadcast_id: int) -> None:
+        channel = self.live.get(name)
+        if channel is None or channel.broadcast_id != broadcast_id:
+            return
+        del self.live[name]
+        self.viewers.forget(name)
+        self._send(
+            self._channel_frame(name, False, channel.title, channel.category), list(self.sockets)
+        )
+        self._spawn_record(channel)
+
+    def channel_changed(self, name: str, title: str, category: str) -> None:
+        """Title or category changed (``PATCH channels/{name}``)."""
+        channel = self.live.get(name)
+        if channel is not None:
+            if (channel.title, channel.category) == (title, category):
+                return
+            channel.title, channel.category = title, category
+            to = list(self.sockets)
+        else:
+            to = [sub for sub in self.sockets if name in sub.follows]
+        self._send(self._channel_frame(name, channel is not None, title, category), to)
+
+    def followed(self, user_id: int, name: str, following: bool) -> None:
+        """Keep the user's open sockets' follow sets current."""
+        for sub in self.sockets:
+            if sub.user_id == user_id:
+                if following:
+                    sub.follows.add(name)
+                else:
+                    sub.follows.discard(name)
+
+    def viewer_count(self, name: str) -> int | None:
+        """The channel's live viewers (None when it is not live)."""
+        return self.viewers.count(name) if name in self.live else None
+
+    # -- viewer counts -----------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        records = 0
+        while True:
+            await asyncio.sleep(TICK)
+            records += 1
+            try:
+                self.sample(time.time())
+                if records * TICK >= 60:
+                    records = 0
+                    for channel in list(self.live.values()):
+                        await self._record(channel)
+            except Exception:
+                log.exception("viewer count tick failed")
+
+    def sample(self, now: float) -> None:
+        """Count every live channel's viewers; push the counts that changed."""
+        for channel in list(self.live.values()):
+            count = self.viewers.count(channel.name)
+            channel.peak = max(channel.peak, count)
+            if len(channel.series) < MAX_SAMPLES:
+                channel.series.append((now, count))
+            if count != channel.viewers:
+                channel.viewers = count
+                frame = self._channel_frame(channel.name, True, channel.title, channel.category)
+                self._send(frame, list(self.sockets))
+
+    def _spawn_record(self, channel: LiveChannel) -> None:
+        task = asyncio.ensure_future(self._record(channel))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _record(self, channel: LiveChannel) -> None:
+        if self.db is None:
+            return
+        try:
+            await record_viewers(self.db, channel.broadcast_id, channel.peak, channel.series)
+        except Exception:
+            log.exception("could not record the viewers of broadcast %s", channel.broadcast_id)
+
+
+def notification_frame(note: Notification) -> dict[str, Any]:
+    return {
+        "type": "notification",
+        "id": note.id,
+        "kind": note.kind,
+        "channel": note.channel,
+        "title": note.data.get("title", ""),
+        "ts": note.created_at,
+    }
+
+
+def _error(code: str, message: str) -> bytes:
+    return encode({"type": "error", "code": code, "message": message})
+
+
+@dataclass
+class _Auth:
+    user_id: int
+    version: int
+    session: str
+    expires_at: int
+
+
+async def _authenticate(websocket: WebSocket, token: Any) -> tuple[_Auth, str] | str:
+    """``(auth, username)`` for a valid, unrevoked access token; else an error code."""
+    if not isinstance(token, str) or len(token) > 2048:
+        return "invalid_token"
+    try:
+        claims = decode_access_token(websocket.app.state.secret, token)
+    except InvalidToken:
+        return "invalid_token"
+    db: Database = websocket.app.state.db
+    user = await get_user(db, claims.user_id)
+    if (
+        user is None
+        or user.token_version != claims.version
+        or not await session_active(db, claims.session, user.id)
+    ):
+        return "token_revoked"
+    return _Auth(user.id, claims.version, claims.session, claims.expires_at), user.username
+
+
+async def _still_valid(db: Database, auth: _Auth) -> bool:
+    user = await get_user(db, auth.user_id)
+    return (
+        user is not None
+        and user.token_version == auth.version
+        and await session_active(db, auth.session, auth.user_id)
+    )
+
+
+async def events_socket(websocket: WebSocket) -> None:
+    events: Events = websocket.app.state.events
+    headers = websocket.headers
+    if not origin_allowed(
+        getattr(websocket.app.state, "hosts", None), headers.get("origin"), headers.get("host")
+    ):
+        await websocket.close(1008)
+        return
+    await websocket.accept()
+    sub = Subscriber()
+    events.sockets.add(sub)
+    SOCKETS.inc()
+    auth: _Auth | None = None
+    db: Database = websocket.app.state.db
+
+    async def writer() -> None:
+        while True:
+            try:
+                frame = await asyncio.wait_for(sub.queue.get(), HEARTBEAT)
+            except TimeoutError:
+                frame = encode({"type": "ping"})
+            await websocket.send_bytes(frame)
+
+    async def checker() -> None:
+        nonlocal auth
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            if auth is None:
+                continue
+            if not await _still_valid(db, auth):
+                raise _Revoked
+            if auth.expires_at < time.time():
+                auth = None
+                sub.user_id = sub.username = None
+                sub.follows = set()
+                sub.push(_error("token_expired", "the access token expired; send a new one"))
+
+    async def reader() -> None:
+        nonlocal auth
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                sub.push(_error("bad_frame", "frames are binary msgpack maps"))
+                continue
+            if len(data) > MAX_FRAME:
+                raise _TooBig
+            try:
+                frame = msgpack.unpackb(data, raw=False, strict_map_key=True)
+            except Exception:
+                frame = None
+            if not isinstance(frame, dict):
+                sub.push(_error("bad_frame", "a frame is a msgpack map with a type"))
+                continue
+            kind = frame.get("type")
+            if kind == "ping":
+                sub.push(encode({"type": "pong"}))
+            elif kind == "auth":
+                found = await _authenticate(websocket, frame.get("token"))
+                if isinstance(found, str):
+                    sub.push(_error(found, "the access token is invalid, expired or revoked"))
+                    continue
+                auth, name = found
+                sub.follows = await followed_names(db, auth.user_id)
+                sub.user_id, sub.username = auth.user_id, name
+                sub.push(encode({"type": "hello", "user": name}))
+            else:
+                sub.push(_error("unknown_type", "frame types: auth, ping"))
+
+    sub.push(encode({"type": "hello", "user": None}))
+    tasks = [
+        asyncio.create_task(writer()),
+        asyncio.create_task(reader()),
+        asyncio.create_task(checker()),
+        asyncio.create_task(sub.too_slow.wait()),
+    ]
+    code = 1000
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if isinstance(error, _Revoked):
+                code = CLOSE_REVOKED
+            elif isinstance(error, _TooBig):
+                code = 1009
+            elif error is not None and not isinstance(error, WebSocketDisconnect | OSError):
+                log.warning("events socket failed: %r", error)
+                code = 1011
+        if sub.too_slow.is_set():
+            code = CLOSE_TOO_SLOW
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        events.sockets.discard(sub)
+        SOCKETS.dec()
+    with contextlib.suppress(Exception):
+        await websocket.close(code)
+
+
+class _Revoked(Exception):
+    pass
+
+
+class _TooBig(Exception):
+    pass
+
+
+def routes() -> list[WebSocketRoute]:
+    return [WebSocketRoute("/ws/events", events_socket)]
