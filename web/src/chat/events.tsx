@@ -1,0 +1,100 @@
+/**
+ * The signed-in user's live events (`/ws/events`): notifications pushed as they happen (the
+ * header's menu, with its unread count) and followed channels going live or offline (the browse
+ * page listens). Signed out there is no socket and no notification.
+ */
+import { createContext, useCallback, useContext, useEffect, useEffectEvent, useMemo, useRef, useState } from "react";
+import type { ReactNode } from "react";
+import type { EventFrame, Notification } from "../api/community";
+import { useApi } from "../api/context";
+import { useAuth } from "../auth/AuthContext";
+import { LiveSocket } from "./socket";
+
+export type ChannelEvent = Extract<EventFrame, { type: "channel" }>;
+
+export interface Events {
+  notifications: Notification[];
+  unread: number;
+  /** Mark some notifications (or all) as read, here and on the server. */
+  markRead(ids: number[] | "all"): Promise<void>;
+  /** Listen for followed channels going live or offline; returns the function that stops. */
+  onChannel(listener: (event: ChannelEvent) => void): () => void;
+}
+
+const EventsContext = createContext<Events | null>(null);
+
+/** Notifications kept in the menu. */
+const MAX_NOTIFICATIONS = 50;
+
+export function EventsProvider({ children }: { children: ReactNode }) {
+  const api = useApi();
+  const { status, me } = useAuth();
+  const user = status === "signed-in" ? (me?.username ?? null) : null;
+  const [notifications, setNotifications] = useState<Notification[]>([]);
+  const [unread, setUnread] = useState(0);
+  const listeners = useRef(new Set<(event: ChannelEvent) => void>());
+
+  const onFrame = useEffectEvent((frame: EventFrame) => {
+    if (frame.type === "notification") {
+      const { type: _type, ...n } = frame;
+      void _type;
+      setNotifications((list) =>
+        list.some((x) => x.id === n.id) ? list : [{ ...n, read: false }, ...list].slice(0, MAX_NOTIFICATIONS),
+      );
+      setUnread((u) => u + 1);
+    } else if (frame.type === "channel") {
+      for (const l of listeners.current) l(frame);
+    }
+  });
+
+  useEffect(() => {
+    if (!user) return;
+    const controller = new AbortController();
+    api
+      .notifications(controller.signal)
+      .then((answer) => {
+        setNotifications(answer.notifications.slice(0, MAX_NOTIFICATIONS));
+        setUnread(answer.unread);
+      })
+      .catch(() => undefined); // the menu stays empty; pushed ones still arrive
+    const socket = new LiveSocket<EventFrame>({ path: "/ws/events", client: api, onFrame });
+    socket.start();
+    return () => {
+      controller.abort();
+      socket.stop();
+      setNotifications([]);
+      setUnread(0);
+    };
+  }, [api, user]);
+
+  const markRead = useCallback(
+    async (ids: number[] | "all") => {
+      const wanted = ids === "all" ? null : new Set(ids);
+      const fresh = notifications.filter((n) => !n.read && (wanted === null || wanted.has(n.id)));
+      setNotifications((list) => list.map((n) => (wanted === null || wanted.has(n.id) ? { ...n, read: true } : n)));
+      setUnread((u) => (ids === "all" ? 0 : Math.max(0, u - fresh.length)));
+      await api.markNotificationsRead(ids === "all" ? { all: true } : { ids }).catch(() => undefined);
+    },
+    [api, notifications],
+  );
+
+  const onChannel = useCallback((listener: (event: ChannelEvent) => void) => {
+    const set = listeners.current;
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }, []);
+
+  const value = useMemo<Events>(
+    () => ({ notifications, unread, markRead, onChannel }),
+    [notifications, unread, markRead, onChannel],
+  );
+  return <EventsContext.Provider value={value}>{children}</EventsContext.Provider>;
+}
+
+export function useEvents(): Events {
+  const ctx = useContext(EventsContext);
+  if (!ctx) throw new Error("useEvents outside EventsProvider");
+  return ctx;
+}
