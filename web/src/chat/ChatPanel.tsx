@@ -3,7 +3,7 @@
  * modes, a composer that shows the wait after a refusal, and moderation in place for moderators
  * and the broadcaster. Every name and text is rendered as React text, never as HTML.
  */
-import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { memo, useCallback, useLayoutEffect, useRef, useState, useSyncExternalStore } from "react";
 import type { FormEvent, KeyboardEvent } from "react";
 import { Link } from "react-router";
 import type { ChatClientFrame, ChatMessage, RoomModes } from "../api/community";
@@ -245,15 +245,20 @@ function ModeControls({ modes, command }: { modes: RoomModes; command: (frame: C
   );
 }
 
-/** Seconds left until `until` (client epoch ms), ticking every second while positive. */
+/** Seconds left until `until` (client epoch ms), re-read four times a second while positive. */
 function useSecondsLeft(until: number): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (until <= Date.now()) return;
-    const id = setInterval(() => setNow(Date.now()), 250);
-    return () => clearInterval(id);
-  }, [until]);
-  return Math.max(0, Math.ceil((until - now) / 1000));
+  const subscribe = useCallback(
+    (changed: () => void) => {
+      const id = setInterval(changed, 250);
+      const stop = setTimeout(() => clearInterval(id), Math.max(0, until - Date.now()) + 1000);
+      return () => {
+        clearInterval(id);
+        clearTimeout(stop);
+      };
+    },
+    [until],
+  );
+  return useSyncExternalStore(subscribe, () => Math.max(0, Math.ceil((until - Date.now()) / 1000)));
 }
 
 function Composer({ chat }: { chat: Chat }) {
