@@ -238,6 +238,27 @@ describe("chat panel", () => {
     expect(s.sent[s.sent.length - 1]).toEqual({ type: "clear" });
   });
 
+  it("lets the broadcaster make a chatter a moderator and take it back", async () => {
+    const server = serve({ "GET /channels/alice": alice }, true, user("alice", 1));
+    renderAt("/alice", server);
+    await screen.findByTestId("signed-in-as");
+    const s = await chatSocket();
+    push(s, welcome("broadcaster", "alice", [msg(1, "carol", "hi"), msg(2, "dave", "yo", { role: "moderator" })]));
+    fireEvent.click(screen.getByRole("button", { name: "Moderate Carol's message" }));
+    fireEvent.click(screen.getByRole("button", { name: "Make moderator" }));
+    expect(s.sent[s.sent.length - 1]).toEqual({ type: "mod", user: "carol" });
+    fireEvent.click(screen.getByRole("button", { name: "Moderate Dave's message" }));
+    fireEvent.click(screen.getByRole("button", { name: "Remove moderator" }));
+    expect(s.sent[s.sent.length - 1]).toEqual({ type: "unmod", user: "dave" });
+  });
+
+  it("opens no room for a channel that does not exist", async () => {
+    const server = serve({});
+    renderAt("/nobody", server);
+    await screen.findByText(/There is no channel called/);
+    expect(FakeWebSocket.all.filter((x) => x.url.includes("/ws/chat/"))).toHaveLength(0);
+  });
+
   it("has no moderation for viewers", async () => {
     const server = serve({ "GET /channels/alice": alice }, true, bobUser);
     renderAt("/alice", server);

@@ -45,6 +45,7 @@ export function ChatPanel({ channel, chat }: { channel: string; chat: Chat }) {
       <ChatLog
         messages={state.messages}
         moderator={moderator}
+        broadcaster={state.you.role === "broadcaster"}
         me={state.you.user}
         menuFor={menuFor}
         setMenuFor={setMenuFor}
@@ -71,6 +72,7 @@ export function ChatPanel({ channel, chat }: { channel: string; chat: Chat }) {
 function ChatLog({
   messages,
   moderator,
+  broadcaster,
   me,
   menuFor,
   setMenuFor,
@@ -78,6 +80,7 @@ function ChatLog({
 }: {
   messages: ChatMessage[];
   moderator: boolean;
+  broadcaster: boolean;
   me: string | null;
   menuFor: number | null;
   setMenuFor: (id: number | null) => void;
@@ -110,6 +113,7 @@ function ChatLog({
             key={m.id}
             message={m}
             canModerate={moderator && m.user.role !== "broadcaster" && m.user.name !== me}
+            canPromote={broadcaster}
             open={menuFor === m.id}
             setMenuFor={setMenuFor}
             command={command}
@@ -136,12 +140,15 @@ function ChatLog({
 const MessageRow = memo(function MessageRow({
   message,
   canModerate,
+  canPromote,
   open,
   setMenuFor,
   command,
 }: {
   message: ChatMessage;
   canModerate: boolean;
+  /** The broadcaster can make the author a moderator, or take that back. */
+  canPromote: boolean;
   open: boolean;
   setMenuFor: (id: number | null) => void;
   command: (frame: Command) => boolean;
@@ -196,6 +203,15 @@ const MessageRow = memo(function MessageRow({
           >
             Ban
           </button>
+          {canPromote && (
+            <button
+              type="button"
+              className="btn btn-small"
+              onClick={() => act({ type: user.role === "moderator" ? "unmod" : "mod", user: user.name })}
+            >
+              {user.role === "moderator" ? "Remove moderator" : "Make moderator"}
+            </button>
+          )}
         </div>
       )}
     </li>

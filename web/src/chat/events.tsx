@@ -23,6 +23,13 @@ export interface Events {
 
 const EventsContext = createContext<Events | null>(null);
 
+interface Inbox {
+  notifications: Notification[];
+  unread: number;
+}
+
+const emptyInbox: Inbox = { notifications: [], unread: 0 };
+
 /** Notifications kept in the menu. */
 const MAX_NOTIFICATIONS = 50;
 
@@ -30,18 +37,21 @@ export function EventsProvider({ children }: { children: ReactNode }) {
   const api = useApi();
   const { status, me } = useAuth();
   const user = status === "signed-in" ? (me?.username ?? null) : null;
-  const [notifications, setNotifications] = useState<Notification[]>([]);
-  const [unread, setUnread] = useState(0);
+  const [{ notifications, unread }, setInbox] = useState<Inbox>(emptyInbox);
   const listeners = useRef(new Set<(event: ChannelEvent) => void>());
 
   const onFrame = useEffectEvent((frame: EventFrame) => {
     if (frame.type === "notification") {
       const { type: _type, ...n } = frame;
       void _type;
-      setNotifications((list) =>
-        list.some((x) => x.id === n.id) ? list : [{ ...n, read: false }, ...list].slice(0, MAX_NOTIFICATIONS),
+      setInbox((box) =>
+        box.notifications.some((x) => x.id === n.id)
+          ? box
+          : {
+              notifications: [{ ...n, read: false }, ...box.notifications].slice(0, MAX_NOTIFICATIONS),
+              unread: box.unread + 1,
+            },
       );
-      setUnread((u) => u + 1);
     } else if (frame.type === "channel") {
       for (const l of listeners.current) l(frame);
     }
@@ -53,8 +63,7 @@ export function EventsProvider({ children }: { children: ReactNode }) {
     api
       .notifications(controller.signal)
       .then((answer) => {
-        setNotifications(answer.notifications.slice(0, MAX_NOTIFICATIONS));
-        setUnread(answer.unread);
+        setInbox({ notifications: answer.notifications.slice(0, MAX_NOTIFICATIONS), unread: answer.unread });
       })
       .catch(() => undefined); // the menu stays empty; pushed ones still arrive
     const socket = new LiveSocket<EventFrame>({ path: "/ws/events", client: api, onFrame });
@@ -62,20 +71,21 @@ export function EventsProvider({ children }: { children: ReactNode }) {
     return () => {
       controller.abort();
       socket.stop();
-      setNotifications([]);
-      setUnread(0);
+      setInbox(emptyInbox);
     };
   }, [api, user]);
 
   const markRead = useCallback(
     async (ids: number[] | "all") => {
       const wanted = ids === "all" ? null : new Set(ids);
-      const fresh = notifications.filter((n) => !n.read && (wanted === null || wanted.has(n.id)));
-      setNotifications((list) => list.map((n) => (wanted === null || wanted.has(n.id) ? { ...n, read: true } : n)));
-      setUnread((u) => (ids === "all" ? 0 : Math.max(0, u - fresh.length)));
+      const hit = (n: Notification) => wanted === null || wanted.has(n.id);
+      setInbox((box) => ({
+        notifications: box.notifications.map((n) => (hit(n) ? { ...n, read: true } : n)),
+        unread: wanted === null ? 0 : Math.max(0, box.unread - box.notifications.filter((n) => !n.read && hit(n)).length),
+      }));
       await api.markNotificationsRead(ids === "all" ? { all: true } : { ids }).catch(() => undefined);
     },
-    [api, notifications],
+    [api],
   );
 
   const onChannel = useCallback((listener: (event: ChannelEvent) => void) => {

@@ -16,13 +16,15 @@ export interface Chat {
 
 let nonces = 0;
 
-export function useChat(channel: string): Chat {
+/** `channel` null: no room (the channel is not known yet, or does not exist). */
+export function useChat(channel: string | null): Chat {
   const api = useApi();
   const [state, dispatch] = useReducer(chatReducer, initialChat);
   const [socket, setSocket] = useState<LiveSocket<ChatServerFrame> | null>(null);
   const pending = useRef(new Map<string, string>());
 
   useEffect(() => {
+    if (channel === null) return;
     const s = new LiveSocket<ChatServerFrame>({
       path: `/ws/chat/${encodeURIComponent(channel)}`,
       client: api,

@@ -31,7 +31,9 @@ export function ChannelPage({ name }: { name: string }) {
   const api = useApi();
   const now = useNow();
   const [channel, setChannel] = useState<(Channel & ChannelCommunity) | null>(null);
-  const chat = useChat(name);
+  const [known, setKnown] = useState(false);
+  // the room opens once the channel is known to exist
+  const chat = useChat(known ? name : null);
   const [missing, setMissing] = useState(false);
   const [error, setError] = useState("");
   useTitle(channel?.display_name ?? name);
@@ -42,6 +44,7 @@ export function ChannelPage({ name }: { name: string }) {
         const c = await api.channel(name, signal);
         if (signal.aborted) return; // answered after we left this channel
         setChannel(c);
+        setKnown(true);
         setMissing(false);
         setError("");
       } catch (e) {
