@@ -3,7 +3,7 @@
  * modes, a composer that shows the wait after a refusal, and moderation in place for moderators
  * and the broadcaster. Every name and text is rendered as React text, never as HTML.
  */
-import { memo, useCallback, useLayoutEffect, useRef, useState, useSyncExternalStore } from "react";
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, useSyncExternalStore } from "react";
 import type { FormEvent, KeyboardEvent } from "react";
 import { Link } from "react-router";
 import type { ChatClientFrame, ChatMessage, RoomModes } from "../api/community";
@@ -96,6 +96,17 @@ function ChatLog({
     if (el && pausedAt === null) el.scrollTop = el.scrollHeight;
   }, [lastId, messages.length, pausedAt]);
 
+  // the log shrinking (room settings opened, the phone's keyboard) keeps the newest in view
+  useEffect(() => {
+    const el = log.current;
+    if (!el || pausedAt !== null || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => {
+      el.scrollTop = el.scrollHeight;
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [pausedAt]);
+
   const onScroll = () => {
     const el = log.current;
     if (!el) return;
@@ -182,7 +193,12 @@ const MessageRow = memo(function MessageRow({
         </button>
       )}
       {canModerate && open && (
-        <div className="chat-mod-menu" role="group" aria-label={`Moderate ${user.display_name}`}>
+        <div
+          className="chat-mod-menu"
+          role="group"
+          aria-label={`Moderate ${user.display_name}`}
+          ref={(el) => el?.scrollIntoView?.({ block: "nearest" })}
+        >
           <button type="button" className="btn btn-small" onClick={() => act({ type: "delete", id: message.id })}>
             Delete
           </button>
