@@ -148,6 +148,36 @@ describe("chat panel", () => {
     expect(screen.queryAllByTestId("chat-message")).toHaveLength(0);
   });
 
+  it("loads earlier messages page by page from the history endpoint, keeping the reader's place", async () => {
+    const server = serve({
+      "GET /channels/alice": alice,
+      "GET /channels/alice/chat?before=60&limit=50": { messages: [msg(59, "carol", "fifty-nine"), msg(58, "carol", "fifty-eight")] },
+      "GET /channels/alice/chat?before=58&limit=50": { messages: [] },
+    });
+    renderAt("/alice", server);
+    const s = await chatSocket();
+    push(s, welcome("anonymous", null, [msg(60, "carol", "sixty"), msg(61, "carol", "sixty-one")]));
+    const log = screen.getByTestId("chat-log");
+    let height = 500;
+    Object.defineProperty(log, "scrollHeight", { configurable: true, get: () => height });
+    Object.defineProperty(log, "clientHeight", { configurable: true, get: () => 300 });
+    log.scrollTop = 0;
+    fireEvent.scroll(log);
+    fireEvent.click(screen.getByRole("button", { name: "Load earlier messages" }));
+    height = 700; // the page adds 200 px above
+    await waitFor(() => expect(screen.getAllByTestId("chat-message")).toHaveLength(4));
+    expect(screen.getAllByTestId("chat-message").map((li) => li.textContent)).toEqual([
+      "Carol: fifty-eight",
+      "Carol: fifty-nine",
+      "Carol: sixty",
+      "Carol: sixty-one",
+    ]);
+    expect(log.scrollTop).toBe(200); // the same messages stay in view
+    fireEvent.click(screen.getByRole("button", { name: "Load earlier messages" }));
+    await waitFor(() => expect(screen.queryByRole("button", { name: /earlier messages/ })).toBeNull());
+    expect(server.sent()).toContain("GET /channels/alice/chat?before=58&limit=50");
+  });
+
   it("is read-only with a sign-in prompt when signed out", async () => {
     const server = serve({ "GET /channels/alice": alice });
     renderAt("/alice", server);

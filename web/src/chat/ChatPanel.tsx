@@ -50,6 +50,8 @@ export function ChatPanel({ channel, chat }: { channel: string; chat: Chat }) {
         menuFor={menuFor}
         setMenuFor={setMenuFor}
         command={chat.command}
+        older={state.older}
+        loadOlder={chat.loadOlder}
       />
       {state.notice && (
         <p className="chat-notice small" role="status" data-testid="chat-notice">
@@ -77,7 +79,11 @@ function ChatLog({
   menuFor,
   setMenuFor,
   command,
+  older,
+  loadOlder,
 }: {
+  older: boolean;
+  loadOlder: () => Promise<void>;
   messages: ChatMessage[];
   moderator: boolean;
   broadcaster: boolean;
@@ -95,6 +101,26 @@ function ChatLog({
     const el = log.current;
     if (el && pausedAt === null) el.scrollTop = el.scrollHeight;
   }, [lastId, messages.length, pausedAt]);
+
+  // older messages come in above: the reader stays on what they were reading
+  const fromBottom = useRef<number | null>(null);
+  const firstId = messages[0]?.id;
+  useLayoutEffect(() => {
+    const el = log.current;
+    if (el && fromBottom.current !== null) el.scrollTop = el.scrollHeight - fromBottom.current;
+    fromBottom.current = null;
+  }, [firstId]);
+  const [loading, setLoading] = useState(false);
+  const earlier = async () => {
+    const el = log.current;
+    if (el) fromBottom.current = el.scrollHeight - el.scrollTop;
+    setLoading(true);
+    try {
+      await loadOlder();
+    } finally {
+      setLoading(false);
+    }
+  };
 
   // the log shrinking (room settings opened, the phone's keyboard) keeps the newest in view
   useEffect(() => {
@@ -119,6 +145,13 @@ function ChatLog({
     <div className="chat-log-wrap">
       <ol className="chat-log" ref={log} onScroll={onScroll} role="log" aria-label="Chat messages" data-testid="chat-log">
         {messages.length === 0 && <li className="muted small chat-empty">No messages yet.</li>}
+        {older && messages.length > 0 && (
+          <li className="chat-earlier">
+            <button type="button" className="btn btn-small" disabled={loading} onClick={() => void earlier()}>
+              {loading ? "Loading…" : "Load earlier messages"}
+            </button>
+          </li>
+        )}
         {messages.map((m) => (
           <MessageRow
             key={m.id}

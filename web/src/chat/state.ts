@@ -20,6 +20,8 @@ export interface ChatState {
   /** Client epoch ms until which the signed-in user is timed out (0: not). */
   timedOutUntil: number;
   banned: boolean;
+  /** Older messages may exist on the server (the history endpoint pages through them). */
+  older: boolean;
   /** A refused message's text to put back in the input, with a counter so each refusal lands. */
   refused: { text: string; seq: number } | null;
 }
@@ -35,6 +37,7 @@ export const initialChat: ChatState = {
   notice: "",
   timedOutUntil: 0,
   banned: false,
+  older: false,
   refused: null,
 };
 
@@ -50,6 +53,8 @@ export type ChatAction =
       pending: Map<string, string>;
     }
   | { type: "status"; status: SocketStatus }
+  /** A page of history from the REST endpoint, older than the first message shown. */
+  | { type: "older"; messages: ChatMessage[] }
   | { type: "notice"; notice: string };
 
 function keep(messages: ChatMessage[]): ChatMessage[] {
@@ -59,6 +64,11 @@ function keep(messages: ChatMessage[]): ChatMessage[] {
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   if (action.type === "status") return { ...state, status: action.status };
   if (action.type === "notice") return { ...state, notice: action.notice };
+  if (action.type === "older") {
+    const first = state.messages[0]?.id ?? Infinity;
+    const older = action.messages.filter((m) => m.id < first).sort((a, b) => a.id - b.id);
+    return { ...state, messages: [...older, ...state.messages], older: older.length > 0 };
+  }
   const { frame, now } = action;
   switch (frame.type) {
     case "welcome":
@@ -66,6 +76,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         ...state,
         status: "open",
         messages: keep(frame.history),
+        older: frame.history.length > 0,
         you: frame.you,
         modes: { slow: frame.room.slow, followers_only: frame.room.followers_only },
         banned: false,

@@ -12,7 +12,12 @@ export interface Chat {
   say(text: string): boolean;
   /** A moderation or mode frame. */
   command(frame: Exclude<ChatClientFrame, { type: "say" }>): boolean;
+  /** Fetch the page of history before the first message shown. */
+  loadOlder(): Promise<void>;
 }
+
+/** Messages per page of older history. */
+const PAGE = 50;
 
 let nonces = 0;
 
@@ -64,5 +69,16 @@ export function useChat(channel: string | null): Chat {
     [socket],
   );
 
-  return { state, say, command };
+  const first = state.messages[0]?.id;
+  const loadOlder = useCallback(async () => {
+    if (channel === null || first === undefined) return;
+    try {
+      const answer = await api.chatHistory(channel, first, PAGE);
+      dispatch({ type: "older", messages: answer.messages });
+    } catch {
+      dispatch({ type: "notice", notice: "Could not load earlier messages." });
+    }
+  }, [api, channel, first]);
+
+  return { state, say, command, loadOlder };
 }
