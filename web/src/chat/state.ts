@@ -89,7 +89,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case "cleared":
       return { ...state, messages: [], notice: "The chat was cleared by a moderator." };
     case "timeout": {
-      if (frame.user !== state.you.user) return state;
+      if (frame.user !== state.you.user) {
+        const seconds = Math.max(1, Math.round(frame.until - (now + action.offset) / 1000));
+        return moderates(state) ? { ...state, notice: `${frame.user} was timed out for ${describeSeconds(seconds)}.` } : state;
+      }
       const until = frame.until * 1000 - action.offset;
       return {
         ...state,
@@ -99,10 +102,14 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       };
     }
     case "ban":
-      if (frame.user !== state.you.user) return state;
+      if (frame.user !== state.you.user) {
+        return moderates(state) ? { ...state, notice: `${frame.user} was banned.` } : state;
+      }
       return { ...state, banned: true, notice: `You are banned from this chat${frame.reason ? `: ${frame.reason}` : "."}` };
     case "unban":
-      if (frame.user !== state.you.user) return state;
+      if (frame.user !== state.you.user) {
+        return moderates(state) ? { ...state, notice: `${frame.user} was unbanned.` } : state;
+      }
       return { ...state, banned: false, timedOutUntil: 0, waitUntil: 0, notice: "" };
     case "mode":
       return { ...state, modes: { slow: frame.slow, followers_only: frame.followers_only } };
@@ -125,6 +132,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     default:
       return state;
   }
+}
+
+function moderates(state: ChatState): boolean {
+  return state.you.role === "moderator" || state.you.role === "broadcaster";
 }
 
 /** "Slow mode: 30 s · Followers only (10 min)" or "" for an unrestricted room. */
