@@ -117,9 +117,11 @@ describe("chat socket", () => {
     expect(count()).toBe(2);
     act(() => vi.advanceTimersByTime(1300));
     expect(count()).toBe(3);
-    vi.useRealTimers();
     const again = FakeWebSocket.last("/ws/chat/alice");
     act(() => again.accept());
+    act(() => vi.advanceTimersByTime(30_000));
+    expect(again.sent).toEqual([{ type: "ping" }]); // keep-alive
+    vi.useRealTimers();
     push(again, welcome("anonymous", null, [msg(1, "carol", "hi"), msg(2, "dave", "back")]));
     expect(screen.queryByText("Reconnecting…")).toBeNull();
     expect(screen.getAllByTestId("chat-message").map((li) => li.textContent)).toEqual(["Carol: hi", "Dave: back"]);

@@ -66,7 +66,8 @@ export function EventsProvider({ children }: { children: ReactNode }) {
         setInbox({ notifications: answer.notifications.slice(0, MAX_NOTIFICATIONS), unread: answer.unread });
       })
       .catch(() => undefined); // the menu stays empty; pushed ones still arrive
-    const socket = new LiveSocket<EventFrame>({ path: "/ws/events", client: api, onFrame });
+    // the events socket's contract has no ping: the server's own keep-alive holds it open
+    const socket = new LiveSocket<EventFrame>({ path: "/ws/events", client: api, onFrame, pingSeconds: 0 });
     socket.start();
     return () => {
       controller.abort();

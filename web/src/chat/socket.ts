@@ -34,7 +34,7 @@ export interface LiveSocketOptions<F> {
   onStatus?: (status: SocketStatus) => void;
   /** Opens a socket (default `new WebSocket(url)`). */
   open?: (url: string) => SocketLike;
-  /** Seconds between keep-alive pings (default 30). */
+  /** Seconds between keep-alive `{"type": "ping"}` frames (default 30; 0: none). */
   pingSeconds?: number;
   random?: () => number;
 }
@@ -109,7 +109,8 @@ export class LiveSocket<F> {
       if (this.token) this.send({ type: "auth", token: this.token });
       this.options.onStatus?.("open");
       clearInterval(this.ping);
-      this.ping = setInterval(() => this.send({ type: "ping" }), (this.options.pingSeconds ?? 30) * 1000);
+      const every = this.options.pingSeconds ?? 30;
+      if (every > 0) this.ping = setInterval(() => this.send({ type: "ping" }), every * 1000);
     };
     s.onmessage = (ev: MessageEvent) => {
       let frame: unknown;
