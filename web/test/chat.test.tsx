@@ -413,6 +413,31 @@ describe("notifications and live browse", () => {
     expect(screen.queryByRole("button", { name: /Notifications/ })).toBeNull();
   });
 
+  it("starts a followed channel's page playing when the events socket says it went live", async () => {
+    let live = false;
+    const server = serve(
+      {
+        "GET /channels/carol": () => ({ status: 200, body: channel("carol", { live }) }),
+        "GET /me/notifications": { notifications: [], unread: 0 },
+      },
+      true,
+      bobUser,
+    );
+    renderAt("/carol", server);
+    await screen.findByTestId("channel-offline");
+    let events: FakeWebSocket | undefined;
+    await waitFor(() => {
+      events = FakeWebSocket.last("/ws/events");
+    });
+    act(() => events!.accept());
+    const asked = server.sent().filter((c) => c === "GET /channels/carol").length;
+    live = true;
+    push(events!, { type: "channel", name: "someone-else", live: true, title: "", category: "" });
+    push(events!, { type: "channel", name: "carol", live: true, title: "Now live", category: "" });
+    await waitFor(() => expect(screen.queryByTestId("channel-offline")).toBeNull());
+    expect(server.sent().filter((c) => c === "GET /channels/carol").length).toBe(asked + 1);
+  });
+
   it("moves a followed channel to live on the browse page without a reload", async () => {
     const carol = channel("carol");
     let live = false;

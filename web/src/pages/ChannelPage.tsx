@@ -1,5 +1,5 @@
 /** Watch page: player (or the offline state), title, category, tags; live status every 5 s. */
-import { lazy, Suspense, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError } from "../api/client";
 import { useApi } from "../api/context";
@@ -7,6 +7,7 @@ import type { ChannelCommunity } from "../api/community";
 import type { Channel } from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { ChatPanel } from "../chat/ChatPanel";
+import { useEvents } from "../chat/events";
 import { useChat } from "../chat/useChat";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
 import { formatUptime } from "../lib/format";
@@ -38,6 +39,17 @@ export function ChannelPage({ name }: { name: string }) {
   const [error, setError] = useState("");
   useTitle(channel?.display_name ?? name);
 
+  // a followed channel going live or offline (the events socket): ask again at once
+  const [asked, setAsked] = useState(0);
+  const { onChannel } = useEvents();
+  useEffect(
+    () =>
+      onChannel((event) => {
+        if (event.name === name) setAsked((n) => n + 1);
+      }),
+    [name, onChannel],
+  );
+
   usePoll(
     async (signal) => {
       try {
@@ -54,7 +66,7 @@ export function ChannelPage({ name }: { name: string }) {
       }
     },
     5000,
-    name,
+    `${name}\n${asked}`,
   );
 
   if (missing) return <NotFound what={`There is no channel called “${name}”.`} />;
