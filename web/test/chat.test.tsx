@@ -405,6 +405,20 @@ describe("notifications and live browse", () => {
     expect(screen.queryByTestId("unread-count")).toBeNull();
   });
 
+  it("closes the events socket on sign-out without reopening it", async () => {
+    const server = serve({ "GET /channels": { channels: [] }, "GET /me/notifications": { notifications: [], unread: 0 } }, true, bobUser);
+    renderAt("/", server);
+    let events: FakeWebSocket | undefined;
+    await waitFor(() => {
+      events = FakeWebSocket.last("/ws/events");
+    });
+    act(() => events!.accept());
+    fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
+    await waitFor(() => expect(events!.readyState).toBe(FakeWebSocket.CLOSED));
+    expect(FakeWebSocket.all.filter((s) => s.url.endsWith("/ws/events"))).toHaveLength(1);
+    expect(screen.queryByRole("button", { name: /Notifications/ })).toBeNull();
+  });
+
   it("opens no events socket when signed out", async () => {
     const server = serve({ "GET /channels": { channels: [] } });
     renderAt("/", server);

@@ -67,7 +67,7 @@ export function EventsProvider({ children }: { children: ReactNode }) {
       })
       .catch(() => undefined); // the menu stays empty; pushed ones still arrive
     // the events socket's contract has no ping: the server's own keep-alive holds it open
-    const socket = new LiveSocket<EventFrame>({ path: "/ws/events", client: api, onFrame, pingSeconds: 0 });
+    const socket = new LiveSocket<EventFrame>({ path: "/ws/events", client: api, onFrame, pingSeconds: 0, signedInOnly: true });
     socket.start();
     return () => {
       controller.abort();

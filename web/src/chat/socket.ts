@@ -37,6 +37,8 @@ export interface LiveSocketOptions<F> {
   /** Seconds between keep-alive `{"type": "ping"}` frames (default 30; 0: none). */
   pingSeconds?: number;
   random?: () => number;
+  /** Close for good on sign-out instead of reconnecting anonymously (the events socket). */
+  signedInOnly?: boolean;
 }
 
 /** ws: or wss: URL of `path` on the page's origin. */
@@ -143,6 +145,8 @@ export class LiveSocket<F> {
     this.token = next;
     if (next) {
       this.send({ type: "auth", token: next });
+    } else if (previous && this.options.signedInOnly) {
+      this.stop();
     } else if (previous && this.socket) {
       const s = this.socket;
       this.socket = null;
