@@ -3,6 +3,8 @@ import { BrowserRouter, Link, NavLink, Route, Routes, useLocation } from "react-
 import type { ApiClient } from "./api/client";
 import { ApiProvider } from "./api/context";
 import { AuthProvider, useAuth } from "./auth/AuthContext";
+import { EventsProvider } from "./chat/events";
+import { NotificationsMenu } from "./chat/NotificationsMenu";
 import { Avatar } from "./components/bits";
 import { LoginPage, RegisterPage, RequireAuth } from "./pages/AuthPages";
 import { Browse } from "./pages/Browse";
@@ -37,6 +39,7 @@ function Header() {
       <div className="account">
         {auth.status === "signed-in" ? (
           <>
+            <NotificationsMenu />
             {auth.me && (
               <Link to={`/${encodeURIComponent(auth.me.username)}`} className="account-me">
                 <Avatar name={auth.me.username} url={auth.me.avatar_url} size={28} />
@@ -104,9 +107,11 @@ export function App({ client }: { client: ApiClient }) {
   return (
     <ApiProvider client={client}>
       <AuthProvider>
-        <BrowserRouter>
-          <AppRoutes />
-        </BrowserRouter>
+        <EventsProvider>
+          <BrowserRouter>
+            <AppRoutes />
+          </BrowserRouter>
+        </EventsProvider>
       </AuthProvider>
     </ApiProvider>
   );

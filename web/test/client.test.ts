@@ -282,3 +282,31 @@ describe("server clock", () => {
     expect(clock.offsetMs()).toBe(60_000);
   });
 });
+
+describe("community routes", () => {
+  it("follows, lists and marks notifications, and pages chat history", async () => {
+    const { client, calls } = setup([
+      { status: 200, body: { following: true, follower_count: 1 } },
+      { status: 200, body: { following: false, follower_count: 0 } },
+      { status: 200, body: { notifications: [], unread: 0 } },
+      { status: 200, body: {} },
+      { status: 200, body: { messages: [] } },
+      { status: 200, body: { messages: [] } },
+    ]);
+    expect(await client.follow("a b", true)).toEqual({ following: true, follower_count: 1 });
+    await client.follow("a b", false);
+    await client.notifications();
+    await client.markNotificationsRead({ ids: [3, 4] });
+    await client.chatHistory("alice", 120, 50);
+    await client.chatHistory("alice");
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual([
+      "PUT /api/v1/channels/a%20b/follow",
+      "DELETE /api/v1/channels/a%20b/follow",
+      "GET /api/v1/me/notifications",
+      "POST /api/v1/me/notifications/read",
+      "GET /api/v1/channels/alice/chat?before=120&limit=50",
+      "GET /api/v1/channels/alice/chat",
+    ]);
+    expect(calls[3]!.body).toEqual({ ids: [3, 4] });
+  });
+});

@@ -1,6 +1,6 @@
 import { ApiClient, type ApiClientOptions, type TabBus, type TabMessage } from "../src/api/client";
 import { ServerClock } from "../src/api/clock";
-import type { ChannelHealth, HealthRendition, PrivateUser, SessionAnswer } from "../src/api/types";
+import type { Channel, ChannelHealth, HealthRendition, PrivateUser, SessionAnswer } from "../src/api/types";
 
 /** A scripted fetch: each call takes the next answer; calls are recorded for assertions. */
 export interface Call {
@@ -132,3 +132,54 @@ export function liveHealth(extra: Partial<ChannelHealth> = {}, renditions = [ren
     ...extra,
   };
 }
+
+export type Reply = { status: number; body?: unknown };
+type Handler = (call: Call) => Reply | Promise<Reply>;
+
+/**
+ * A fake server for the app's client: routes by "METHOD path" (path without /api/v1; unknown
+ * ones answer 404) and records every request with its headers. Signed in means the start-up
+ * refresh (from the cookie) answers a session for `me`.
+ */
+export function serve(routes: Record<string, unknown>, signedIn = false, me = user()) {
+  const calls: Call[] = [];
+  const table: Record<string, unknown> = {
+    "POST /auth/refresh": signedIn ? session(1, 900, me) : () => unauthorized,
+    ...routes,
+  };
+  const fetchImpl = async (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const call = recordCall(String(input).replace(/^\/api\/v1/, ""), init);
+    calls.push(call);
+    const route = table[`${call.method} ${call.url}`];
+    let answer: Reply;
+    if (route === undefined) answer = { status: 404, body: { error: { code: "not_found", message: "nope" } } };
+    else if (typeof route === "function") answer = await (route as Handler)(call);
+    else answer = { status: 200, body: route };
+    return jsonResponse(answer);
+  };
+  const client = testClient(fetchImpl as typeof fetch);
+  /** The requests sent as "METHOD path". */
+  const sent = () => calls.map((c) => `${c.method} ${c.url}`);
+  const find = (key: string) => calls.find((c) => `${c.method} ${c.url}` === key);
+  return { client, calls, sent, find };
+}
+
+export type Server = ReturnType<typeof serve>;
+
+export function channel(name: string, extra: Partial<Channel> = {}): Channel {
+  return {
+    name,
+    display_name: name[0]!.toUpperCase() + name.slice(1),
+    title: "",
+    description: "",
+    category: "",
+    tags: [],
+    live: false,
+    last_live_at: null,
+    ingest_enabled: true,
+    avatar_url: null,
+    hls_url: `/hls/${name}/master.m3u8`,
+    ...extra,
+  };
+}
+

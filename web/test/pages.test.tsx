@@ -2,52 +2,19 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testi
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "../src/App";
 import { CSRF_HEADER } from "../src/api/client";
-import type { Channel } from "../src/api/types";
 import { Player } from "../src/player/Player";
 import {
-  jsonResponse,
+  channel,
+  serve,
+  type Reply,
+  type Server,
   liveHealth,
-  recordCall,
   rendition,
   session,
-  testClient,
-  unauthorized,
   user,
   type Call,
 } from "./helpers";
 
-type Reply = { status: number; body?: unknown };
-type Handler = (call: Call) => Reply | Promise<Reply>;
-
-/**
- * A fake server for the app's client: routes by "METHOD path" (path without /api/v1; unknown
- * ones answer 404) and records every request with its headers. Signed in means the start-up
- * refresh (from the cookie) answers a session for `me`.
- */
-function serve(routes: Record<string, unknown>, signedIn = false, me = user()) {
-  const calls: Call[] = [];
-  const table: Record<string, unknown> = {
-    "POST /auth/refresh": signedIn ? session(1, 900, me) : () => unauthorized,
-    ...routes,
-  };
-  const fetchImpl = async (input: RequestInfo | URL, init: RequestInit = {}) => {
-    const call = recordCall(String(input).replace(/^\/api\/v1/, ""), init);
-    calls.push(call);
-    const route = table[`${call.method} ${call.url}`];
-    let answer: Reply;
-    if (route === undefined) answer = { status: 404, body: { error: { code: "not_found", message: "nope" } } };
-    else if (typeof route === "function") answer = await (route as Handler)(call);
-    else answer = { status: 200, body: route };
-    return jsonResponse(answer);
-  };
-  const client = testClient(fetchImpl as typeof fetch);
-  /** The requests sent as "METHOD path". */
-  const sent = () => calls.map((c) => `${c.method} ${c.url}`);
-  const find = (key: string) => calls.find((c) => `${c.method} ${c.url}` === key);
-  return { client, calls, sent, find };
-}
-
-type Server = ReturnType<typeof serve>;
 
 function renderAt(path: string, server: Server) {
   window.history.pushState({}, "", path);
@@ -67,23 +34,6 @@ afterEach(() => {
   cleanup();
   vi.unstubAllGlobals();
 });
-
-function channel(name: string, extra: Partial<Channel> = {}): Channel {
-  return {
-    name,
-    display_name: name[0]!.toUpperCase() + name.slice(1),
-    title: "",
-    description: "",
-    category: "",
-    tags: [],
-    live: false,
-    last_live_at: null,
-    ingest_enabled: true,
-    avatar_url: null,
-    hls_url: `/hls/${name}/master.m3u8`,
-    ...extra,
-  };
-}
 
 const started = new Date(Date.now() - 5 * 60_000).toISOString();
 const alice = channel("alice", {

@@ -10,6 +10,7 @@
  * BroadcastChannel message that carries no secret).
  */
 import { ServerClock, serverClock } from "./clock";
+import type { ChatHistory, FollowState, MarkRead, NotificationList } from "./community";
 import { refreshDelayMs, sessionFrom, type Session } from "./session";
 import type {
   AnswerOf,
@@ -396,6 +397,30 @@ export class ApiClient {
   /** End the broadcast and hold the key off (false), or accept the key again (true). */
   setIngest(enabled: boolean): Promise<IngestState> {
     return this.request("POST", enabled ? "/me/broadcast/enable" : "/me/broadcast/end");
+  }
+
+  // ---- community (hand-written types from ./community until the OpenAPI document has them) ----
+
+  /** Follow a channel (true) or stop following it (false). */
+  follow(name: string, following: boolean): Promise<FollowState> {
+    return this.request(following ? "PUT" : "DELETE", `/channels/${encodeURIComponent(name)}/follow`);
+  }
+
+  notifications(signal?: AbortSignal): Promise<NotificationList> {
+    return this.request("GET", "/me/notifications", { signal });
+  }
+
+  markNotificationsRead(which: MarkRead): Promise<unknown> {
+    return this.request("POST", "/me/notifications/read", { body: which });
+  }
+
+  /** Older chat messages, before message `before` (newest last). */
+  chatHistory(name: string, before?: number, limit?: number, signal?: AbortSignal): Promise<ChatHistory> {
+    const q = new URLSearchParams();
+    if (before !== undefined) q.set("before", String(before));
+    if (limit !== undefined) q.set("limit", String(limit));
+    const query = q.size ? `?${q.toString()}` : "";
+    return this.request("GET", `/channels/${encodeURIComponent(name)}/chat${query}`, { signal });
   }
 
   serverInfo(signal?: AbortSignal): Promise<ServerInfo> {

@@ -1,8 +1,9 @@
 /** Home: every channel, live ones first, refreshed every 15 s. */
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link } from "react-router";
 import { useApi } from "../api/context";
 import type { Channel } from "../api/types";
+import { useEvents } from "../chat/events";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
 import { formatUptime } from "../lib/format";
 import { useNow } from "../lib/useNow";
@@ -24,6 +25,27 @@ export function Browse() {
       if (!signal.aborted) setError(messageOf(e));
     }
   }, 15_000);
+
+  // followed channels going live or offline: update the list at once, no reload
+  const { onChannel } = useEvents();
+  useEffect(
+    () =>
+      onChannel((event) => {
+        setChannels((list) => {
+          if (!list?.some((c) => c.name === event.name)) return list;
+          return list.map((c) =>
+            c.name === event.name
+              ? { ...c, live: event.live, title: event.title, category: event.category, stream: event.live ? c.stream : undefined }
+              : c,
+          );
+        });
+        void api
+          .channels()
+          .then((answer) => setChannels(answer.channels))
+          .catch(() => undefined);
+      }),
+    [api, onChannel],
+  );
 
   const live = channels?.filter((c) => c.live) ?? [];
   const offline = channels?.filter((c) => !c.live) ?? [];

@@ -1,9 +1,14 @@
 /** Watch page: player (or the offline state), title, category, tags; live status every 5 s. */
-import { lazy, Suspense, useState } from "react";
-import { useParams } from "react-router";
+import { lazy, Suspense, useEffect, useState } from "react";
+import { Link, useParams } from "react-router";
 import { ApiError } from "../api/client";
 import { useApi } from "../api/context";
+import type { ChannelCommunity } from "../api/community";
 import type { Channel } from "../api/types";
+import { useAuth } from "../auth/AuthContext";
+import { ChatPanel } from "../chat/ChatPanel";
+import { useEvents } from "../chat/events";
+import { useChat } from "../chat/useChat";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
 import { formatUptime } from "../lib/format";
 import { useNow } from "../lib/useNow";
@@ -26,10 +31,24 @@ export function ChannelRoute() {
 export function ChannelPage({ name }: { name: string }) {
   const api = useApi();
   const now = useNow();
-  const [channel, setChannel] = useState<Channel | null>(null);
+  const [channel, setChannel] = useState<(Channel & ChannelCommunity) | null>(null);
+  const [known, setKnown] = useState(false);
+  // the room opens once the channel is known to exist
+  const chat = useChat(known ? name : null);
   const [missing, setMissing] = useState(false);
   const [error, setError] = useState("");
   useTitle(channel?.display_name ?? name);
+
+  // a followed channel going live or offline (the events socket): ask again at once
+  const [asked, setAsked] = useState(0);
+  const { onChannel } = useEvents();
+  useEffect(
+    () =>
+      onChannel((event) => {
+        if (event.name === name) setAsked((n) => n + 1);
+      }),
+    [name, onChannel],
+  );
 
   usePoll(
     async (signal) => {
@@ -37,6 +56,7 @@ export function ChannelPage({ name }: { name: string }) {
         const c = await api.channel(name, signal);
         if (signal.aborted) return; // answered after we left this channel
         setChannel(c);
+        setKnown(true);
         setMissing(false);
         setError("");
       } catch (e) {
@@ -46,7 +66,7 @@ export function ChannelPage({ name }: { name: string }) {
       }
     },
     5000,
-    name,
+    `${name}\n${asked}`,
   );
 
   if (missing) return <NotFound what={`There is no channel called “${name}”.`} />;
@@ -62,6 +82,7 @@ export function ChannelPage({ name }: { name: string }) {
   const broadcastKey = String(channel.stream?.id ?? "live");
   return (
     <div className="page page-wide channel-page">
+      <div className="channel-main">
       <div className="player-slot">
         {channel.live ? (
           <Suspense fallback={<div className="player-offline" role="status">Loading player…</div>}>
@@ -88,6 +109,7 @@ export function ChannelPage({ name }: { name: string }) {
             <p className="channel-title" data-testid="channel-title">
               {channel.title || <span className="muted">No title</span>}
             </p>
+            <ViewerCount live={channel.live} viewers={chat.state.viewers ?? channel.viewers ?? null} />
             <p className="muted small">
               {[
                 channel.category && (
@@ -106,9 +128,76 @@ export function ChannelPage({ name }: { name: string }) {
             </p>
           </div>
         </div>
+        <FollowButton channel={channel} />
         <Tags tags={channel.tags} />
         {channel.description && <p className="channel-description">{channel.description}</p>}
       </section>
+      </div>
+      <ChatPanel channel={channel.name} chat={chat} />
+    </div>
+  );
+}
+
+/** Viewers right now: from the live chat's presence frames, else the channel JSON. */
+function ViewerCount({ live, viewers }: { live: boolean; viewers: number | null }) {
+  if (!live || viewers === null) return null;
+  return (
+    <p className="viewer-count small" data-testid="viewer-count">
+      {viewers === 1 ? "1 viewer" : `${viewers.toLocaleString()} viewers`}
+    </p>
+  );
+}
+
+/** Follow or unfollow (signed in, not one's own channel); signed out it asks to sign in. */
+function FollowButton({ channel }: { channel: Channel & ChannelCommunity }) {
+  const api = useApi();
+  const auth = useAuth();
+  const [state, setState] = useState<{ following: boolean; count: number | null } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  if (auth.me?.username === channel.name) return null;
+  const following = state?.following ?? channel.following ?? false;
+  const count = state ? state.count : (channel.follower_count ?? null);
+  if (auth.status !== "signed-in") {
+    return (
+      <p className="follow small">
+        <Link className="btn btn-small" to={`/login?next=${encodeURIComponent(`/${channel.name}`)}`}>
+          Follow
+        </Link>
+        {count !== null && <span className="muted"> {count} followers</span>}
+      </p>
+    );
+  }
+  const toggle = async () => {
+    setBusy(true);
+    setError("");
+    try {
+      const answer = await api.follow(channel.name, !following);
+      setState({ following: answer.following, count: answer.follower_count });
+    } catch (e) {
+      setError(messageOf(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="follow small">
+      <button
+        type="button"
+        className={`btn btn-small${following ? "" : " btn-primary"}`}
+        aria-pressed={following}
+        disabled={busy}
+        onClick={() => void toggle()}
+      >
+        {following ? "Following" : "Follow"}
+      </button>
+      {count !== null && (
+        <span className="muted" data-testid="follower-count">
+          {" "}
+          {count === 1 ? "1 follower" : `${count} followers`}
+        </span>
+      )}
+      <ErrorBox>{error && `Could not change the follow: ${error}`}</ErrorBox>
     </div>
   );
 }
