@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, me
+from kitch.api import auth, channels, chat, me
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
 from kitch.api.hls import HlsApp
@@ -144,6 +144,7 @@ def api_routes() -> list[BaseRoute]:
         *auth.routes(),
         *me.routes(),
         *channels.routes(),
+        *chat.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 
@@ -186,6 +187,7 @@ def create_app(
             else:
                 yield
         finally:
+            await chat.close(app)  # the chat's last storage batch, while the database is open
             if own:
                 await app.state.db.close()
 
@@ -193,6 +195,7 @@ def create_app(
         Mount("/api", routes=[Mount("/v1", routes=api_routes())]),
         Route("/api", api_root_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
+        *chat.ws_routes(),
         *extra_routes,
         *fallback_routes,
     ]

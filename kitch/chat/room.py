@@ -355,8 +355,7 @@ class Room:
             return ""
         if not isinstance(reason, str):
             return error("bad_frame", "reason must be a string")
-        reason = normalise_text(reason)
-        return reason[:MAX_REASON]
+        return normalise_text(reason)[:MAX_REASON]
 
     def timeout(
         self, actor: Chatter | None, target: Chatter | None, seconds: Any, reason: Any, now: float
