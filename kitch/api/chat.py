@@ -51,12 +51,12 @@ from kitch.db.users import User, get_user, get_user_by_name
 log = logging.getLogger("kitch.chat")
 
 MAX_FRAME = 4096  # bytes of one client frame
-SEND_QUEUE = 256  # frames waiting for one socket before it is dropped
+SEND_QUEUE = 128  # frames waiting for one socket before it is dropped
 FLUSH_INTERVAL = 0.5  # seconds between storage batches
 PRESENCE_INTERVAL = 5.0
 IDLE_TIMEOUT = 60.0  # a socket that sends nothing (not even a ping) for this long is closed
 MAX_PER_ADDRESS = 20  # open chat sockets per client address
-FLOOD_FRAMES, FLOOD_WINDOW = 60, 10.0  # frames of any type per socket per window
+FLOOD_FRAMES, FLOOD_WINDOW = 150, 10.0  # frames of any type per socket per window
 SINCE_LIMIT = 200  # messages a reconnecting client gets at most (more: page the REST history)
 PAGE_LIMIT = 100
 PRESENCE_NAMES = 100
@@ -536,10 +536,8 @@ class ChatService:
                 conn.close_soon()
                 await asyncio.Event().wait()
             try:
-                frame = msgpack.unpackb(
-                    data, raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME
-                )
-            except Exception:
+                frame = msgpack.unpackb(data, raw=False, strict_map_key=True)
+            except (ValueError, TypeError, msgpack.UnpackException):
                 frame = None
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 conn.push(encode(_error("bad_frame", "a frame is a msgpack map with a type")))
