@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import msgpack
 from prometheus_client import Counter
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -579,8 +580,8 @@ async def chat_socket(websocket: WebSocket) -> None:
 # -- REST --------------------------------------------------------------------------------------
 
 
-def _id_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
+def _id_param(params: QueryParams, name: str) -> int | None:
+    raw = params.get(name)
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
@@ -588,8 +589,8 @@ def _id_param(request: Request, name: str) -> int | None:
     return int(raw)
 
 
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", str(HISTORY))
+def _limit(params: QueryParams) -> int:
+    raw = params.get("limit", str(HISTORY))
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 4 or not 1 <= int(raw) <= PAGE_LIMIT:
         raise invalid(f"limit must be an integer between 1 and {PAGE_LIMIT}")
     return int(raw)
@@ -607,11 +608,8 @@ async def _channel(request: Request) -> tuple[ChatService, ChatChannel]:
 async def chat_history(request: Request) -> Response:
     """Messages of a channel, oldest first: the last ``limit`` before ``before`` (or newest),
     or with ``after`` the first ``limit`` after it."""
-    before, after, limit = (
-        _id_param(request, "before"),
-        _id_param(request, "after"),
-        _limit(request),
-    )
+    params = request.query_params
+    before, after, limit = _id_param(params, "before"), _id_param(params, "after"), _limit(params)
     chat, channel = await _channel(request)
     messages = await chat.history(channel, before=before, after=after, limit=limit)
     return JSONResponse({"messages": [m.frame() for m in messages]})
@@ -620,7 +618,7 @@ async def chat_history(request: Request) -> Response:
 async def chat_audit(request: Request) -> Response:
     """The moderation log (newest first), for the broadcaster, moderators and admins."""
     user = await current_user(request)
-    before, limit = _id_param(request, "before"), _limit(request)
+    before, limit = _id_param(request.query_params, "before"), _limit(request.query_params)
     chat, channel = await _channel(request)
     if not chat.channel_moderated_by(channel, user):
         raise ApiError(403, "forbidden", "only the broadcaster and moderators read the audit log")
