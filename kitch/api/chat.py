@@ -186,8 +186,16 @@ class ChatService:
             try:
                 await store.write_batch(self.db, batch)
             except Exception:
-                log.exception("chat batch of %d action(s) not written; retrying", len(batch))
-                self.pending[:0] = batch
+                log.exception(
+                    "chat batch of %d action(s) failed; writing them one by one", len(batch)
+                )
+                for action in batch:  # one bad action (a deleted channel) must not block the rest
+                    try:
+                        await store.write_batch(self.db, [action])
+                    except Exception:
+                        log.exception(
+                            "chat %s action for channel %d dropped", action.kind, action.channel_id
+                        )
 
     async def _flush_loop(self) -> None:
         while True:
@@ -320,10 +328,10 @@ class ChatService:
                 if conn is not None:
                     conn.push(encode(event.frame))
             elif isinstance(event, Kick):
-                data = encode(event.frame)
+                data = None if event.frame is None else encode(event.frame)
                 for other in list(channel.conns):
                     if other.chatter is not None and other.chatter.id == event.user_id:
-                        if other is not conn or event.close:
+                        if data is not None:
                             other.push(data)
                         if event.close:
                             other.close_soon()

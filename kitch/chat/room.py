@@ -4,7 +4,7 @@ Times are wall-clock Unix seconds passed in as ``now``. Every method answers a l
 
 - :class:`Broadcast`: a frame for every socket of the room (the glue encodes it once);
 - :class:`Reply`: a frame for the socket that asked (an error, or the blocked terms);
-- :class:`Kick`: a frame for every socket of one user, closing them when ``close`` is set;
+- :class:`Kick`: a frame for every socket of one user, and/or closing them;
 - :class:`Store`: a storage action (``kind`` and fields), carried out in order by the glue.
 
 Moderators and the broadcaster bypass the room modes (slow, followers-only) and get the higher
@@ -103,8 +103,10 @@ class Reply:
 
 @dataclass(frozen=True)
 class Kick:
+    """For every socket of one user: ``frame`` (when set), then closed when ``close``."""
+
     user_id: int
-    frame: dict[str, Any]
+    frame: dict[str, Any] | None
     close: bool
 
 
@@ -379,8 +381,7 @@ class Room:
         self.bans[target.id] = until
         frame = {"type": "timeout", "user": target.name, "until": until, "reason": text}
         return [
-            Broadcast(frame),
-            Kick(target.id, frame, close=False),
+            Broadcast(frame),  # the user's own sockets are in the room: told with everyone
             Store(
                 "ban",
                 {"user_id": target.id, "until": until, "reason": text, "by": actor.id, "ts": now},
@@ -406,7 +407,7 @@ class Room:
         frame = {"type": "ban", "user": target.name, "reason": text}
         return [
             Broadcast(frame),
-            Kick(target.id, frame, close=True),
+            Kick(target.id, None, close=True),  # after the broadcast: told, then closed
             Store(
                 "ban",
                 {"user_id": target.id, "until": None, "reason": text, "by": actor.id, "ts": now},
