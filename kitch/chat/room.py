@@ -150,6 +150,10 @@ def normalise_text(text: str) -> str:
     return "".join(out).strip()
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def error(code: str, message: str, **extra: Any) -> Reply:
     return Reply({"type": "error", "code": code, "message": message, **extra})
 
@@ -359,69 +363,61 @@ class Room:
             return error("bad_frame", "reason must be a string")
         return normalise_text(reason)[:MAX_REASON]
 
-    def timeout(
-        self, actor: Chatter | None, target: Chatter | None, seconds: Any, reason: Any, now: float
-    ) -> list[Event]:
+    def _against(self, actor: Chatter | None, target: Chatter | None) -> Reply | None:
+        """Why ``actor`` may not act against ``target`` (a user name that was looked up)."""
         refused = self._may_moderate(actor, target)
+        if refused is None and target is None:
+            return error("no_such_user", "there is no such user")
+        return refused
+
+    def _restrict(
+        self, actor: Chatter | None, target: Chatter | None, seconds: int | None, reason: Any,
+        now: float,
+    ) -> list[Event]:  # fmt: skip
+        """A timeout of ``seconds``, or (None) a ban."""
+        refused = self._against(actor, target)
         if refused is not None:
             return [refused]
-        assert actor is not None
-        if target is None:
-            return [error("no_such_user", "there is no such user")]
-        if (
-            not isinstance(seconds, int)
-            or isinstance(seconds, bool)
-            or not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX
-        ):
-            return [error("bad_frame", f"seconds must be {TIMEOUT_MIN}..{TIMEOUT_MAX}")]
+        assert actor is not None and target is not None
         text = self._reason(reason)
         if isinstance(text, Reply):
             return [text]
-        until = now + seconds
+        until = None if seconds is None else now + seconds
         self.bans[target.id] = until
-        frame = {"type": "timeout", "user": target.name, "until": until, "reason": text}
-        return [
-            Broadcast(frame),  # the user's own sockets are in the room: told with everyone
-            Store(
-                "ban",
-                {"user_id": target.id, "until": until, "reason": text, "by": actor.id, "ts": now},
-            ),
-            self._audit(
+        events: list[Event]
+        if seconds is None:
+            frame: dict[str, Any] = {"type": "ban", "user": target.name, "reason": text}
+            # after the broadcast: the user's sockets are told, then closed
+            events = [Broadcast(frame), Kick(target.id, None, close=True)]
+            audit = self._audit(actor, "ban", now, target=target, reason=text)
+        else:
+            frame = {"type": "timeout", "user": target.name, "until": until, "reason": text}
+            events = [Broadcast(frame)]  # the user's own sockets are told with everyone
+            audit = self._audit(
                 actor, "timeout", now, target=target, reason=text, data={"seconds": seconds}
-            ),
-        ]
+            )
+        row = {"user_id": target.id, "until": until, "reason": text, "by": actor.id, "ts": now}
+        return [*events, Store("ban", row), audit]
+
+    def timeout(
+        self, actor: Chatter | None, target: Chatter | None, seconds: Any, reason: Any, now: float
+    ) -> list[Event]:
+        if self._may_moderate(actor, target) is None and not (
+            _is_int(seconds) and TIMEOUT_MIN <= seconds <= TIMEOUT_MAX
+        ):
+            return [error("bad_frame", f"seconds must be {TIMEOUT_MIN}..{TIMEOUT_MAX}")]
+        return self._restrict(actor, target, seconds, reason, now)
 
     def ban(
         self, actor: Chatter | None, target: Chatter | None, reason: Any, now: float
     ) -> list[Event]:
-        refused = self._may_moderate(actor, target)
-        if refused is not None:
-            return [refused]
-        assert actor is not None
-        if target is None:
-            return [error("no_such_user", "there is no such user")]
-        text = self._reason(reason)
-        if isinstance(text, Reply):
-            return [text]
-        self.bans[target.id] = None
-        frame = {"type": "ban", "user": target.name, "reason": text}
-        return [
-            Broadcast(frame),
-            Kick(target.id, None, close=True),  # after the broadcast: told, then closed
-            Store(
-                "ban",
-                {"user_id": target.id, "until": None, "reason": text, "by": actor.id, "ts": now},
-            ),
-            self._audit(actor, "ban", now, target=target, reason=text),
-        ]
+        return self._restrict(actor, target, None, reason, now)
 
     def unban(self, actor: Chatter | None, target: Chatter | None, now: float) -> list[Event]:
-        refused = self._may_moderate(actor, target)
+        refused = self._against(actor, target)
         if refused is not None:
             return [refused]
-        assert actor is not None
-        if target is None:
-            return [error("no_such_user", "there is no such user")]
+        assert actor is not None and target is not None
         if self.bans.pop(target.id, False) is False:
             return [error("not_banned", f"{target.name} is neither banned nor timed out")]
         return [
@@ -438,7 +434,7 @@ class Room:
         if refused is not None:
             return [refused]
         assert actor is not None
-        if not isinstance(message_id, int) or isinstance(message_id, bool):
+        if not _is_int(message_id):
             return [error("bad_frame", "id must be an integer")]
         for message in list(self.history):
             if message.id == message_id:
@@ -474,16 +470,10 @@ class Room:
         if refused is not None:
             return [refused]
         assert actor is not None
-        if (
-            not isinstance(slow, int)
-            or isinstance(slow, bool)
-            or not (slow == 0 or SLOW_MIN <= slow <= SLOW_MAX)
-        ):
+        if not (_is_int(slow) and (slow == 0 or SLOW_MIN <= slow <= SLOW_MAX)):
             return [error("bad_frame", f"slow must be 0 (off) or {SLOW_MIN}..{SLOW_MAX}")]
-        if followers_only is not None and (
-            not isinstance(followers_only, int)
-            or isinstance(followers_only, bool)
-            or not 0 <= followers_only <= FOLLOWERS_ONLY_MAX
+        if followers_only is not None and not (
+            _is_int(followers_only) and 0 <= followers_only <= FOLLOWERS_ONLY_MAX
         ):
             return [error("bad_frame", f"followers_only must be null or 0..{FOLLOWERS_ONLY_MAX}")]
         self.slow = slow
