@@ -454,3 +454,38 @@ async def test_a_sigkill_loses_at_most_one_batch_interval(tmp_path: Path) -> Non
         server.stop(signal.SIGKILL)
         server.start()
         assert _chat_texts(server, owner.username) == ["kept"]
+
+
+async def test_reauth_on_the_same_socket(srv: KitchServer) -> None:
+    owner, viewer = account(srv, "re"), account(srv, "rev")
+    v = await Chat.open(srv, owner.username, viewer.access_token)
+    status, fresh_tokens = srv.refresh(viewer.refresh_token)
+    assert status == 200
+    await v.send({"type": "auth", "token": fresh_tokens["access_token"]})
+    welcome = await v.expect("welcome")
+    assert welcome["you"]["user"] == viewer.username and welcome["you"]["role"] == "viewer"
+    await v.say("still me")
+    assert (await v.expect("message"))["user"]["name"] == viewer.username
+    await v.close()
+
+
+async def test_connections_per_address_are_capped(srv: KitchServer) -> None:
+    owner = account(srv, "cap")
+    url = f"ws://127.0.0.1:{srv.http_port}/ws/chat/{owner.username}"
+    open_ = [await connect(url) for _ in range(20)]
+    extra = await connect(url)
+    frame = msgpack.unpackb(await extra.recv())
+    assert frame["type"] == "error" and frame["code"] == "too_many_connections"
+    with pytest.raises(ConnectionClosed):
+        await extra.recv()
+    for ws in open_:
+        await ws.close()
+    deadline = time.monotonic() + 5
+    while True:  # a freed place can be used again (once the server has seen the closes)
+        again = await connect(url)
+        frame = msgpack.unpackb(await again.recv())
+        await again.close()
+        if frame["type"] == "welcome" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert frame["type"] == "welcome"
