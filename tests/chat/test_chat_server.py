@@ -347,9 +347,9 @@ def _dropped(srv: KitchServer) -> float:
     return 0.0
 
 
-#: Senders of 100 messages of 2 kB each: 5 MB, more than the kernel's send buffer takes in
-#: (it grows to 4 MB on loopback) plus the socket's queue.
-SENDERS = 25
+#: At most this many senders of 100 messages of 2 kB each: 10 MB, more than the kernel's send
+#: buffer takes in (it grows to 4 MB on a default Linux loopback) plus the socket's queue.
+SENDERS = 50
 
 
 async def test_a_client_that_never_reads_is_dropped_and_delays_nobody(srv: KitchServer) -> None:
@@ -389,6 +389,8 @@ async def test_a_client_that_never_reads_is_dropped_and_delays_nobody(srv: Kitch
                 latencies.append(time.time() - sent)
             if sender is not a:
                 await sender.close()
+            if _dropped(srv) >= before + 1:
+                break
         assert _dropped(srv) >= before + 1
         presence = await reader.expect("presence", timeout=8)
         assert presence["anonymous"] == 1  # the reader alone: the stuck client is gone
@@ -397,7 +399,7 @@ async def test_a_client_that_never_reads_is_dropped_and_delays_nobody(srv: Kitch
         for task in drainers:
             task.cancel()
     assert errors == []
-    assert len(latencies) == SENDERS * 100
+    assert len(latencies) % 100 == 0 and latencies  # every message reached the reader
     assert max(latencies) < 1.0, max(latencies)
     await a.close()
     await reader.close()
