@@ -491,3 +491,20 @@ async def test_connections_per_address_are_capped(srv: KitchServer) -> None:
             break
         await asyncio.sleep(0.1)
     assert frame["type"] == "welcome"
+
+
+async def test_an_expired_token_needs_a_new_auth_frame(tmp_path: Path) -> None:
+    with serving(tmp_path, KITCH_ACCESS_TOKEN_TTL="4") as server:
+        user = server.create_account("expiry")
+        v = await Chat.open(server, user.username, user.access_token)
+        await asyncio.sleep(4.5)
+        await v.say("too late", nonce="old")
+        refused = await v.expect("error")
+        assert refused["code"] == "token_expired" and refused["nonce"] == "old"
+        status, tokens = server.refresh(user.refresh_token)
+        assert status == 200
+        await v.send({"type": "auth", "token": tokens["access_token"]})
+        await v.expect("welcome")
+        await v.say("too late")  # the refused text, sent again
+        assert (await v.expect("message"))["text"] == "too late"
+        await v.close()
