@@ -96,8 +96,10 @@ class Conn:
             return
         if self.holding is not None:
             self.holding.append((data, message_id))
-            if len(self.holding) <= SEND_QUEUE:
-                return
+            if len(self.holding) > SEND_QUEUE:
+                self.dropped.set()  # as if its queue were full
+                DROPPED.inc()
+            return
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
@@ -489,13 +491,7 @@ class ChatService:
         channel.conns.add(conn)
         tasks: list[asyncio.Task[Any]] = []
         try:
-            await self.welcome(
-                channel,
-                conn,
-                int(since)
-                if since and since.isascii() and since.isdigit() and len(since) < 19
-                else None,
-            )
+            await self.welcome(channel, conn, _message_id(since))
             tasks = [
                 asyncio.create_task(conn.write_loop()),
                 asyncio.create_task(self._read_loop(channel, conn)),
@@ -588,13 +584,19 @@ async def chat_socket(websocket: WebSocket) -> None:
 # -- REST --------------------------------------------------------------------------------------
 
 
+def _message_id(raw: str | None) -> int | None:
+    """A message id from a query parameter; None when absent or not one."""
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        return None
+    return int(raw)
+
+
 def _id_param(params: QueryParams, name: str) -> int | None:
     raw = params.get(name)
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    found = _message_id(raw)
+    if raw is not None and found is None:
         raise invalid(f"{name} must be a message id")
-    return int(raw)
+    return found
 
 
 def _limit(params: QueryParams) -> int:
