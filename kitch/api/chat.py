@@ -211,7 +211,9 @@ class ChatService:
                 await self._recheck_sessions()
             except Exception:
                 log.exception("chat session check failed")
+            now = time.time()
             for channel in list(self.channels.values()):
+                channel.room.prune(now)
                 if channel.conns:
                     self.broadcast(channel, self.presence(channel))
 

@@ -233,6 +233,15 @@ class Room:
             self.followers_only is not None and chatter is not None and not self.privileged(chatter)
         )
 
+    def prune(self, now: float) -> None:
+        """Forget the counters of users quiet for longer than any window or slow mode, and
+        timeouts that are over (call now and then)."""
+        horizon = now - max(RATE_WINDOW, DUPLICATE_WINDOW, SLOW_MAX)
+        for user_id in [u for u, sent in self._sent.items() if sent.last < horizon]:
+            del self._sent[user_id]
+        for user_id in [u for u, until in self.bans.items() if until is not None and until <= now]:
+            del self.bans[user_id]
+
     # -- saying ------------------------------------------------------------------------------
 
     def say(

@@ -234,3 +234,15 @@ def test_appoint_moderators() -> None:
     assert stores(events) == ["mod", "audit"]
     r.appoint(OWNER, ALICE, False, T0)
     assert r.role(ALICE) is Role.VIEWER
+
+
+def test_prune_forgets_quiet_users_but_keeps_the_rules() -> None:
+    r = room(slow=60)
+    r.say(ALICE, "hi", T0)
+    r.timeout(MOD, BOB, 10, "", T0)
+    r.ban(MOD, Chatter(7, "carol", "Carol"), "", T0)
+    r.prune(T0 + 30)
+    assert code(r.say(ALICE, "again", T0 + 30)) == "slow_mode"  # still remembered
+    r.prune(T0 + 200)
+    assert ALICE.id not in r._sent and BOB.id not in r.bans
+    assert 7 in r.bans  # a ban has no end
