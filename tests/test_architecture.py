@@ -31,6 +31,7 @@ SANS_IO = {
         f"kitch/ingest/{name}.py": {"kitch.ingest", "kitch.hls", "kitch.media"}
         for name in ("__init__", "hub", "sinks", "passthrough", "stats")
     },
+    "kitch/chat": {"kitch.chat"},
     "kitch/media.py": set(),
     "kitch/twins.py": {"kitch._rtmp", "kitch._mux", "kitch.config"},
     "kitch/_rtmp.pyx": set(),
@@ -40,6 +41,7 @@ SANS_IO = {
 }
 #: Packages below the HTTP and server layers never import them.
 LOWER = (
+    "kitch/chat",
     "kitch/rtmp",
     "kitch/hls",
     "kitch/ingest",

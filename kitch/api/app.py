@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, follows, me
+from kitch.api import auth, channels, chat, follows, me
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
 from kitch.api.events import Events
@@ -147,6 +147,7 @@ def api_routes() -> list[BaseRoute]:
         *me.routes(),
         *channels.routes(),
         *follows.routes(),
+        *chat.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 
@@ -195,6 +196,7 @@ def create_app(
                 yield
         finally:
             await events.stop()
+            await chat.close(app)  # the chat's last storage batch, while the database is open
             if own:
                 await app.state.db.close()
 
@@ -203,6 +205,7 @@ def create_app(
         Route("/api", api_root_not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
         *events_routes(),
+        *chat.ws_routes(),
         *extra_routes,
         *fallback_routes,
     ]

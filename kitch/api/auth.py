@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -235,6 +237,18 @@ async def sign_in(
     )
 
 
+def on_sign_out(app: Starlette, hook: Callable[[int], None]) -> None:
+    """Have ``hook(user_id)`` called when a user's sessions all end at once (password change,
+    sign-out everywhere, account deleted): sockets that user holds close then, not later."""
+    hooks: list[Callable[[int], None]] = getattr(app.state, "sign_out_hooks", [])
+    app.state.sign_out_hooks = [*hooks, hook]
+
+
+def signed_out(app: Starlette, user_id: int) -> None:
+    for hook in getattr(app.state, "sign_out_hooks", []):
+        hook(user_id)
+
+
 async def register(request: Request) -> Response:
     """Create an account (and its channel and stream key); answers tokens and the user."""
     body = await read_json(request)
@@ -393,6 +407,7 @@ async def logout(request: Request) -> Response:
         if signed_in is None:
             raise unauthorized("signing out everywhere needs an access token")
         await db_sign_out_everywhere(db, signed_in[0].id)
+        signed_out(request.app, signed_in[0].id)
         return clear_cookie(request, Response(status_code=204))
     owner = await revoke_session_of(db, token) if token is not None else None
     if signed_in is not None:

@@ -25,6 +25,7 @@ from kitch.api.auth import (
     guards,
     password_matches,
     sign_in,
+    signed_out,
 )
 from kitch.api.bodies import get_str, get_text, only_fields, read_body, read_json, require_str
 from kitch.api.errors import ApiError, invalid, unauthorized
@@ -107,6 +108,7 @@ async def change_password(request: Request) -> Response:
     await require_password(request, user, body, "current_password")
     new_hash = await guards(request).hasher.hash(new)
     await db_users.set_password(_db(request), user.id, new_hash)
+    signed_out(request.app, user.id)
     refreshed = await db_users.get_user(_db(request), user.id)
     assert refreshed is not None
     log.info("user %s changed password; all sessions signed out", user.username)
@@ -121,6 +123,7 @@ async def delete_me(request: Request) -> Response:
     require_str(body, "password", max_len=64 * 1024)
     await require_password(request, user, body, "password")
     await db_users.delete_user(_db(request), user.id)
+    signed_out(request.app, user.id)
     log.info("user %s deleted their account", user.username)
     return Response(status_code=204)
 

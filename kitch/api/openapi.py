@@ -231,6 +231,38 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         version=STR,
     ),
     "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
+    "ChatMessage": _obj(
+        ["type", "id", "user", "text", "ts"],
+        type={"type": "string", "enum": ["message"]},
+        id=INT,
+        user=_obj(
+            ["name", "display_name", "color", "role"],
+            name=STR,
+            display_name=STR,
+            color=STR,
+            role={"type": "string", "enum": ["viewer", "moderator", "broadcaster"]},
+        ),
+        text=STR,
+        ts=NUM,
+    ),
+    "ChatHistory": _obj(["messages"], messages={"type": "array", "items": _ref("ChatMessage")}),
+    "ChatAudit": _obj(
+        ["entries"],
+        entries={
+            "type": "array",
+            "items": _obj(
+                ["id", "action", "actor", "target", "message_id", "reason", "data", "ts"],
+                id=INT,
+                action=STR,
+                actor=_nullable(STR),
+                target=_nullable(STR),
+                message_id=_nullable(INT),
+                reason=STR,
+                data={"type": "object"},
+                ts=NUM,
+            ),
+        },
+    ),
 }
 
 #: The answer schema of each handler's success status (a test checks every one is listed and
@@ -258,6 +290,8 @@ RESPONSES: dict[str, str] = {
     "get_notifications": "NotificationList",
     "read_notifications": "UnreadCount",
     "openapi_json": "OpenApi",
+    "chat_history": "ChatHistory",
+    "chat_audit": "ChatAudit",
 }
 
 REQUEST_BODIES: dict[str, dict[str, Any]] = {
@@ -322,6 +356,23 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
         {"name": "live", "in": "query", "schema": BOOL, "description": "only live channels"},
     ],
+    "chat_history": [
+        {"name": "before", "in": "query", "schema": INT, "description": "messages before this id"},
+        {"name": "after", "in": "query", "schema": INT, "description": "messages after this id"},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ],
+    "chat_audit": [
+        {"name": "before", "in": "query", "schema": INT, "description": "entries before this id"},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ],
     "get_notifications": [
         {
             "name": "limit",
@@ -352,6 +403,7 @@ PUBLIC = {
     "user_avatar",
     "openapi_json",
     "server_info",
+    "chat_history",
 }
 
 

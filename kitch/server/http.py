@@ -115,8 +115,14 @@ def listener_config(
         access_log=False,
         timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE,
         server_header=False,
+        ws_max_size=WS_MAX_SIZE,
         **extra,
     )
+
+
+#: Largest WebSocket message uvicorn reads (the chat and events sockets cap their frames at 4 KiB
+#: themselves; this stops a bigger one before it is buffered).
+WS_MAX_SIZE = 64 * 1024
 
 
 class ConnectionGuard:

@@ -267,6 +267,10 @@ async def test_other_answers_match_the_document(
         "put_avatar", 200, content=png, headers={**auth, "Content-Type": "image/png"}
     )
     await checker.call("delete_avatar", 204, headers=auth)
+    assert await checker.call("chat_history", 200, name="vera") == {"messages": []}
+    await checker.call("chat_history", 422, name="vera", params={"limit": "0"})
+    assert await checker.call("chat_audit", 200, name="vera", headers=auth) == {"entries": []}
+    await checker.call("chat_audit", 401, name="vera")
     password = {"current_password": PASSWORD, "new_password": "another fine password"}
     tokens = await checker.call("change_password", 200, json=password, headers=auth)
     auth = {"Authorization": f"Bearer {tokens['access_token']}"}

@@ -102,6 +102,42 @@ export interface paths {
         patch: operations["patch_channel"];
         trace?: never;
     };
+    "/api/v1/channels/{name}/chat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["chat_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{name}/chat/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["chat_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{name}/follow": {
         parameters: {
             query?: never;
@@ -406,6 +442,35 @@ export interface components {
         };
         ChannelList: {
             channels: components["schemas"]["Channel"][];
+        };
+        ChatAudit: {
+            entries: {
+                action: string;
+                actor: string | null;
+                data: Record<string, never>;
+                id: number;
+                message_id: number | null;
+                reason: string;
+                target: string | null;
+                ts: number;
+            }[];
+        };
+        ChatHistory: {
+            messages: components["schemas"]["ChatMessage"][];
+        };
+        ChatMessage: {
+            id: number;
+            text: string;
+            ts: number;
+            /** @enum {string} */
+            type: "message";
+            user: {
+                color: string;
+                display_name: string;
+                name: string;
+                /** @enum {string} */
+                role: "viewer" | "moderator" | "broadcaster";
+            };
         };
         Error: {
             error: {
@@ -771,6 +836,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Channel"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    chat_history: {
+        parameters: {
+            query?: {
+                /** @description messages after this id */
+                after?: number;
+                /** @description messages before this id */
+                before?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatHistory"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    chat_audit: {
+        parameters: {
+            query?: {
+                /** @description entries before this id */
+                before?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatAudit"];
                 };
             };
             /** @description error */

@@ -1,0 +1,652 @@
+"""Chat: the ``/ws/chat/{channel}`` WebSocket (msgpack frames), history and audit routes.
+
+The rules live in the sans-IO :class:`kitch.chat.Room`; this module owns the sockets, the clock
+and the database. One :class:`ChatService` per app (``app.state.chat``) holds the rooms, the
+connections and the storage queue:
+
+- every broadcast is encoded once and the same bytes are queued to every socket of the room;
+  each socket has one writer task behind a bounded queue, and a socket whose queue is full is
+  dropped (counted in ``kitch_chat_dropped_total``), so a client that does not read never
+  delays the others;
+- storage actions (messages, moderation, audit) are queued in order and written in one
+  transaction every ``FLUSH_INTERVAL`` seconds and at shutdown;
+- every ``PRESENCE_INTERVAL`` seconds each room gets a presence frame and the signed-in sockets
+  are checked again (a password change or a sign-out closes them).
+
+The frames are documented in docs/CHAT.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter as Tally
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgpack
+from prometheus_client import Counter
+from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from kitch.api.auth import current_user, on_sign_out
+from kitch.api.errors import ApiError, invalid, not_found
+from kitch.api.hosts import HostPolicy
+from kitch.api.routing import api_route
+from kitch.auth.tokens import InvalidToken, decode_access_token
+from kitch.chat import Broadcast, Chatter, Event, Kick, Message, Reply, Room, RoomState, Store
+from kitch.chat.room import HISTORY
+from kitch.db import Database
+from kitch.db import chat as store
+from kitch.db.queries import get_channel
+from kitch.db.tokens import session_active
+from kitch.db.users import User, get_user, get_user_by_name
+
+log = logging.getLogger("kitch.chat")
+
+MAX_FRAME = 4096  # bytes of one client frame
+SEND_QUEUE = 128  # frames waiting for one socket before it is dropped
+FLUSH_INTERVAL = 0.5  # seconds between storage batches
+PRESENCE_INTERVAL = 5.0
+IDLE_TIMEOUT = 60.0  # a socket that sends nothing (not even a ping) for this long is closed
+MAX_PER_ADDRESS = 20  # open chat sockets per client address
+FLOOD_FRAMES, FLOOD_WINDOW = 150, 10.0  # frames of any type per socket per window
+SINCE_LIMIT = 200  # messages a reconnecting client gets at most (more: page the REST history)
+PAGE_LIMIT = 100
+PRESENCE_NAMES = 100
+
+DROPPED = Counter("kitch_chat_dropped_total", "Chat sockets dropped for not reading")
+CLOSE_FRAME = b""  # the writer's "close now" marker
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    data: bytes = msgpack.packb(frame, use_bin_type=True)
+    return data
+
+
+def chatter_of(user: User) -> Chatter:
+    return Chatter(user.id, user.username, user.display_name or user.username, user.is_admin)
+
+
+@dataclass(eq=False)
+class Conn:
+    """One chat socket: who it is, and its bounded send queue."""
+
+    ws: WebSocket
+    address: str
+    chatter: Chatter | None = None
+    version: int = 0
+    session: str = ""
+    expires: float = 0.0
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE))
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    #: frames held while a welcome is being built: (bytes, message id or None)
+    holding: list[tuple[bytes, int | None]] | None = None
+    frames: list[float] = field(default_factory=list)
+
+    def push(self, data: bytes, message_id: int | None = None) -> None:
+        if self.dropped.is_set():
+            return
+        if self.holding is not None:
+            self.holding.append((data, message_id))
+            if len(self.holding) > SEND_QUEUE:
+                self.dropped.set()  # as if its queue were full
+                DROPPED.inc()
+            return
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.dropped.set()
+            DROPPED.inc()
+            log.info("chat socket from %s dropped: it does not read", self.address)
+
+    def close_soon(self) -> None:
+        """Close after what is queued (a full queue closes at once)."""
+        try:
+            self.queue.put_nowait(CLOSE_FRAME)
+        except asyncio.QueueFull:
+            self.dropped.set()
+
+    async def write_loop(self) -> None:
+        while True:
+            data = await self.queue.get()
+            if data == CLOSE_FRAME:
+                return
+            await self.ws.send_bytes(data)
+
+
+@dataclass(eq=False)
+class ChatChannel:
+    id: int
+    name: str
+    room: Room
+    conns: set[Conn] = field(default_factory=set)
+
+
+class ChatService:
+    """The rooms, sockets and storage queue of one app."""
+
+    def __init__(self, db: Database, secret: bytes, hosts: HostPolicy) -> None:
+        self.db = db
+        self.secret = secret
+        self.hosts = hosts
+        self.channels: dict[str, ChatChannel] = {}
+        self.pending: list[store.Action] = []
+        self.addresses: Tally[str] = Tally()
+        self.dropped = 0
+        self._next = 0
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._load_lock = asyncio.Lock()
+        self._flush_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._started:
+                return
+            # Ids increase across restarts, even past messages a crash lost: a client that saw
+            # one of those still gets every later message when it asks for what follows it.
+            self._next = max(await store.max_message_id(self.db) + 1, int(time.time() * 1000))
+            self._tasks = [
+                asyncio.create_task(self._flush_loop(), name="chat-flush"),
+                asyncio.create_task(self._presence_loop(), name="chat-presence"),
+            ]
+            self._started = True
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for channel in self.channels.values():
+            for conn in channel.conns:
+                conn.close_soon()
+        await self.flush()
+
+    def next_id(self) -> int:
+        value = self._next
+        self._next += 1
+        return value
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            batch, self.pending = self.pending, []
+            if not batch:
+                return
+            try:
+                await store.write_batch(self.db, batch)
+            except Exception:
+                log.exception(
+                    "chat batch of %d action(s) failed; writing them one by one", len(batch)
+                )
+                for action in batch:  # one bad action (a deleted channel) must not block the rest
+                    try:
+                        await store.write_batch(self.db, [action])
+                    except Exception:
+                        log.exception(
+                            "chat %s action for channel %d dropped", action.kind, action.channel_id
+                        )
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            await self.flush()
+
+    async def _presence_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_INTERVAL)
+            try:
+                await self._recheck_sessions()
+            except Exception:
+                log.exception("chat session check failed")
+            now = time.time()
+            for channel in list(self.channels.values()):
+                channel.room.prune(now)
+                if channel.conns:
+                    self.broadcast(channel, self.presence(channel))
+
+    def presence(self, channel: ChatChannel) -> dict[str, Any]:
+        names = sorted({c.chatter.name for c in channel.conns if c.chatter is not None})
+        anonymous = sum(1 for c in channel.conns if c.chatter is None)
+        return {
+            "type": "presence",
+            "viewers": len(channel.conns),
+            "chatters": len(names),
+            "anonymous": anonymous,
+            "users": names[:PRESENCE_NAMES],
+        }
+
+    async def _recheck_sessions(self) -> None:
+        """Close the signed-in sockets whose session was revoked or password changed."""
+        verdicts: dict[tuple[int, int, str], bool] = {}
+        for channel in list(self.channels.values()):
+            for conn in list(channel.conns):
+                if conn.chatter is None:
+                    continue
+                key = (conn.chatter.id, conn.version, conn.session)
+                if key not in verdicts:
+                    verdicts[key] = await self._still_valid(*key)
+                if not verdicts[key]:
+                    self.sign_out(conn, "the session was signed out or the password changed")
+
+    async def _still_valid(self, user_id: int, version: int, session: str) -> bool:
+        user = await get_user(self.db, user_id)
+        return (
+            user is not None
+            and user.token_version == version
+            and await session_active(self.db, session, user_id)
+        )
+
+    def sign_out(self, conn: Conn, message: str) -> None:
+        conn.push(encode({"type": "error", "code": "signed_out", "message": message}))
+        conn.chatter = None
+        conn.close_soon()
+
+    def channel_moderated_by(self, channel: ChatChannel, user: User) -> bool:
+        return channel.room.privileged(chatter_of(user))
+
+    def revoke_user(self, user_id: int) -> None:
+        """Close every chat socket of ``user_id`` now (their password changed)."""
+        for channel in self.channels.values():
+            for conn in channel.conns:
+                if conn.chatter is not None and conn.chatter.id == user_id:
+                    self.sign_out(conn, "the password changed")
+
+    # -- rooms -------------------------------------------------------------------------------
+
+    async def channel(self, name: str) -> ChatChannel | None:
+        key = name.lower()
+        found = self.channels.get(key)
+        if found is not None:
+            return found
+        async with self._load_lock:
+            found = self.channels.get(key)
+            if found is not None:
+                return found
+            info = await get_channel(self.db, key)
+            if info is None:
+                return None
+            record = await store.load_room(self.db, info.id, time.time())
+            state = RoomState(
+                channel=info.name,
+                channel_id=info.id,
+                owner_id=info.user_id,
+                moderators=record.moderators,
+                bans=record.bans,
+                slow=record.slow,
+                followers_only=record.followers_only,
+                blocked_terms=record.blocked_terms,
+            )
+            room = Room(state, self.next_id)
+            stored = await store.messages(self.db, info.id, limit=HISTORY)
+            room.history.extend(self.message(room, m) for m in stored)
+            found = self.channels[key] = ChatChannel(info.id, info.name, room)
+            return found
+
+    @staticmethod
+    def message(room: Room, stored: store.StoredMessage) -> Message:
+        author = Chatter(stored.user_id or 0, stored.username, stored.display_name)
+        role = room.role(author).value if stored.user_id is not None else "viewer"
+        return Message(
+            stored.id,
+            stored.user_id,
+            stored.username,
+            stored.display_name,
+            author.color,
+            role,
+            stored.text,
+            stored.created_at,
+        )
+
+    async def history(
+        self, channel: ChatChannel, *, before: int | None = None, after: int | None = None,
+        limit: int = HISTORY,
+    ) -> list[Message]:  # fmt: skip
+        await self.flush()  # what is queued is part of the history
+        stored = await store.messages(self.db, channel.id, before=before, after=after, limit=limit)
+        return [self.message(channel.room, m) for m in stored]
+
+    def broadcast(self, channel: ChatChannel, frame: dict[str, Any]) -> None:
+        data = encode(frame)  # once, for every socket
+        message_id = frame["id"] if frame["type"] == "message" else None
+        for conn in channel.conns:
+            conn.push(data, message_id)
+
+    def apply(self, channel: ChatChannel, conn: Conn | None, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Broadcast):
+                self.broadcast(channel, event.frame)
+            elif isinstance(event, Reply):
+                if conn is not None:
+                    conn.push(encode(event.frame))
+            elif isinstance(event, Kick):
+                data = None if event.frame is None else encode(event.frame)
+                for other in list(channel.conns):
+                    if other.chatter is not None and other.chatter.id == event.user_id:
+                        if data is not None:
+                            other.push(data)
+                        if event.close:
+                            other.close_soon()
+            elif isinstance(event, Store):
+                self.pending.append(store.Action(channel.id, event.kind, event.data))
+
+    async def welcome(self, channel: ChatChannel, conn: Conn, since: int | None) -> None:
+        """Queue the welcome (recent history, or what followed ``since``), then what was
+        broadcast while it was being built, without duplicates."""
+        conn.holding = []
+        try:
+            if since is None:
+                history = list(channel.room.history)
+            else:
+                history = await self.history(channel, after=since, limit=SINCE_LIMIT)
+        finally:
+            held, conn.holding = conn.holding, None
+        frame = channel.room.welcome(conn.chatter, history)
+        if since is not None:
+            frame["since"] = since
+        conn.push(encode(frame))
+        last = history[-1].id if history else (since or 0)
+        for data, message_id in held:
+            if message_id is None or message_id > last:
+                conn.push(data, message_id)
+
+    # -- frames ------------------------------------------------------------------------------
+
+    async def authenticate(self, conn: Conn, token: Any) -> str | None:
+        """Sign the socket in; an error message when the token is not good."""
+        if not isinstance(token, str) or len(token) > 2048:
+            return "token must be a string"
+        try:
+            claims = decode_access_token(self.secret, token)
+        except InvalidToken:
+            return "the access token is invalid or expired"
+        if not await self._still_valid(claims.user_id, claims.version, claims.session):
+            return "the access token has been revoked"
+        user = await get_user(self.db, claims.user_id)
+        if user is None:
+            return "the access token has been revoked"
+        conn.chatter = chatter_of(user)
+        conn.version, conn.session = claims.version, claims.session
+        conn.expires = float(claims.expires_at)
+        return None
+
+    async def _target(self, name: Any) -> Chatter | None:
+        if not isinstance(name, str) or not name or len(name) > 64:
+            return None
+        user = await get_user_by_name(self.db, name.lower())
+        return None if user is None else chatter_of(user)
+
+    async def handle(self, channel: ChatChannel, conn: Conn, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        room = channel.room
+        now = time.time()
+        if kind == "ping":
+            conn.push(encode({"type": "pong"}))
+            return
+        if kind == "auth":
+            since = frame.get("since")
+            if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
+                conn.push(encode(_error("bad_frame", "since must be a message id")))
+                return
+            problem = await self.authenticate(conn, frame.get("token"))
+            if problem is not None:
+                conn.push(encode(_error("invalid_token", problem)))
+                return
+            await self.welcome(channel, conn, since)
+            return
+        actor = conn.chatter
+        if actor is not None and conn.expires <= now:
+            nonce = frame.get("nonce") if kind == "say" else None
+            error = _error("token_expired", "the access token expired: send a new auth frame")
+            if isinstance(nonce, str):
+                error["nonce"] = nonce
+            conn.push(encode(error))
+            return
+        events: list[Event]
+        if kind == "say":
+            nonce = frame.get("nonce")
+            nonce = nonce[:64] if isinstance(nonce, str) else None
+            followed = None
+            if room.needs_follow_age(actor):
+                assert actor is not None
+                followed = await store.follow_time(self.db, channel.id, actor.id)
+            events = room.say(actor, frame.get("text"), now, nonce=nonce, followed_at=followed)
+        elif kind == "delete":
+            message_id = frame.get("id")
+            if not isinstance(message_id, int) or isinstance(message_id, bool):
+                events = [Reply(_error("bad_frame", "id must be a message id"))]
+            else:
+                author_id = room.author_of(message_id)
+                found = author_id is not None
+                if not found:
+                    await self.flush()
+                    found, author_id = await store.message_author(self.db, channel.id, message_id)
+                if not found:
+                    events = [Reply(_error("no_such_message", "there is no such message"))]
+                else:
+                    author = await get_user(self.db, author_id) if author_id else None
+                    chatter = chatter_of(author) if author else None
+                    events = room.delete(actor, message_id, now, chatter)
+        elif kind == "timeout":
+            target = await self._target(frame.get("user"))
+            events = room.timeout(actor, target, frame.get("seconds"), frame.get("reason"), now)
+        elif kind == "ban":
+            target = await self._target(frame.get("user"))
+            events = room.ban(actor, target, frame.get("reason"), now)
+        elif kind == "unban":
+            events = room.unban(actor, await self._target(frame.get("user")), now)
+        elif kind == "clear":
+            events = room.clear(actor, now)
+        elif kind == "mode":
+            events = room.mode(actor, frame.get("slow", 0), frame.get("followers_only"), now)
+        elif kind in ("mod", "unmod"):
+            events = room.appoint(actor, await self._target(frame.get("user")), kind == "mod", now)
+        elif kind == "blocked_terms":
+            if "terms" in frame:
+                events = room.set_blocked_terms(actor, frame["terms"], now)
+            else:
+                events = room.blocked_terms_frame(actor)
+        else:
+            events = [Reply(_error("unknown_type", f"unknown frame type {kind!r}"))]
+        self.apply(channel, conn, events)
+
+    def origin_allowed(self, websocket: WebSocket) -> bool:
+        origin = websocket.headers.get("origin")
+        if origin is None:
+            return True  # not a browser: nothing of a signed-in page to abuse
+        parts = urlsplit(origin)
+        return (
+            parts.scheme in ("http", "https")
+            and bool(parts.netloc)
+            and self.hosts.allows(parts.netloc)
+        )
+
+    async def serve(self, websocket: WebSocket) -> None:
+        await self.start()
+        if not self.origin_allowed(websocket):
+            await websocket.close(code=1008)  # before the handshake: an HTTP 403
+            return
+        address = websocket.client.host if websocket.client else "unknown"
+        await websocket.accept()
+        if self.addresses[address] >= MAX_PER_ADDRESS:
+            await _refuse(websocket, "too_many_connections", "too many chat sockets", 1008)
+            return
+        channel = await self.channel(websocket.path_params["channel"])
+        if channel is None:
+            await _refuse(websocket, "no_such_channel", "there is no such channel", 4404)
+            return
+        since = websocket.query_params.get("since")
+        conn = Conn(websocket, address)
+        self.addresses[address] += 1
+        channel.conns.add(conn)
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            await self.welcome(channel, conn, _message_id(since))
+            tasks = [
+                asyncio.create_task(conn.write_loop()),
+                asyncio.create_task(self._read_loop(channel, conn)),
+                asyncio.create_task(conn.dropped.wait()),
+            ]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            channel.conns.discard(conn)
+            self.addresses[address] -= 1
+            if self.addresses[address] <= 0:
+                del self.addresses[address]
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(code=1000), 1.0)
+
+    async def _read_loop(self, channel: ChatChannel, conn: Conn) -> None:
+        ws = conn.ws
+        while True:
+            try:
+                message = await asyncio.wait_for(ws.receive(), IDLE_TIMEOUT)
+            except TimeoutError:
+                conn.push(encode(_error("idle_timeout", "nothing received for too long")))
+                conn.close_soon()
+                await asyncio.Event().wait()  # the writer ends the socket
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            now = time.monotonic()
+            conn.frames = [t for t in conn.frames if t > now - FLOOD_WINDOW]
+            conn.frames.append(now)
+            if len(conn.frames) > FLOOD_FRAMES:
+                conn.push(encode(_error("flood", "too many frames")))
+                conn.close_soon()
+                await asyncio.Event().wait()
+            data = message.get("bytes")
+            if data is None:
+                conn.push(encode(_error("bad_frame", "frames are msgpack in binary messages")))
+                continue
+            if len(data) > MAX_FRAME:
+                conn.push(
+                    encode(_error("frame_too_large", f"a frame has at most {MAX_FRAME} bytes"))
+                )
+                conn.close_soon()
+                await asyncio.Event().wait()
+            try:
+                frame = msgpack.unpackb(data, raw=False, strict_map_key=True)
+            except (ValueError, TypeError, msgpack.UnpackException):
+                frame = None
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                conn.push(encode(_error("bad_frame", "a frame is a msgpack map with a type")))
+                continue
+            await self.handle(channel, conn, frame)
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+async def _refuse(websocket: WebSocket, code: str, message: str, close: int) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.send_bytes(encode(_error(code, message)))
+        await websocket.close(code=close)
+
+
+def service(app: Starlette) -> ChatService:
+    found: ChatService | None = getattr(app.state, "chat", None)
+    if found is None:
+        found = ChatService(
+            app.state.db, app.state.secret, HostPolicy.from_settings(app.state.settings)
+        )
+        app.state.chat = found
+        on_sign_out(app, found.revoke_user)
+    return found
+
+
+async def close(app: Starlette) -> None:
+    """At shutdown: write what is queued and stop the background loops."""
+    found: ChatService | None = getattr(app.state, "chat", None)
+    if found is not None:
+        await found.stop()
+
+
+async def chat_socket(websocket: WebSocket) -> None:
+    await service(websocket.app).serve(websocket)
+
+
+# -- REST --------------------------------------------------------------------------------------
+
+
+def _message_id(raw: str | None) -> int | None:
+    """A message id from a query parameter; None when absent or not one."""
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        return None
+    return int(raw)
+
+
+def _id_param(params: QueryParams, name: str) -> int | None:
+    raw = params.get(name)
+    found = _message_id(raw)
+    if raw is not None and found is None:
+        raise invalid(f"{name} must be a message id")
+    return found
+
+
+def _limit(params: QueryParams) -> int:
+    raw = params.get("limit", str(HISTORY))
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 4 or not 1 <= int(raw) <= PAGE_LIMIT:
+        raise invalid(f"limit must be an integer between 1 and {PAGE_LIMIT}")
+    return int(raw)
+
+
+async def _channel(request: Request) -> tuple[ChatService, ChatChannel]:
+    chat = service(request.app)
+    await chat.start()
+    channel = await chat.channel(request.path_params["name"])
+    if channel is None:
+        raise not_found("no such channel")
+    return chat, channel
+
+
+async def chat_history(request: Request) -> Response:
+    """Messages of a channel, oldest first: the last ``limit`` before ``before`` (or newest),
+    or with ``after`` the first ``limit`` after it."""
+    params = request.query_params
+    before, after, limit = _id_param(params, "before"), _id_param(params, "after"), _limit(params)
+    chat, channel = await _channel(request)
+    messages = await chat.history(channel, before=before, after=after, limit=limit)
+    return JSONResponse({"messages": [m.frame() for m in messages]})
+
+
+async def chat_audit(request: Request) -> Response:
+    """The moderation log (newest first), for the broadcaster, moderators and admins."""
+    user = await current_user(request)
+    before, limit = _id_param(request.query_params, "before"), _limit(request.query_params)
+    chat, channel = await _channel(request)
+    if not chat.channel_moderated_by(channel, user):
+        raise ApiError(403, "forbidden", "only the broadcaster and moderators read the audit log")
+    await chat.flush()
+    entries = await store.audit_entries(chat.db, channel.id, before=before, limit=limit)
+    return JSONResponse({"entries": entries})
+
+
+def routes() -> list[BaseRoute]:
+    """The REST routes (under ``/api/v1``)."""
+    return [
+        api_route("/channels/{name}/chat", GET=chat_history),
+        api_route("/channels/{name}/chat/audit", GET=chat_audit),
+    ]
+
+
+def ws_routes() -> list[BaseRoute]:
+    return [WebSocketRoute("/ws/chat/{channel}", chat_socket)]
