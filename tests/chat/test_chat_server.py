@@ -406,9 +406,7 @@ async def test_a_client_that_never_reads_is_dropped_and_delays_nobody(srv: Kitch
 
 
 @pytest.mark.parametrize("how", ["sign-out everywhere", "password change"])
-async def test_signing_out_everywhere_closes_the_socket_at_once(
-    srv: KitchServer, how: str
-) -> None:
+async def test_signing_out_everywhere_closes_the_socket_at_once(srv: KitchServer, how: str) -> None:
     user = account(srv, "pw")
     v = await Chat.open(srv, user.username, user.access_token)
     t0 = time.monotonic()
