@@ -7,15 +7,22 @@ publish (PyAV) lights the viewer's bell with one unread notification without a r
 from __future__ import annotations
 
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.browser.harness import ARTIFACTS, WEB, free_port, node_env, parse_result, server
-from tests.support.media import Fixture, publish_pyav
+from tests.browser.harness import (
+    ARTIFACTS,
+    WEB,
+    free_port,
+    kitch_serve,
+    node_env,
+    parse_result,
+    publishing,
+    server,
+)
+from tests.support.media import Fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,23 +50,7 @@ def test_chat_timeout_follow_and_go_live(
 ) -> None:
     http_port, rtmp_port = free_port(), free_port()
     base = f"http://127.0.0.1:{http_port}"
-    args = [
-        sys.executable, "-m", "kitch", "serve",
-        "--data-dir", str(tmp_path / "data"),
-        "--http", f"127.0.0.1:{http_port}",
-        "--rtmp", f"127.0.0.1:{rtmp_port}",
-    ]  # fmt: skip
-    stop, started = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def publish(url: str) -> None:
-        try:
-            publish_pyav(url, av_fixture, loops=40, stop=stop, on_start=started)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-            started.set()
-
-    publisher: threading.Thread | None = None
+    args = kitch_serve(tmp_path / "data", http_port, rtmp_port)
     extra = {"STREAMER": STREAMER, "VIEWER": VIEWER, "PASSWORD": PASSWORD}
     with (
         server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}),
@@ -76,28 +67,23 @@ def test_chat_timeout_follow_and_go_live(
         assert node.stdin is not None and node.stdout is not None
         lines: list[str] = []
         try:
+            # the script chats, follows, then says READY and waits for GO to see the go-live
             while not lines or not lines[-1].startswith(("READY", "RESULT ")):
                 line = node.stdout.readline()
                 if not line:
                     break
                 lines.append(line)
             if lines and lines[-1].startswith("READY"):
-                key = _stream_key(base)
-                publisher = threading.Thread(
-                    target=publish, args=(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}",), daemon=True
-                )
-                publisher.start()
-                assert started.wait(60), "the RTMP publisher did not connect"
-                assert not errors, f"publishing failed: {errors!r}"
-                node.stdin.write("GO\n")
-                node.stdin.flush()
-            out, err = node.communicate(timeout=300)
+                url = f"rtmp://127.0.0.1:{rtmp_port}/live/{_stream_key(base)}"
+                with publishing(url, av_fixture):
+                    node.stdin.write("GO\n")
+                    node.stdin.flush()
+                    out, err = node.communicate(timeout=300)
+            else:
+                out, err = node.communicate(timeout=60)
         finally:
             if node.poll() is None:
                 node.kill()
-            stop.set()
-            if publisher is not None:
-                publisher.join(timeout=15)
     result = parse_result("".join(lines) + out)
     c = result["checks"]
     print("community e2e checks:", c)
