@@ -5,8 +5,7 @@
 // channel, prints "READY" and waits for "GO" on stdin (the caller starts a real RTMP publish),
 // then the viewer's bell shows one unread go-live notification without a reload.
 // Env: BASE_URL, STREAMER, VIEWER, PASSWORD, ARTIFACTS.
-import { createInterface } from "node:readline";
-import { env, failureReport, launch, log, newPage, register, result, shot } from "./lib.mjs";
+import { env, failureReport, launch, log, newPage, register, result, shot, stdinLines } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const streamerName = env("STREAMER");
@@ -17,16 +16,8 @@ const errors = [];
 const checks = {};
 const dialogs = [];
 
-const lines = createInterface({ input: process.stdin });
-const received = [];
-lines.on("line", (l) => received.push(l.trim()));
-const waitForLine = async (want, timeoutMs) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!received.includes(want)) {
-    if (Date.now() > deadline) throw new Error(`no "${want}" on stdin`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+const stdin = stdinLines(); // buffered from the start: the caller may answer early
+const waitForLine = stdin.waitForLine;
 
 /** The texts of the chat log's messages as the page shows them ("name: text"). */
 const messageTexts = (page) => page.getByTestId("chat-message").allTextContents();
@@ -172,7 +163,7 @@ try {
   errors.push(...(await failureReport(browser, artifacts, "community")));
 } finally {
   await browser.close();
-  lines.close();
+  stdin.close();
 }
 checks.dialogs = dialogs;
 result({ checks, errors });
