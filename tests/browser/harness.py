@@ -7,13 +7,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.support.media import Fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -60,6 +64,44 @@ def server(args: list[str], url: str, env: dict[str, str] | None = None) -> Iter
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def kitch_serve(data_dir: Path, http_port: int, rtmp_port: int, *extra: str) -> list[str]:
+    """The command line of ``kitch serve`` on loopback ports (``extra``: more flags)."""
+    return [
+        sys.executable, "-m", "kitch", "serve",
+        "--data-dir", str(data_dir),
+        "--http", f"127.0.0.1:{http_port}",
+        "--rtmp", f"127.0.0.1:{rtmp_port}",
+        *extra,
+    ]  # fmt: skip
+
+
+@contextmanager
+def publishing(url: str, fixture: Fixture, loops: int = 40, timeout: float = 60) -> Iterator[None]:
+    """Publish ``fixture`` to the RTMP ``url`` with PyAV in a thread while the block runs; fails
+    when the publisher does not connect within ``timeout`` seconds or FFmpeg refuses."""
+    from tests.support.media import publish_pyav
+
+    stop, started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            publish_pyav(url, fixture, loops=loops, stop=stop, on_start=started)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+            started.set()
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    try:
+        assert started.wait(timeout), f"the RTMP publisher did not connect within {timeout} s"
+        assert not errors, f"publishing failed: {errors!r}"
+        yield
+    finally:
+        stop.set()
+        publisher.join(timeout=15)
 
 
 def uvicorn(factory: str, port: int) -> list[str]:

@@ -2,6 +2,7 @@
 // (no browser download), collect page errors, take screenshots.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 /** Flags for a quiet, reproducible headless Chromium. The autoplay policy is left at its default. */
@@ -225,4 +226,24 @@ export async function failureReport(browser, dir, name) {
     }
   }
   return notes;
+}
+
+/**
+ * Buffer stdin's lines from now on (the caller may answer before anyone waits) and return
+ * `{ waitForLine(want, timeoutMs), close() }`: waitForLine resolves once the line `want` came.
+ */
+export function stdinLines() {
+  const lines = createInterface({ input: process.stdin });
+  const received = [];
+  lines.on("line", (l) => received.push(l.trim()));
+  return {
+    async waitForLine(want, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!received.includes(want)) {
+        if (Date.now() > deadline) throw new Error(`no "${want}" on stdin`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    close: () => lines.close(),
+  };
 }

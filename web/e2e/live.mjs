@@ -3,8 +3,7 @@
 // stdin (the caller starts publishing) -> dashboard shows live -> channel page plays with
 // behind-live shown -> phone viewport -> screenshots.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS.
-import { createInterface } from "node:readline";
-import { behindLive, failureReport, env, launch, log, newPage, overflowsX, register, result, shot, waitForPlayback } from "./lib.mjs";
+import { behindLive, failureReport, env, launch, log, newPage, overflowsX, register, result, shot, waitForPlayback, stdinLines } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const username = env("USERNAME");
@@ -13,17 +12,8 @@ const artifacts = env("ARTIFACTS", "test-artifacts");
 const errors = [];
 const checks = {};
 
-// Buffer stdin lines from the start: the caller may answer before we wait for it.
-const lines = createInterface({ input: process.stdin });
-const received = [];
-lines.on("line", (l) => received.push(l.trim()));
-const waitForLine = async (want, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!received.includes(want)) {
-    if (Date.now() > deadline) throw new Error(`no "${want}" on stdin`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+const stdin = stdinLines(); // buffered from the start: the caller may answer early
+const waitForLine = stdin.waitForLine;
 
 const browser = await launch();
 try {
@@ -113,7 +103,7 @@ try {
   errors.push(...(await failureReport(browser, artifacts, "live")));
 } finally {
   await browser.close();
-  lines.close();
+  stdin.close();
 }
 result({ checks, errors });
 process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);

@@ -1,0 +1,127 @@
+"""Chat, moderation, follow and the go-live notification in two browser contexts against a real
+`kitch serve`: a streamer and a viewer sign up in the UI, chat on the streamer's channel page,
+the streamer times the viewer out from the message's menu, the viewer follows, and a real RTMP
+publish (PyAV) lights the viewer's bell with one unread notification without a reload.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.browser.harness import (
+    ARTIFACTS,
+    WEB,
+    free_port,
+    kitch_serve,
+    node_env,
+    parse_result,
+    publishing,
+    server,
+)
+from tests.support.media import Fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+STREAMER = "e2e_caster"
+VIEWER = "e2e_watcher"
+PASSWORD = "correct horse battery staple"
+
+
+def _stream_key(base: str) -> str:
+    """The streamer's key, read over the API as the streamer."""
+    login = httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"username": STREAMER, "password": PASSWORD, "token_delivery": "body"},
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    answer = httpx.get(f"{base}/api/v1/me/stream-key", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    key: str = answer.json()["stream_key"]
+    return key
+
+
+def test_chat_timeout_follow_and_go_live(
+    node_modules: Path, av_fixture: Fixture, tmp_path: Path
+) -> None:
+    http_port, rtmp_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    args = kitch_serve(tmp_path / "data", http_port, rtmp_port)
+    extra = {"STREAMER": STREAMER, "VIEWER": VIEWER, "PASSWORD": PASSWORD}
+    with (
+        server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}),
+        subprocess.Popen(
+            ["node", "e2e/community.mjs"],
+            cwd=WEB,
+            env=node_env(base, **extra),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as node,
+    ):
+        assert node.stdin is not None and node.stdout is not None
+        lines: list[str] = []
+        try:
+            # the script chats, follows, then says READY and waits for GO to see the go-live
+            while not lines or not lines[-1].startswith(("READY", "RESULT ")):
+                line = node.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+            if lines and lines[-1].startswith("READY"):
+                url = f"rtmp://127.0.0.1:{rtmp_port}/live/{_stream_key(base)}"
+                with publishing(url, av_fixture):
+                    node.stdin.write("GO\n")
+                    node.stdin.flush()
+                    out, err = node.communicate(timeout=300)
+            else:
+                out, err = node.communicate(timeout=60)
+        finally:
+            if node.poll() is None:
+                node.kill()
+    result = parse_result("".join(lines) + out)
+    c = result["checks"]
+    print("community e2e checks:", c)
+    assert node.returncode == 0, f"{result['errors']}\n{err[-3000:]}"
+    # a signed-out tab's first cookie refresh answers 401 (the sign-up page, before signing up)
+    signed_out = "/register: Failed to load resource: the server responded with a status of 401"
+    assert [e for e in result["errors"] if signed_out not in e] == [], result["errors"]
+
+    # both chat on the channel page and each sees the other's message
+    assert c["registered"] and c["viewerSeesFollow"] and c["streamerSeesNoFollow"]
+    assert c["viewerToStreamerMs"] < 10_000 and c["streamerToViewerMs"] < 10_000, c
+    assert f"{VIEWER}: hello from {VIEWER}" in " ".join(c["viewerLog"]), c["viewerLog"]
+    # HTML in a message is shown as text: no element made of it, no alert
+    assert c["htmlShownAsText"], c
+    assert c["imgInStreamerLog"] == 0 and c["imgInViewerLog"] == 0
+    assert c["dialogs"] == []
+
+    # the broadcaster moderates the viewer's messages in place; the viewer moderates nothing
+    assert c["moderateButtons"] >= 2 and c["viewerModerateButtons"] == 0, c
+    assert "Timeout 1 min" in c["menuButtons"] and "Delete" in c["menuButtons"], c["menuButtons"]
+    assert c["viewerNotice"].startswith("You were timed out"), c["viewerNotice"]
+    assert c["timeoutNoticeMs"] < 10_000
+    assert f"{VIEWER} was timed out for 1 min" in c["streamerNotice"], c["streamerNotice"]
+    # timed out: the composer waits out the minute, and nothing typed reaches the room
+    assert c["sendDisabled"] and c["sendButtonText"].startswith("Wait "), c
+    assert c["placeholder"] == "You are timed out"
+    assert c["waitStatus"] and c["waitStatus"].startswith("Timed out:"), c["waitStatus"]
+    assert not c["blockedReachedStreamer"] and not c["blockedInViewerLog"]
+
+    # follow, go live: one unread go-live notification in the bell, no reload
+    assert c["followPressed"] == "true" and c["followerCount"].strip() == "1 follower", c
+    assert c["bellBefore"] == "Notifications", c["bellBefore"]
+    assert c["bellLabel"] == "Notifications, 1 unread" and c["unreadBadge"] == "1", c
+    assert c["bellLabelLater"] == "Notifications, 1 unread", c["bellLabelLater"]
+    assert c["notifications"] == [f"{STREAMER} is live"] or (
+        len(c["notifications"]) == 1 and c["notifications"][0].startswith(f"{STREAMER} is live")
+    ), c["notifications"]
+    assert c["viewerReloads"] == 0
+    assert c["notificationMs"] < 30_000, c["notificationMs"]
+    for name in ("community-chat-streamer", "community-timed-out", "community-notification"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000
