@@ -1,0 +1,339 @@
+"""Chat fan-out: one room, many receivers, a few senders; Kitch against a bare broadcast server.
+
+Kitch: a real ``kitch serve``; a broadcaster and moderators (so the per-user rate limit does
+not cap them) send ``say`` frames whose text carries the send time; anonymous receivers on
+real sockets (spread over 127.0.2.x source addresses, under the per-address socket cap) count
+the deliveries and their latency. Baseline: a bare ``websockets`` server (its own process)
+that answers every ``say`` by broadcasting the same kind of msgpack ``message`` frame to every
+socket with ``websockets.broadcast``; same clients, same message rate, measured in the same
+run. The receivers run in a separate process (asyncio, the ``websockets`` client, no
+compression on either side); their CPU is printed too. Memory per idle connection: the
+server's RSS before and after the receivers connect, divided by their number.
+
+    python benchmarks/bench_chat.py [--quick] [--receivers N] [--rate MSG_PER_S] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import msgpack
+from _common import (
+    Kitch,
+    cpu_seconds,
+    free_port,
+    machine,
+    ratio,
+    rss_bytes,
+    stop_process,
+    verdict,
+    wait_port,
+)
+from websockets.asyncio.client import ClientConnection, connect
+
+AIM_DELIVERIES = 100_000.0
+AIM_RATIO = 0.8
+AIM_P99_MS = 100.0
+PER_ADDRESS = 16  # receivers per 127.0.2.x source address (the server allows 20 per address)
+
+
+# -- the bare baseline server (run as `bench_chat.py --bare-server PORT`) -----------------------
+
+
+def bare_server(port: int) -> None:
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+    from websockets.exceptions import ConnectionClosed
+
+    next_id = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal next_id
+        with contextlib.suppress(ConnectionClosed):
+            await _serve_one(ws)
+
+    async def _serve_one(ws: ServerConnection) -> None:
+        nonlocal next_id
+        async for data in ws:
+            frame = msgpack.unpackb(data)
+            if isinstance(frame, dict) and frame.get("type") == "say":
+                next_id += 1
+                message = {
+                    "type": "message",
+                    "id": next_id,
+                    "user": {"name": "sender", "display_name": "sender", "color": None},
+                    "text": frame["text"],
+                    "ts": time.time(),
+                }
+                broadcast(ws.server.connections, msgpack.packb(message))
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", port, compression=None) as server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# -- the receivers (a separate process) ---------------------------------------------------------
+
+
+def receivers_process(url: str, count: int, pipe: Connection) -> None:
+    asyncio.run(_receivers(url, count, pipe))
+
+
+async def _receivers(url: str, count: int, pipe: Connection) -> None:
+    got = [0] * count
+    latencies: list[float] = []
+    last = [0.0]
+
+    async def one(i: int, ready: asyncio.Event) -> None:
+        host = f"127.0.2.{i // PER_ADDRESS + 1}"
+        async with connect(
+            url, compression=None, max_size=1 << 16, local_addr=(host, 0), max_queue=None
+        ) as ws:
+            ready.set()
+            lat = latencies.append
+            async for data in ws:
+                frame = msgpack.unpackb(data)
+                if frame.get("type") != "message":
+                    continue
+                now = time.time()
+                got[i] += 1
+                lat(now - float(frame["text"].split()[1]))
+                last[0] = now
+
+    loop = asyncio.get_running_loop()
+    readies = [asyncio.Event() for _ in range(count)]
+    tasks = []
+    for i in range(count):  # in waves, not to overflow the listen backlog
+        tasks.append(asyncio.create_task(one(i, readies[i])))
+        if i % 50 == 49:
+            await asyncio.gather(*(r.wait() for r in readies[i - 49 : i + 1]))
+    await asyncio.gather(*(r.wait() for r in readies))
+    await asyncio.sleep(1.0)  # the welcome frames are in
+    pipe.send("ready")
+    cpu0 = time.process_time()
+    expected = await loop.run_in_executor(None, pipe.recv)  # messages sent, after the run
+    deadline = time.time() + 10
+    while time.time() < deadline and sum(got) < expected * count:
+        before = sum(got)
+        await asyncio.sleep(0.5)
+        if sum(got) == before and time.time() - last[0] > 2.0:
+            break
+    cpu = time.process_time() - cpu0
+    latencies.sort()
+    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0  # noqa: E731
+    open_ = sum(1 for t in tasks if not t.done())
+    pipe.send(
+        {
+            "delivered": sum(got),
+            "last": last[0],
+            "p50": p(0.5),
+            "p99": p(0.99),
+            "max": p(1.0),
+            "cpu": cpu,
+            "open": open_,
+        }
+    )
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- a run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    sent: int
+    delivered: int
+    expected: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu: float
+    client_cpu: float
+    rss_per_conn: float
+    open_after: int
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.seconds if self.seconds else 0.0
+
+
+async def _drain(ws: ClientConnection) -> None:
+    async for _ in ws:
+        pass
+
+
+async def _send(
+    urls: list[str], tokens: list[str | None], rate: float, seconds: float
+) -> tuple[int, float]:
+    """Send ``rate`` messages/s for ``seconds`` round-robin over one socket per sender."""
+    socks = []
+    for i, (url, token) in enumerate(zip(urls, tokens, strict=True)):
+        ws = await connect(url, compression=None, local_addr=(f"127.0.3.{i + 1}", 0))
+        if token is not None:
+            await ws.send(msgpack.packb({"type": "auth", "token": token}))
+        socks.append(ws)
+    drains = [asyncio.create_task(_drain(ws)) for ws in socks]
+    await asyncio.sleep(0.5)
+    total = int(rate * seconds)
+    t0 = time.time()
+    for k in range(total):
+        target = t0 + k / rate
+        delay = target - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        text = f"m{k} {time.time():.6f}"
+        await socks[k % len(socks)].send(
+            msgpack.packb({"type": "say", "text": text, "nonce": str(k)})
+        )
+    await asyncio.sleep(0.2)
+    for d in drains:
+        d.cancel()
+    for ws in socks:
+        await ws.close()
+    return total, t0
+
+
+def run(
+    name: str,
+    pid: int,
+    recv_url: str,
+    send_urls: list[str],
+    tokens: list[str | None],
+    receivers: int,
+    rate: float,
+    seconds: float,
+) -> Result:
+    rss0 = rss_bytes(pid)
+    parent, child = mp.Pipe()
+    proc = mp.get_context("spawn").Process(
+        target=receivers_process, args=(recv_url, receivers, child), daemon=True
+    )
+    proc.start()
+    if not parent.poll(120):
+        proc.kill()
+        raise RuntimeError(f"{name}: the receivers did not connect")
+    assert parent.recv() == "ready"
+    rss1 = rss_bytes(pid)
+    cpu0 = cpu_seconds(pid)
+    sent, t0 = asyncio.run(_send(send_urls, tokens, rate, seconds))
+    parent.send(sent)
+    stats: dict[str, Any] = parent.recv()
+    cpu = cpu_seconds(pid) - cpu0
+    proc.join(10)
+    if proc.is_alive():
+        proc.kill()
+    return Result(
+        sent=sent,
+        delivered=stats["delivered"],
+        expected=sent * receivers,
+        seconds=max(stats["last"] - t0, 1e-9),
+        p50_ms=stats["p50"] * 1000,
+        p99_ms=stats["p99"] * 1000,
+        max_ms=stats["max"] * 1000,
+        server_cpu=cpu,
+        client_cpu=stats["cpu"],
+        rss_per_conn=(rss1 - rss0) / receivers,
+        open_after=stats["open"],
+    )
+
+
+def show(name: str, r: Result) -> None:
+    print(
+        f"{name}: {r.rate:,.0f} deliveries/s ({r.delivered:,} of {r.expected:,} "
+        f"over {r.seconds:.2f} s, {r.sent} messages), latency p50 {r.p50_ms:.1f} ms "
+        f"p99 {r.p99_ms:.1f} ms max {r.max_ms:.1f} ms, server CPU {r.server_cpu:.2f} s, "
+        f"receivers' CPU {r.client_cpu:.2f} s, "
+        f"RSS per idle connection {r.rss_per_conn / 1024:.1f} KiB, "
+        f"{r.open_after} sockets still open"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="50 receivers, 2 s (CI smoke)")
+    parser.add_argument("--receivers", type=int, help="receiving sockets (default 1000)")
+    parser.add_argument("--rate", type=float, help="messages per second sent (default 100)")
+    parser.add_argument("--seconds", type=float, help="sending time (default 8)")
+    parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        bare_server(args.bare_server)
+        return
+    receivers = args.receivers or (50 if args.quick else 1000)
+    rate = args.rate or (50.0 if args.quick else 100.0)
+    seconds = args.seconds or (2.0 if args.quick else 8.0)
+    n_senders = 2 if args.quick else 10
+    # privileged senders may send 100 messages per 30 s each
+    n_senders = max(n_senders, int(rate * seconds / 90) + 1)
+    print(machine())
+    print(
+        f"setup: 1 room, {receivers} receivers, {n_senders} senders, "
+        f"{rate:g} messages/s for {seconds:g} s"
+    )
+
+    with Kitch(
+        {"KITCH_BCRYPT_COST": "4", "KITCH_HTTP_MAX_CONNECTIONS": str(receivers + 100)}
+    ) as kitch:
+        srv = kitch.server
+        owner = srv.create_account("benchcast")
+        mods = [srv.create_account(f"benchmod{i}") for i in range(n_senders - 1)]
+        url = f"ws://127.0.0.1:{srv.http_port}/ws/chat/benchcast"
+
+        async def appoint() -> None:
+            async with connect(url, compression=None) as ws:
+                await ws.send(msgpack.packb({"type": "auth", "token": owner.access_token}))
+                for m in mods:
+                    await ws.send(msgpack.packb({"type": "mod", "user": m.username}))
+                await asyncio.sleep(0.5)
+
+        asyncio.run(appoint())
+        tokens: list[str | None] = [owner.access_token] + [m.access_token for m in mods]
+        k = run("kitch", kitch.pid, url, [url] * n_senders, tokens, receivers, rate, seconds)
+    show("kitch", k)
+
+    port = free_port()
+    bare = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)])
+    try:
+        wait_port(port)
+        burl = f"ws://127.0.0.1:{port}/"
+        b = run(
+            "bare", bare.pid, burl, [burl] * n_senders, [None] * n_senders, receivers, rate, seconds
+        )
+    finally:
+        stop_process(bare)  # type: ignore[arg-type]
+    show("bare websockets broadcast", b)
+
+    print(
+        f"kitch / bare: deliveries/s {ratio(k.rate, b.rate)}, p99 {ratio(k.p99_ms, b.p99_ms)}, "
+        f"RSS per connection {ratio(k.rss_per_conn, b.rss_per_conn)}"
+    )
+    met_rate = k.rate >= AIM_DELIVERIES
+    met_ratio = b.rate > 0 and k.rate / b.rate >= AIM_RATIO
+    met_p99 = k.p99_ms < AIM_P99_MS
+    print(
+        f"summary: aim >= {AIM_DELIVERIES:,.0f} deliveries/s: {verdict(met_rate)}; "
+        f"aim >= {AIM_RATIO} of bare: {verdict(met_ratio)}; "
+        f"aim p99 < {AIM_P99_MS:g} ms: {verdict(met_p99)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
