@@ -111,3 +111,20 @@ def test_bench_ladder_quick() -> None:
         assert 0 < cpu < 3, out  # generous: the aim (1.05x) is judged by the full run
     else:
         assert "baseline not installed" in out
+
+
+def test_bench_chat_quick() -> None:
+    out = run_quick("bench_chat.py")
+    pattern = (
+        r"{}: ([\d,]+) deliveries/s \(([\d,]+) of ([\d,]+) .*p99 ([\d.]+) ms.*"
+        r"RSS per idle connection (-?[\d.]+) KiB"
+    )
+    for name in ("kitch", "bare websockets broadcast"):
+        m = re.search(pattern.format(name), out)
+        assert m, out
+        rate, delivered, expected = (int(m.group(i).replace(",", "")) for i in (1, 2, 3))
+        assert delivered >= expected * 0.9, out  # nothing lost at 50 messages/s to 50 sockets
+        assert rate >= 1000, out  # offered: 50 messages/s x 50 receivers = 2,500 deliveries/s
+        assert float(m.group(4)) < 1000, out  # aim: p99 < 100 ms (at 1,000 receivers)
+    assert re.search(r"kitch / bare: deliveries/s [\d.]+x", out), out
+    assert "summary: aim >= 100,000 deliveries/s:" in out
