@@ -133,7 +133,10 @@ async def _receivers(url: str, count: int, pipe: Connection) -> None:
             break
     cpu = time.process_time() - cpu0
     latencies.sort()
-    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0  # noqa: E731
+
+    def p(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0
+
     open_ = sum(1 for t in tasks if not t.done())
     pipe.send(
         {
@@ -305,7 +308,7 @@ def main() -> None:
                 await asyncio.sleep(0.5)
 
         asyncio.run(appoint())
-        tokens: list[str | None] = [owner.access_token] + [m.access_token for m in mods]
+        tokens: list[str | None] = [a.access_token for a in [owner, *mods]]
         k = run("kitch", kitch.pid, url, [url] * n_senders, tokens, receivers, rate, seconds)
     show("kitch", k)
 
@@ -318,7 +321,7 @@ def main() -> None:
             "bare", bare.pid, burl, [burl] * n_senders, [None] * n_senders, receivers, rate, seconds
         )
     finally:
-        stop_process(bare)  # type: ignore[arg-type]
+        stop_process(bare)
     show("bare websockets broadcast", b)
 
     print(
