@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kitch.api import auth, channels, chat, follows, me
+from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
 from kitch.api.events import Events
@@ -224,6 +225,7 @@ def create_app(
     app.state.db = db
     app.state.health = health
     app.state.events = events
+    on_sign_out(app, events.revoke_user)
     app.state.hosts = hosts
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)
     return app

@@ -76,6 +76,7 @@ class Subscriber:
     username: str | None = None
     follows: set[str] = field(default_factory=set)
     too_slow: asyncio.Event = field(default_factory=asyncio.Event)
+    revoked: asyncio.Event = field(default_factory=asyncio.Event)  # its user signed out
 
     def push(self, frame: bytes) -> None:
         if self.too_slow.is_set():
@@ -125,6 +126,13 @@ class Events:
         await asyncio.gather(*self._writes, return_exceptions=True)
         for channel in list(self.live.values()):
             await self._record(channel)
+
+    def revoke_user(self, user_id: int) -> None:
+        """Close ``user_id``'s sockets now: their sessions all ended (password change,
+        sign-out everywhere, account deleted)."""
+        for sub in self.sockets:
+            if sub.user_id == user_id:
+                sub.revoked.set()
 
     # -- what happened -----------------------------------------------------------------------
 
@@ -370,6 +378,7 @@ async def events_socket(websocket: WebSocket) -> None:
         asyncio.create_task(reader()),
         asyncio.create_task(checker()),
         asyncio.create_task(sub.too_slow.wait()),
+        asyncio.create_task(sub.revoked.wait()),
     ]
     code = 1000
     try:
@@ -385,6 +394,8 @@ async def events_socket(websocket: WebSocket) -> None:
                 code = 1011
         if sub.too_slow.is_set():
             code = CLOSE_TOO_SLOW
+        elif sub.revoked.is_set():
+            code = CLOSE_REVOKED
     finally:
         for task in tasks:
             task.cancel()

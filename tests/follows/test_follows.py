@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
@@ -124,6 +126,27 @@ def test_title_changes_pushed_to_followers(server: KitchServer) -> None:
         }
         # Not live and not followed: nothing for the anonymous socket.
         assert [f for f in drain(anonymous, 1) if f["type"] == "channel"] == []
+
+
+@pytest.mark.slow
+def test_a_password_change_closes_the_signed_in_socket_at_once(server: KitchServer) -> None:
+    server.create_account("carl")
+    tokens = server.login("carl", "correct horse 1")
+    with events(server, tokens["access_token"]) as ws:
+        drain(ws, 0.5)  # the hello frames
+        body = {"current_password": "correct horse 1", "new_password": "a new long one 2"}
+        t0 = time.monotonic()
+        status, _ = server.request(
+            "POST", "/api/v1/me/password", body, token=tokens["access_token"]
+        )
+        assert status == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            drain(ws, 5)
+            recv(ws, 1)
+        took = time.monotonic() - t0
+        print(f"events socket closed {took:.2f} s after the password change")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        assert took < 4  # at once, not at the next 25 s session check
 
 
 @pytest.mark.slow
