@@ -133,23 +133,51 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who an access token signs in: the user, its token version and session, its expiry."""
+
+    user: User
+    version: int
+    session: str
+    expires_at: int
+
+
+async def session_valid(db: Database, user_id: int, version: int, session: str) -> bool:
+    """Whether a token's user, token version and session still stand (not signed out, no
+    password change since)."""
+    user = await get_user(db, user_id)
+    return (
+        user is not None
+        and user.token_version == version
+        and await session_active(db, session, user_id)
+    )
+
+
+async def verify_access_token(db: Database, secret: bytes, token: str) -> SignedIn | str:
+    """The sign-in an access token stands for, or why not: ``"invalid_token"`` (bad or
+    expired) or ``"token_revoked"``. The HTTP API and the WebSockets all check tokens here."""
+    try:
+        claims = decode_access_token(secret, token)
+    except InvalidToken:
+        return "invalid_token"
+    user = await get_user(db, claims.user_id)
+    if user is None or not await session_valid(db, user.id, claims.version, claims.session):
+        return "token_revoked"
+    return SignedIn(user, claims.version, claims.session, claims.expires_at)
+
+
 async def _signed_in(request: Request) -> tuple[User, str] | None:
     """``(user, session id)`` from the access token; None without one; 401 for a bad one."""
     token = _bearer(request)
     if token is None:
         return None
-    try:
-        claims = decode_access_token(request.app.state.secret, token)
-    except InvalidToken:
-        raise unauthorized("the access token is invalid or expired", "invalid_token") from None
-    user = await get_user(_db(request), claims.user_id)
-    if (
-        user is None
-        or user.token_version != claims.version
-        or not await session_active(_db(request), claims.session, user.id)
-    ):
+    found = await verify_access_token(_db(request), request.app.state.secret, token)
+    if found == "invalid_token":
+        raise unauthorized("the access token is invalid or expired", "invalid_token")
+    if isinstance(found, str):
         raise unauthorized("the access token has been revoked", "invalid_token")
-    return user, claims.session
+    return found.user, found.session
 
 
 async def optional_user(request: Request) -> User | None:

@@ -36,17 +36,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from kitch.api.auth import current_user, on_sign_out
+from kitch.api.auth import current_user, on_sign_out, session_valid, verify_access_token
 from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.hosts import HostPolicy
 from kitch.api.routing import api_route
-from kitch.auth.tokens import InvalidToken, decode_access_token
 from kitch.chat import Broadcast, Chatter, Event, Kick, Message, Reply, Room, RoomState, Store
 from kitch.chat.room import HISTORY
 from kitch.db import Database
 from kitch.db import chat as store
 from kitch.db.queries import get_channel
-from kitch.db.tokens import session_active
 from kitch.db.users import User, get_user, get_user_by_name
 
 log = logging.getLogger("kitch.chat")
@@ -237,17 +235,9 @@ class ChatService:
                     continue
                 key = (conn.chatter.id, conn.version, conn.session)
                 if key not in verdicts:
-                    verdicts[key] = await self._still_valid(*key)
+                    verdicts[key] = await session_valid(self.db, *key)
                 if not verdicts[key]:
                     self.sign_out(conn, "the session was signed out or the password changed")
-
-    async def _still_valid(self, user_id: int, version: int, session: str) -> bool:
-        user = await get_user(self.db, user_id)
-        return (
-            user is not None
-            and user.token_version == version
-            and await session_active(self.db, session, user_id)
-        )
 
     def sign_out(self, conn: Conn, message: str) -> None:
         conn.push(encode({"type": "error", "code": "signed_out", "message": message}))
@@ -368,18 +358,14 @@ class ChatService:
         """Sign the socket in; an error message when the token is not good."""
         if not isinstance(token, str) or len(token) > 2048:
             return "token must be a string"
-        try:
-            claims = decode_access_token(self.secret, token)
-        except InvalidToken:
+        found = await verify_access_token(self.db, self.secret, token)
+        if found == "invalid_token":
             return "the access token is invalid or expired"
-        if not await self._still_valid(claims.user_id, claims.version, claims.session):
+        if isinstance(found, str):
             return "the access token has been revoked"
-        user = await get_user(self.db, claims.user_id)
-        if user is None:
-            return "the access token has been revoked"
-        conn.chatter = chatter_of(user)
-        conn.version, conn.session = claims.version, claims.session
-        conn.expires = float(claims.expires_at)
+        conn.chatter = chatter_of(found.user)
+        conn.version, conn.session = found.version, found.session
+        conn.expires = float(found.expires_at)
         return None
 
     async def _target(self, name: Any) -> Chatter | None:

@@ -34,13 +34,11 @@ from prometheus_client import Counter, Gauge
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kitch.api.auth import SignedIn, session_valid, verify_access_token
 from kitch.api.hosts import origin_allowed
 from kitch.api.viewers import ViewerCounter
-from kitch.auth.tokens import InvalidToken, decode_access_token
 from kitch.db import Database
 from kitch.db.follows import Notification, followed_names, record_viewers
-from kitch.db.tokens import session_active
-from kitch.db.users import get_user
 
 log = logging.getLogger("kitch.events")
 
@@ -265,40 +263,11 @@ def _error(code: str, message: str) -> bytes:
     return encode({"type": "error", "code": code, "message": message})
 
 
-@dataclass
-class _Auth:
-    user_id: int
-    version: int
-    session: str
-    expires_at: int
-
-
-async def _authenticate(websocket: WebSocket, token: Any) -> tuple[_Auth, str] | str:
-    """``(auth, username)`` for a valid, unrevoked access token; else an error code."""
+async def _authenticate(websocket: WebSocket, token: Any) -> SignedIn | str:
+    """The sign-in for a valid, unrevoked access token; else an error code."""
     if not isinstance(token, str) or len(token) > 2048:
         return "invalid_token"
-    try:
-        claims = decode_access_token(websocket.app.state.secret, token)
-    except InvalidToken:
-        return "invalid_token"
-    db: Database = websocket.app.state.db
-    user = await get_user(db, claims.user_id)
-    if (
-        user is None
-        or user.token_version != claims.version
-        or not await session_active(db, claims.session, user.id)
-    ):
-        return "token_revoked"
-    return _Auth(user.id, claims.version, claims.session, claims.expires_at), user.username
-
-
-async def _still_valid(db: Database, auth: _Auth) -> bool:
-    user = await get_user(db, auth.user_id)
-    return (
-        user is not None
-        and user.token_version == auth.version
-        and await session_active(db, auth.session, auth.user_id)
-    )
+    return await verify_access_token(websocket.app.state.db, websocket.app.state.secret, token)
 
 
 async def events_socket(websocket: WebSocket) -> None:
@@ -313,7 +282,7 @@ async def events_socket(websocket: WebSocket) -> None:
     sub = Subscriber()
     events.sockets.add(sub)
     SOCKETS.inc()
-    auth: _Auth | None = None
+    auth: SignedIn | None = None
     db: Database = websocket.app.state.db
 
     async def writer() -> None:
@@ -330,7 +299,7 @@ async def events_socket(websocket: WebSocket) -> None:
             await asyncio.sleep(HEARTBEAT)
             if auth is None:
                 continue
-            if not await _still_valid(db, auth):
+            if not await session_valid(db, auth.user.id, auth.version, auth.session):
                 raise _Revoked
             if auth.expires_at < time.time():
                 auth = None
@@ -365,10 +334,10 @@ async def events_socket(websocket: WebSocket) -> None:
                 if isinstance(found, str):
                     sub.push(_error(found, "the access token is invalid, expired or revoked"))
                     continue
-                auth, name = found
-                sub.follows = await followed_names(db, auth.user_id)
-                sub.user_id, sub.username = auth.user_id, name
-                sub.push(encode({"type": "hello", "user": name}))
+                auth = found
+                sub.follows = await followed_names(db, auth.user.id)
+                sub.user_id, sub.username = auth.user.id, auth.user.username
+                sub.push(encode({"type": "hello", "user": auth.user.username}))
             else:
                 sub.push(_error("unknown_type", "frame types: auth, ping"))
 
