@@ -19,7 +19,7 @@ setup: $(VENV)/.installed native
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[build,test]'
 	touch $@
 
 native: $(VENV)/.installed
