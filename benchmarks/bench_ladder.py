@@ -34,19 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import NOT_INSTALLED, machine, make_media, ratio, verdict
 from kitch.media import MediaPacket
-from kitch.transcode.ladder import DEFAULT_RUNGS, Rung, RungPlan, plan_ladder
+from kitch.transcode.ladder import DEFAULT_RUNGS, Rung, RungPlan, plan_ladder, x264_params
 from kitch.transcode.worker import LadderWorker
 from tests.hls.packets import demux_packets
 
 QUICK_RUNGS = (Rung("240p", 240, 400), Rung("160p", 160, 200))
-
-
-def x264_params(plan: RungPlan) -> str:
-    kbps = plan.rung.video_kbps
-    return (
-        f"scenecut=0:keyint=infinite:rc-lookahead=10:sliced-threads=0:vbv-maxrate={kbps * 6 // 5}"
-        f":vbv-bufsize={kbps * 2}:level={plan.level // 10}.{plan.level % 10}:aud=0"
-    )
 
 
 def ffmpeg_ladder(path: Path, plans: list[RungPlan]) -> tuple[float, float]:

@@ -174,6 +174,26 @@ class SourceTiming:
         return dts
 
 
+def x264_params(plan: RungPlan) -> str:
+    """libx264's own settings for a rung (``-x264-params``): no scene-cut keyframes (IDRs come
+    only where the source has keyframes), a 10-frame lookahead, no sliced threads, VBV at 1.2x
+    the bitrate with a 2 s buffer, the rung's level, no AUDs, parameter sets only in the
+    configuration record."""
+    kbps = plan.rung.video_kbps
+    params = {
+        "scenecut": "0",
+        "keyint": "infinite",
+        "rc-lookahead": "10",
+        "sliced-threads": "0",
+        "vbv-maxrate": str(kbps * 6 // 5),
+        "vbv-bufsize": str(kbps * 2),
+        "level": f"{plan.level // 10}.{plan.level % 10}",
+        "aud": "0",
+        "repeat-headers": "0",
+    }
+    return ":".join(f"{k}={v}" for k, v in params.items())
+
+
 @dataclass(slots=True)
 class DecodedFrame:
     frame: av.VideoFrame
@@ -241,22 +261,11 @@ class RungEncoder:
         ctx.thread_type = "FRAME"  # never sliced threads
         ctx.thread_count = self.threads
         ctx.flags |= av.codec.context.Flags.global_header
-        params = {
-            "scenecut": "0",
-            "keyint": "infinite",
-            "rc-lookahead": "10",
-            "sliced-threads": "0",
-            "vbv-maxrate": str(kbps * 6 // 5),
-            "vbv-bufsize": str(kbps * 2),
-            "level": f"{plan.level // 10}.{plan.level % 10}",
-            "aud": "0",
-            "repeat-headers": "0",
-        }
         ctx.options = {
             "preset": plan.rung.preset,
             "profile": "main",
             "forced-idr": "1",
-            "x264-params": ":".join(f"{k}={v}" for k, v in params.items()),
+            "x264-params": x264_params(plan),
         }
         try:
             ctx.open()
