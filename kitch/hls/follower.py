@@ -220,10 +220,8 @@ class Follower:
         return False
 
     def _covered(self, plan: PartPlan) -> bool:
-        if not self._frames:
-            return False
-        last = self._frames[-1]
-        return last.dts >= plan.end or last.dts + self._frame_ticks() >= plan.end
+        """Whether the rung's frames reach the plan's end (its last frame ends there or later)."""
+        return bool(self._frames) and self._frames[-1].dts + self._frame_ticks() >= plan.end
 
     def _cut(self, plan: PartPlan, out: list[Event]) -> None:
         vids: list[_Frame] = []

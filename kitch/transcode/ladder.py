@@ -245,9 +245,6 @@ class RungEncoder:
     _scaler: VideoReformatter = field(init=False)
     _next_due: float = field(init=False, default=-math.inf)
     _config_sent: bool = field(init=False, default=False)
-    frames_in: int = field(init=False, default=0)
-    frames_out: int = field(init=False, default=0)
-    frames_skipped: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         plan, kbps = self.plan, self.plan.rung.video_kbps
@@ -279,10 +276,8 @@ class RungEncoder:
         """Encode one source frame (``None`` flushes); answers the rung's packets, its
         configuration record first."""
         if decoded is not None:
-            self.frames_in += 1
             if not decoded.keyframe and decoded.pts < self._next_due:
-                self.frames_skipped += 1  # over the rung's frame-rate cap
-                return []
+                return []  # over the rung's frame-rate cap
             step = 1000.0 / self.plan.fps
             base = decoded.pts if decoded.keyframe else max(self._next_due, decoded.pts - step)
             self._next_due = base + step - 0.5
@@ -303,7 +298,6 @@ class RungEncoder:
             raise LadderError(f"{self.plan.name} encode failed: {exc}") from None
         out: list[MediaPacket] = []
         for p in packets:
-            self.frames_out += 1
             pts = int(p.pts or 0)
             dts = self._last_dts = self.timing.dts_for(pts, p.is_keyframe, self._last_dts)
             if not self._config_sent:
