@@ -8,16 +8,14 @@ switches between them.
 
 from __future__ import annotations
 
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.browser.harness import free_port, server, watch_qualities
-from tests.support.media import Fixture, make_fixture, publish_pyav
+from tests.browser.harness import free_port, kitch_serve, publishing, server, watch_qualities
+from tests.support.media import Fixture, make_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -29,40 +27,15 @@ def _watch(
     player's quality menu driven through ``names`` (see :func:`watch_qualities`)."""
     http_port, rtmp_port = free_port(), free_port()
     base = f"http://127.0.0.1:{http_port}"
-    data = tmp_path / "data"
-    args = [
-        sys.executable, "-m", "kitch", "serve",
-        "--data-dir", str(data),
-        "--http", f"127.0.0.1:{http_port}",
-        "--rtmp", f"127.0.0.1:{rtmp_port}",
-        *extra,
-    ]  # fmt: skip
-    stop, started = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def publish(url: str) -> None:
-        try:
-            publish_pyav(url, fixture, loops=40, stop=stop, on_start=started)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-            started.set()
-
+    args = kitch_serve(tmp_path / "data", http_port, rtmp_port, *extra)
     with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
         new = {"username": channel, "email": f"{channel}@example.com", "password": "a fine pass"}
         token = httpx.post(f"{base}/api/v1/auth/register", json=new).json()["access_token"]
         key = httpx.get(
             f"{base}/api/v1/me/stream-key", headers={"Authorization": f"Bearer {token}"}
         ).json()["stream_key"]
-        publisher = threading.Thread(
-            target=publish, args=(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}",), daemon=True
-        )
-        publisher.start()
-        try:
-            assert started.wait(30) and not errors, f"publishing failed: {errors!r}"
+        with publishing(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}", fixture, timeout=30):
             checks = watch_qualities(base, channel, names, seconds=3)
-        finally:
-            stop.set()
-            publisher.join(timeout=15)
     print("quality checks:", checks)
     return checks
 
