@@ -400,7 +400,13 @@ class Room:
             events = [Broadcast(frame), Kick(target.id, None, close=True)]
             audit = self._audit(actor, "ban", now, target=target, reason=text)
         else:
-            frame = {"type": "timeout", "user": target.name, "until": until, "reason": text}
+            frame = {
+                "type": "timeout",
+                "user": target.name,
+                "until": until,
+                "seconds": seconds,
+                "reason": text,
+            }
             events = [Broadcast(frame)]  # the user's own sockets are told with everyone
             audit = self._audit(
                 actor, "timeout", now, target=target, reason=text, data={"seconds": seconds}

@@ -249,7 +249,7 @@ async def test_moderation(srv: KitchServer) -> None:
     await m.send({"type": "timeout", "user": viewer.username, "seconds": 600, "reason": "calm"})
     frame = await v.expect("timeout")
     assert frame["user"] == viewer.username and frame["reason"] == "calm"
-    assert frame["until"] == pytest.approx(time.time() + 600, abs=5)
+    assert frame["until"] == pytest.approx(time.time() + 600, abs=5) and frame["seconds"] == 600
     await a.expect("timeout", user=viewer.username)
     await v.say("can I?", nonce="t")
     refused = await v.expect("error")

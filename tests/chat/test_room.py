@@ -161,7 +161,7 @@ def test_timeout() -> None:
     assert code(r.timeout(MOD, BOB, 14 * 24 * 3600 + 1, "", T0)) == "bad_frame"
     events = r.timeout(MOD, BOB, 60, "spam", T0)
     assert broadcasts(events) == [
-        {"type": "timeout", "user": "bob", "until": T0 + 60, "reason": "spam"}
+        {"type": "timeout", "user": "bob", "until": T0 + 60, "seconds": 60, "reason": "spam"}
     ]
     assert not [e for e in events if isinstance(e, Kick)]  # the broadcast tells them
     assert stores(events) == ["ban", "audit"]

@@ -58,11 +58,18 @@ describe("chat state", () => {
   it("converts the server's timeout deadline to the client clock", () => {
     let s = chatReducer(initialChat, frame({ type: "welcome", room: { channel: "a", slow: 0, followers_only: null }, you: { user: "bob", role: "viewer", color: null }, history: [] }));
     // the server's clock runs 5 s ahead of ours
-    s = chatReducer(s, { type: "frame", frame: { type: "timeout", user: "bob", until: 1_060, reason: "" }, now: 1_000_000, offset: 5000, pending: new Map() });
+    s = chatReducer(s, { type: "frame", frame: { type: "timeout", user: "bob", until: 1_060, seconds: 60, reason: "" }, now: 1_000_000, offset: 5000, pending: new Map() });
     expect(s.timedOutUntil).toBe(1_055_000);
     expect(s.waitUntil).toBe(1_055_000);
     s = chatReducer(s, frame({ type: "unban", user: "bob" }));
     expect([s.timedOutUntil, s.waitUntil, s.banned]).toEqual([0, 0, false]);
+  });
+
+  it("tells moderators the timeout's length as given, whatever the clocks say", () => {
+    let s = chatReducer(initialChat, frame({ type: "welcome", room: { channel: "a", slow: 0, followers_only: null }, you: { user: "mod", role: "moderator", color: null }, history: [] }));
+    // the deadline arrives 1.4 s late by our clock: the notice still says the length the moderator chose
+    s = chatReducer(s, { type: "frame", frame: { type: "timeout", user: "bob", until: 1_060, seconds: 60, reason: "" }, now: 998_600, offset: 0, pending: new Map() });
+    expect(s.notice).toBe("bob was timed out for 1 min.");
   });
 
   it("describes the room's modes", () => {

@@ -78,7 +78,7 @@ export type ChatServerFrame =
   | ChatMessage
   | { type: "deleted"; id: number }
   | { type: "cleared" }
-  | { type: "timeout"; user: string; until: number; reason: string }
+  | { type: "timeout"; user: string; until: number; seconds: number; reason: string }
   | { type: "ban"; user: string; reason: string }
   | { type: "unban"; user: string }
   | ({ type: "mode" } & RoomModes)

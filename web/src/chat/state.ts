@@ -90,8 +90,8 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       return { ...state, messages: [], notice: "The chat was cleared by a moderator." };
     case "timeout": {
       if (frame.user !== state.you.user) {
-        const seconds = Math.max(1, Math.round(frame.until - (now + action.offset) / 1000));
-        return moderates(state) ? { ...state, notice: `${frame.user} was timed out for ${describeSeconds(seconds)}.` } : state;
+        const notice = `${frame.user} was timed out for ${describeSeconds(frame.seconds)}.`;
+        return moderates(state) ? { ...state, notice } : state;
       }
       const until = frame.until * 1000 - action.offset;
       return {
