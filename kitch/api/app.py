@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, chat, follows, me
+from kitch.api import auth, channels, chat, follows, me, moderation
 from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
@@ -149,6 +149,7 @@ def api_routes() -> list[BaseRoute]:
         *channels.routes(),
         *follows.routes(),
         *chat.routes(),
+        *moderation.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 

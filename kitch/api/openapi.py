@@ -263,6 +263,25 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             ),
         },
     ),
+    "ChatBans": _obj(
+        ["bans", "more"],
+        bans={
+            "type": "array",
+            "items": _obj(
+                ["user", "display_name", "until", "reason", "by", "ts"],
+                user=STR,
+                display_name=STR,
+                until={
+                    **_NUMBER_OR_NULL,
+                    "description": "Unix seconds the timeout ends; null for a ban",
+                },
+                reason=STR,
+                by={**_nullable(STR), "description": "the moderator (null: account deleted)"},
+                ts={**NUM, "description": "Unix seconds of the ban or timeout"},
+            ),
+        },
+        more={**BOOL, "description": "more bans than limit: the oldest were left out"},
+    ),
 }
 
 #: The answer schema of each handler's success status (a test checks every one is listed and
@@ -292,6 +311,7 @@ RESPONSES: dict[str, str] = {
     "openapi_json": "OpenApi",
     "chat_history": "ChatHistory",
     "chat_audit": "ChatAudit",
+    "chat_bans": "ChatBans",
 }
 
 REQUEST_BODIES: dict[str, dict[str, Any]] = {
@@ -371,6 +391,13 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
             "name": "limit",
             "in": "query",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ],
+    "chat_bans": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
         },
     ],
     "get_notifications": [
