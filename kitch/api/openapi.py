@@ -154,7 +154,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         following={**BOOL, "description": "only for a signed-in caller: whether they follow it"},
         viewers={
             **INT,
-            "description": "present only while live: distinct HLS viewers in the viewer window",
+            "description": "present only while live: distinct clients (address + User-Agent) "
+            "with the player (a playlist read in the viewer window) or the chat open",
         },
         stream={**_ref("LiveStream"), "description": "present only while live"},
         ladder={

@@ -138,6 +138,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{name}/chat/bans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["chat_bans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{name}/follow": {
         parameters: {
             query?: never;
@@ -395,7 +413,7 @@ export interface components {
             stream?: components["schemas"]["LiveStream"];
             tags: string[];
             title: string;
-            /** @description present only while live: distinct HLS viewers in the viewer window */
+            /** @description present only while live: distinct clients (address + User-Agent) with the player (a playlist read in the viewer window) or the chat open */
             viewers?: number;
         };
         /** @description while live every field is present; otherwise just {"live": false} */
@@ -454,6 +472,21 @@ export interface components {
                 target: string | null;
                 ts: number;
             }[];
+        };
+        ChatBans: {
+            bans: {
+                /** @description the moderator (null: account deleted) */
+                by: string | null;
+                display_name: string;
+                reason: string;
+                /** @description Unix seconds of the ban or timeout */
+                ts: number;
+                /** @description Unix seconds the timeout ends; null for a ban */
+                until: number | null;
+                user: string;
+            }[];
+            /** @description more bans than limit: the oldest were left out */
+            more: boolean;
         };
         ChatHistory: {
             messages: components["schemas"]["ChatMessage"][];
@@ -908,6 +941,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChatAudit"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    chat_bans: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatBans"];
                 };
             };
             /** @description error */
