@@ -83,7 +83,6 @@ export function BannedUsers({ channel, moderation, command }: { channel: string;
 
   return (
     <div className="chat-moderation">
-      <BanForm command={command} />
       {error && (
         <p className="chat-notice small" role="alert">
           Could not load the banned users: {error}
@@ -121,6 +120,7 @@ export function BannedUsers({ channel, moderation, command }: { channel: string;
         </ul>
       )}
       {answer?.more && <p className="muted small">Only the newest {answer.bans.length} are listed.</p>}
+      <BanForm command={command} />
     </div>
   );
 }
