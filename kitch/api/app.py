@@ -30,11 +30,13 @@ from kitch.api.hls import HlsApp
 from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
 from kitch.api.routing import api_route
+from kitch.api.thumbnails import routes as thumbnail_routes
 from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import close_stale_broadcasts
 from kitch.hls import HlsRegistry
+from kitch.ingest.thumbnails import ThumbnailStore
 
 log = logging.getLogger("kitch.api")
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -166,6 +168,7 @@ def create_app(
     lifespan: Lifespan | None = None,
     health: HealthProvider | None = None,
     events: Events | None = None,
+    thumbnails: ThumbnailStore | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
@@ -177,7 +180,8 @@ def create_app(
     channel's health document by channel name (None: not live) for ``channels/{name}/health``;
     without it every channel answers ``{"live": false}``. ``events`` (made here when not
     given) pushes go-lives, notifications and viewer counts on ``/ws/events``; the ingest hub
-    shares it.
+    shares it. ``thumbnails`` holds the channels' pictures served under ``/thumbnails`` (without
+    it every channel has none).
     """
     events = events if events is not None else Events(settings.viewer_window)
 
@@ -208,6 +212,7 @@ def create_app(
         *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
         *events_routes(),
         *chat.ws_routes(),
+        *thumbnail_routes(),
         *extra_routes,
         *fallback_routes,
     ]
@@ -226,6 +231,7 @@ def create_app(
     app.state.db = db
     app.state.health = health
     app.state.events = events
+    app.state.thumbnails = thumbnails
     on_sign_out(app, events.revoke_user)
     app.state.hosts = hosts
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)

@@ -85,6 +85,7 @@ _LADDER_SETTINGS = {
 _NUMBER_OR_NULL = _nullable(NUM)
 _HEALTH_INGEST = ("bitrate_kbps", "fps", "keyframe_interval", "av_drift_ms", "width", "height")
 _HEALTH_LADDER = ("decode_cpu_seconds", "dropped_packets", "decoder_restarts")
+_HEALTH_THUMBNAILS = ("interval", "encode_ms", "made", "skips", "failures")
 _HEALTH_RENDITION = (
     "width",
     "height",
@@ -137,6 +138,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "ingest_enabled",
             "avatar_url",
             "hls_url",
+            "thumbnail_url",
             "follower_count",
         ],
         name=STR,
@@ -150,6 +152,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ingest_enabled=BOOL,
         avatar_url=_nullable(STR),
         hls_url=STR,
+        thumbnail_url={
+            **_nullable(STR),
+            "description": "the channel's 640x360 JPEG (live: refreshed every few seconds; "
+            "offline: the last broadcast's last picture), with a ?v= version that changes with "
+            "each picture; the same path with 320x180.jpg is the small one. null: no picture",
+        },
         follower_count=INT,
         following={**BOOL, "description": "only for a signed-in caller: whether they follow it"},
         viewers={
@@ -185,6 +193,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 },
                 **{name: _NUMBER_OR_NULL for name in _HEALTH_LADDER},
             ),
+            thumbnails={
+                **_obj(
+                    ["state", "reason", "last_at", *_HEALTH_THUMBNAILS, "error"],
+                    state={"type": "string", "enum": ["waiting", "running", "unavailable"]},
+                    reason={
+                        **_nullable(STR),
+                        "description": "why there is no picture yet (waiting for a keyframe, "
+                        "or a codec this server cannot decode)",
+                    },
+                    last_at={**_nullable(TIME), "description": "time of the newest picture"},
+                    **{name: _NUMBER_OR_NULL for name in _HEALTH_THUMBNAILS},
+                    error=_nullable(STR),
+                ),
+                "description": "present when thumbnails are on (thumbnail_interval > 0); "
+                "encode_ms is the CPU milliseconds of the newest picture (decode, scale, JPEG), "
+                "skips the keyframes passed over because the previous picture was still being made",
+            },
             renditions={
                 "type": "array",
                 "description": "source first (its encode_speed is null), then the rungs",

@@ -412,6 +412,8 @@ export interface components {
             /** @description present only while live */
             stream?: components["schemas"]["LiveStream"];
             tags: string[];
+            /** @description the channel's 640x360 JPEG (live: refreshed every few seconds; offline: the last broadcast's last picture), with a ?v= version that changes with each picture; the same path with 320x180.jpg is the small one. null: no picture */
+            thumbnail_url: string | null;
             title: string;
             /** @description present only while live: distinct clients (address + User-Agent) with the player (a playlist read in the viewer window) or the chat open */
             viewers?: number;
@@ -457,6 +459,24 @@ export interface components {
              * @description when the broadcast started
              */
             since?: string;
+            /** @description present when thumbnails are on (thumbnail_interval > 0); encode_ms is the CPU milliseconds of the newest picture (decode, scale, JPEG), skips the keyframes passed over because the previous picture was still being made */
+            thumbnails?: {
+                encode_ms: number | null;
+                error: string | null;
+                failures: number | null;
+                interval: number | null;
+                /**
+                 * Format: date-time
+                 * @description time of the newest picture
+                 */
+                last_at: string | null;
+                made: number | null;
+                /** @description why there is no picture yet (waiting for a keyframe, or a codec this server cannot decode) */
+                reason: string | null;
+                skips: number | null;
+                /** @enum {string} */
+                state: "waiting" | "running" | "unavailable";
+            };
         };
         ChannelList: {
             channels: components["schemas"]["Channel"][];
