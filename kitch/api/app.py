@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, chat, follows, me
+from kitch.api import auth, channels, chat, follows, me, recordings
 from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
@@ -45,7 +45,7 @@ HTTP_REQUESTS = Counter(
 HTTP_DURATION = Histogram(
     "kitch_http_request_duration_seconds", "Time to the response headers", ["area"]
 )
-AREAS = ("api", "hls", "ws", "metrics")
+AREAS = ("api", "hls", "vod", "ws", "metrics")
 
 
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
@@ -149,6 +149,7 @@ def api_routes() -> list[BaseRoute]:
         *channels.routes(),
         *follows.routes(),
         *chat.routes(),
+        *recordings.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 
@@ -207,6 +208,7 @@ def create_app(
         *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
         *events_routes(),
         *chat.ws_routes(),
+        *recordings.vod_routes(),
         *extra_routes,
         *fallback_routes,
     ]

@@ -25,6 +25,7 @@ from kitch.ingest.sinks import SinkFactory
 from kitch.logs import setup_logging
 from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
 from kitch.server.ingest import IngestHub
+from kitch.server.recordings import Recordings
 from kitch.server.rtmp import RtmpServer
 from kitch.transcode.ladder import Rung
 
@@ -47,7 +48,9 @@ def hls_settings_from(settings: Settings) -> HlsSettings:
     )
 
 
-def sink_factories(settings: Settings, db: Database) -> list[SinkFactory]:
+def sink_factories(
+    settings: Settings, db: Database, recordings: Recordings | None = None
+) -> list[SinkFactory]:
     """The outputs every broadcast feeds, in order, after the passthrough HLS sink (which the
     hub always puts first). One line each; a factory answers None to skip a broadcast."""
     config = LadderConfig(tuple(Rung(*r) for r in parse_ladder(settings.ladder)))
@@ -58,6 +61,7 @@ def sink_factories(settings: Settings, db: Database) -> list[SinkFactory]:
 
     return [
         lambda b: LadderSink(b.stream, b.channel_id, pool, config, channel_ladder),
+        *([recordings.sink] if recordings is not None else []),
     ]
 
 
@@ -78,7 +82,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
         registry = HlsRegistry(hls_settings_from(settings))
         events = Events(settings.viewer_window)
-        hub = IngestHub(db, registry, settings, sinks=sink_factories(settings, db), listener=events)
+        recordings = Recordings(db, settings)
+        await recordings.start()
+        hub = IngestHub(
+            db, registry, settings, sinks=sink_factories(settings, db, recordings), listener=events
+        )
         app = create_app(
             settings,
             db=db,
@@ -133,6 +141,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             server.should_exit = True
         await rtmp.close()
         await hub.stop()
+        await recordings.close()
         await asyncio.gather(*tasks)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
