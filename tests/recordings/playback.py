@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import av
@@ -23,7 +24,7 @@ class VodPlayback:
 
     def max_gap(self) -> float:
         pts = sorted(self.video_pts)
-        return max((b - a for a, b in zip(pts, pts[1:], strict=False)), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(pts)), default=0.0)
 
 
 def play_all(url: str) -> VodPlayback:
