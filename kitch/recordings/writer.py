@@ -94,6 +94,10 @@ def describe(exc: OSError) -> str:
     return f"cannot write the recording ({exc.strerror or exc.__class__.__name__})"
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
 class RecordingWriter:
     """Writes one recording into ``directory`` (created if missing) from its own thread."""
 
@@ -118,6 +122,7 @@ class RecordingWriter:
         self._inits: dict[int, str] = {}
         self._last_init = -2
         self._fd: int | None = None
+        self._made = False
         self._entries: list[files.Entry] = []
         self._ts = False
         self._td = 1
@@ -145,9 +150,9 @@ class RecordingWriter:
             if self._closed:
                 return False
             if self._queued_bytes + size > self.max_queue_bytes:
-                mib = self.max_queue_bytes / 2**20
                 self._stop_reason = (
-                    f"the disk could not keep up (more than {mib:g} MiB waiting to be written)"
+                    f"the disk could not keep up (more than {_size(self.max_queue_bytes)} "
+                    "waiting to be written)"
                 )
                 self._closed = True
                 self._queue.clear()
@@ -232,6 +237,11 @@ class RecordingWriter:
         log.warning("recording in %s stopped: %s", self.directory, reason)
         self._report(Stopped(reason, *self._figures()))
 
+    def _make_directory(self) -> None:
+        if not self._made:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._made = True
+
     def _write_file(self, name: str, data: bytes) -> None:
         path = self.directory / name
         try:
@@ -243,14 +253,14 @@ class RecordingWriter:
             raise
 
     def _write_init(self, job: InitJob) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._make_directory()
         name = files.init_name(job.number)
         self._write_file(name, job.data)
         self._inits[job.number] = name
         self.bytes += len(job.data)
 
     def _write_segment(self, job: SegmentJob) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._make_directory()
         name = files.segment_name(job.msn, job.ts)
         self._write_file(name, job.data)
         map_uri = None
