@@ -4,7 +4,7 @@ Run from the repository root after the Cython build; the baseline needs
 ``apt-get install -y nginx libnginx-mod-rtmp``::
 
     python3 benchmarks/bench_passthrough.py [--quick] [--seconds 30] [--publishers 8]
-        [--hostile 48]
+        [--hostile 48] [--recording]
 
 Each publisher is ``ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv`` of a 10 s 1080p
 6 Mb/s H.264 + AAC FLV (made once with PyAV, cached in .bench-cache/). Runs, each on a fresh
@@ -19,6 +19,13 @@ The hostile run is followed by the same hostile sockets alone on a fresh server,
 publishers' own cost beside them is (CPU with both - CPU of the hostile sockets alone) / N.
 Aims: no more CPU per stream than nginx-rtmp; the hostile sockets move the publishers' CPU cost
 by no more than noise (twice the summed slice spreads).
+
+Kitch runs the passthrough alone (``--ladder off``, ``--recordings off``). Each option below
+adds, right after each plain 1- and N-publisher run, the same run with that output turned on,
+and prints the CPU per stream it adds as a ratio to the passthrough alone in the same session:
+
+* ``--recording``: every broadcast recorded to disk (the recorder sink's writer thread; files in
+  the server's temporary data directory). Aim: under 10 % more CPU per stream.
 """
 
 from __future__ import annotations
@@ -51,6 +58,17 @@ from _common import (
     verdict,
 )
 from _hostile import HostilePeers
+
+#: Kitch's environment for the passthrough alone; each option's runs add their own on top.
+PASSTHROUGH_ENV = {"KITCH_LADDER": "off", "KITCH_RECORDINGS": "off"}
+#: Additive options: name -> (help, the environment that turns the output on, aim as a ratio).
+OPTIONS: dict[str, tuple[str, dict[str, str], float]] = {
+    "recording": (
+        "also measure with every broadcast recorded to disk",
+        {"KITCH_RECORDINGS": "on"},
+        0.10,
+    ),
+}
 
 
 @dataclass
@@ -112,9 +130,18 @@ def measure(
 
 
 def kitch_run(
-    media: Media, n: int, window: float, warmup: float, slices: int, hostile: int = 0
+    media: Media,
+    n: int,
+    window: float,
+    warmup: float,
+    slices: int,
+    hostile: int = 0,
+    option: str | None = None,
 ) -> tuple[Run, list[str]]:
-    with Kitch() as k:
+    env = dict(PASSTHROUGH_ENV)
+    if option is not None:
+        env.update(OPTIONS[option][1])
+    with Kitch(env) as k:
         urls = [k.publish_url(f"pub{i}") for i in range(n)]
         rss0 = rss_bytes(k.pid)
         procs = [ffmpeg_publish(url, media) for url in urls]
@@ -124,6 +151,8 @@ def kitch_run(
                     lambda i=i: k.server.channel(f"pub{i}")["live"], 15, f"pub{i} live"
                 )
             label = f"kitch, {n} publisher(s)" + (f" + {hostile} hostile" if hostile else "")
+            if option is not None:
+                label += f" + {option}"
             if not n:
                 label = f"kitch, {hostile} hostile sockets alone"
             if not hostile:
@@ -171,7 +200,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window (30)")
     ap.add_argument("--publishers", type=int, default=8, help="publishers of the big run (8)")
     ap.add_argument("--hostile", type=int, default=48, help="hostile sockets (48)")
+    for name, (text, _, _) in OPTIONS.items():
+        ap.add_argument(f"--{name}", action="store_true", help=text)
     args = ap.parse_args()
+    options = [name for name in OPTIONS if getattr(args, name)]
     print(machine())
     media = media_for(args.quick)
     n, hostile = (2, 6) if args.quick else (args.publishers, args.hostile)
@@ -184,6 +216,10 @@ def main() -> None:
         run, _ = kitch_run(media, c, window, warmup, slices)
         runs["kitch", c] = run
         print(run.describe(), flush=True)
+        for option in options:
+            run, _ = kitch_run(media, c, window, warmup, slices, option=option)
+            runs[option, c] = run
+            print(run.describe(), flush=True)
     hostile_run, report = kitch_run(media, n, window, warmup, slices, hostile)
     print(hostile_run.describe())
     for line in report:
@@ -213,6 +249,19 @@ def main() -> None:
             f"of a core per stream = {ratio}; aim <= 1x: "
             f"{verdict(k.mean <= ng.mean + max(k.noise, ng.noise))}"
         )
+    for option in options:
+        aim = OPTIONS[option][2]
+        for c in counts:
+            alone, more = runs["kitch", c], runs[option, c]
+            added = more.mean - alone.mean
+            noise = more.noise + alone.noise
+            ratio = added / alone.mean if alone.mean > 0 else float("nan")
+            print(
+                f"  {c} publisher(s) + {option}: {more.mean * 100:.2f} vs passthrough alone "
+                f"{alone.mean * 100:.2f} % of a core per stream: adds {added * 100:+.2f} "
+                f"(+/- {noise * 100:.2f}) = {ratio * 100:+.1f} % of the passthrough's CPU; "
+                f"aim < {aim * 100:.0f} %: {verdict(added <= aim * alone.mean + noise)}"
+            )
     base = runs["kitch", n]
     # The publishers' share beside the hostile sockets: the server's CPU less what the same
     # hostile sockets cost it with no publisher at all, per stream.
