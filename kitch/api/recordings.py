@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -255,9 +256,11 @@ async def vod_file(request: Request) -> Response:
     path = directory / name
     if name == files.PLAYLIST:
         return await _playlist(path, live=rec.state == "recording")
-    try:
-        st = await asyncio.to_thread(os.stat, path)
+    try:  # the file itself, never what a link in the directory points to
+        st = await asyncio.to_thread(os.lstat, path)
     except OSError:
+        return _vod_error(404, "not_found", "no such recording file")
+    if not stat.S_ISREG(st.st_mode):
         return _vod_error(404, "not_found", "no such recording file")
     return FileResponse(
         path,

@@ -236,8 +236,22 @@ def disk_usage(directory: Path) -> int:
     return total
 
 
+def looks_like_recording(directory: str) -> bool:
+    """Whether a directory holds nothing but what a recording holds (so a cleanup never
+    deletes something else that happens to sit under a shared recordings directory)."""
+    try:
+        return all(
+            entry.is_file(follow_symlinks=False)
+            and (FILE_NAME.match(entry.name) or entry.name == PLAYLIST + ".tmp")
+            for entry in os.scandir(directory)
+        )
+    except OSError:
+        return False
+
+
 def directories(root: Path) -> list[str]:
-    """``channel/broadcast`` of every recording directory under ``root``."""
+    """``channel/broadcast`` of every recording directory under ``root`` (directories named
+    like one and holding only recording files)."""
     found: list[str] = []
     try:
         channels = list(os.scandir(root))
@@ -248,7 +262,11 @@ def directories(root: Path) -> list[str]:
             continue
         try:
             for item in os.scandir(channel.path):
-                if item.is_dir(follow_symlinks=False) and item.name.isdigit():
+                if (
+                    item.is_dir(follow_symlinks=False)
+                    and item.name.isdigit()
+                    and looks_like_recording(item.path)
+                ):
                     found.append(f"{channel.name}/{item.name}")
         except OSError:
             continue

@@ -47,6 +47,9 @@ async def test_expired_then_oldest_over_the_quota_then_stray_directories(tmp_pat
             )
             made[name] = (rid, root / path)
         (root / "ghost" / "99").mkdir(parents=True)  # a deleted account's leftovers
+        (root / "ghost" / "99" / "s0.m4s").write_bytes(b"x")
+        (root / "photos" / "2024").mkdir(parents=True)  # not a recording: never touched
+        (root / "photos" / "2024" / "me.jpg").write_bytes(b"x")
         recordings = Recordings(db, settings, clock=lambda: NOW)
         deleted = await recordings.cleanup()
         # "old" is past 14 days; then 3,000 bytes (the live one counts) > 2,500: the oldest
@@ -57,6 +60,7 @@ async def test_expired_then_oldest_over_the_quota_then_stray_directories(tmp_pat
             assert (await rows.get_recording(db, rid) is None) == gone, name
             assert directory.exists() != gone, name
         assert not (root / "ghost").exists()
+        assert (root / "photos" / "2024" / "me.jpg").exists()
         assert await recordings.cleanup() == []  # nothing more to do
         assert await rows.bytes_used(db, channel.id) == 2000
     finally:

@@ -192,6 +192,10 @@ def test_a_full_disk_stops_the_recording_and_the_live_stream_goes_on(
         assert abs(playback.frames - rec["duration"] * FPS) <= 2
         # the recording stays stopped while the broadcast goes on
         assert only_recording(server, "full")["segments"] == rec["segments"]
+        # a link left in the directory is never followed by the HTTP side
+        left = next(p.name for p in directory.iterdir() if p.is_symlink())
+        base = rec["playlist_url"].rsplit("/", 1)[0]
+        assert server.exchange("GET", f"{base}/{left}")[0] == 404
     finally:
         pub.stop()
 
