@@ -228,9 +228,10 @@ def disk_usage(directory: Path) -> int:
     """Bytes of the files in ``directory`` (0 when it is missing)."""
     total = 0
     try:
-        for entry in os.scandir(directory):
-            if entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
     except OSError:
         return total
     return total
@@ -240,11 +241,12 @@ def looks_like_recording(directory: str) -> bool:
     """Whether a directory holds nothing but what a recording holds (so a cleanup never
     deletes something else that happens to sit under a shared recordings directory)."""
     try:
-        return all(
-            entry.is_file(follow_symlinks=False)
-            and (FILE_NAME.match(entry.name) or entry.name == PLAYLIST + ".tmp")
-            for entry in os.scandir(directory)
-        )
+        with os.scandir(directory) as entries:
+            return all(
+                entry.is_file(follow_symlinks=False)
+                and (FILE_NAME.match(entry.name) is not None or entry.name == PLAYLIST + ".tmp")
+                for entry in entries
+            )
     except OSError:
         return False
 
@@ -254,20 +256,23 @@ def directories(root: Path) -> list[str]:
     like one and holding only recording files)."""
     found: list[str] = []
     try:
-        channels = list(os.scandir(root))
+        with os.scandir(root) as entries:
+            channels = list(entries)
     except OSError:
         return found
     for channel in channels:
         if not channel.is_dir(follow_symlinks=False):
             continue
         try:
-            for item in os.scandir(channel.path):
-                if (
-                    item.is_dir(follow_symlinks=False)
-                    and item.name.isdigit()
-                    and looks_like_recording(item.path)
-                ):
-                    found.append(f"{channel.name}/{item.name}")
+            with os.scandir(channel.path) as entries:
+                items = list(entries)
         except OSError:
             continue
+        for item in items:
+            if (
+                item.is_dir(follow_symlinks=False)
+                and item.name.isdigit()
+                and looks_like_recording(item.path)
+            ):
+                found.append(f"{channel.name}/{item.name}")
     return found
