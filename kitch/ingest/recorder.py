@@ -42,6 +42,8 @@ log = logging.getLogger("kitch.recordings")
 
 #: Segments kept while the channel's switch is being read (a few seconds of media at most).
 PENDING_SEGMENTS = 16
+#: Seconds between two progress rows written while recording (the first segment at once).
+PROGRESS_INTERVAL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class RecorderSink:
         self._inits_sent: set[int] = set()
         self._ended_at: float | None = None
         self._figures = (0, 0, 0.0)
+        self._saved_at: float | None = None  # monotonic time of the last progress row
         self.store.segment_listeners.append(self._on_segment)
         self._task = asyncio.ensure_future(self._begin())
 
@@ -183,7 +186,10 @@ class RecorderSink:
             return
         self._figures = (report.segments, report.bytes, report.duration)
         if isinstance(report, Progress):
-            if self.state == "recording":
+            now = time.monotonic()
+            due = self._saved_at is None or now - self._saved_at >= PROGRESS_INTERVAL
+            if self.state == "recording" and due:
+                self._saved_at = now
                 self.backend.update(target.id, self._status("recording", None))
             return
         self._unlisten()
