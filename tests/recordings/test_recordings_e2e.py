@@ -289,3 +289,21 @@ def test_expired_recordings_are_deleted_by_the_cleanup(
     server.wait_for(lambda: not directory.exists(), 15, "the expired recording to go")
     assert recordings(server, "brief", acct.access_token) == []
     assert "deleting recording 1 of brief" in server.log()
+
+
+def test_mpeg_ts_output_is_recorded_as_ts_segments(
+    server_factory: ServerFactory, av_fixture: Fixture
+) -> None:
+    server = server_factory("--ladder", "off", "--hls-format", "ts")
+    acct = server.create_account("tsrec")
+    publish_pyav(server.rtmp_url(acct.stream_key), av_fixture, loops=2)
+    rec = wait_state(server, "tsrec", "ended")
+    text = server.get(rec["playlist_url"]).decode()
+    assert "#EXT-X-VERSION:3" in text and "#EXT-X-MAP" not in text
+    assert all(name.endswith(".ts") for name in playlist_entries(text))
+    assert rec["duration"] == pytest.approx(2 * av_fixture.seconds, abs=0.15)
+    playback = play_all(server.base + rec["playlist_url"])
+    assert abs(playback.frames - rec["duration"] * FPS) <= 2
+    base = rec["playlist_url"].rsplit("/", 1)[0]
+    status, _, headers = server.exchange("GET", f"{base}/{playlist_entries(text)[0]}")
+    assert status == 200 and headers["Content-Type"] == "video/mp2t"
