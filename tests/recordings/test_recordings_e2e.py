@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -307,3 +308,28 @@ def test_mpeg_ts_output_is_recorded_as_ts_segments(
     base = rec["playlist_url"].rsplit("/", 1)[0]
     status, _, headers = server.exchange("GET", f"{base}/{playlist_entries(text)[0]}")
     assert status == 200 and headers["Content-Type"] == "video/mp2t"
+
+
+def test_a_clean_shutdown_closes_the_recording_in_progress(
+    server_factory: ServerFactory, av_fixture: Fixture, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    server = server_factory("--ladder", "off", data_dir=data)
+    acct = server.create_account("sigterm")
+    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), av_fixture)
+    try:
+        server.wait_for(
+            lambda: any(r["segments"] >= 2 for r in recordings(server, "sigterm")), 20, "segments"
+        )
+        server.stop(signal.SIGTERM)
+    finally:
+        pub.stop()
+    (directory,) = (data / "recordings" / "sigterm").iterdir()
+    text = (directory / "index.m3u8").read_text()
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.endswith("#EXT-X-ENDLIST\n")
+    with sqlite3.connect(data / "kitch.db") as db:
+        state, reason, segments = db.execute(
+            "SELECT state, reason, segments FROM recordings"
+        ).fetchone()
+    assert (state, reason) == ("ended", None)
+    assert segments == len(playlist_entries(text)) >= 2
