@@ -4,7 +4,7 @@ Run from the repository root after the Cython build; the baseline needs
 ``apt-get install -y nginx libnginx-mod-rtmp``::
 
     python3 benchmarks/bench_passthrough.py [--quick] [--seconds 30] [--publishers 8]
-        [--hostile 48] [--with thumbnails [--thumbnail-interval 2]]
+        [--hostile 48] [--with thumbnails [--thumbnail-interval 2]] [--recording]
 
 Each publisher is ``ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv`` of a 10 s 1080p
 6 Mb/s H.264 + AAC FLV (made once with PyAV, cached in .bench-cache/). Runs, each on a fresh
@@ -20,8 +20,8 @@ publishers' own cost beside them is (CPU with both - CPU of the hostile sockets 
 Aims: no more CPU per stream than nginx-rtmp; the hostile sockets move the publishers' CPU cost
 by no more than noise (twice the summed slice spreads).
 
-Kitch runs passthrough only here (``KITCH_LADDER=off``, ``KITCH_THUMBNAIL_INTERVAL=0``). Other
-outputs are measured against it with ``--with``:
+Kitch runs the passthrough alone here (``KITCH_LADDER=off``, ``KITCH_THUMBNAIL_INTERVAL=0``,
+``KITCH_RECORDINGS=off``). Other outputs are measured against it:
 
 * ``--with thumbnails``: after each kitch run of 1 and N publishers, the same publishers on a
   fresh server with live thumbnails every ``--thumbnail-interval`` seconds (default 2: short,
@@ -29,6 +29,9 @@ outputs are measured against it with ``--with``:
   difference, printed as a ratio to passthrough alone; divided by the pictures made (counted
   from each channel's health) it is the CPU per picture, from which the cost at the default
   interval (45 s) follows. Aim: well under 1 % of a core per stream at the default interval.
+* ``--recording``: every broadcast recorded to disk (the recorder sink's writer thread; files in
+  the server's temporary data directory), right after each plain run, printing the CPU per
+  stream it adds as a ratio to the passthrough alone. Aim: under 10 % more CPU per stream.
 """
 
 from __future__ import annotations
@@ -65,10 +68,23 @@ from _hostile import HostilePeers
 
 from kitch.ingest.thumbnails import DEFAULT_INTERVAL
 
-#: Settings of the passthrough-only kitch runs (no ladder, no thumbnails).
-PASSTHROUGH_ONLY = {"KITCH_LADDER": "off", "KITCH_THUMBNAIL_INTERVAL": "0"}
+#: Kitch's environment for the passthrough alone (no ladder, thumbnails or recordings); each
+#: option's runs add their own on top.
+PASSTHROUGH_ONLY = {
+    "KITCH_LADDER": "off",
+    "KITCH_THUMBNAIL_INTERVAL": "0",
+    "KITCH_RECORDINGS": "off",
+}
 #: What ``--with`` may turn on beside passthrough.
 WITH_CHOICES = ("thumbnails",)
+#: Additive options: name -> (help, the environment that turns the output on, aim as a ratio).
+OPTIONS: dict[str, tuple[str, dict[str, str], float]] = {
+    "recording": (
+        "also measure with every broadcast recorded to disk",
+        {"KITCH_RECORDINGS": "on"},
+        0.10,
+    ),
+}
 
 
 @dataclass
@@ -130,9 +146,18 @@ def measure(
 
 
 def kitch_run(
-    media: Media, n: int, window: float, warmup: float, slices: int, hostile: int = 0
+    media: Media,
+    n: int,
+    window: float,
+    warmup: float,
+    slices: int,
+    hostile: int = 0,
+    option: str | None = None,
 ) -> tuple[Run, list[str]]:
-    with Kitch(PASSTHROUGH_ONLY) as k:
+    env = dict(PASSTHROUGH_ONLY)
+    if option is not None:
+        env.update(OPTIONS[option][1])
+    with Kitch(env) as k:
         urls = [k.publish_url(f"pub{i}") for i in range(n)]
         rss0 = rss_bytes(k.pid)
         procs = [ffmpeg_publish(url, media) for url in urls]
@@ -142,6 +167,8 @@ def kitch_run(
                     lambda i=i: k.server.channel(f"pub{i}")["live"], 15, f"pub{i} live"
                 )
             label = f"kitch, {n} publisher(s)" + (f" + {hostile} hostile" if hostile else "")
+            if option is not None:
+                label += f" + {option}"
             if not n:
                 label = f"kitch, {hostile} hostile sockets alone"
             if not hostile:
@@ -274,7 +301,10 @@ def main() -> None:
         default=2.0,
         help="seconds between thumbnails in the --with thumbnails runs (2)",
     )
+    for name, (text, _, _) in OPTIONS.items():
+        ap.add_argument(f"--{name}", action="store_true", help=text)
     args = ap.parse_args()
+    options = [name for name in OPTIONS if getattr(args, name)]
     print(machine())
     media = media_for(args.quick)
     n, hostile = (2, 6) if args.quick else (args.publishers, args.hostile)
@@ -293,6 +323,10 @@ def main() -> None:
             thumbnail_runs[c] = kitch_thumbnails_run(media, c, window, warmup, slices, interval)
             for line in describe_thumbnails(run, thumbnail_runs[c]):
                 print(line, flush=True)
+        for option in options:
+            run, _ = kitch_run(media, c, window, warmup, slices, option=option)
+            runs[option, c] = run
+            print(run.describe(), flush=True)
     hostile_run, report = kitch_run(media, n, window, warmup, slices, hostile)
     print(hostile_run.describe())
     for line in report:
@@ -326,6 +360,19 @@ def main() -> None:
         print(f"  {c} publisher(s) with thumbnails:")
         for line in describe_thumbnails(runs["kitch", c], t)[2:]:
             print("  " + line)
+    for option in options:
+        aim = OPTIONS[option][2]
+        for c in counts:
+            alone, more = runs["kitch", c], runs[option, c]
+            added = more.mean - alone.mean
+            noise = more.noise + alone.noise
+            ratio = added / alone.mean if alone.mean > 0 else float("nan")
+            print(
+                f"  {c} publisher(s) + {option}: {more.mean * 100:.2f} vs passthrough alone "
+                f"{alone.mean * 100:.2f} % of a core per stream: adds {added * 100:+.2f} "
+                f"(+/- {noise * 100:.2f}) = {ratio * 100:+.1f} % of the passthrough's CPU; "
+                f"aim < {aim * 100:.0f} %: {verdict(added <= aim * alone.mean + noise)}"
+            )
     base = runs["kitch", n]
     # The publishers' share beside the hostile sockets: the server's CPU less what the same
     # hostile sockets cost it with no publisher at all, per stream.

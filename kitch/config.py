@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 ENV_PREFIX = "KITCH_"
 
 
@@ -41,6 +42,8 @@ POSITIVE = (
     "http_max_connections",
     "http_header_timeout",
     "http_max_header_bytes",
+    "recording_cleanup_interval",
+    "recording_queue_bytes",
 )
 
 
@@ -160,6 +163,35 @@ class Settings:
         "Seconds between a live stream's thumbnails: 30-60 in production, 0 turns thumbnails "
         "off; 1-29 are accepted for tests (the server warns).",
     )
+    recordings: bool = _opt(
+        True,
+        "Record broadcasts (the source rendition, as VOD) of channels whose recording switch is "
+        "on, as it is by default; off: record nothing.",
+    )
+    recordings_dir: Path | None = _opt(
+        None, "Directory recordings are written to; unset: DATA_DIR/recordings."
+    )
+    recording_retention_days: float = _opt(
+        14.0, "Days a finished recording is kept before the cleanup deletes it; 0: forever."
+    )
+    recording_quota_bytes: int = _opt(
+        10 * GIB,
+        "Disk space all recordings may take, in bytes; past it the cleanup deletes the oldest "
+        "finished ones; 0: no quota.",
+    )
+    recording_cleanup_interval: float = _opt(
+        600.0, "Seconds between two cleanups of the recordings (retention and quota)."
+    )
+    recording_queue_bytes: int = _opt(
+        64 * MIB,
+        "Most bytes of one recording waiting for the disk; a disk slower than the stream stops "
+        "the recording (the live stream goes on).",
+    )
+
+    @property
+    def recordings_root(self) -> Path:
+        """Where recordings are written (``recordings_dir``, else DATA_DIR/recordings)."""
+        return self.recordings_dir or self.data_dir / "recordings"
 
     def __post_init__(self) -> None:
         parse_ladder(self.ladder)

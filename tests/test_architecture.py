@@ -47,6 +47,7 @@ LOWER = (
     "kitch/ingest",
     "kitch/auth",
     "kitch/db",
+    "kitch/recordings",
     "kitch/media.py",
     "kitch/keys.py",
 )
@@ -123,6 +124,14 @@ def test_lower_layers_never_import_http_or_server(part: str) -> None:
         for name in imports(path):
             assert not _under(name, UPPER), f"{path.relative_to(ROOT)} imports {name}"
             assert name.split(".")[0] not in ("starlette", "uvicorn"), (path, name)
+
+
+def test_recordings_files_import_only_themselves() -> None:
+    """The writer thread and the file layout know nothing of the database, HLS or ingest."""
+    for path in _files("kitch/recordings"):
+        for name in imports(path):
+            if name.split(".")[0] == "kitch":
+                assert _under(name, {"kitch.recordings"}), f"{path.relative_to(ROOT)}: {name}"
 
 
 def test_only_the_transcoder_imports_av() -> None:

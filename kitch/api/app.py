@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, chat, follows, me, moderation
+from kitch.api import auth, channels, chat, follows, me, moderation, recordings
 from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
@@ -47,7 +47,7 @@ HTTP_REQUESTS = Counter(
 HTTP_DURATION = Histogram(
     "kitch_http_request_duration_seconds", "Time to the response headers", ["area"]
 )
-AREAS = ("api", "hls", "ws", "metrics")
+AREAS = ("api", "hls", "vod", "ws", "metrics")
 
 
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
@@ -152,6 +152,7 @@ def api_routes() -> list[BaseRoute]:
         *follows.routes(),
         *chat.routes(),
         *moderation.routes(),
+        *recordings.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 
@@ -213,6 +214,7 @@ def create_app(
         *events_routes(),
         *chat.ws_routes(),
         *thumbnail_routes(),
+        *recordings.vod_routes(),
         *extra_routes,
         *fallback_routes,
     ]

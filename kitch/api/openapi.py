@@ -272,6 +272,50 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ts=NUM,
     ),
     "ChatHistory": _obj(["messages"], messages={"type": "array", "items": _ref("ChatMessage")}),
+    "Recording": _obj(
+        [
+            "id",
+            "channel",
+            "title",
+            "state",
+            "reason",
+            "started_at",
+            "ended_at",
+            "duration",
+            "segments",
+            "bytes",
+            "playlist_url",
+        ],
+        id=INT,
+        channel=STR,
+        title=STR,
+        state={
+            "type": "string",
+            "enum": ["recording", "ended", "stopped", "failed"],
+            "description": "recording: being written (an EVENT playlist); ended: closed as VOD; "
+            "stopped: stopped before the broadcast ended (reason says why), playable up to "
+            "there; failed: nothing playable (listed for the owner only)",
+        },
+        reason={**_nullable(STR), "description": "why it stopped early or failed"},
+        started_at=TIME,
+        ended_at=_nullable(TIME),
+        duration={**NUM, "description": "seconds of media listed"},
+        segments=INT,
+        bytes={**INT, "description": "bytes on disk"},
+        playlist_url={**STR, "description": "its HLS playlist: /vod/{id}/index.m3u8"},
+    ),
+    "RecordingList": _obj(["recordings"], recordings={"type": "array", "items": _ref("Recording")}),
+    "RecordingSettings": _obj(
+        ["enabled", "server_enabled", "retention_days", "quota_bytes", "used_bytes"],
+        enabled={**BOOL, "description": "the channel's switch, read when a broadcast starts"},
+        server_enabled={**BOOL, "description": "false: the server records nothing (--recordings)"},
+        retention_days={**NUM, "description": "finished recordings are deleted after; 0: never"},
+        quota_bytes={
+            **INT,
+            "description": "the server's disk quota for all recordings (oldest go first); 0: none",
+        },
+        used_bytes={**INT, "description": "bytes this channel's recordings take"},
+    ),
     "ChatAudit": _obj(
         ["entries"],
         entries={
@@ -338,6 +382,11 @@ RESPONSES: dict[str, str] = {
     "chat_history": "ChatHistory",
     "chat_audit": "ChatAudit",
     "chat_bans": "ChatBans",
+    "list_recordings": "RecordingList",
+    "get_recording": "Recording",
+    "rename_recording": "Recording",
+    "get_recording_settings": "RecordingSettings",
+    "patch_recording_settings": "RecordingSettings",
 }
 
 REQUEST_BODIES: dict[str, dict[str, Any]] = {
@@ -378,6 +427,10 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
             "description": "either field may be left out; applied when the next broadcast starts",
         },
     ),
+    "rename_recording": _obj(["title"], title={**STR, "description": "1-140 characters"}),
+    "patch_recording_settings": _obj(
+        ["enabled"], enabled={**BOOL, "description": "record the next broadcasts"}
+    ),
     "read_notifications": {
         "oneOf": [
             _obj(["ids"], ids={"type": "array", "items": INT, "maxItems": 500}),
@@ -390,7 +443,13 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
 OPTIONAL_BODIES = {"refresh", "logout"}
 RAW_BODIES = {"put_avatar"}
 #: Success statuses other than 200 (a test reads each handler's source to keep this current).
-SUCCESS_STATUS = {"register": 201, "logout": 204, "delete_me": 204, "delete_avatar": 204}
+SUCCESS_STATUS = {
+    "register": 201,
+    "logout": 204,
+    "delete_me": 204,
+    "delete_avatar": 204,
+    "delete_recording": 204,
+}
 SUCCESS_MEDIA = {"user_avatar": "image/*"}
 QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
     "list_channels": [
@@ -433,6 +492,14 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
             "schema": {"type": "integer", "minimum": 1, "maximum": 100},
         },
     ],
+    "list_recordings": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 100},
+        },
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    ],
 }
 #: The CSRF header of the cookie-authenticated auth calls.
 HEADER_PARAMETERS: dict[str, list[dict[str, Any]]] = {
@@ -457,6 +524,50 @@ PUBLIC = {
     "openapi_json",
     "server_info",
     "chat_history",
+    "list_recordings",
+    "get_recording",
+}
+
+#: Routes outside /api/v1 that clients use: a recording's HLS files (kitch/api/recordings.py).
+VOD_PATHS: dict[str, Any] = {
+    "/vod/{id}/{file}": {
+        "parameters": [
+            {"name": "id", "in": "path", "required": True, "schema": INT},
+            {
+                "name": "file",
+                "in": "path",
+                "required": True,
+                "schema": {
+                    "type": "string",
+                    "pattern": r"^(index\.m3u8|init(-\d+)?\.mp4|s\d+\.(m4s|ts))$",
+                },
+            },
+        ],
+        "get": {
+            "operationId": "vod_file",
+            "summary": "A recording's HLS playlist (index.m3u8), init segment or segment; "
+            "segments answer Range requests and are cached forever",
+            "parameters": [
+                {"name": "Range", "in": "header", "schema": STR, "description": "bytes=..."}
+            ],
+            "responses": {
+                "200": {
+                    "description": "the file",
+                    "content": {
+                        "application/vnd.apple.mpegurl": {"schema": STR},
+                        "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+                        "video/iso.segment": {"schema": {"type": "string", "format": "binary"}},
+                        "video/mp2t": {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                "206": {"description": "the range asked for"},
+                "default": {
+                    "description": "error",
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
+            },
+        },
+    }
 }
 
 
@@ -531,7 +642,7 @@ def build_spec(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Kitch API", "version": kitch.__version__},
-        "paths": paths,
+        "paths": {**paths, **VOD_PATHS},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

@@ -4,12 +4,12 @@
 
 - ``/assets/<file>``: hashed bundle files, ``Cache-Control: public, max-age=31536000, immutable``;
   a missing asset is a 404, never index.html.
-- ``/``, ``/login``, ``/register``, ``/dashboard``, ``/settings`` and ``/<channel>`` (one path
-  segment that looks like a username): ``index.html`` with ``Cache-Control: no-cache``, an ETag
-  and a Content-Security-Policy.
+- ``/``, ``/login``, ``/register``, ``/dashboard``, ``/settings``, ``/videos/<id>`` (a
+  recording) and ``/<channel>`` (one path segment that looks like a username): ``index.html``
+  with ``Cache-Control: no-cache``, an ETag and a Content-Security-Policy.
 
-It never answers under ``/api``, ``/hls``, ``/ws`` or ``/metrics``: those paths raise a 404
-``HTTPException`` so the application's own error handler formats it. The app mounts these
+It never answers under ``/api``, ``/hls``, ``/vod``, ``/ws`` or ``/metrics``: those paths raise a
+404 ``HTTPException`` so the application's own error handler formats it. The app mounts these
 routes LAST. When the bundle is missing (a source checkout that was never built) every page is a
 503 saying how to build it.
 """
@@ -33,7 +33,7 @@ WEBAPP_DIR = Path(__file__).resolve().parent.parent / "webapp"
 ASSET_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
 
-RESERVED_PREFIXES = ("api", "hls", "ws", "metrics", "assets")
+RESERVED_PREFIXES = ("api", "hls", "vod", "ws", "metrics", "assets")
 """First path segments that belong to other routes: the SPA fallback never answers them."""
 
 SPA_PAGES = ("/", "/login", "/register", "/dashboard", "/settings")
@@ -167,5 +167,6 @@ def web_routes(settings: object = None, *, webapp_dir: Path | None = None) -> li
     methods = ["GET", "HEAD"]
     routes: list[BaseRoute] = [Route("/assets/{name}", asset, methods=methods)]
     routes += [Route(path, spa_page, methods=methods) for path in SPA_PAGES]
+    routes.append(Route("/videos/{id:int}", spa_page, methods=methods))
     routes.append(Route("/{channel:kitch_channel}", spa_page, methods=methods))
     return routes

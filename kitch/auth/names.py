@@ -80,6 +80,7 @@ RESERVED_USERNAMES = frozenset(
         "users",
         "video",
         "videos",
+        "vod",
         "well_known",
         "ws",
         "www",

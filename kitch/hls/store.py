@@ -9,11 +9,15 @@ preload hint is always right; MPEG-TS parts are not listed).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
 from kitch.hls.settings import HlsSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -65,6 +69,9 @@ class RenditionStore:
         self.memory_drops = 0
         self._pdt_anchor: float | None = None  # wall clock minus media time
         self._init_id = -1
+        #: called with each segment as it completes (its ``data`` joined, its flags as first
+        #: listed), before it can leave the window: the recorder copies segments to disk
+        self.segment_listeners: list[Callable[[RenditionStore, Segment], None]] = []
 
     # ---- names ----------------------------------------------------------------------------
 
@@ -140,6 +147,11 @@ class RenditionStore:
             end = offset + len(p.data)
             p.data = view[offset:end]
             offset = end
+        for listener in list(self.segment_listeners):
+            try:
+                listener(self, seg)
+            except Exception:
+                log.exception("segment listener failed on %s", self.name)
         complete = sum(1 for s in self.segments if s.complete)
         while complete > self.settings.segment_count:
             self._depart(now)

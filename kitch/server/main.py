@@ -26,6 +26,7 @@ from kitch.ingest.thumbnails import PRODUCTION_INTERVAL, Thumbnailer, ThumbnailS
 from kitch.logs import setup_logging
 from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
 from kitch.server.ingest import IngestHub
+from kitch.server.recordings import Recordings
 from kitch.server.rtmp import RtmpServer
 from kitch.transcode.ladder import Rung
 
@@ -54,7 +55,10 @@ def thumbnail_store(settings: Settings) -> ThumbnailStore:
 
 
 def sink_factories(
-    settings: Settings, db: Database, thumbnails: Thumbnailer | None = None
+    settings: Settings,
+    db: Database,
+    thumbnails: Thumbnailer | None = None,
+    recordings: Recordings | None = None,
 ) -> list[SinkFactory]:
     """The outputs every broadcast feeds, in order, after the passthrough HLS sink (which the
     hub always puts first). One line each; a factory answers None to skip a broadcast."""
@@ -67,6 +71,7 @@ def sink_factories(
     return [
         lambda b: LadderSink(b.stream, b.channel_id, pool, config, channel_ladder),
         *([thumbnails.sink] if thumbnails is not None else []),
+        *([recordings.sink] if recordings is not None else []),
     ]
 
 
@@ -99,7 +104,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                     settings.thumbnail_interval,
                     low,
                 )
-        sinks = sink_factories(settings, db, thumbnailer)
+        recordings = Recordings(db, settings)
+        await recordings.start()
+        sinks = sink_factories(settings, db, thumbnailer, recordings)
         hub = IngestHub(db, registry, settings, sinks=sinks, listener=events)
         app = create_app(
             settings,
@@ -158,6 +165,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await hub.stop()
         if thumbnailer is not None:  # the ended broadcasts' last pictures reach the disk
             await asyncio.to_thread(thumbnailer.close)
+        await recordings.close()
         await asyncio.gather(*tasks)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

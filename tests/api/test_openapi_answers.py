@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from kitch.api.openapi import RESPONSES
-from kitch.db import Database
+from kitch.db import Database, recordings
 from kitch.db.follows import notify_live
 from kitch.db.queries import channel_for_stream_key, start_broadcast, update_broadcast_stats
 from kitch.ingest.hub import HLS_STATS
@@ -141,12 +141,14 @@ class Checker:
         self.seen: set[str] = set()
 
     async def call(
-        self, operation: str, status: int, *, name: str = "", **kwargs: Any
+        self, operation: str, status: int, *, name: str = "", ident: str = "", **kwargs: Any
     ) -> dict[str, Any]:
-        """Send ``operation`` (``{name}`` filled in), expect ``status``, validate the answer."""
+        """Send ``operation`` (``{name}`` and ``{id}`` filled in), expect ``status``, validate
+        the answer."""
         path, op = self.operations[operation]
         method = next(m for m, o in self.spec["paths"][path].items() if o is op)
-        response = await self.client.request(method.upper(), path.replace("{name}", name), **kwargs)
+        url = path.replace("{name}", name).replace("{id}", ident)
+        response = await self.client.request(method.upper(), url, **kwargs)
         assert response.status_code == status, (operation, response.text)
         documented = op["responses"].get(str(status)) or op["responses"]["default"]
         if status == 204:
@@ -170,11 +172,19 @@ async def checker(client: httpx.AsyncClient) -> Checker:
 
 
 AUTH = {"register", "login", "refresh", "logout", "patch_me"}
-EVERYTHING_ELSE = (set(RESPONSES) - AUTH) | {"delete_me", "delete_avatar"}
+RECORDINGS = {
+    "list_recordings",
+    "get_recording",
+    "rename_recording",
+    "delete_recording",
+    "get_recording_settings",
+    "patch_recording_settings",
+}
+EVERYTHING_ELSE = (set(RESPONSES) - AUTH - RECORDINGS) | {"delete_me", "delete_avatar"}
 
 
 def test_every_answer_schema_is_exercised() -> None:
-    assert set(RESPONSES) <= AUTH | EVERYTHING_ELSE
+    assert set(RESPONSES) <= AUTH | EVERYTHING_ELSE | RECORDINGS
 
 
 async def test_auth_answers_match_the_document(checker: Checker) -> None:
@@ -284,3 +294,57 @@ async def test_other_answers_match_the_document(
     await checker.call("delete_me", 403, json={"password": PASSWORD}, headers=auth)
     await checker.call("delete_me", 204, json={"password": password["new_password"]}, headers=auth)
     assert checker.seen >= EVERYTHING_ELSE
+
+
+async def test_recording_answers_match_the_document(
+    checker: Checker, register: Register, db: Database
+) -> None:
+    """The recordings list, one recording, rename, delete and the recording switch."""
+    auth = (await register("rhea"))["auth"]
+    other = (await register("ivo"))["auth"]
+    settings = await checker.call("get_recording_settings", 200, name="rhea", headers=auth)
+    assert settings["enabled"] is True and settings["used_bytes"] == 0
+    await checker.call("get_recording_settings", 403, name="rhea", headers=other)
+    off = await checker.call(
+        "patch_recording_settings", 200, name="rhea", json={"enabled": False}, headers=auth
+    )
+    assert off["enabled"] is False
+    await checker.call("patch_recording_settings", 422, name="rhea", json={}, headers=auth)
+    key = (await checker.call("get_stream_key", 200, headers=auth))["stream_key"]
+    ref = await channel_for_stream_key(db, key)
+    assert ref is not None
+    ids = []
+    for state, segments in (("ended", 3), ("failed", 0)):
+        broadcast = await start_broadcast(db, ref.channel_id, {})
+        rid = await recordings.create_recording(db, ref.channel_id, broadcast, f"rhea/{broadcast}")
+        await recordings.update_recording(
+            db,
+            rid,
+            state=state,
+            reason=None if segments else "the disk is full",
+            segments=segments,
+            size=1000 * segments,
+            duration=2.0 * segments,
+            ended_at=1.8e9,
+        )
+        ids.append(str(rid))
+    public = await checker.call("list_recordings", 200, name="rhea")
+    assert [r["id"] for r in public["recordings"]] == [int(ids[0])]
+    own = await checker.call("list_recordings", 200, name="rhea", headers=auth)
+    assert [r["state"] for r in own["recordings"]] == ["failed", "ended"]
+    await checker.call("list_recordings", 422, name="rhea", params={"limit": "101"})
+    await checker.call("list_recordings", 404, name="nobody")
+    assert (await checker.call("get_recording", 200, ident=ids[0]))["segments"] == 3
+    await checker.call("get_recording", 404, ident=ids[1])
+    assert (await checker.call("get_recording", 200, ident=ids[1], headers=auth))["reason"]
+    renamed = await checker.call(
+        "rename_recording", 200, ident=ids[0], json={"title": "Finals"}, headers=auth
+    )
+    assert renamed["title"] == "Finals"
+    await checker.call("rename_recording", 403, ident=ids[0], json={"title": "x"}, headers=other)
+    await checker.call("rename_recording", 401, ident=ids[0], json={"title": "x"})
+    await checker.call("rename_recording", 422, ident=ids[0], json={"title": 5}, headers=auth)
+    await checker.call("delete_recording", 403, ident=ids[0], headers=other)
+    await checker.call("delete_recording", 204, ident=ids[0], headers=auth)
+    await checker.call("delete_recording", 404, ident=ids[0], headers=auth)
+    assert checker.seen >= RECORDINGS

@@ -87,6 +87,22 @@ def test_bench_passthrough_with_thumbnails_quick() -> None:
     assert re.search(r"at the default 45 s interval: [\d.]+ % of a core per stream", out), out
 
 
+def test_bench_passthrough_recording_quick() -> None:
+    script = str(ROOT / "benchmarks" / "bench_passthrough.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--quick", "--recording"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    cpu = numbers(r"kitch, 2 publisher\(s\) \+ recording: ([\d.]+) % of a core per stream", out)
+    assert cpu and cpu[0] < 25, out
+    assert re.search(r"2 publisher\(s\) \+ recording: .* % of the passthrough's CPU", out), out
+
+
 def test_bench_serve_quick() -> None:
     out = run_quick("bench_serve.py")
     if shutil.which("wrk") is None:

@@ -12,6 +12,7 @@ import { ChannelRoute } from "./pages/ChannelPage";
 import { Dashboard } from "./pages/Dashboard";
 import { NotFound } from "./pages/NotFound";
 import { SettingsPage } from "./pages/Settings";
+import { RecordingRoute } from "./recordings/RecordingPage";
 
 function Header() {
   const auth = useAuth();
@@ -95,6 +96,7 @@ export function AppRoutes() {
               </RequireAuth>
             }
           />
+          <Route path="/videos/:id" element={<RecordingRoute />} />
           <Route path="/:channel" element={<ChannelRoute />} />
           <Route path="*" element={<NotFound />} />
         </Routes>

@@ -192,6 +192,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{name}/recording-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["get_recording_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch: operations["patch_recording_settings"];
+        trace?: never;
+    };
+    "/api/v1/channels/{name}/recordings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["list_recordings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -352,6 +388,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/recordings/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get: operations["get_recording"];
+        put?: never;
+        post?: never;
+        delete: operations["delete_recording"];
+        options?: never;
+        head?: never;
+        patch: operations["rename_recording"];
+        trace?: never;
+    };
     "/api/v1/server-info": {
         parameters: {
             query?: never;
@@ -378,6 +432,25 @@ export interface paths {
             cookie?: never;
         };
         get: operations["user_avatar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/vod/{id}/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: string;
+                id: number;
+            };
+            cookie?: never;
+        };
+        get: operations["vod_file"];
         put?: never;
         post?: never;
         delete?: never;
@@ -584,6 +657,44 @@ export interface components {
             id: number;
             is_admin: boolean;
             username: string;
+        };
+        Recording: {
+            /** @description bytes on disk */
+            bytes: number;
+            channel: string;
+            /** @description seconds of media listed */
+            duration: number;
+            /** Format: date-time */
+            ended_at: string | null;
+            id: number;
+            /** @description its HLS playlist: /vod/{id}/index.m3u8 */
+            playlist_url: string;
+            /** @description why it stopped early or failed */
+            reason: string | null;
+            segments: number;
+            /** Format: date-time */
+            started_at: string;
+            /**
+             * @description recording: being written (an EVENT playlist); ended: closed as VOD; stopped: stopped before the broadcast ended (reason says why), playable up to there; failed: nothing playable (listed for the owner only)
+             * @enum {string}
+             */
+            state: "recording" | "ended" | "stopped" | "failed";
+            title: string;
+        };
+        RecordingList: {
+            recordings: components["schemas"]["Recording"][];
+        };
+        RecordingSettings: {
+            /** @description the channel's switch, read when a broadcast starts */
+            enabled: boolean;
+            /** @description the server's disk quota for all recordings (oldest go first); 0: none */
+            quota_bytes: number;
+            /** @description finished recordings are deleted after; 0: never */
+            retention_days: number;
+            /** @description false: the server records nothing (--recordings) */
+            server_enabled: boolean;
+            /** @description bytes this channel's recordings take */
+            used_bytes: number;
         };
         ServerInfo: {
             public_url: string | null;
@@ -1100,6 +1211,109 @@ export interface operations {
             };
         };
     };
+    get_recording_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingSettings"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_recording_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description record the next broadcasts */
+                    enabled: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingSettings"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_recordings: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_me: {
         parameters: {
             query?: never;
@@ -1549,6 +1763,104 @@ export interface operations {
             };
         };
     };
+    get_recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recording"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rename_recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description 1-140 characters */
+                    title: string;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Recording"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     server_info: {
         parameters: {
             query?: never;
@@ -1597,6 +1909,51 @@ export interface operations {
                 content: {
                     "image/*": string;
                 };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    vod_file: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description bytes=... */
+                Range?: string;
+            };
+            path: {
+                file: string;
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.apple.mpegurl": string;
+                    "video/iso.segment": string;
+                    "video/mp2t": string;
+                    "video/mp4": string;
+                };
+            };
+            /** @description the range asked for */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description error */
             default: {

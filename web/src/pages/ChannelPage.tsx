@@ -13,6 +13,7 @@ import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../compo
 import { formatUptime } from "../lib/format";
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
+import { PastBroadcasts } from "../recordings/PastBroadcasts";
 import { NotFound } from "./NotFound";
 
 // hls.js is large: load it only on the watch page.
@@ -132,6 +133,7 @@ export function ChannelPage({ name }: { name: string }) {
         <Tags tags={channel.tags} />
         {channel.description && <p className="channel-description">{channel.description}</p>}
       </section>
+      <PastBroadcasts name={channel.name} />
       </div>
       <ChatPanel channel={channel.name} chat={chat} />
     </div>

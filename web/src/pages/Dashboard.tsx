@@ -1,8 +1,8 @@
 /**
  * Streamer dashboard: live status and ingest stats (polled every 3 s), stream health while live
  * (polled every 2 s, with graphs), OBS set-up with the server URL and the stream key (hidden
- * until asked; copy; rotate), the stream info editor, the quality ladder settings, and
- * end-broadcast / enable-ingest.
+ * until asked; copy; rotate), the stream info editor, the quality ladder settings, the
+ * recordings (switch, rename, delete) and end-broadcast / enable-ingest.
  */
 import { useEffect, useRef, useState } from "react";
 import type { RefObject } from "react";
@@ -29,6 +29,7 @@ import {
 } from "../lib/format";
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
+import { RecordingsManager } from "../recordings/RecordingsManager";
 import { LadderSettingsForm, StreamHealth } from "./StreamHealth";
 
 export function Dashboard() {
@@ -104,6 +105,7 @@ function DashboardFor({ username }: { username: string }) {
         <ObsSetup onIngestKnown={(enabled, stamp) => ingest.observed(enabled, stamp)} stamp={ingest.stamp} />
         {channel && <StreamInfoEditor channel={channel} onSaved={setChannel} />}
         {channel?.ladder && <LadderSettingsForm channel={channel} onSaved={setChannel} />}
+        <RecordingsManager username={username} />
       </div>
     </div>
   );

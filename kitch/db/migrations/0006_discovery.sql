@@ -1,0 +1,2 @@
+-- Placeholder so that migration 7 (recordings) applies on this branch: schema 6 belongs to
+-- the discovery work, whose own 0006_discovery.sql replaces this file when both are merged.
