@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, chat, follows, me
+from kitch.api import analytics, auth, channels, chat, follows, me, schedule
 from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
@@ -29,6 +29,7 @@ from kitch.api.events import routes as events_routes
 from kitch.api.hls import HlsApp
 from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
+from kitch.api.reminders import Reminders
 from kitch.api.routing import api_route
 from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
@@ -149,6 +150,8 @@ def api_routes() -> list[BaseRoute]:
         *channels.routes(),
         *follows.routes(),
         *chat.routes(),
+        *schedule.routes(),
+        *analytics.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 
@@ -176,9 +179,11 @@ def create_app(
     channel's health document by channel name (None: not live) for ``channels/{name}/health``;
     without it every channel answers ``{"live": false}``. ``events`` (made here when not
     given) pushes go-lives, notifications and viewer counts on ``/ws/events``; the ingest hub
-    shares it.
+    shares it. The scheduled streams' notifications run as a task of the lifespan
+    (:class:`~kitch.api.reminders.Reminders`).
     """
-    events = events if events is not None else Events(settings.viewer_window)
+    events = events if events is not None else Events(settings.viewer_window, settings.viewer_tick)
+    reminders = Reminders(events, settings.schedule_reminder)
 
     @asynccontextmanager
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -189,6 +194,7 @@ def create_app(
             if closed:
                 log.warning("closed %d broadcast session(s) left open by a crash", closed)
         events.start(app.state.db)
+        reminders.start(app.state.db)
         try:
             if lifespan is not None:
                 async with lifespan(app):
@@ -196,6 +202,7 @@ def create_app(
             else:
                 yield
         finally:
+            await reminders.stop()
             await events.stop()
             await chat.close(app)  # the chat's last storage batch, while the database is open
             if own:
@@ -207,6 +214,7 @@ def create_app(
         *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
         *events_routes(),
         *chat.ws_routes(),
+        *schedule.feed_routes(),
         *extra_routes,
         *fallback_routes,
     ]
@@ -225,6 +233,7 @@ def create_app(
     app.state.db = db
     app.state.health = health
     app.state.events = events
+    app.state.reminders = reminders
     on_sign_out(app, events.revoke_user)
     app.state.hosts = hosts
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)

@@ -1,0 +1,2 @@
+-- Kitch schema 6: a placeholder without statements, so that the migrations stay numbered
+-- without gaps; the real 0006_discovery.sql takes its place.

@@ -1,0 +1,2 @@
+-- Kitch schema 7: a placeholder without statements, so that the migrations stay numbered
+-- without gaps; the real 0007_recordings.sql takes its place.

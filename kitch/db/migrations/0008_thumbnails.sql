@@ -1,0 +1,2 @@
+-- Kitch schema 8: a placeholder without statements, so that the migrations stay numbered
+-- without gaps; the real 0008_thumbnails.sql takes its place.
