@@ -1,8 +1,8 @@
 /**
  * Streamer dashboard: live status and ingest stats (polled every 3 s), stream health while live
  * (polled every 2 s, with graphs), OBS set-up with the server URL and the stream key (hidden
- * until asked; copy; rotate), the stream info editor, the quality ladder settings, and
- * end-broadcast / enable-ingest.
+ * until asked; copy; rotate), the stream info editor, the quality ladder settings,
+ * end-broadcast / enable-ingest, the schedule editor and the analytics of past broadcasts.
  */
 import { useEffect, useRef, useState } from "react";
 import type { RefObject } from "react";
@@ -29,6 +29,8 @@ import {
 } from "../lib/format";
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
+import { AnalyticsPanel } from "./AnalyticsPanel";
+import { ScheduleEditor } from "./ScheduleEditor";
 import { LadderSettingsForm, StreamHealth } from "./StreamHealth";
 
 export function Dashboard() {
@@ -105,6 +107,8 @@ function DashboardFor({ username }: { username: string }) {
         {channel && <StreamInfoEditor channel={channel} onSaved={setChannel} />}
         {channel?.ladder && <LadderSettingsForm channel={channel} onSaved={setChannel} />}
       </div>
+      {channel && <ScheduleEditor username={username} channel={channel} />}
+      <AnalyticsPanel />
     </div>
   );
 }
