@@ -9,13 +9,12 @@ import { niceTop, summarise, tableRows, thin, viewerPath } from "../lib/analytic
 import { formatClock } from "../lib/schedule";
 
 const WIDTH = 600;
-const HEIGHT = 180;
+const HEIGHT = 190;
 const LEFT = 36;
+const TOP = 10;
 const BOTTOM = 22;
-
-function clock(t: number): string {
-  return formatClock(new Date(t * 1000).toISOString());
-}
+/** Spans shorter than this (seconds) show their times with seconds. */
+const SHORT = 600;
 
 export function ViewersChart({ samples, label = "Viewers" }: { samples: readonly ViewerSample[]; label?: string }) {
   const summary = summarise(samples);
@@ -27,10 +26,11 @@ export function ViewersChart({ samples, label = "Viewers" }: { samples: readonly
     );
   }
   const top = niceTop(summary.peak);
-  const plot = { width: WIDTH - LEFT, height: HEIGHT - BOTTOM };
+  const plot = { width: WIDTH - LEFT, height: HEIGHT - TOP - BOTTOM };
   const path = viewerPath(thin(samples, plot.width), plot, top);
   const first = samples[0]!.t;
   const last = samples.at(-1)!.t;
+  const clock = (t: number) => formatClock(new Date(t * 1000).toISOString(), undefined, last - first < SHORT);
   const text =
     `${label} from ${clock(first)} to ${clock(last)}: peak ${summary.peak}` +
     (summary.peakAt !== null ? ` at ${clock(summary.peakAt)}` : "") +
@@ -46,7 +46,7 @@ export function ViewersChart({ samples, label = "Viewers" }: { samples: readonly
         className="viewers-svg"
         data-peak={summary.peak}
       >
-        <g transform={`translate(${LEFT} 0)`}>
+        <g transform={`translate(${LEFT} ${TOP})`}>
           {ticks.map((v) => {
             const y = plot.height - (v / top) * plot.height;
             return (
@@ -59,10 +59,10 @@ export function ViewersChart({ samples, label = "Viewers" }: { samples: readonly
             );
           })}
           <path className="chart-line" d={path} vectorEffect="non-scaling-stroke" />
-          <text className="chart-time" x={0} y={HEIGHT - 6} textAnchor="start">
+          <text className="chart-time" x={0} y={HEIGHT - TOP - 6} textAnchor="start">
             {clock(first)}
           </text>
-          <text className="chart-time" x={plot.width} y={HEIGHT - 6} textAnchor="end">
+          <text className="chart-time" x={plot.width} y={HEIGHT - TOP - 6} textAnchor="end">
             {clock(last)}
           </text>
         </g>

@@ -62,19 +62,20 @@ export function formatStart(iso: string, zone?: string): string {
   }
 }
 
-/** "20:00" in `zone`. */
-export function formatClock(iso: string, zone?: string): string {
+/** "20:00" (with `seconds`: "20:00:05") in `zone`. */
+export function formatClock(iso: string, zone?: string, seconds = false): string {
   const when = new Date(iso);
   if (Number.isNaN(when.getTime())) return "";
   try {
     return new Intl.DateTimeFormat(undefined, {
       hour: "2-digit",
       minute: "2-digit",
+      second: seconds ? "2-digit" : undefined,
       hourCycle: "h23",
       timeZone: zone,
     }).format(when);
   } catch {
-    return when.toISOString().slice(11, 16);
+    return when.toISOString().slice(11, seconds ? 19 : 16);
   }
 }
 
