@@ -4,7 +4,7 @@ Run from the repository root after the Cython build; the baseline needs
 ``apt-get install -y nginx libnginx-mod-rtmp``::
 
     python3 benchmarks/bench_passthrough.py [--quick] [--seconds 30] [--publishers 8]
-        [--hostile 48]
+        [--hostile 48] [--with thumbnails [--thumbnail-interval 2]]
 
 Each publisher is ``ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv`` of a 10 s 1080p
 6 Mb/s H.264 + AAC FLV (made once with PyAV, cached in .bench-cache/). Runs, each on a fresh
@@ -19,6 +19,16 @@ The hostile run is followed by the same hostile sockets alone on a fresh server,
 publishers' own cost beside them is (CPU with both - CPU of the hostile sockets alone) / N.
 Aims: no more CPU per stream than nginx-rtmp; the hostile sockets move the publishers' CPU cost
 by no more than noise (twice the summed slice spreads).
+
+Kitch runs passthrough only here (``KITCH_LADDER=off``, ``KITCH_THUMBNAIL_INTERVAL=0``). Other
+outputs are measured against it with ``--with``:
+
+* ``--with thumbnails``: after each kitch run of 1 and N publishers, the same publishers on a
+  fresh server with live thumbnails every ``--thumbnail-interval`` seconds (default 2: short,
+  so the pictures' cost stands out of the noise). The CPU thumbnails add per stream is the
+  difference, printed as a ratio to passthrough alone; divided by the pictures made (counted
+  from each channel's health) it is the CPU per picture, from which the cost at the default
+  interval (45 s) follows. Aim: well under 1 % of a core per stream at the default interval.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from _common import (
     NOT_INSTALLED,
@@ -51,6 +62,13 @@ from _common import (
     verdict,
 )
 from _hostile import HostilePeers
+
+from kitch.ingest.thumbnails import DEFAULT_INTERVAL
+
+#: Settings of the passthrough-only kitch runs (no ladder, no thumbnails).
+PASSTHROUGH_ONLY = {"KITCH_LADDER": "off", "KITCH_THUMBNAIL_INTERVAL": "0"}
+#: What ``--with`` may turn on beside passthrough.
+WITH_CHOICES = ("thumbnails",)
 
 
 @dataclass
@@ -114,7 +132,7 @@ def measure(
 def kitch_run(
     media: Media, n: int, window: float, warmup: float, slices: int, hostile: int = 0
 ) -> tuple[Run, list[str]]:
-    with Kitch() as k:
+    with Kitch(PASSTHROUGH_ONLY) as k:
         urls = [k.publish_url(f"pub{i}") for i in range(n)]
         rss0 = rss_bytes(k.pid)
         procs = [ffmpeg_publish(url, media) for url in urls]
@@ -138,6 +156,77 @@ def kitch_run(
         finally:
             for p in procs:
                 stop_process(p)
+
+
+@dataclass
+class ThumbnailsRun:
+    run: Run
+    interval: float
+    pictures_per_second: float  # per stream, over the window
+    encode_ms: list[float]  # each stream's newest picture (CPU ms, from its health)
+
+
+def kitch_thumbnails_run(
+    media: Media, n: int, window: float, warmup: float, slices: int, interval: float
+) -> ThumbnailsRun:
+    """``n`` publishers into a fresh server making thumbnails every ``interval`` seconds."""
+    env = {**PASSTHROUGH_ONLY, "KITCH_THUMBNAIL_INTERVAL": f"{interval:g}"}
+    with Kitch(env) as k:
+        accounts = [k.server.create_account(f"pub{i}") for i in range(n)]
+        rss0 = rss_bytes(k.pid)
+        procs = [ffmpeg_publish(k.server.rtmp_url(a.stream_key), media) for a in accounts]
+
+        def thumbnails(i: int) -> dict[str, Any]:
+            status, health = k.server.request(
+                "GET", f"/api/v1/channels/pub{i}/health", token=accounts[i].access_token
+            )
+            return dict(health.get("thumbnails") or {}) if status == 200 else {}
+
+        try:
+            for i in range(n):
+                k.server.wait_for(
+                    lambda i=i: thumbnails(i).get("made", 0) >= 1, 20, f"pub{i} thumbnail"
+                )
+            time.sleep(warmup)
+            made0, t0 = [thumbnails(i)["made"] for i in range(n)], time.monotonic()
+            run = measure(
+                f"kitch + thumbnails every {interval:g} s, {n} publisher(s)",
+                k.pid,
+                procs,
+                window,
+                slices,
+                cpu_seconds,
+                rss_bytes,
+                rss0,
+            )
+            after = [thumbnails(i) for i in range(n)]
+            elapsed = time.monotonic() - t0
+            made = sum(h["made"] for h in after) - sum(made0)
+            return ThumbnailsRun(
+                run, interval, made / n / elapsed, [float(h["encode_ms"]) for h in after]
+            )
+        finally:
+            for p in procs:
+                stop_process(p)
+
+
+def describe_thumbnails(base: Run, t: ThumbnailsRun) -> list[str]:
+    """The CPU thumbnails add per stream, against passthrough alone (``base``)."""
+    added = t.run.mean - base.mean
+    noise = base.noise + t.run.noise
+    per_picture = added / t.pictures_per_second if t.pictures_per_second else float("nan")
+    at_default = per_picture / DEFAULT_INTERVAL
+    return [
+        t.run.describe(),
+        f"  {t.pictures_per_second * 60:.1f} pictures a minute per stream; newest picture's "
+        f"CPU (health encode_ms) median {statistics.median(t.encode_ms):.1f} ms",
+        f"  thumbnails add {added * 100:.2f} % of a core per stream (+/- {noise * 100:.2f}) "
+        f"every {t.interval:g} s = {added / base.mean:.2f}x passthrough alone "
+        f"({base.mean * 100:.2f} %); {per_picture * 1000:.1f} ms of CPU per picture",
+        f"  at the default {DEFAULT_INTERVAL:g} s interval: {at_default * 100:.3f} % of a core "
+        f"per stream = {at_default / base.mean:.3f}x passthrough alone; aim < 1 %: "
+        f"{verdict(at_default < 0.01)}",
+    ]
 
 
 def nginx_run(media: Media, n: int, window: float, warmup: float, slices: int) -> Run:
@@ -171,6 +260,20 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window (30)")
     ap.add_argument("--publishers", type=int, default=8, help="publishers of the big run (8)")
     ap.add_argument("--hostile", type=int, default=48, help="hostile sockets (48)")
+    ap.add_argument(
+        "--with",
+        dest="outputs",
+        action="append",
+        default=[],
+        choices=WITH_CHOICES,
+        help="also measure what this output adds to passthrough (repeatable)",
+    )
+    ap.add_argument(
+        "--thumbnail-interval",
+        type=float,
+        default=2.0,
+        help="seconds between thumbnails in the --with thumbnails runs (2)",
+    )
     args = ap.parse_args()
     print(machine())
     media = media_for(args.quick)
@@ -180,10 +283,16 @@ def main() -> None:
     print(f"media: {media.path.name}, window {window:g} s after {warmup:g} s warm-up")
     counts = (n,) if args.quick else (1, n)
     runs: dict[tuple[str, int], Run] = {}
+    thumbnail_runs: dict[int, ThumbnailsRun] = {}
     for c in counts:
         run, _ = kitch_run(media, c, window, warmup, slices)
         runs["kitch", c] = run
         print(run.describe(), flush=True)
+        if "thumbnails" in args.outputs:
+            interval = 1.0 if args.quick else args.thumbnail_interval
+            thumbnail_runs[c] = kitch_thumbnails_run(media, c, window, warmup, slices, interval)
+            for line in describe_thumbnails(run, thumbnail_runs[c]):
+                print(line, flush=True)
     hostile_run, report = kitch_run(media, n, window, warmup, slices, hostile)
     print(hostile_run.describe())
     for line in report:
@@ -213,6 +322,10 @@ def main() -> None:
             f"of a core per stream = {ratio}; aim <= 1x: "
             f"{verdict(k.mean <= ng.mean + max(k.noise, ng.noise))}"
         )
+    for c, t in thumbnail_runs.items():
+        print(f"  {c} publisher(s) with thumbnails:")
+        for line in describe_thumbnails(runs["kitch", c], t)[2:]:
+            print("  " + line)
     base = runs["kitch", n]
     # The publishers' share beside the hostile sockets: the server's CPU less what the same
     # hostile sockets cost it with no publisher at all, per stream.

@@ -166,6 +166,11 @@ class Settings:
         "Transcoded renditions: NAME:HEIGHT:KBPS[:MAX_FPS[:X264_PRESET]], comma-separated; or off.",
     )
     ladder_slots: int = _opt(0, "Ladders that may run at once (0: one per two CPU cores, >= 1).")
+    thumbnail_interval: float = _opt(
+        45.0,
+        "Seconds between a live stream's thumbnails: 30-60 in production, 0 turns thumbnails "
+        "off; 1-29 are accepted for tests (the server warns).",
+    )
 
     def __post_init__(self) -> None:
         parse_ladder(self.ladder)
@@ -193,6 +198,10 @@ class Settings:
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise ConfigError(f"log_level {self.log_level!r} is not a log level")
+        if self.thumbnail_interval and not 1 <= self.thumbnail_interval <= 60:
+            raise ConfigError(
+                "thumbnail_interval must be 0 (off) or 1-60 seconds (30-60 in production)"
+            )
         if not 4 <= self.bcrypt_cost <= 31:
             raise ConfigError("bcrypt_cost must be between 4 and 31")
         if self.secret is not None and len(self.secret) < 32:

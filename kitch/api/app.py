@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import analytics, auth, channels, chat, follows, me, schedule
+from kitch.api import analytics, auth, channels, chat, follows, me, moderation, schedule
 from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
@@ -31,11 +31,13 @@ from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
 from kitch.api.reminders import Reminders
 from kitch.api.routing import api_route
+from kitch.api.thumbnails import routes as thumbnail_routes
 from kitch.auth.tokens import load_or_create_secret
 from kitch.config import Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import close_stale_broadcasts
 from kitch.hls import HlsRegistry
+from kitch.ingest.thumbnails import ThumbnailStore
 
 log = logging.getLogger("kitch.api")
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -150,6 +152,7 @@ def api_routes() -> list[BaseRoute]:
         *channels.routes(),
         *follows.routes(),
         *chat.routes(),
+        *moderation.routes(),
         *schedule.routes(),
         *analytics.routes(),
         api_route("/openapi.json", GET=openapi_json),
@@ -168,6 +171,7 @@ def create_app(
     lifespan: Lifespan | None = None,
     health: HealthProvider | None = None,
     events: Events | None = None,
+    thumbnails: ThumbnailStore | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
@@ -179,8 +183,9 @@ def create_app(
     channel's health document by channel name (None: not live) for ``channels/{name}/health``;
     without it every channel answers ``{"live": false}``. ``events`` (made here when not
     given) pushes go-lives, notifications and viewer counts on ``/ws/events``; the ingest hub
-    shares it. The scheduled streams' notifications run as a task of the lifespan
-    (:class:`~kitch.api.reminders.Reminders`).
+    shares it. ``thumbnails`` holds the channels' pictures served under ``/thumbnails`` (without
+    it every channel has none). The scheduled streams' notifications run as a task of the
+    lifespan (:class:`~kitch.api.reminders.Reminders`).
     """
     events = events if events is not None else Events(settings.viewer_window, settings.viewer_tick)
     reminders = Reminders(events, settings.schedule_reminder)
@@ -214,6 +219,7 @@ def create_app(
         *([Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []),
         *events_routes(),
         *chat.ws_routes(),
+        *thumbnail_routes(),
         *schedule.feed_routes(),
         *extra_routes,
         *fallback_routes,
@@ -233,6 +239,7 @@ def create_app(
     app.state.db = db
     app.state.health = health
     app.state.events = events
+    app.state.thumbnails = thumbnails
     app.state.reminders = reminders
     on_sign_out(app, events.revoke_user)
     app.state.hosts = hosts

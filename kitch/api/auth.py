@@ -265,16 +265,24 @@ async def sign_in(
     )
 
 
-def on_sign_out(app: Starlette, hook: Callable[[int], None]) -> None:
-    """Have ``hook(user_id)`` called when a user's sessions all end at once (password change,
-    sign-out everywhere, account deleted): sockets that user holds close then, not later."""
-    hooks: list[Callable[[int], None]] = getattr(app.state, "sign_out_hooks", [])
+#: ``hook(user_id, session)``: that session of the user ended (None: every session of the user).
+SignOutHook = Callable[[int, str | None], None]
+
+
+def on_sign_out(app: Starlette, hook: SignOutHook) -> None:
+    """Have ``hook(user_id, session)`` called when a session ends (a sign-out, a reused refresh
+    token), with ``session`` None when all of the user's sessions end at once (password change,
+    sign-out everywhere, account deleted): the sockets signed in with it close then, not at
+    their next periodic check."""
+    hooks: list[SignOutHook] = getattr(app.state, "sign_out_hooks", [])
     app.state.sign_out_hooks = [*hooks, hook]
 
 
-def signed_out(app: Starlette, user_id: int) -> None:
+def signed_out(app: Starlette, user_id: int, session: str | None = None) -> None:
+    """Tell the :func:`on_sign_out` hooks that ``session`` (None: every session) of ``user_id``
+    ended."""
     for hook in getattr(app.state, "sign_out_hooks", []):
-        hook(user_id)
+        hook(user_id, session)
 
 
 async def register(request: Request) -> Response:
@@ -398,6 +406,8 @@ async def refresh(request: Request) -> Response:
     user = await get_user(_db(request), result.user_id) if result.user_id is not None else None
     if result.outcome is RefreshOutcome.REUSED:
         log.warning("refresh token reuse for user %s: session revoked", result.user_id)
+        if result.user_id is not None and result.session is not None:
+            signed_out(request.app, result.user_id, result.session)
         error = unauthorized("refresh token reused; signed out for safety", "token_reused")
     elif result.outcome is not RefreshOutcome.ROTATED or user is None:
         error = unauthorized("the refresh token is invalid or expired", "invalid_token")
@@ -437,10 +447,13 @@ async def logout(request: Request) -> Response:
         await db_sign_out_everywhere(db, signed_in[0].id)
         signed_out(request.app, signed_in[0].id)
         return clear_cookie(request, Response(status_code=204))
-    owner = await revoke_session_of(db, token) if token is not None else None
+    revoked = await revoke_session_of(db, token) if token is not None else None
+    if revoked is not None:
+        signed_out(request.app, *revoked)
     if signed_in is not None:
         await revoke_session(db, signed_in[1], signed_in[0].id)
-    elif owner is None:
+        signed_out(request.app, signed_in[0].id, signed_in[1])
+    elif revoked is None:
         raise unauthorized("send the refresh token to sign out", "invalid_token")
     return clear_cookie(request, Response(status_code=204))
 

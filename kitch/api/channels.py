@@ -13,6 +13,7 @@ from kitch.api.auth import _db, current_user, optional_user
 from kitch.api.bodies import get_bool, get_text, only_fields, read_json
 from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.routing import api_route
+from kitch.api.thumbnails import thumbnail_url
 from kitch.api.views import channel_json
 from kitch.auth.names import text_problem
 from kitch.db import queries
@@ -50,7 +51,17 @@ async def list_channels(request: Request) -> Response:
         _db(request), limit=limit, offset=offset, live_only=live in ("true", "1")
     )
     count = request.app.state.events.viewer_count
-    return JSONResponse({"channels": [channel_json(c, viewers=count(c.name)) for c in channels]})
+    pictures = request.app.state.thumbnails
+    return JSONResponse(
+        {
+            "channels": [
+                channel_json(
+                    c, viewers=count(c.name), thumbnail_url=thumbnail_url(pictures, c.name, c.id)
+                )
+                for c in channels
+            ]
+        }
+    )
 
 
 def _manages(user: User | None, channel: queries.ChannelInfo) -> bool:
@@ -76,6 +87,7 @@ async def get_channel(request: Request) -> Response:
             manager=_manages(viewer, channel),
             following=following,
             viewers=request.app.state.events.viewer_count(channel.name),
+            thumbnail_url=thumbnail_url(request.app.state.thumbnails, channel.name, channel.id),
         )
     )
 
@@ -162,7 +174,10 @@ async def patch_channel(request: Request) -> Response:
         request.app.state.events.channel_changed(updated.name, updated.title, updated.category)
     return JSONResponse(
         channel_json(
-            updated, manager=True, viewers=request.app.state.events.viewer_count(updated.name)
+            updated,
+            manager=True,
+            viewers=request.app.state.events.viewer_count(updated.name),
+            thumbnail_url=thumbnail_url(request.app.state.thumbnails, updated.name, updated.id),
         )
     )
 

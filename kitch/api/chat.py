@@ -11,7 +11,10 @@ connections and the storage queue:
 - storage actions (messages, moderation, audit) are queued in order and written in one
   transaction every ``FLUSH_INTERVAL`` seconds and at shutdown;
 - every ``PRESENCE_INTERVAL`` seconds each room gets a presence frame and the signed-in sockets
-  are checked again (a password change or a sign-out closes them).
+  are checked again (a password change or a sign-out closes them; the auth routes also close
+  them at once through :meth:`ChatService.revoke_user`);
+- an open chat socket counts its client (address + User-Agent) as a viewer of the channel, with
+  the player's (``viewers``, shared with the events socket's counts).
 
 The frames are documented in docs/CHAT.md.
 """
@@ -40,6 +43,7 @@ from kitch.api.auth import current_user, on_sign_out, session_valid, verify_acce
 from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.hosts import HostPolicy
 from kitch.api.routing import api_route
+from kitch.api.viewers import ViewerCounter
 from kitch.chat import Broadcast, Chatter, Event, Kick, Message, Reply, Room, RoomState, Store
 from kitch.chat.room import HISTORY
 from kitch.db import Database
@@ -135,6 +139,8 @@ class ChatService:
         self.db = db
         self.secret = secret
         self.hosts = hosts
+        #: the app's live viewer counts (chat sockets count as watchers); None: not counted
+        self.viewers: ViewerCounter | None = None
         self.channels: dict[str, ChatChannel] = {}
         self.pending: list[store.Action] = []
         self.addresses: Tally[str] = Tally()
@@ -218,9 +224,10 @@ class ChatService:
     def presence(self, channel: ChatChannel) -> dict[str, Any]:
         names = sorted({c.chatter.name for c in channel.conns if c.chatter is not None})
         anonymous = sum(1 for c in channel.conns if c.chatter is None)
+        viewers = len(channel.conns) if self.viewers is None else self.viewers.count(channel.name)
         return {
             "type": "presence",
-            "viewers": len(channel.conns),
+            "viewers": viewers,
             "chatters": len(names),
             "anonymous": anonymous,
             "users": names[:PRESENCE_NAMES],
@@ -247,12 +254,22 @@ class ChatService:
     def channel_moderated_by(self, channel: ChatChannel, user: User) -> bool:
         return channel.room.privileged(chatter_of(user))
 
-    def revoke_user(self, user_id: int) -> None:
-        """Close every chat socket of ``user_id`` now (their password changed)."""
+    def revoke_user(self, user_id: int, session: str | None = None) -> None:
+        """Close the chat sockets of ``user_id`` signed in with ``session`` now (None: of every
+        session: signed out everywhere, the password changed, the account deleted)."""
+        message = (
+            "signed out everywhere, or the password changed"
+            if session is None
+            else "the session was signed out"
+        )
         for channel in self.channels.values():
             for conn in channel.conns:
-                if conn.chatter is not None and conn.chatter.id == user_id:
-                    self.sign_out(conn, "the password changed")
+                if (
+                    conn.chatter is not None
+                    and conn.chatter.id == user_id
+                    and (session is None or conn.session == session)
+                ):
+                    self.sign_out(conn, message)
 
     # -- rooms -------------------------------------------------------------------------------
 
@@ -477,6 +494,11 @@ class ChatService:
         conn = Conn(websocket, address)
         self.addresses[address] += 1
         channel.conns.add(conn)
+        watcher = (
+            None
+            if self.viewers is None
+            else self.viewers.chat_opened(channel.name, websocket.scope)
+        )
         tasks: list[asyncio.Task[Any]] = []
         try:
             await self.welcome(channel, conn, _message_id(since))
@@ -490,6 +512,8 @@ class ChatService:
             for task in tasks:
                 task.cancel()
             channel.conns.discard(conn)
+            if watcher is not None and self.viewers is not None:
+                self.viewers.chat_closed(channel.name, watcher)
             self.addresses[address] -= 1
             if self.addresses[address] <= 0:
                 del self.addresses[address]
@@ -554,6 +578,8 @@ def service(app: Starlette) -> ChatService:
         found = ChatService(
             app.state.db, app.state.secret, HostPolicy.from_settings(app.state.settings)
         )
+        events = getattr(app.state, "events", None)
+        found.viewers = None if events is None else events.viewers
         app.state.chat = found
         on_sign_out(app, found.revoke_user)
     return found

@@ -15,7 +15,11 @@ and ``{"type": "ping"}``. The server sends::
 ``channel`` frames go to every socket (signed in or not) for live channels, so a directory page
 updates without a reload: go-live, offline, a title or category change, and the viewer count
 every ``TICK`` seconds when it changed. A title or category change of a channel that is not live
-goes only to the sockets of users who follow it.
+goes only to the sockets of users who follow it. The viewer count is
+:class:`~kitch.api.viewers.ViewerCounter`'s: distinct clients with the player or the chat open.
+
+A signed-in socket closes (code 4001) as soon as its session is signed out (the auth routes call
+:meth:`Events.revoke_user`), and the session is checked again every ``HEARTBEAT`` seconds.
 
 Each socket has a bounded send queue: a client that does not read is dropped (close code 4008)
 and never delays anyone else. A frame is encoded once for all sockets.
@@ -74,6 +78,7 @@ class Subscriber:
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     user_id: int | None = None
     username: str | None = None
+    session: str | None = None  # the session of the access token it signed in with
     follows: set[str] = field(default_factory=set)
     too_slow: asyncio.Event = field(default_factory=asyncio.Event)
     revoked: asyncio.Event = field(default_factory=asyncio.Event)  # its user signed out
@@ -128,11 +133,11 @@ class Events:
         for channel in list(self.live.values()):
             await self._record(channel)
 
-    def revoke_user(self, user_id: int) -> None:
-        """Close ``user_id``'s sockets now: their sessions all ended (password change,
-        sign-out everywhere, account deleted)."""
+    def revoke_user(self, user_id: int, session: str | None = None) -> None:
+        """Close ``user_id``'s sockets signed in with ``session`` now (that session signed out);
+        with None every one of them (password change, sign-out everywhere, account deleted)."""
         for sub in self.sockets:
-            if sub.user_id == user_id:
+            if sub.user_id == user_id and (session is None or sub.session == session):
                 sub.revoked.set()
 
     # -- what happened -----------------------------------------------------------------------
@@ -321,7 +326,7 @@ async def events_socket(websocket: WebSocket) -> None:
                 raise _Revoked
             if auth.expires_at < time.time():
                 auth = None
-                sub.user_id = sub.username = None
+                sub.user_id = sub.username = sub.session = None
                 sub.follows = set()
                 sub.push(_error("token_expired", "the access token expired; send a new one"))
 
@@ -353,8 +358,10 @@ async def events_socket(websocket: WebSocket) -> None:
                     sub.push(_error(found, "the access token is invalid, expired or revoked"))
                     continue
                 auth = found
-                sub.follows = await followed_names(db, auth.user.id)
+                # who it is, before the next await: a sign-out from now on finds it
                 sub.user_id, sub.username = auth.user.id, auth.user.username
+                sub.session = auth.session
+                sub.follows = await followed_names(db, auth.user.id)
                 sub.push(encode({"type": "hello", "user": auth.user.username}))
             else:
                 sub.push(_error("unknown_type", "frame types: auth, ping"))

@@ -14,6 +14,7 @@ from kitch.api.bodies import get_bool, only_fields, read_json
 from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.events import Events
 from kitch.api.routing import api_route
+from kitch.api.thumbnails import thumbnail_url
 from kitch.api.views import channel_json, iso
 from kitch.db import follows as db
 from kitch.db import queries
@@ -59,8 +60,19 @@ async def get_following(request: Request) -> Response:
     user = await current_user(request)
     count = _events(request).viewer_count
     channels = await db.following_channels(_db(request), user.id)
+    pictures = request.app.state.thumbnails
     return JSONResponse(
-        {"channels": [channel_json(c, following=True, viewers=count(c.name)) for c in channels]},
+        {
+            "channels": [
+                channel_json(
+                    c,
+                    following=True,
+                    viewers=count(c.name),
+                    thumbnail_url=thumbnail_url(pictures, c.name, c.id),
+                )
+                for c in channels
+            ]
+        },
         headers={"Cache-Control": "no-store"},
     )
 

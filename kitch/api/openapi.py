@@ -101,6 +101,7 @@ _SCHEDULE_FIELDS: dict[str, Any] = {
 }
 _HEALTH_INGEST = ("bitrate_kbps", "fps", "keyframe_interval", "av_drift_ms", "width", "height")
 _HEALTH_LADDER = ("decode_cpu_seconds", "dropped_packets", "decoder_restarts")
+_HEALTH_THUMBNAILS = ("interval", "encode_ms", "made", "skips", "failures")
 _HEALTH_RENDITION = (
     "width",
     "height",
@@ -153,6 +154,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "ingest_enabled",
             "avatar_url",
             "hls_url",
+            "thumbnail_url",
             "follower_count",
         ],
         name=STR,
@@ -166,11 +168,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ingest_enabled=BOOL,
         avatar_url=_nullable(STR),
         hls_url=STR,
+        thumbnail_url={
+            **_nullable(STR),
+            "description": "the channel's 640x360 JPEG (live: refreshed every few seconds; "
+            "offline: the last broadcast's last picture), with a ?v= version that changes with "
+            "each picture; the same path with 320x180.jpg is the small one. null: no picture",
+        },
         follower_count=INT,
         following={**BOOL, "description": "only for a signed-in caller: whether they follow it"},
         viewers={
             **INT,
-            "description": "present only while live: distinct HLS viewers in the viewer window",
+            "description": "present only while live: distinct clients (address + User-Agent) "
+            "with the player (a playlist read in the viewer window) or the chat open",
         },
         stream={**_ref("LiveStream"), "description": "present only while live"},
         ladder={
@@ -200,6 +209,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 },
                 **{name: _NUMBER_OR_NULL for name in _HEALTH_LADDER},
             ),
+            thumbnails={
+                **_obj(
+                    ["state", "reason", "last_at", *_HEALTH_THUMBNAILS, "error"],
+                    state={"type": "string", "enum": ["waiting", "running", "unavailable"]},
+                    reason={
+                        **_nullable(STR),
+                        "description": "why there is no picture yet (waiting for a keyframe, "
+                        "or a codec this server cannot decode)",
+                    },
+                    last_at={**_nullable(TIME), "description": "time of the newest picture"},
+                    **{name: _NUMBER_OR_NULL for name in _HEALTH_THUMBNAILS},
+                    error=_nullable(STR),
+                ),
+                "description": "present when thumbnails are on (thumbnail_interval > 0); "
+                "encode_ms is the CPU milliseconds of the newest picture (decode, scale, JPEG), "
+                "skips the keyframes passed over because the previous picture was still being made",
+            },
             renditions={
                 "type": "array",
                 "description": "source first (its encode_speed is null), then the rungs",
@@ -389,6 +415,25 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             ),
         },
     ),
+    "ChatBans": _obj(
+        ["bans", "more"],
+        bans={
+            "type": "array",
+            "items": _obj(
+                ["user", "display_name", "until", "reason", "by", "ts"],
+                user=STR,
+                display_name=STR,
+                until={
+                    **_NUMBER_OR_NULL,
+                    "description": "Unix seconds the timeout ends; null for a ban",
+                },
+                reason=STR,
+                by={**_nullable(STR), "description": "the moderator (null: account deleted)"},
+                ts={**NUM, "description": "Unix seconds of the ban or timeout"},
+            ),
+        },
+        more={**BOOL, "description": "more bans than limit: the oldest were left out"},
+    ),
 }
 
 #: The answer schema of each handler's success status (a test checks every one is listed and
@@ -418,6 +463,7 @@ RESPONSES: dict[str, str] = {
     "openapi_json": "OpenApi",
     "chat_history": "ChatHistory",
     "chat_audit": "ChatAudit",
+    "chat_bans": "ChatBans",
     "get_schedule": "ChannelSchedule",
     "create_schedule": "ScheduledStream",
     "patch_schedule": "ScheduledStream",
@@ -515,6 +561,13 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
             "name": "limit",
             "in": "query",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ],
+    "chat_bans": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
         },
     ],
     "get_notifications": [

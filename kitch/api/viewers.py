@@ -1,9 +1,15 @@
-"""Live viewer counts: distinct HLS viewers per channel over a sliding window.
+"""Live viewer counts: distinct clients per channel watching the player or the chat.
 
-A viewer is a client address + User-Agent that asked for a media playlist of the channel within
-the last ``window`` seconds. Media playlists are what a player reloads every few seconds (and
-what a CDN cannot cache for long); segments are never counted, so a CDN in front of ``/hls``
-does not hide or multiply viewers. Counting costs one dictionary store per playlist request.
+A client is a client address (as the trusted-proxy setting resolves it) + User-Agent. It counts
+as a viewer of a channel while either
+
+- it asked for a media playlist of the channel within the last ``window`` seconds (a player
+  reloads its media playlist every few seconds; segments are never counted, so a CDN in front of
+  ``/hls`` does not hide or multiply viewers), or
+- it has the channel's chat socket open (a chat-only watcher, e.g. a listener in another tab).
+
+A client with both the player and the chat open counts once. Counting costs one dictionary store
+per playlist request and one per chat socket opened or closed.
 """
 
 from __future__ import annotations
@@ -13,8 +19,20 @@ from collections.abc import Callable
 
 from starlette.types import Scope
 
-#: Most distinct viewers remembered per channel (a flood of made-up User-Agents stops here).
+#: Most distinct playlist readers remembered per channel (a flood of made-up User-Agents stops
+#: here; chat watchers are bounded by the open chat sockets).
 MAX_PER_CHANNEL = 100_000
+
+
+def client_key(scope: Scope) -> int:
+    """The client of an HTTP or WebSocket ``scope``: its address and User-Agent, hashed."""
+    client = scope.get("client")
+    agent = b""
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            agent = value
+            break
+    return hash((client[0] if client else "", agent))
 
 
 class ViewerCounter:
@@ -22,24 +40,39 @@ class ViewerCounter:
         self.window = window
         self.clock = clock
         self._seen: dict[str, dict[int, float]] = {}
+        #: channel -> client -> open chat sockets of that client
+        self._chat: dict[str, dict[int, int]] = {}
 
     def seen(self, channel: str, scope: Scope) -> None:
         """Count the client of ``scope`` (an HTTP request for a media playlist)."""
-        client = scope.get("client")
-        agent = b""
-        for name, value in scope["headers"]:
-            if name == b"user-agent":
-                agent = value
-                break
         viewers = self._seen.get(channel)
         if viewers is None:
             viewers = self._seen[channel] = {}
-        key = hash((client[0] if client else "", agent))
+        key = client_key(scope)
         if len(viewers) >= MAX_PER_CHANNEL and key not in viewers:
             self._prune(channel, viewers)
             if len(viewers) >= MAX_PER_CHANNEL:
                 return
         viewers[key] = self.clock()
+
+    def chat_opened(self, channel: str, scope: Scope) -> int:
+        """A chat socket of ``channel`` opened (its WebSocket ``scope``); answers the key to give
+        :meth:`chat_closed` when it closes."""
+        key = client_key(scope)
+        sockets = self._chat.setdefault(channel, {})
+        sockets[key] = sockets.get(key, 0) + 1
+        return key
+
+    def chat_closed(self, channel: str, key: int) -> None:
+        sockets = self._chat.get(channel)
+        if sockets is None or key not in sockets:
+            return
+        if sockets[key] > 1:
+            sockets[key] -= 1
+            return
+        del sockets[key]
+        if not sockets:
+            del self._chat[channel]
 
     def _prune(self, channel: str, viewers: dict[int, float]) -> None:
         cutoff = self.clock() - self.window
@@ -49,12 +82,20 @@ class ViewerCounter:
             self._seen.pop(channel, None)
 
     def count(self, channel: str) -> int:
-        """Distinct viewers of ``channel`` within the window."""
+        """Distinct viewers of ``channel``: playlist readers within the window and clients with
+        the chat open, each client once."""
         viewers = self._seen.get(channel)
+        if viewers:
+            self._prune(channel, viewers)
+            viewers = self._seen.get(channel)
+        chat = self._chat.get(channel)
         if not viewers:
-            return 0
-        self._prune(channel, viewers)
-        return len(viewers)
+            return len(chat) if chat else 0
+        if not chat:
+            return len(viewers)
+        return len(viewers) + sum(1 for key in chat if key not in viewers)
 
     def forget(self, channel: str) -> None:
+        """Forget the channel's playlist readers (a broadcast started or ended); open chat
+        sockets still count."""
         self._seen.pop(channel, None)

@@ -45,10 +45,12 @@ def channel_json(
     manager: bool = False,
     following: bool | None = None,
     viewers: int | None = None,
+    thumbnail_url: str | None = None,
 ) -> dict[str, Any]:
     """A channel; ``stream`` is present (not null) only while live. ``manager`` (the owner or
     an admin, who may change the channel) adds its ``ladder`` settings. ``following`` (for a
-    signed-in caller) says whether they follow it; ``viewers`` (live only) its viewer count."""
+    signed-in caller) says whether they follow it; ``viewers`` (live only) its viewer count;
+    ``thumbnail_url`` its picture (see :func:`kitch.api.thumbnails.thumbnail_url`)."""
     data: dict[str, Any] = {
         "name": channel.name,
         "display_name": channel.display_name or channel.name,
@@ -61,6 +63,7 @@ def channel_json(
         "ingest_enabled": channel.ingest_enabled,
         "avatar_url": avatar_url(channel.name, channel.has_avatar),
         "hls_url": f"/hls/{channel.name}/master.m3u8",
+        "thumbnail_url": thumbnail_url,
         "follower_count": channel.follower_count,
     }
     if following is not None:

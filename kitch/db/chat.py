@@ -239,3 +239,30 @@ async def audit_entries(
         }
         for r in rows
     ]
+
+
+async def current_bans(
+    db: Database, channel_id: int, now: float, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The channel's running bans and timeouts, newest first: who (``user``, ``display_name``),
+    ``until`` (None: a ban), ``reason``, ``by`` (the moderator's name; None once their account
+    is gone) and ``ts`` (when)."""
+    rows = await db.fetchall(
+        "SELECT u.username AS user, u.display_name, b.until, b.reason, mod.username AS by, "
+        "b.created_at FROM chat_bans b JOIN users u ON u.id = b.user_id "
+        "LEFT JOIN users mod ON mod.id = b.by_user_id "
+        "WHERE b.channel_id = ? AND (b.until IS NULL OR b.until > ?) "
+        "ORDER BY b.created_at DESC, b.user_id LIMIT ?",
+        (channel_id, now, limit),
+    )
+    return [
+        {
+            "user": r["user"],
+            "display_name": r["display_name"] or r["user"],
+            "until": r["until"],
+            "reason": r["reason"],
+            "by": r["by"],
+            "ts": r["created_at"],
+        }
+        for r in rows
+    ]

@@ -88,6 +88,15 @@ async def channel_for_stream_key(db: Database, key: str) -> ChannelRef | None:
     return ChannelRef(row["user_id"], row["username"], row["channel_id"])
 
 
+async def channel_id_of(db: Database, name: str) -> int | None:
+    """The id of user ``name``'s channel (case-insensitive), or None."""
+    row = await db.fetchone(
+        "SELECT c.id FROM channels c JOIN users u ON u.id = c.user_id WHERE u.username = ?",
+        (name.lower(),),
+    )
+    return None if row is None else int(row["id"])
+
+
 async def set_ingest_enabled(db: Database, channel_id: int, enabled: bool) -> None:
     """Allow or block publishing to the channel (a blocked key resolves to None)."""
     await db.execute(

@@ -128,8 +128,9 @@ async def rotate_refresh_token(
         return RefreshResult(RefreshOutcome.ROTATED, user_id=user_id, token=fresh, session=session)
 
 
-async def revoke_session_of(db: Database, token: str) -> int | None:
-    """Revoke the session ``token`` belongs to (logout); return its user id, or None if unknown."""
+async def revoke_session_of(db: Database, token: str) -> tuple[int, str] | None:
+    """Revoke the session ``token`` belongs to (logout); return its user id and session id, or
+    None if unknown."""
     now = time.time()
     async with db.transaction() as tx:
         row = await tx.fetchone(
@@ -138,8 +139,9 @@ async def revoke_session_of(db: Database, token: str) -> int | None:
         )
         if row is None:
             return None
-        await _revoke_session(tx, str(row["family"]), now)
-        return int(row["user_id"])
+        session = str(row["family"])
+        await _revoke_session(tx, session, now)
+        return int(row["user_id"]), session
 
 
 async def revoke_session(db: Database, session: str, user_id: int) -> None:

@@ -1,11 +1,11 @@
 """The outputs a broadcast fans out to: the sink interface and how their health is combined.
 
 A sink is one consumer of a broadcast's packets: the passthrough HLS muxer
-(:mod:`kitch.ingest.passthrough`, always the first), the rendition ladder, later thumbnails and
-recordings. The hub builds a broadcast's sinks when it starts, from the factories it was given
-(in order; a factory answers None to stay out of that broadcast), and calls each of them for
-every packet. ``now`` is the wall clock (``time.time()``): the HLS output stamps
-PROGRAM-DATE-TIME with it.
+(:mod:`kitch.ingest.passthrough`, always the first), the rendition ladder, the thumbnails
+(:mod:`kitch.ingest.thumbnails`), later recordings. The hub builds a broadcast's sinks when it
+starts, from the factories it was given (in order; a factory answers None to stay out of that
+broadcast), and calls each of them for every packet. ``now`` is the wall clock
+(``time.time()``): the HLS output stamps PROGRAM-DATE-TIME with it.
 
 * :meth:`Sink.refuse` is asked about each config packet (codec configuration) before any sink
   is fed it; a reason string from any sink refuses the whole publish: the encoder gets
@@ -45,7 +45,7 @@ class BroadcastInfo:
 
 
 class Sink(Protocol):
-    name: str  # "hls", "ladder", later "thumbnails"
+    name: str  # "hls", "ladder", "thumbnails"
 
     def refuse(self, packet: MediaPacket) -> str | None:
         """Called for each config packet before it is fed: a reason string refuses the

@@ -22,6 +22,7 @@ from kitch.db.queries import close_stale_broadcasts, ladder_settings
 from kitch.hls import HlsRegistry, HlsSettings
 from kitch.ingest.ladder import LadderConfig, LadderPool, LadderSink
 from kitch.ingest.sinks import SinkFactory
+from kitch.ingest.thumbnails import PRODUCTION_INTERVAL, Thumbnailer, ThumbnailStore
 from kitch.logs import setup_logging
 from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
 from kitch.server.ingest import IngestHub
@@ -47,7 +48,14 @@ def hls_settings_from(settings: Settings) -> HlsSettings:
     )
 
 
-def sink_factories(settings: Settings, db: Database) -> list[SinkFactory]:
+def thumbnail_store(settings: Settings) -> ThumbnailStore:
+    """Where live thumbnails are kept and the offline ones saved (``DATA_DIR/thumbnails``)."""
+    return ThumbnailStore(settings.data_dir / "thumbnails", settings.thumbnail_interval)
+
+
+def sink_factories(
+    settings: Settings, db: Database, thumbnails: Thumbnailer | None = None
+) -> list[SinkFactory]:
     """The outputs every broadcast feeds, in order, after the passthrough HLS sink (which the
     hub always puts first). One line each; a factory answers None to skip a broadcast."""
     config = LadderConfig(tuple(Rung(*r) for r in parse_ladder(settings.ladder)))
@@ -58,6 +66,7 @@ def sink_factories(settings: Settings, db: Database) -> list[SinkFactory]:
 
     return [
         lambda b: LadderSink(b.stream, b.channel_id, pool, config, channel_ladder),
+        *([thumbnails.sink] if thumbnails is not None else []),
     ]
 
 
@@ -78,7 +87,20 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
         registry = HlsRegistry(hls_settings_from(settings))
         events = Events(settings.viewer_window, settings.viewer_tick)
-        hub = IngestHub(db, registry, settings, sinks=sink_factories(settings, db), listener=events)
+        store = thumbnail_store(settings)
+        await store.load()
+        thumbnailer = None
+        if settings.thumbnail_interval:
+            thumbnailer = Thumbnailer(store, settings.thumbnail_interval)
+            low, _high = PRODUCTION_INTERVAL
+            if settings.thumbnail_interval < low:
+                log.warning(
+                    "thumbnail_interval %g s is below %g s: meant for tests only",
+                    settings.thumbnail_interval,
+                    low,
+                )
+        sinks = sink_factories(settings, db, thumbnailer)
+        hub = IngestHub(db, registry, settings, sinks=sinks, listener=events)
         app = create_app(
             settings,
             db=db,
@@ -88,6 +110,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             fallback_routes=web_routes(settings),
             health=hub.health,
             events=events,
+            thumbnails=store,
         )
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)
@@ -133,6 +156,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             server.should_exit = True
         await rtmp.close()
         await hub.stop()
+        if thumbnailer is not None:  # the ended broadcasts' last pictures reach the disk
+            await asyncio.to_thread(thumbnailer.close)
         await asyncio.gather(*tasks)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -290,6 +290,13 @@ async def test_other_answers_match_the_document(
     await checker.call("chat_history", 422, name="vera", params={"limit": "0"})
     assert await checker.call("chat_audit", 200, name="vera", headers=auth) == {"entries": []}
     await checker.call("chat_audit", 401, name="vera")
+    assert await checker.call("chat_bans", 200, name="vera", headers=auth) == {
+        "bans": [],
+        "more": False,
+    }
+    await checker.call("chat_bans", 403, name="vera", headers=fan)
+    await checker.call("chat_bans", 422, name="vera", params={"limit": "501"}, headers=auth)
+    await checker.call("chat_bans", 404, name="nobody", headers=auth)
     password = {"current_password": PASSWORD, "new_password": "another fine password"}
     tokens = await checker.call("change_password", 200, json=password, headers=auth)
     auth = {"Authorization": f"Bearer {tokens['access_token']}"}

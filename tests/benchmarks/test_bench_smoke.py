@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def run_quick(script: str) -> str:
+def run_quick(script: str, *args: str) -> str:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -75,6 +75,16 @@ def test_bench_passthrough_quick() -> None:
         assert "nginx-rtmp hls, 2 publisher(s)" in out
     else:
         assert "baseline not installed" in out
+
+
+def test_bench_passthrough_with_thumbnails_quick() -> None:
+    out = run_quick("bench_passthrough.py", "--with", "thumbnails")
+    assert "kitch + thumbnails every 1 s, 2 publisher(s)" in out, out
+    per_picture = numbers(r"([\d.]+) ms of CPU per picture", out)
+    encode_ms = numbers(r"encode_ms\) median ([\d.]+) ms", out)
+    assert per_picture and encode_ms, out
+    assert 0 < encode_ms[0] < 200, out  # a 320x240 keyframe: a few ms
+    assert re.search(r"at the default 45 s interval: [\d.]+ % of a core per stream", out), out
 
 
 def test_bench_serve_quick() -> None:

@@ -1,7 +1,9 @@
 """Chat, moderation, follow and the go-live notification in two browser contexts against a real
 `kitch serve`: a streamer and a viewer sign up in the UI, chat on the streamer's channel page,
-the streamer times the viewer out from the message's menu, the viewer follows, and a real RTMP
-publish (PyAV) lights the viewer's bell with one unread notification without a reload.
+the streamer times the viewer out from the message's menu, then finds them in the room
+settings' banned list and unbans them there, and the viewer posts again; the viewer follows,
+and a real RTMP publish (PyAV) lights the viewer's bell with one unread notification without a
+reload.
 """
 
 from __future__ import annotations
@@ -113,6 +115,17 @@ def test_chat_timeout_follow_and_go_live(
     assert c["waitStatus"] and c["waitStatus"].startswith("Timed out:"), c["waitStatus"]
     assert not c["blockedReachedStreamer"] and not c["blockedInViewerLog"]
 
+    # the broadcaster sees the timed-out viewer in the banned list, unbans them, and the viewer
+    # can post again
+    assert VIEWER in c["bannedRow"] and "Timed out until" in c["bannedRow"], c["bannedRow"]
+    assert f"by {STREAMER}" in c["bannedRow"], c["bannedRow"]
+    assert c["bannedRowGoneMs"] < 10_000 and c["bannedAfterUnban"] == 0, c
+    assert c["viewerCanSendMs"] < 10_000 and c["viewerSendEnabled"], c
+    assert c["afterUnbanMs"] < 10_000 and c["afterUnbanInViewerLog"], c
+    log = c["moderationLog"]
+    assert any(f"{STREAMER} unbanned {VIEWER}" in line for line in log), log
+    assert any(f"{STREAMER} timed out {VIEWER} for 1 min" in line for line in log), log
+
     # follow, go live: one unread go-live notification in the bell, no reload
     assert c["followPressed"] == "true" and c["followerCount"].strip() == "1 follower", c
     assert c["bellBefore"] == "Notifications", c["bellBefore"]
@@ -123,5 +136,10 @@ def test_chat_timeout_follow_and_go_live(
     ), c["notifications"]
     assert c["viewerReloads"] == 0
     assert c["notificationMs"] < 30_000, c["notificationMs"]
-    for name in ("community-chat-streamer", "community-timed-out", "community-notification"):
+    for name in (
+        "community-chat-streamer",
+        "community-timed-out",
+        "community-banned-list",
+        "community-notification",
+    ):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000

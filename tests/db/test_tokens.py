@@ -78,7 +78,7 @@ async def test_expiry(db: Database) -> None:
 async def test_sessions_are_independent(db: Database) -> None:
     laptop = await create_session(db, 1, ttl=100)
     phone = await create_session(db, 1, ttl=100)
-    assert await revoke_session_of(db, laptop.refresh_token) == 1
+    assert await revoke_session_of(db, laptop.refresh_token) == (1, laptop.id)
     assert not await session_active(db, laptop.id, 1)
     assert await session_active(db, phone.id, 1)
     assert (await rotate(db, laptop.refresh_token)).outcome is RefreshOutcome.INVALID

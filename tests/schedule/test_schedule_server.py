@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import statistics
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -100,11 +99,13 @@ AGENTS = [f"scripted-viewer-{i}" for i in range(6)]
 
 @dataclass
 class Audience:
-    """Media-playlist requests from distinct User-Agents, each logged as (sent, answered,
-    status)."""
+    """What the server counts as viewers, logged: media-playlist requests from distinct
+    User-Agents, each as (sent, answered, status), and open chat sockets (a client with the chat
+    open counts while it is open), each as (opening, opened, closing, closed)."""
 
     server: KitchServer
     log: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
+    sessions: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
 
     def read(self, agent: str) -> str:
         req = urllib.request.Request(
@@ -128,22 +129,25 @@ class Audience:
             time.sleep(every)
 
     def bounds(self, t: float, margin: float = 0.1) -> tuple[int, int]:
-        """How many agents the server can have counted at sample time ``t`` (rounded to 0.1 s
-        when stored): at least those certainly seen within the window (a playlist answered),
-        at most those possibly (any request but a 404, which is not counted)."""
-        surely = possibly = 0
-        for hits in self.log.values():
-            if any(
-                t - WINDOW + margin < sent and got <= t - margin and status == 200
-                for sent, got, status in hits
-            ):
-                surely += 1
-            if any(
-                sent <= t + margin and got > t - WINDOW - margin and status != 404
-                for sent, got, status in hits
-            ):
-                possibly += 1
-        return surely, possibly
+        """How many clients the server can have counted at sample time ``t`` (rounded to 0.1 s
+        when stored): at least those certainly seen (a playlist answered within the window, or
+        the chat open all around ``t``), at most those possibly (any request but a 404, which is
+        not counted, or a chat socket open at some point near ``t``)."""
+        surely: set[str] = set()
+        possibly: set[str] = set()
+        for agent, hits in self.log.items():
+            for sent, got, status in hits:
+                if t - WINDOW + margin < sent and got <= t - margin and status == 200:
+                    surely.add(agent)
+                if sent <= t + margin and got > t - WINDOW - margin and status != 404:
+                    possibly.add(agent)
+        for agent, spans in self.sessions.items():
+            for opening, opened, closing, closed in spans:
+                if opened <= t - margin and closing >= t + margin:
+                    surely.add(agent)
+                if opening <= t + margin and closed >= t - margin:
+                    possibly.add(agent)
+        return len(surely), len(possibly)
 
 
 class ChatClient:
@@ -171,14 +175,32 @@ class ChatClient:
         self.recv_until("message", text=text)
 
 
+#: The User-Agent of the test's chat sockets: to the viewer count they are one client.
+CHAT_AGENT = "scripted-chatters"
+
+
 @contextmanager
-def chatting(server: KitchServer, *accounts: Account) -> Iterator[list[ChatClient]]:
+def chatting(
+    server: KitchServer, audience: Audience, *accounts: Account
+) -> Iterator[list[ChatClient]]:
+    """Signed-in chat sockets on alice's room, logged in the audience (an open chat counts as a
+    viewer)."""
+    url = f"ws://127.0.0.1:{server.http_port}/ws/chat/alice"
+    opening = time.time()
     with ExitStack() as stack:
-        url = f"ws://127.0.0.1:{server.http_port}/ws/chat/alice"
-        yield [
-            ChatClient(stack.enter_context(connect(url, open_timeout=5)), a.access_token)
+        clients = [
+            ChatClient(
+                stack.enter_context(connect(url, open_timeout=5, user_agent_header=CHAT_AGENT)),
+                a.access_token,
+            )
             for a in accounts
         ]
+        opened = time.time()
+        try:
+            yield clients
+        finally:
+            closing = time.time()
+    audience.sessions.setdefault(CHAT_AGENT, []).append((opening, opened, closing, time.time()))
 
 
 def _follow(server: KitchServer, who: Account, on: bool = True) -> None:
@@ -202,8 +224,9 @@ def test_a_broadcast_near_its_time_is_linked_and_its_analytics_match_the_audienc
         later = _schedule(server, alice, datetime.now(UTC) + timedelta(minutes=90), title="Later")
         _follow(server, bob)  # before the broadcast: not a new follower of it
         audience = Audience(server)
-        with chatting(server, bob, carol) as (bob_chat, carol_chat), events(server) as directory:
+        with chatting(server, audience, bob) as (bob_chat,):
             bob_chat.say("before the stream")  # before: not counted
+        with events(server) as directory:
             time.sleep(0.2)
             pub = BackgroundPublisher(server.rtmp_url(alice.stream_key), av_fixture)
             try:
@@ -223,21 +246,16 @@ def test_a_broadcast_near_its_time_is_linked_and_its_analytics_match_the_audienc
                     10,
                     "the link to the scheduled stream",
                 )
+                with chatting(server, audience, bob, carol) as (bob_chat, carol_chat):
+                    _follow(server, carol)
+                    _follow(server, dave)
+                    _follow(server, erin)
+                    _follow(server, erin, on=False)  # undone: not counted
+                    for i in range(3):
+                        bob_chat.say(f"bob says {i}")
+                        carol_chat.say(f"carol says {i}")
                 # the scripted audience: 3 viewers, then 6, then 2 (each set within the 6)
-                threads = [
-                    threading.Thread(target=audience.watch, args=(AGENTS[:3], 3.0)),
-                ]
-                for t in threads:
-                    t.start()
-                _follow(server, carol)
-                _follow(server, dave)
-                _follow(server, erin)
-                _follow(server, erin, on=False)  # undone: not counted
-                for i in range(3):
-                    bob_chat.say(f"bob says {i}")
-                    carol_chat.say(f"carol says {i}")
-                for t in threads:
-                    t.join()
+                audience.watch(AGENTS[:3], 3.0)
                 audience.watch(AGENTS, 3.0)
                 audience.watch(AGENTS[4:], 3.0)
                 time.sleep(WINDOW + 2 * TICK)  # nobody watches: the count falls to 0
@@ -245,6 +263,7 @@ def test_a_broadcast_near_its_time_is_linked_and_its_analytics_match_the_audienc
                 pub.stop()
             assert pub.error is None, pub.error
             server.wait_for(lambda: not server.channel("alice")["live"], 10, "offline")
+        with chatting(server, audience, carol) as (carol_chat,):
             carol_chat.say("after the stream")  # after: not counted
 
         def stored() -> dict[str, Any]:

@@ -1,9 +1,11 @@
 // Chat, moderation, follow and the go-live notification with two people in two browser contexts:
 // the streamer and a viewer sign up in the UI and open the streamer's channel page; they chat both
 // ways; a message carrying HTML shows as text; the streamer times the viewer out from the
-// message's moderation menu and the viewer sees it and cannot send; the viewer follows the
-// channel, prints "READY" and waits for "GO" on stdin (the caller starts a real RTMP publish),
-// then the viewer's bell shows one unread go-live notification without a reload.
+// message's moderation menu and the viewer sees it and cannot send; the streamer finds the viewer
+// in the room settings' banned list, unbans them there, and the viewer posts again (the
+// moderation log shows both actions); the viewer follows the channel, prints "READY" and waits
+// for "GO" on stdin (the caller starts a real RTMP publish), then the viewer's bell shows one
+// unread go-live notification without a reload.
 // Env: BASE_URL, STREAMER, VIEWER, PASSWORD, ARTIFACTS.
 import { env, failureReport, launch, log, newPage, register, result, shot, stdinLines } from "./lib.mjs";
 
@@ -126,6 +128,35 @@ try {
   checks.blockedReachedStreamer = (await streamer.locator(".chat-text").allTextContents()).includes(blocked);
   checks.blockedInViewerLog = (await viewer.locator(".chat-text").allTextContents()).includes(blocked);
   await shot(viewer, artifacts, "community-timed-out");
+
+  // the streamer opens the room settings' banned list: the viewer is there, timed out; Unban
+  await streamer.locator("summary", { hasText: "Room settings" }).click();
+  await streamer.locator("summary", { hasText: "Banned users" }).click();
+  const bannedList = streamer.getByRole("list", { name: "Banned users" });
+  const bannedRow = bannedList.getByTestId("banned-user").filter({ hasText: viewerName });
+  await bannedRow.waitFor({ timeout: 15_000 });
+  checks.bannedRow = await bannedRow.textContent();
+  await bannedRow.scrollIntoViewIfNeeded();
+  await shot(streamer, artifacts, "community-banned-list");
+  await bannedRow.getByRole("button", { name: `Unban ${viewerName}` }).click();
+  const unbannedAt = Date.now();
+  await bannedRow.waitFor({ state: "detached", timeout: 15_000 });
+  checks.bannedRowGoneMs = Date.now() - unbannedAt;
+  checks.bannedAfterUnban = await streamer.getByTestId("banned-user").count();
+  // the viewer's composer is back (the text typed while timed out is still in it)
+  await viewer.getByRole("button", { name: "Send", exact: true }).waitFor({ timeout: 15_000 });
+  checks.viewerCanSendMs = Date.now() - unbannedAt;
+  checks.viewerSendEnabled = await viewer.getByRole("button", { name: "Send", exact: true }).isEnabled();
+  const again = `back again ${viewerName}`;
+  await say(viewer, again);
+  checks.afterUnbanMs = await seeMessage(streamer, again);
+  checks.afterUnbanInViewerLog = (await viewer.locator(".chat-text").allTextContents()).includes(again);
+  // the moderation log has both actions
+  await streamer.locator("summary", { hasText: "Moderation log" }).click();
+  const modLog = streamer.getByRole("list", { name: "Moderation log" });
+  await modLog.getByTestId("audit-entry").filter({ hasText: `unbanned ${viewerName}` }).waitFor({ timeout: 15_000 });
+  checks.moderationLog = await modLog.getByTestId("audit-entry").allTextContents();
+  await streamer.locator("summary", { hasText: "Room settings" }).click(); // closed again
 
   // follow, then the caller goes live
   checks.bellBefore = await viewer.locator(".notifications-button").getAttribute("aria-label");

@@ -251,7 +251,7 @@ describe("chat panel", () => {
     expect(screen.getByRole("button", { name: "Moderate Carol's message" }).getAttribute("aria-expanded")).toBe("true");
     fireEvent.click(screen.getByRole("button", { name: "Timeout 10 min" }));
     expect(s.sent[s.sent.length - 1]).toEqual({ type: "timeout", user: "carol", seconds: 600, reason: "" });
-    push(s, { type: "timeout", user: "carol", until: Date.now() / 1000 + 600, reason: "" });
+    push(s, { type: "timeout", user: "carol", until: Date.now() / 1000 + 600, seconds: 600, reason: "" });
     expect(screen.getByTestId("chat-notice").textContent).toBe("carol was timed out for 10 min.");
     expect(screen.queryByRole("button", { name: "Timeout 10 min" })).toBeNull();
     open();

@@ -179,6 +179,7 @@ export function channel(name: string, extra: Partial<Channel> = {}): Channel {
     ingest_enabled: true,
     avatar_url: null,
     hls_url: `/hls/${name}/master.m3u8`,
+    thumbnail_url: null,
     follower_count: 0,
     ...extra,
   };

@@ -22,6 +22,8 @@ import type {
   ChannelHealth,
   ChannelList,
   ChannelSchedule,
+  ChatAudit,
+  ChatBans,
   IngestState,
   PrivateUser,
   ScheduledStream,
@@ -426,6 +428,22 @@ export class ApiClient {
     if (limit !== undefined) q.set("limit", String(limit));
     const query = q.size ? `?${q.toString()}` : "";
     return this.request("GET", `/channels/${encodeURIComponent(name)}/chat${query}`, { signal });
+  }
+
+  /** The channel's running bans and timeouts (its broadcaster and moderators only). */
+  chatBans(name: string, signal?: AbortSignal): Promise<ChatBans> {
+    return this.request<AnswerOf<"chat_bans">>("GET", `/channels/${encodeURIComponent(name)}/chat/bans`, { signal });
+  }
+
+  /** The channel's moderation log, newest first, before entry `before` (broadcaster and moderators). */
+  chatAudit(name: string, before?: number, limit?: number, signal?: AbortSignal): Promise<ChatAudit> {
+    const q = new URLSearchParams();
+    if (before !== undefined) q.set("before", String(before));
+    if (limit !== undefined) q.set("limit", String(limit));
+    const query = q.size ? `?${q.toString()}` : "";
+    return this.request<AnswerOf<"chat_audit">>("GET", `/channels/${encodeURIComponent(name)}/chat/audit${query}`, {
+      signal,
+    });
   }
 
   serverInfo(signal?: AbortSignal): Promise<ServerInfo> {

@@ -87,6 +87,8 @@ export type ChatServerFrame =
   | { type: "ban"; user: string; reason: string }
   | { type: "unban"; user: string }
   | ({ type: "mode" } & RoomModes)
+  | { type: "mod"; user: string }
+  | { type: "unmod"; user: string }
   | { type: "presence"; viewers: number; chatters: number; anonymous: number }
   | { type: "error"; code: string; message: string; retry_after?: number; nonce?: string }
   | { type: "pong" };

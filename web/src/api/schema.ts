@@ -138,6 +138,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{name}/chat/bans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["chat_bans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{name}/follow": {
         parameters: {
             query?: never;
@@ -518,8 +536,10 @@ export interface components {
             /** @description present only while live */
             stream?: components["schemas"]["LiveStream"];
             tags: string[];
+            /** @description the channel's 640x360 JPEG (live: refreshed every few seconds; offline: the last broadcast's last picture), with a ?v= version that changes with each picture; the same path with 320x180.jpg is the small one. null: no picture */
+            thumbnail_url: string | null;
             title: string;
-            /** @description present only while live: distinct HLS viewers in the viewer window */
+            /** @description present only while live: distinct clients (address + User-Agent) with the player (a playlist read in the viewer window) or the chat open */
             viewers?: number;
         };
         /** @description while live every field is present; otherwise just {"live": false} */
@@ -563,6 +583,24 @@ export interface components {
              * @description when the broadcast started
              */
             since?: string;
+            /** @description present when thumbnails are on (thumbnail_interval > 0); encode_ms is the CPU milliseconds of the newest picture (decode, scale, JPEG), skips the keyframes passed over because the previous picture was still being made */
+            thumbnails?: {
+                encode_ms: number | null;
+                error: string | null;
+                failures: number | null;
+                interval: number | null;
+                /**
+                 * Format: date-time
+                 * @description time of the newest picture
+                 */
+                last_at: string | null;
+                made: number | null;
+                /** @description why there is no picture yet (waiting for a keyframe, or a codec this server cannot decode) */
+                reason: string | null;
+                skips: number | null;
+                /** @enum {string} */
+                state: "waiting" | "running" | "unavailable";
+            };
         };
         ChannelList: {
             channels: components["schemas"]["Channel"][];
@@ -583,6 +621,21 @@ export interface components {
                 target: string | null;
                 ts: number;
             }[];
+        };
+        ChatBans: {
+            bans: {
+                /** @description the moderator (null: account deleted) */
+                by: string | null;
+                display_name: string;
+                reason: string;
+                /** @description Unix seconds of the ban or timeout */
+                ts: number;
+                /** @description Unix seconds the timeout ends; null for a ban */
+                until: number | null;
+                user: string;
+            }[];
+            /** @description more bans than limit: the oldest were left out */
+            more: boolean;
         };
         ChatHistory: {
             messages: components["schemas"]["ChatMessage"][];
@@ -1086,6 +1139,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChatAudit"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    chat_bans: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatBans"];
                 };
             };
             /** @description error */

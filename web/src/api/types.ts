@@ -23,6 +23,12 @@ export type HealthRendition = NonNullable<ChannelHealth["renditions"]>[number];
 /** The owner's ladder settings (on/off, which rungs), applied at the next broadcast. */
 export type LadderSettings = Schemas["LadderSettings"];
 export type LadderRung = LadderSettings["rungs"][number];
+/** A channel's running bans and timeouts (`GET /channels/{name}/chat/bans`). */
+export type ChatBans = Schemas["ChatBans"];
+export type ChatBan = ChatBans["bans"][number];
+/** A channel's moderation log (`GET /channels/{name}/chat/audit`), newest first. */
+export type ChatAudit = Schemas["ChatAudit"];
+export type ChatAuditEntry = ChatAudit["entries"][number];
 
 /** A scheduled stream (start in UTC, and in its own zone as `starts_at_local`). */
 export type ScheduledStream = Schemas["ScheduledStream"];

@@ -8,11 +8,12 @@ import type { FormEvent, KeyboardEvent } from "react";
 import { Link } from "react-router";
 import type { ChatClientFrame, ChatMessage, RoomModes } from "../api/community";
 import { useAuth } from "../auth/AuthContext";
+import { BannedUsers, ModerationLog, Section } from "./Moderation";
+import { TIMEOUTS } from "./moderation";
 import { describeModes, describeSeconds } from "./state";
 import type { Chat } from "./useChat";
 
-/** Timeout lengths offered to moderators, in seconds. */
-export const TIMEOUTS = [60, 600, 3600, 86400, 604800];
+export { TIMEOUTS };
 export const SLOW_CHOICES = [0, 3, 5, 10, 30, 60, 120];
 /** Followers-only minimum follow ages (null: off). */
 export const FOLLOWER_CHOICES: Array<number | null> = [null, 0, 600, 3600, 86400, 604800];
@@ -41,7 +42,9 @@ export function ChatPanel({ channel, chat }: { channel: string; chat: Chat }) {
           {modes}
         </p>
       )}
-      {moderator && <ModeControls modes={state.modes} command={chat.command} />}
+      {moderator && (
+        <ModeControls channel={channel} modes={state.modes} moderation={state.moderation} command={chat.command} />
+      )}
       <ChatLog
         messages={state.messages}
         moderator={moderator}
@@ -267,7 +270,18 @@ const MessageRow = memo(function MessageRow({
   );
 });
 
-function ModeControls({ modes, command }: { modes: RoomModes; command: (frame: Command) => boolean }) {
+function ModeControls({
+  channel,
+  modes,
+  moderation,
+  command,
+}: {
+  channel: string;
+  modes: RoomModes;
+  /** Changes after each moderation frame: the lists below fetch again. */
+  moderation: number;
+  command: (frame: Command) => boolean;
+}) {
   return (
     <details className="chat-settings small">
       <summary>Room settings</summary>
@@ -306,6 +320,12 @@ function ModeControls({ modes, command }: { modes: RoomModes; command: (frame: C
       <button type="button" className="btn btn-small" onClick={() => command({ type: "clear" })}>
         Clear chat
       </button>
+      <Section title="Banned users">
+        {() => <BannedUsers key={channel} channel={channel} moderation={moderation} command={command} />}
+      </Section>
+      <Section title="Moderation log">
+        {() => <ModerationLog key={channel} channel={channel} moderation={moderation} />}
+      </Section>
     </details>
   );
 }

@@ -24,6 +24,11 @@ export interface ChatState {
   older: boolean;
   /** A refused message's text to put back in the input, with a counter so each refusal lands. */
   refused: { text: string; seq: number } | null;
+  /**
+   * Counts the moderation frames a moderator's socket received (and its welcomes): the ban list
+   * and the moderation log fetch again when it changes.
+   */
+  moderation: number;
 }
 
 export const initialChat: ChatState = {
@@ -39,7 +44,11 @@ export const initialChat: ChatState = {
   banned: false,
   older: false,
   refused: null,
+  moderation: 0,
 };
+
+/** Frames after which a moderator's ban list or moderation log may have changed. */
+const MODERATION_FRAMES = new Set(["welcome", "ban", "timeout", "unban", "deleted", "cleared", "mode", "mod", "unmod"]);
 
 export type ChatAction =
   | {
@@ -69,6 +78,11 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     const older = action.messages.filter((m) => m.id < first).sort((a, b) => a.id - b.id);
     return { ...state, messages: [...older, ...state.messages], older: older.length > 0 };
   }
+  const next = frameReducer(state, action);
+  return MODERATION_FRAMES.has(action.frame.type) && moderates(next) ? { ...next, moderation: next.moderation + 1 } : next;
+}
+
+function frameReducer(state: ChatState, action: Extract<ChatAction, { type: "frame" }>): ChatState {
   const { frame, now } = action;
   switch (frame.type) {
     case "welcome":

@@ -91,6 +91,7 @@ function ChannelCard({ channel, now }: { channel: Channel; now: number }) {
   return (
     <li className={`card channel-card${channel.live ? " is-live" : ""}`}>
       <Link className="card-link" to={`/${encodeURIComponent(channel.name)}`}>
+        <CardThumbnail channel={channel} />
         <div className="card-head">
           <Avatar name={channel.name} url={channel.avatar_url} size={44} />
           <div className="card-who">
@@ -104,5 +105,30 @@ function ChannelCard({ channel, now }: { channel: Channel; now: number }) {
       </Link>
       <Tags tags={channel.tags} />
     </li>
+  );
+}
+
+/** The channel's picture in a 16:9 box: while live one from the last seconds, offline the last
+ * broadcast's last one (the URL's version changes with each, so the 15 s poll refreshes it);
+ * a placeholder when it has none. The small 320x180 picture is offered for narrow cards. */
+function CardThumbnail({ channel }: { channel: Channel }) {
+  const url = channel.thumbnail_url;
+  return (
+    <div className="card-thumb" data-testid="card-thumb">
+      {url ? (
+        <img
+          src={url}
+          srcSet={`${url.replace("/640x360.jpg", "/320x180.jpg")} 320w, ${url} 640w`}
+          sizes="(max-width: 600px) 100vw, 400px"
+          width={640}
+          height={360}
+          alt=""
+          loading="lazy"
+          decoding="async"
+        />
+      ) : (
+        <span className="card-thumb-empty">{channel.live ? "No preview yet" : "No preview"}</span>
+      )}
+    </div>
   );
 }
