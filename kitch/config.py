@@ -31,6 +31,7 @@ ENV_PREFIX = "KITCH_"
 POSITIVE = (
     "access_token_ttl",
     "viewer_window",
+    "viewer_tick",
     "refresh_token_ttl",
     "max_body_bytes",
     "login_attempts_per_account",
@@ -136,6 +137,16 @@ class Settings:
     )
     viewer_window: float = _opt(
         30.0, "Seconds a media-playlist request counts its client as a live viewer."
+    )
+    viewer_tick: float = _opt(
+        5.0,
+        "Seconds between viewer counts of a live channel (pushed to the events socket and kept "
+        "with the broadcast for its analytics).",
+    )
+    schedule_reminder: float = _opt(
+        600.0,
+        "Seconds before a scheduled stream starts when its channel's followers are reminded "
+        "(0: no reminder; the start itself is always announced).",
     )
     rtmp_handshake_timeout: float = _opt(10.0, "Seconds allowed for the RTMP handshake.")
     rtmp_idle_timeout: float = _opt(10.0, "Seconds an RTMP connection may stay silent.")

@@ -32,6 +32,7 @@ SANS_IO = {
         for name in ("__init__", "hub", "sinks", "passthrough", "stats")
     },
     "kitch/chat": {"kitch.chat"},
+    "kitch/schedule": {"kitch.schedule"},
     "kitch/media.py": set(),
     "kitch/twins.py": {"kitch._rtmp", "kitch._mux", "kitch.config"},
     "kitch/_rtmp.pyx": set(),
@@ -42,6 +43,7 @@ SANS_IO = {
 #: Packages below the HTTP and server layers never import them.
 LOWER = (
     "kitch/chat",
+    "kitch/schedule",
     "kitch/rtmp",
     "kitch/hls",
     "kitch/ingest",

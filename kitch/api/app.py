@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import auth, channels, chat, follows, me, moderation, recordings
+from kitch.api import analytics, auth, channels, chat, follows, me, moderation, recordings, schedule
 from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
@@ -29,6 +29,7 @@ from kitch.api.events import routes as events_routes
 from kitch.api.hls import HlsApp
 from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
+from kitch.api.reminders import Reminders
 from kitch.api.routing import api_route
 from kitch.api.thumbnails import routes as thumbnail_routes
 from kitch.auth.tokens import load_or_create_secret
@@ -153,6 +154,8 @@ def api_routes() -> list[BaseRoute]:
         *chat.routes(),
         *moderation.routes(),
         *recordings.routes(),
+        *schedule.routes(),
+        *analytics.routes(),
         api_route("/openapi.json", GET=openapi_json),
     ]
 
@@ -182,9 +185,11 @@ def create_app(
     without it every channel answers ``{"live": false}``. ``events`` (made here when not
     given) pushes go-lives, notifications and viewer counts on ``/ws/events``; the ingest hub
     shares it. ``thumbnails`` holds the channels' pictures served under ``/thumbnails`` (without
-    it every channel has none).
+    it every channel has none). The scheduled streams' notifications run as a task of the
+    lifespan (:class:`~kitch.api.reminders.Reminders`).
     """
-    events = events if events is not None else Events(settings.viewer_window)
+    events = events if events is not None else Events(settings.viewer_window, settings.viewer_tick)
+    reminders = Reminders(events, settings.schedule_reminder)
 
     @asynccontextmanager
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -195,6 +200,7 @@ def create_app(
             if closed:
                 log.warning("closed %d broadcast session(s) left open by a crash", closed)
         events.start(app.state.db)
+        reminders.start(app.state.db)
         try:
             if lifespan is not None:
                 async with lifespan(app):
@@ -202,6 +208,7 @@ def create_app(
             else:
                 yield
         finally:
+            await reminders.stop()
             await events.stop()
             await chat.close(app)  # the chat's last storage batch, while the database is open
             if own:
@@ -215,6 +222,7 @@ def create_app(
         *chat.ws_routes(),
         *thumbnail_routes(),
         *recordings.vod_routes(),
+        *schedule.feed_routes(),
         *extra_routes,
         *fallback_routes,
     ]
@@ -234,6 +242,7 @@ def create_app(
     app.state.health = health
     app.state.events = events
     app.state.thumbnails = thumbnails
+    app.state.reminders = reminders
     on_sign_out(app, events.revoke_user)
     app.state.hosts = hosts
     app.state.secret = load_or_create_secret(settings.data_dir, settings.secret)

@@ -5,7 +5,9 @@ Frames are msgpack maps with a ``type`` (binary WebSocket frames). The client ma
 and ``{"type": "ping"}``. The server sends::
 
     {"type": "hello", "user": str | None}                          after connect and after auth
-    {"type": "notification", "id", "kind": "live", "channel", "title", "ts"}   to its user
+    {"type": "notification", "id", "kind", "channel", "title", "ts"}   to its user
+        kind "live" (a followed channel went live), "schedule_reminder" / "schedule_start" (a
+        scheduled stream starts soon / now: with "schedule_id" and "starts_at", Unix seconds)
     {"type": "channel", "name", "live": bool, "title", "category", "viewers": int | None}
     {"type": "error", "code", "message"}
     {"type": "ping"} (every HEARTBEAT s when nothing else was sent) / {"type": "pong"}
@@ -52,7 +54,7 @@ QUEUE_SIZE = 256
 MAX_FRAME = 4096
 #: Seconds between heartbeats on a quiet socket (and between revocation checks).
 HEARTBEAT = 25.0
-#: Seconds between viewer-count pushes.
+#: Seconds between viewer-count pushes (the default of the ``viewer_tick`` setting).
 TICK = 5.0
 #: Viewer samples kept per broadcast (one per TICK: 12 h at 5 s).
 MAX_SAMPLES = 8640
@@ -106,8 +108,9 @@ class Events:
     """The publish side: the ingest hub and the channel routes tell it what changed; it pushes
     frames to the open sockets and keeps the live channels' viewer counts."""
 
-    def __init__(self, viewer_window: float = 30.0) -> None:
+    def __init__(self, viewer_window: float = 30.0, tick: float = TICK) -> None:
         self.viewers = ViewerCounter(viewer_window)
+        self.tick = tick
         self.live: dict[str, LiveChannel] = {}
         self.sockets: set[Subscriber] = set()
         self.db: Database | None = None
@@ -175,6 +178,17 @@ class Events:
             if note is not None:
                 sub.push(encode(notification_frame(note)))
 
+    def notify(self, notifications: Iterable[Notification]) -> None:
+        """Push stored notifications (a scheduled stream's) to their users' open sockets."""
+        by_user: dict[int, list[bytes]] = {}
+        for note in notifications:
+            by_user.setdefault(note.user_id, []).append(encode(notification_frame(note)))
+        if not by_user:
+            return
+        for sub in list(self.sockets):
+            for frame in by_user.get(sub.user_id, ()) if sub.user_id is not None else ():
+                sub.push(frame)
+
     def went_offline(self, name: str, broadcast_id: int) -> None:
         channel = self.live.get(name)
         if channel is None or channel.broadcast_id != broadcast_id:
@@ -216,11 +230,11 @@ class Events:
     async def _tick(self) -> None:
         records = 0
         while True:
-            await asyncio.sleep(TICK)
+            await asyncio.sleep(self.tick)
             records += 1
             try:
                 self.sample(time.time())
-                if records * TICK >= 60:
+                if records * self.tick >= 60:
                     records = 0
                     for channel in list(self.live.values()):
                         await self._record(channel)
@@ -254,7 +268,7 @@ class Events:
 
 
 def notification_frame(note: Notification) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "notification",
         "id": note.id,
         "kind": note.kind,
@@ -262,6 +276,10 @@ def notification_frame(note: Notification) -> dict[str, Any]:
         "title": note.data.get("title", ""),
         "ts": note.created_at,
     }
+    if note.schedule_id is not None:
+        frame["schedule_id"] = note.schedule_id
+        frame["starts_at"] = note.data.get("starts_at")
+    return frame
 
 
 def _error(code: str, message: str) -> bytes:

@@ -78,7 +78,7 @@ async def get_following(request: Request) -> Response:
 
 
 def notification_json(note: db.Notification) -> dict[str, Any]:
-    return {
+    data = {
         "id": note.id,
         "kind": note.kind,
         "channel": note.channel,
@@ -87,6 +87,11 @@ def notification_json(note: db.Notification) -> dict[str, Any]:
         "created_at": iso(note.created_at),
         "read": note.read_at is not None,
     }
+    if note.schedule_id is not None:
+        starts_at = note.data.get("starts_at")
+        data["schedule_id"] = note.schedule_id
+        data["starts_at"] = iso(starts_at) if isinstance(starts_at, int | float) else None
+    return data
 
 
 async def get_notifications(request: Request) -> Response:

@@ -83,6 +83,22 @@ _LADDER_SETTINGS = {
     },
 }
 _NUMBER_OR_NULL = _nullable(NUM)
+_SCHEDULE_FIELDS: dict[str, Any] = {
+    "title": {**STR, "maxLength": 140},
+    "category": {**STR, "maxLength": 50},
+    "starts_at": {
+        **STR,
+        "description": "ISO 8601; with an offset or Z it is the instant, without one a "
+        "wall-clock time in timezone (e.g. 2026-03-01T20:00)",
+    },
+    "timezone": {**STR, "description": "IANA time zone name, e.g. Europe/Paris"},
+    "duration_minutes": {
+        **INT,
+        "minimum": 5,
+        "maximum": 1440,
+        "description": "expected duration (default 60)",
+    },
+}
 _HEALTH_INGEST = ("bitrate_kbps", "fps", "keyframe_interval", "av_drift_ms", "width", "height")
 _HEALTH_LADDER = ("decode_cpu_seconds", "dropped_packets", "decoder_restarts")
 _HEALTH_THUMBNAILS = ("interval", "encode_ms", "made", "skips", "failures")
@@ -228,12 +244,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Notification": _obj(
         ["id", "kind", "channel", "title", "broadcast_id", "created_at", "read"],
         id=INT,
-        kind={"type": "string", "enum": ["live"], "description": "live: a followed channel"},
+        kind={
+            "type": "string",
+            "enum": ["live", "schedule_reminder", "schedule_start"],
+            "description": "live: a followed channel went live; schedule_reminder / "
+            "schedule_start: one of its scheduled streams starts soon / now",
+        },
         channel=_nullable(STR),
-        title={**STR, "description": "the channel's title when it went live"},
+        title={
+            **STR,
+            "description": "the channel's title when it went live, or the scheduled stream's",
+        },
         broadcast_id=_nullable(INT),
         created_at=TIME,
         read=BOOL,
+        schedule_id={**INT, "description": "only for the schedule kinds"},
+        starts_at={**_nullable(TIME), "description": "only for the schedule kinds"},
     ),
     "NotificationList": _obj(
         ["notifications", "unread"],
@@ -257,6 +283,106 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         version=STR,
     ),
     "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
+    "ScheduledStream": _obj(
+        [
+            "id",
+            "channel",
+            "title",
+            "category",
+            "starts_at",
+            "ends_at",
+            "starts_at_local",
+            "timezone",
+            "duration_minutes",
+            "status",
+            "broadcast_id",
+            "created_at",
+            "updated_at",
+        ],
+        id=INT,
+        channel=_obj(
+            ["name", "display_name", "avatar_url", "live"],
+            name=STR,
+            display_name=STR,
+            avatar_url=_nullable(STR),
+            live=BOOL,
+        ),
+        title=STR,
+        category=STR,
+        starts_at={**TIME, "description": "the start (UTC)"},
+        ends_at={**TIME, "description": "the start plus the expected duration (UTC)"},
+        starts_at_local={
+            **TIME,
+            "description": "the start in the stream's time zone, with its offset "
+            "(e.g. 2026-03-01T20:00:00+01:00)",
+        },
+        timezone={**STR, "description": "IANA time zone name, e.g. Europe/Paris"},
+        duration_minutes=INT,
+        status={"type": "string", "enum": ["scheduled", "cancelled"]},
+        broadcast_id={
+            **_nullable(INT),
+            "description": "the broadcast that started near the scheduled time, once there is one",
+        },
+        created_at=TIME,
+        updated_at=TIME,
+    ),
+    "ChannelSchedule": _obj(
+        ["schedule", "ics_url"],
+        schedule={"type": "array", "items": _ref("ScheduledStream")},
+        ics_url={**STR, "description": "the channel's iCalendar feed"},
+    ),
+    "UpcomingSchedule": _obj(
+        ["schedule", "next_cursor"],
+        schedule={"type": "array", "items": _ref("ScheduledStream")},
+        next_cursor={**_nullable(STR), "description": "pass as cursor for the next page"},
+    ),
+    "BroadcastStats": _obj(
+        [
+            "id",
+            "title",
+            "started_at",
+            "ended_at",
+            "live",
+            "duration_seconds",
+            "peak_viewers",
+            "average_viewers",
+            "viewer_samples",
+            "chat_messages",
+            "new_followers",
+            "schedule",
+        ],
+        id=INT,
+        title=STR,
+        started_at=TIME,
+        ended_at=_nullable(TIME),
+        live=BOOL,
+        duration_seconds=NUM,
+        peak_viewers=INT,
+        average_viewers={
+            **_nullable(NUM),
+            "description": "mean of the viewer samples; null without samples",
+        },
+        viewer_samples=INT,
+        chat_messages={**INT, "description": "chat messages posted during the broadcast"},
+        new_followers={**INT, "description": "follows made during it (and not undone)"},
+        schedule={
+            **_nullable(_obj(["id", "title"], id=INT, title=STR)),
+            "description": "the scheduled stream it was linked to",
+        },
+    ),
+    "AnalyticsList": _obj(
+        ["broadcasts"], broadcasts={"type": "array", "items": _ref("BroadcastStats")}
+    ),
+    "BroadcastAnalytics": _obj(
+        ["broadcast", "viewers", "tick_seconds"],
+        broadcast=_ref("BroadcastStats"),
+        viewers={
+            "type": "array",
+            "description": "viewers over time, one sample per tick",
+            "items": _obj(["t", "viewers"], t={**NUM, "description": "Unix seconds"}, viewers=INT),
+        },
+        tick_seconds={**NUM, "description": "seconds between samples"},
+    ),
     "ChatMessage": _obj(
         ["type", "id", "user", "text", "ts"],
         type={"type": "string", "enum": ["message"]},
@@ -387,6 +513,13 @@ RESPONSES: dict[str, str] = {
     "rename_recording": "Recording",
     "get_recording_settings": "RecordingSettings",
     "patch_recording_settings": "RecordingSettings",
+    "get_schedule": "ChannelSchedule",
+    "create_schedule": "ScheduledStream",
+    "patch_schedule": "ScheduledStream",
+    "cancel_schedule": "ScheduledStream",
+    "upcoming_schedule": "UpcomingSchedule",
+    "my_analytics": "AnalyticsList",
+    "broadcast_analytics": "BroadcastAnalytics",
 }
 
 REQUEST_BODIES: dict[str, dict[str, Any]] = {
@@ -431,6 +564,11 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
     "patch_recording_settings": _obj(
         ["enabled"], enabled={**BOOL, "description": "record the next broadcasts"}
     ),
+    "create_schedule": _obj(["title", "starts_at", "timezone"], **_SCHEDULE_FIELDS),
+    "patch_schedule": {
+        **_obj([], **_SCHEDULE_FIELDS),
+        "description": "any of the fields; a timezone without starts_at keeps the instant",
+    },
     "read_notifications": {
         "oneOf": [
             _obj(["ids"], ids={"type": "array", "items": INT, "maxItems": 500}),
@@ -449,6 +587,7 @@ SUCCESS_STATUS = {
     "delete_me": 204,
     "delete_avatar": 204,
     "delete_recording": 204,
+    "create_schedule": 201,
 }
 SUCCESS_MEDIA = {"user_avatar": "image/*"}
 QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
@@ -500,6 +639,26 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         },
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
     ],
+    "upcoming_schedule": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 50},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": STR,
+            "description": "the next_cursor of the page before",
+        },
+    ],
+    "my_analytics": [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ],
 }
 #: The CSRF header of the cookie-authenticated auth calls.
 HEADER_PARAMETERS: dict[str, list[dict[str, Any]]] = {
@@ -526,6 +685,8 @@ PUBLIC = {
     "chat_history",
     "list_recordings",
     "get_recording",
+    "get_schedule",
+    "upcoming_schedule",
 }
 
 #: Routes outside /api/v1 that clients use: a recording's HLS files (kitch/api/recordings.py).

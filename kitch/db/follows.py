@@ -26,6 +26,9 @@ from kitch.db import Database
 from kitch.db.queries import _CHANNEL_SELECT, ChannelInfo, _channel
 
 LIVE = "live"
+#: The other kinds (kitch.db.schedule): a scheduled stream starts soon / starts now.
+SCHEDULE_REMINDER = "schedule_reminder"
+SCHEDULE_START = "schedule_start"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Notification:
     data: dict[str, Any]
     created_at: float
     read_at: float | None
+    #: The scheduled stream a ``schedule_reminder`` / ``schedule_start`` notification is about.
+    schedule_id: int | None = None
 
 
 async def follow(db: Database, user_id: int, channel_id: int, *, now: float | None = None) -> bool:
@@ -134,6 +139,7 @@ def _notification(row: Any) -> Notification:
         data=data if isinstance(data, dict) else {},
         created_at=row["created_at"],
         read_at=row["read_at"],
+        schedule_id=row["schedule_id"],
     )
 
 

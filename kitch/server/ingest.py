@@ -25,6 +25,7 @@ from kitch.db.queries import (
     start_broadcast,
     update_broadcast_stats,
 )
+from kitch.db.schedule import link_broadcast
 from kitch.hls import HlsRegistry
 from kitch.ingest.hub import (
     UNKNOWN_KEY,
@@ -38,6 +39,7 @@ from kitch.ingest.hub import (
 )
 from kitch.ingest.sinks import SinkFactory
 from kitch.media import MediaPacket
+from kitch.schedule.rules import LINK_AFTER, LINK_BEFORE
 from kitch.server import metrics
 
 log = logging.getLogger("kitch.ingest")
@@ -189,9 +191,20 @@ class IngestHub:
             await self._carry_out()
 
     async def _announce(self, name: str, channel_id: int, broadcast_id: int) -> None:
-        """A new broadcast: store one notification per follower (exactly once: the table's
-        UNIQUE (user, kind, broadcast)), then tell the listener. Runs as a task, so a channel
-        with many followers never holds up its publish."""
+        """A new broadcast: link it to the scheduled stream it fulfils (one starting within
+        the link window of the broadcast's start, see docs/SCHEDULE.md), store one notification
+        per follower (exactly once: the table's UNIQUE (user, kind, broadcast)), then tell the
+        listener. Runs as a task, so a channel with many followers never holds up its publish."""
+        try:
+            await link_broadcast(
+                self.db,
+                channel_id,
+                broadcast_id,
+                before=LINK_BEFORE.total_seconds(),
+                after=LINK_AFTER.total_seconds(),
+            )
+        except Exception:
+            log.exception("could not link broadcast %s to its scheduled stream", broadcast_id)
         try:
             channel = await get_channel(self.db, name)
             title = channel.title if channel is not None else ""

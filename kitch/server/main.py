@@ -91,7 +91,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         if closed:
             log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
         registry = HlsRegistry(hls_settings_from(settings))
-        events = Events(settings.viewer_window)
+        events = Events(settings.viewer_window, settings.viewer_tick)
         store = thumbnail_store(settings)
         await store.load()
         thumbnailer = None

@@ -141,13 +141,21 @@ class Checker:
         self.seen: set[str] = set()
 
     async def call(
-        self, operation: str, status: int, *, name: str = "", ident: str = "", **kwargs: Any
+        self,
+        operation: str,
+        status: int,
+        *,
+        name: str = "",
+        ids: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """Send ``operation`` (``{name}`` and ``{id}`` filled in), expect ``status``, validate
-        the answer."""
+        """Send ``operation`` (``{name}`` and the other path parameters of ``ids`` filled in),
+        expect ``status``, validate the answer."""
         path, op = self.operations[operation]
         method = next(m for m, o in self.spec["paths"][path].items() if o is op)
-        url = path.replace("{name}", name).replace("{id}", ident)
+        url = path.replace("{name}", name)
+        for key, value in (ids or {}).items():
+            url = url.replace("{" + key + "}", value)
         response = await self.client.request(method.upper(), url, **kwargs)
         assert response.status_code == status, (operation, response.text)
         documented = op["responses"].get(str(status)) or op["responses"]["default"]
@@ -180,11 +188,20 @@ RECORDINGS = {
     "get_recording_settings",
     "patch_recording_settings",
 }
-EVERYTHING_ELSE = (set(RESPONSES) - AUTH - RECORDINGS) | {"delete_me", "delete_avatar"}
+SCHEDULE = {
+    "get_schedule",
+    "create_schedule",
+    "patch_schedule",
+    "cancel_schedule",
+    "upcoming_schedule",
+    "my_analytics",
+    "broadcast_analytics",
+}
+EVERYTHING_ELSE = (set(RESPONSES) - AUTH - RECORDINGS - SCHEDULE) | {"delete_me", "delete_avatar"}
 
 
 def test_every_answer_schema_is_exercised() -> None:
-    assert set(RESPONSES) <= AUTH | EVERYTHING_ELSE | RECORDINGS
+    assert set(RESPONSES) <= AUTH | EVERYTHING_ELSE | RECORDINGS | SCHEDULE
 
 
 async def test_auth_answers_match_the_document(checker: Checker) -> None:
@@ -334,17 +351,97 @@ async def test_recording_answers_match_the_document(
     assert [r["state"] for r in own["recordings"]] == ["failed", "ended"]
     await checker.call("list_recordings", 422, name="rhea", params={"limit": "101"})
     await checker.call("list_recordings", 404, name="nobody")
-    assert (await checker.call("get_recording", 200, ident=ids[0]))["segments"] == 3
-    await checker.call("get_recording", 404, ident=ids[1])
-    assert (await checker.call("get_recording", 200, ident=ids[1], headers=auth))["reason"]
+    assert (await checker.call("get_recording", 200, ids={"id": ids[0]}))["segments"] == 3
+    await checker.call("get_recording", 404, ids={"id": ids[1]})
+    assert (await checker.call("get_recording", 200, ids={"id": ids[1]}, headers=auth))["reason"]
     renamed = await checker.call(
-        "rename_recording", 200, ident=ids[0], json={"title": "Finals"}, headers=auth
+        "rename_recording", 200, ids={"id": ids[0]}, json={"title": "Finals"}, headers=auth
     )
     assert renamed["title"] == "Finals"
-    await checker.call("rename_recording", 403, ident=ids[0], json={"title": "x"}, headers=other)
-    await checker.call("rename_recording", 401, ident=ids[0], json={"title": "x"})
-    await checker.call("rename_recording", 422, ident=ids[0], json={"title": 5}, headers=auth)
-    await checker.call("delete_recording", 403, ident=ids[0], headers=other)
-    await checker.call("delete_recording", 204, ident=ids[0], headers=auth)
-    await checker.call("delete_recording", 404, ident=ids[0], headers=auth)
+    await checker.call(
+        "rename_recording", 403, ids={"id": ids[0]}, json={"title": "x"}, headers=other
+    )
+    await checker.call("rename_recording", 401, ids={"id": ids[0]}, json={"title": "x"})
+    await checker.call("rename_recording", 422, ids={"id": ids[0]}, json={"title": 5}, headers=auth)
+    await checker.call("delete_recording", 403, ids={"id": ids[0]}, headers=other)
+    await checker.call("delete_recording", 204, ids={"id": ids[0]}, headers=auth)
+    await checker.call("delete_recording", 404, ids={"id": ids[0]}, headers=auth)
     assert checker.seen >= RECORDINGS
+
+
+async def test_schedule_and_analytics_answers_match_the_document(
+    checker: Checker, register: Register, db: Database
+) -> None:
+    """Scheduled streams (create, list, edit, cancel, upcoming), a schedule notification, and
+    the analytics of a broadcast with viewers, chat and a follow."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from kitch.api.reminders import Reminders
+    from kitch.db.follows import follow, record_viewers
+
+    auth = (await register("sam"))["auth"]
+    fan = (await register("fay"))["auth"]
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    made = await checker.call(
+        "create_schedule",
+        201,
+        name="sam",
+        json={"title": "Retro", "starts_at": start.isoformat(), "timezone": "Europe/Paris"},
+        headers=auth,
+    )
+    await checker.call(
+        "create_schedule",
+        422,
+        name="sam",
+        json={"title": "x", "starts_at": "2000-01-01T00:00Z", "timezone": "UTC"},
+        headers=auth,
+    )
+    await checker.call("create_schedule", 401, name="sam", json={})
+    listed = await checker.call("get_schedule", 200, name="sam")
+    assert [s["id"] for s in listed["schedule"]] == [made["id"]]
+    await checker.call("get_schedule", 404, name="nobody")
+    path = {"schedule_id": str(made["id"])}
+    edited = await checker.call(
+        "patch_schedule", 200, name="sam", ids=path, json={"duration_minutes": 30}, headers=auth
+    )
+    assert edited["duration_minutes"] == 30
+    await checker.call(
+        "patch_schedule", 403, name="sam", ids=path, json={"title": "x"}, headers=fan
+    )
+    page = await checker.call("upcoming_schedule", 200, params={"limit": "1"})
+    assert page["next_cursor"] and page["schedule"][0]["id"] == made["id"]
+    await checker.call("upcoming_schedule", 422, params={"cursor": "?"})
+
+    await checker.call("put_follow", 200, name="sam", headers=fan)
+    reminders = Reminders(checker.client._transport.app.state.events, 600)  # type: ignore[attr-defined]
+    reminders.db = db
+    await reminders.run_once(start.timestamp() - 60)
+    notes = await checker.call("get_notifications", 200, headers=fan)
+    assert notes["notifications"][0]["kind"] == "schedule_reminder"
+    assert notes["notifications"][0]["schedule_id"] == made["id"]
+    cancelled = await checker.call("cancel_schedule", 200, name="sam", ids=path, headers=auth)
+    assert cancelled["status"] == "cancelled"
+
+    assert await checker.call("my_analytics", 200, headers=auth) == {"broadcasts": []}
+    await checker.call("my_analytics", 401)
+    await checker.call("my_analytics", 422, params={"limit": "0"}, headers=auth)
+    ref = await db.fetchone("SELECT id FROM channels WHERE user_id = (SELECT id FROM users "
+                            "WHERE username = 'sam')")  # fmt: skip
+    assert ref is not None
+    now = time.time()
+    broadcast = await start_broadcast(db, ref[0], {}, now=now - 60)
+    await record_viewers(db, broadcast, 3, [(now - 50, 1), (now - 45, 3), (now - 40, 2)])
+    fay = await db.fetchone("SELECT id FROM users WHERE username = 'fay'")
+    assert fay is not None
+    await db.execute("DELETE FROM follows")
+    await follow(db, fay[0], ref[0], now=now - 30)
+    answer = await checker.call("my_analytics", 200, headers=auth)
+    (row,) = answer["broadcasts"]
+    assert (row["peak_viewers"], row["average_viewers"], row["new_followers"]) == (3, 2.0, 1)
+    assert row["live"] is True
+    which = {"broadcast_id": str(broadcast)}
+    one = await checker.call("broadcast_analytics", 200, ids=which, headers=auth)
+    assert [p["viewers"] for p in one["viewers"]] == [1, 3, 2]
+    await checker.call("broadcast_analytics", 404, ids=which, headers=fan)
+    assert checker.seen >= SCHEDULE

@@ -58,8 +58,8 @@ try {
   await page.getByRole("button", { name: "Hide" }).click();
   checks.keyHiddenAgain = (await page.getByTestId("stream-key").count()) === 0;
 
-  await page.getByLabel("Title").fill("E2E title");
-  await page.getByLabel("Category").fill("Testing");
+  await page.getByLabel("Title", { exact: true }).fill("E2E title");
+  await page.getByLabel("Category", { exact: true }).fill("Testing");
   await page.getByLabel("Tags").fill("one, two");
   await page.getByRole("button", { name: "Save", exact: true }).click();
   await page.getByText("Saved.").waitFor();

@@ -13,19 +13,24 @@ import { ServerClock, serverClock } from "./clock";
 import type { ChatHistory, FollowState, MarkRead, NotificationList } from "./community";
 import { refreshDelayMs, sessionFrom, type Session } from "./session";
 import type {
+  AnalyticsList,
   AnswerOf,
   ApiErrorBody,
   BodyOf,
+  BroadcastAnalytics,
   Channel,
   ChannelHealth,
   ChannelList,
+  ChannelSchedule,
   ChatAudit,
   ChatBans,
   IngestState,
   PrivateUser,
+  ScheduledStream,
   ServerInfo,
   SessionAnswer,
   StreamKey,
+  UpcomingSchedule,
 } from "./types";
 
 /** The header the server wants on refresh and logout when the refresh token is the cookie. */
@@ -443,6 +448,41 @@ export class ApiClient {
 
   serverInfo(signal?: AbortSignal): Promise<ServerInfo> {
     return this.request("GET", "/server-info", { auth: false, signal });
+  }
+
+  // ---- scheduled streams and analytics ----
+
+  /** A channel's scheduled streams that have not ended, soonest first. */
+  channelSchedule(name: string, signal?: AbortSignal): Promise<ChannelSchedule> {
+    return this.request("GET", `/channels/${encodeURIComponent(name)}/schedule`, { auth: false, signal });
+  }
+
+  createSchedule(name: string, body: BodyOf<"create_schedule">): Promise<ScheduledStream> {
+    return this.request("POST", `/channels/${encodeURIComponent(name)}/schedule`, { body });
+  }
+
+  patchSchedule(name: string, id: number, body: BodyOf<"patch_schedule">): Promise<ScheduledStream> {
+    return this.request("PATCH", `/channels/${encodeURIComponent(name)}/schedule/${id}`, { body });
+  }
+
+  cancelSchedule(name: string, id: number): Promise<ScheduledStream> {
+    return this.request("DELETE", `/channels/${encodeURIComponent(name)}/schedule/${id}`);
+  }
+
+  /** Every channel's scheduled streams, soonest first; pass the page's `next_cursor` for more. */
+  upcoming(limit = 20, cursor?: string, signal?: AbortSignal): Promise<UpcomingSchedule> {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (cursor) q.set("cursor", cursor);
+    return this.request("GET", `/schedule/upcoming?${q.toString()}`, { auth: false, signal });
+  }
+
+  /** The signed-in streamer's last broadcasts with their figures. */
+  analytics(limit = 20, signal?: AbortSignal): Promise<AnalyticsList> {
+    return this.request("GET", `/me/analytics?limit=${limit}`, { signal });
+  }
+
+  broadcastAnalytics(id: number, signal?: AbortSignal): Promise<BroadcastAnalytics> {
+    return this.request("GET", `/me/analytics/${id}`, { signal });
   }
 }
 

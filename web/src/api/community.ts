@@ -12,7 +12,8 @@ export interface FollowState {
   follower_count: number;
 }
 
-/** One notification (`kind` is "live" today: a followed channel went live). */
+/** One notification: `kind` "live" (a followed channel went live), "schedule_reminder" or
+ * "schedule_start" (one of its scheduled streams starts soon / now). */
 export interface Notification {
   id: number;
   kind: string;
@@ -21,6 +22,10 @@ export interface Notification {
   /** Epoch seconds, or an ISO 8601 string. */
   ts: number | string;
   read?: boolean;
+  /** The scheduled stream (schedule kinds only). */
+  schedule_id?: number;
+  /** Its start: epoch seconds on the socket, ISO 8601 from the REST list. */
+  starts_at?: number | string | null;
 }
 
 /** `GET /me/notifications`. */

@@ -228,6 +228,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{name}/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get: operations["get_schedule"];
+        put?: never;
+        post: operations["create_schedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/channels/{name}/schedule/{schedule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["cancel_schedule"];
+        options?: never;
+        head?: never;
+        patch: operations["patch_schedule"];
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -242,6 +279,40 @@ export interface paths {
         options?: never;
         head?: never;
         patch: operations["patch_me"];
+        trace?: never;
+    };
+    "/api/v1/me/analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["my_analytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/analytics/{broadcast_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                broadcast_id: string;
+            };
+            cookie?: never;
+        };
+        get: operations["broadcast_analytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/me/avatar": {
@@ -406,6 +477,22 @@ export interface paths {
         patch: operations["rename_recording"];
         trace?: never;
     };
+    "/api/v1/schedule/upcoming": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["upcoming_schedule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/server-info": {
         parameters: {
             query?: never;
@@ -463,8 +550,45 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AnalyticsList: {
+            broadcasts: components["schemas"]["BroadcastStats"][];
+        };
         Avatar: {
             avatar_url: string;
+        };
+        BroadcastAnalytics: {
+            broadcast: components["schemas"]["BroadcastStats"];
+            /** @description seconds between samples */
+            tick_seconds: number;
+            /** @description viewers over time, one sample per tick */
+            viewers: {
+                /** @description Unix seconds */
+                t: number;
+                viewers: number;
+            }[];
+        };
+        BroadcastStats: {
+            /** @description mean of the viewer samples; null without samples */
+            average_viewers: number | null;
+            /** @description chat messages posted during the broadcast */
+            chat_messages: number;
+            duration_seconds: number;
+            /** Format: date-time */
+            ended_at: string | null;
+            id: number;
+            live: boolean;
+            /** @description follows made during it (and not undone) */
+            new_followers: number;
+            peak_viewers: number;
+            /** @description the scheduled stream it was linked to */
+            schedule: {
+                id: number;
+                title: string;
+            } | null;
+            /** Format: date-time */
+            started_at: string;
+            title: string;
+            viewer_samples: number;
         };
         Channel: {
             avatar_url: string | null;
@@ -554,6 +678,11 @@ export interface components {
         ChannelList: {
             channels: components["schemas"]["Channel"][];
         };
+        ChannelSchedule: {
+            /** @description the channel's iCalendar feed */
+            ics_url: string;
+            schedule: components["schemas"]["ScheduledStream"][];
+        };
         ChatAudit: {
             entries: {
                 action: string;
@@ -634,12 +763,19 @@ export interface components {
             created_at: string;
             id: number;
             /**
-             * @description live: a followed channel
+             * @description live: a followed channel went live; schedule_reminder / schedule_start: one of its scheduled streams starts soon / now
              * @enum {string}
              */
-            kind: "live";
+            kind: "live" | "schedule_reminder" | "schedule_start";
             read: boolean;
-            /** @description the channel's title when it went live */
+            /** @description only for the schedule kinds */
+            schedule_id?: number;
+            /**
+             * Format: date-time
+             * @description only for the schedule kinds
+             */
+            starts_at?: string | null;
+            /** @description the channel's title when it went live, or the scheduled stream's */
             title: string;
         };
         NotificationList: {
@@ -696,6 +832,43 @@ export interface components {
             /** @description bytes this channel's recordings take */
             used_bytes: number;
         };
+        ScheduledStream: {
+            /** @description the broadcast that started near the scheduled time, once there is one */
+            broadcast_id: number | null;
+            category: string;
+            channel: {
+                avatar_url: string | null;
+                display_name: string;
+                live: boolean;
+                name: string;
+            };
+            /** Format: date-time */
+            created_at: string;
+            duration_minutes: number;
+            /**
+             * Format: date-time
+             * @description the start plus the expected duration (UTC)
+             */
+            ends_at: string;
+            id: number;
+            /**
+             * Format: date-time
+             * @description the start (UTC)
+             */
+            starts_at: string;
+            /**
+             * Format: date-time
+             * @description the start in the stream's time zone, with its offset (e.g. 2026-03-01T20:00:00+01:00)
+             */
+            starts_at_local: string;
+            /** @enum {string} */
+            status: "scheduled" | "cancelled";
+            /** @description IANA time zone name, e.g. Europe/Paris */
+            timezone: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         ServerInfo: {
             public_url: string | null;
             rtmp_port: number;
@@ -733,6 +906,11 @@ export interface components {
         };
         UnreadCount: {
             unread: number;
+        };
+        UpcomingSchedule: {
+            /** @description pass as cursor for the next page */
+            next_cursor: string | null;
+            schedule: components["schemas"]["ScheduledStream"][];
         };
     };
     responses: never;
@@ -1314,6 +1492,158 @@ export interface operations {
             };
         };
     };
+    get_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelSchedule"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    category?: string;
+                    /** @description expected duration (default 60) */
+                    duration_minutes?: number;
+                    /** @description ISO 8601; with an offset or Z it is the instant, without one a wall-clock time in timezone (e.g. 2026-03-01T20:00) */
+                    starts_at: string;
+                    /** @description IANA time zone name, e.g. Europe/Paris */
+                    timezone: string;
+                    title: string;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledStream"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancel_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledStream"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    category?: string;
+                    /** @description expected duration (default 60) */
+                    duration_minutes?: number;
+                    /** @description ISO 8601; with an offset or Z it is the instant, without one a wall-clock time in timezone (e.g. 2026-03-01T20:00) */
+                    starts_at?: string;
+                    /** @description IANA time zone name, e.g. Europe/Paris */
+                    timezone?: string;
+                    title?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduledStream"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_me: {
         parameters: {
             query?: never;
@@ -1402,6 +1732,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PrivateUser"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    my_analytics: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    broadcast_analytics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                broadcast_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BroadcastAnalytics"];
                 };
             };
             /** @description error */
@@ -1848,6 +2240,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Recording"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    upcoming_schedule: {
+        parameters: {
+            query?: {
+                /** @description the next_cursor of the page before */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpcomingSchedule"];
                 };
             };
             /** @description error */

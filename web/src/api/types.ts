@@ -30,6 +30,19 @@ export type ChatBan = ChatBans["bans"][number];
 export type ChatAudit = Schemas["ChatAudit"];
 export type ChatAuditEntry = ChatAudit["entries"][number];
 
+/** A scheduled stream (start in UTC, and in its own zone as `starts_at_local`). */
+export type ScheduledStream = Schemas["ScheduledStream"];
+/** `GET /channels/{name}/schedule`: the channel's scheduled streams that have not ended. */
+export type ChannelSchedule = Schemas["ChannelSchedule"];
+/** `GET /schedule/upcoming`: every channel's, in pages. */
+export type UpcomingSchedule = Schemas["UpcomingSchedule"];
+/** One broadcast's figures (`GET /me/analytics`). */
+export type BroadcastStats = Schemas["BroadcastStats"];
+export type AnalyticsList = Schemas["AnalyticsList"];
+/** One broadcast's figures and viewers over time (`GET /me/analytics/{id}`). */
+export type BroadcastAnalytics = Schemas["BroadcastAnalytics"];
+export type ViewerSample = BroadcastAnalytics["viewers"][number];
+
 /** The JSON body an operation takes (by its operationId). */
 export type BodyOf<K extends keyof operations> = operations[K] extends {
   requestBody?: { content: { "application/json": infer B } };

@@ -1,7 +1,16 @@
 /** The header's bell: unread count, and a menu of recent notifications (signed in only). */
 import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router";
+import type { Notification } from "../api/community";
 import { useEvents } from "./events";
+
+/** What a notification says, by its kind. */
+export function notificationText(n: Pick<Notification, "kind" | "channel" | "title">): string {
+  const what = n.title ? `: ${n.title}` : "";
+  if (n.kind === "schedule_reminder") return `${n.channel} starts soon${what}`;
+  if (n.kind === "schedule_start") return `${n.channel}'s scheduled stream starts now${what}`;
+  return `${n.channel} is live${what}`;
+}
 
 export function NotificationsMenu() {
   const { notifications, unread, markRead } = useEvents();
@@ -60,7 +69,8 @@ export function NotificationsMenu() {
                         if (!n.read) void markRead([n.id]);
                       }}
                     >
-                      <strong>{n.channel}</strong> is live{n.title ? `: ${n.title}` : ""}
+                      <strong>{n.channel}</strong>
+                      {notificationText(n).slice(n.channel.length)}
                     </Link>
                   </li>
                 ))}

@@ -1,4 +1,5 @@
-/** Watch page: player (or the offline state), title, category, tags; live status every 5 s. */
+/** Watch page: player (or the offline state), title, category, tags, upcoming scheduled
+ * streams; live status every 5 s. */
 import { lazy, Suspense, useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError } from "../api/client";
@@ -10,6 +11,7 @@ import { ChatPanel } from "../chat/ChatPanel";
 import { useEvents } from "../chat/events";
 import { useChat } from "../chat/useChat";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
+import { ChannelSchedule } from "../components/ChannelSchedule";
 import { formatUptime } from "../lib/format";
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
@@ -134,6 +136,7 @@ export function ChannelPage({ name }: { name: string }) {
         {channel.description && <p className="channel-description">{channel.description}</p>}
       </section>
       <PastBroadcasts name={channel.name} />
+      <ChannelSchedule name={channel.name} />
       </div>
       <ChatPanel channel={channel.name} chat={chat} />
     </div>

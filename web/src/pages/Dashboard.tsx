@@ -2,7 +2,8 @@
  * Streamer dashboard: live status and ingest stats (polled every 3 s), stream health while live
  * (polled every 2 s, with graphs), OBS set-up with the server URL and the stream key (hidden
  * until asked; copy; rotate), the stream info editor, the quality ladder settings, the
- * recordings (switch, rename, delete) and end-broadcast / enable-ingest.
+ * recordings (switch, rename, delete), end-broadcast / enable-ingest, the schedule editor and
+ * the analytics of past broadcasts.
  */
 import { useEffect, useRef, useState } from "react";
 import type { RefObject } from "react";
@@ -30,6 +31,8 @@ import {
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
 import { RecordingsManager } from "../recordings/RecordingsManager";
+import { AnalyticsPanel } from "./AnalyticsPanel";
+import { ScheduleEditor } from "./ScheduleEditor";
 import { LadderSettingsForm, StreamHealth } from "./StreamHealth";
 
 export function Dashboard() {
@@ -107,6 +110,8 @@ function DashboardFor({ username }: { username: string }) {
         {channel?.ladder && <LadderSettingsForm channel={channel} onSaved={setChannel} />}
         <RecordingsManager username={username} />
       </div>
+      {channel && <ScheduleEditor username={username} channel={channel} />}
+      <AnalyticsPanel />
     </div>
   );
 }
