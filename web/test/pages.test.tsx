@@ -206,7 +206,7 @@ describe("signing out on a signed-in-only page", () => {
     await screen.findByTestId("dashboard-status");
     expectBearer(server.find("GET /channels/alice"));
     fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
-    await screen.findByRole("heading", { name: "Browse" });
+    await screen.findByRole("heading", { name: "Live channels" });
     expect(window.location.pathname).toBe("/");
     const logout = server.find("POST /auth/logout");
     expect(logout?.headers[CSRF_HEADER]).toBe("1");

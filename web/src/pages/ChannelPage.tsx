@@ -10,6 +10,7 @@ import { ChatPanel } from "../chat/ChatPanel";
 import { useEvents } from "../chat/events";
 import { useChat } from "../chat/useChat";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
+import { categoryPath } from "../components/ChannelCard";
 import { formatUptime } from "../lib/format";
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
@@ -112,11 +113,16 @@ export function ChannelPage({ name }: { name: string }) {
             <ViewerCount live={channel.live} viewers={chat.state.viewers ?? channel.viewers ?? null} />
             <p className="muted small">
               {[
-                channel.category && (
-                  <span key="category" className="category">
-                    {channel.category}
-                  </span>
-                ),
+                channel.category &&
+                  (channel.category_slug ? (
+                    <Link key="category" className="category" to={categoryPath(channel.category_slug)}>
+                      {channel.category}
+                    </Link>
+                  ) : (
+                    <span key="category" className="category">
+                      {channel.category}
+                    </span>
+                  )),
                 channel.live && channel.stream?.started_at && (
                   <span key="uptime">
                     live for {formatUptime(channel.stream.started_at, now)}
