@@ -29,13 +29,14 @@ export function Home() {
 
   return (
     <div className="page page-wide">
-      <h1 className="visually-hidden">Kitch</h1>
-      <ErrorBox>{feed.error && `Could not load channels: ${feed.error}`}</ErrorBox>
-      {feed.channels === null && !feed.error && <p role="status">Loading channels…</p>}
-      {feed.channels !== null && (
-        <section aria-labelledby="live-heading">
-          <h2 id="live-heading">Live channels</h2>
-          {live.length === 0 ? (
+      <section aria-labelledby="live-heading">
+        <h1 id="live-heading" className="home-heading">
+          Live channels
+        </h1>
+        <ErrorBox>{feed.error && `Could not load channels: ${feed.error}`}</ErrorBox>
+        {feed.channels === null && !feed.error && <p role="status">Loading channels…</p>}
+        {feed.channels !== null &&
+          (live.length === 0 ? (
             <p className="muted">Nobody is live right now.</p>
           ) : (
             <ul className="card-grid" data-testid="live-channels">
@@ -43,9 +44,8 @@ export function Home() {
                 <ChannelCard key={c.name} channel={c} now={now} />
               ))}
             </ul>
-          )}
-        </section>
-      )}
+          ))}
+      </section>
       {categories.length > 0 && (
         <section aria-labelledby="categories-heading">
           <div className="section-head">
