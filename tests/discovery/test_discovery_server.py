@@ -103,7 +103,25 @@ def test_live_discovery_on_a_real_server(server: KitchServer, av_fixture: Fixtur
             server.request("PATCH", "/api/v1/channels/bob", {"category": "music"}, token=token)
             seen = frames_until(ws, lambda f: f.get("name") == "bob" and f["category"], 5)
             assert seen[-1]["category"] == "Music"
-        assert _names(server.get("/api/v1/search?q=music")) == ["bob"]
+            # an admin (made with the CLI) renames the category: its live channel's viewers see it
+            create = ["user", "create", "curator", "--email", "r@x.test", "--admin"]
+            made = subprocess.run(
+                [sys.executable, "-m", "kitch", *create, "--data-dir", str(server.data_dir)],
+                input="an admin password\n",
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT), "KITCH_BCRYPT_COST": "4"},
+                timeout=60,
+            )
+            assert made.returncode == 0, made.stderr
+            admin = server.login("curator", "an admin password")["access_token"]
+            status, _ = server.request(
+                "PATCH", "/api/v1/categories/music", {"name": "Music & Audio"}, token=admin
+            )
+            assert status == 200
+            seen = frames_until(ws, lambda f: f.get("category") == "Music & Audio", 5)
+            assert seen[-1]["name"] == "bob" and seen[-1]["live"] is True
+        assert _names(server.get("/api/v1/search?q=audio")) == ["bob"]
     finally:
         for publisher in publishers:
             publisher.stop()
