@@ -178,7 +178,7 @@ def _category_changes(args: argparse.Namespace) -> tuple[dict[str, Any], str | N
 
 async def _category(settings: Settings, args: argparse.Namespace) -> int:
     from kitch.db import discovery, open_database
-    from kitch.db.vocabulary import slugify
+    from kitch.db.vocabulary import default_hue, slugify
 
     changes: dict[str, Any] = {}
     if args.action in ("add", "edit"):
@@ -197,7 +197,7 @@ async def _category(settings: Settings, args: argparse.Namespace) -> int:
             if not slug:
                 print("kitch: the name gives no slug (no a-z or 0-9): pass --slug", file=sys.stderr)
                 return 2
-            hue = changes.get("hue", sum(slug.encode()) % 360)
+            hue = changes.get("hue", default_hue(slug))
             made = await discovery.create_category(db, changes["name"], slug, hue)
             print(f"added category {made.slug} ({made.name})")
             return 0

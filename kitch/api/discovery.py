@@ -8,7 +8,6 @@ Live channels come first everywhere, the most watched first: viewer counts live 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +29,7 @@ from kitch.db.queries import ChannelInfo
 from kitch.db.users import User
 from kitch.db.vocabulary import (
     MAX_QUERY_LENGTH,
+    default_hue,
     normalise_category_name,
     normalise_tag,
     search_terms,
@@ -280,11 +280,7 @@ async def create_category(request: Request) -> Response:
         slug = slugify(name)
         if not slug:
             raise invalid("the name gives no slug (it has no a-z or 0-9): send a slug")
-    hue = (
-        _hue(body["hue"])
-        if "hue" in body
-        else hashlib.sha256(slug.encode()).digest()[0] * 359 // 255
-    )
+    hue = _hue(body["hue"]) if "hue" in body else default_hue(slug)
     try:
         category = await db.create_category(_db(request), name, slug, hue)
     except db.CategoryConflict as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kitch.db import Database, Row
-from kitch.db.queries import _CHANNEL_SELECT, ChannelInfo, _channel
+from kitch.db.queries import _CHANNEL_SELECT, WATCHING, ChannelInfo, _channel
 from kitch.db.vocabulary import match_expression, name_key
 
 #: Most categories the list may hold (the directory shows them all on one page).
@@ -206,14 +206,17 @@ async def search_channels(
     if not terms:
         return []
     weights = ", ".join(str(w) for w in CHANNEL_WEIGHTS)
+    # The page is ranked and cut on the cheap columns first; only its rows get the full select
+    # (stream, follower count, avatar), so a word that matches most channels stays cheap.
     rows = await db.fetchall(
-        _CHANNEL_SELECT + f"JOIN (SELECT rowid AS hit, bm25(channel_search, {weights}) AS score "
-        "FROM channel_search WHERE channel_search MATCH ?) m ON m.hit = c.id "
-        "LEFT JOIN json_each(?) v ON v.key = u.username "
-        + ("WHERE c.live = 1 " if live_only else "")
-        + "ORDER BY c.live DESC, m.score, coalesce(v.value, 0) DESC, u.username "
-        "LIMIT ? OFFSET ?",
-        (match_expression(terms), json.dumps(dict(viewers or {})), limit, offset),
+        _CHANNEL_SELECT + "JOIN (SELECT s.rowid AS hit, c.live AS live, "
+        f"bm25(channel_search, {weights}) AS score, {WATCHING} AS watching, "
+        "u.username AS name FROM channel_search s JOIN channels c ON c.id = s.rowid "
+        "JOIN users u ON u.id = c.user_id WHERE channel_search MATCH ? "
+        + ("AND c.live = 1 " if live_only else "")
+        + "ORDER BY live DESC, score, watching DESC, name LIMIT ? OFFSET ?) m ON m.hit = c.id "
+        "ORDER BY m.live DESC, m.score, m.watching DESC, m.name",
+        (json.dumps(dict(viewers or {})), match_expression(terms), limit, offset),
     )
     return [_channel(row) for row in rows]
 

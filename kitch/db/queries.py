@@ -202,6 +202,14 @@ _CHANNEL_SELECT = (
 )
 
 
+#: A channel's live viewer count from a JSON object parameter (name -> count), looked up for
+#: live channels only (the object holds only those; a lookup scans it, so offline rows skip it).
+WATCHING = (
+    "CASE WHEN c.live THEN coalesce((SELECT value FROM json_each(?) WHERE key = u.username), 0) "
+    "ELSE 0 END"
+)
+
+
 def _channel(row: Row) -> ChannelInfo:
     stream = None
     if row["live"] and row["b_id"] is not None:
@@ -266,12 +274,16 @@ async def list_channels(
     if tag is not None:
         where.append("c.id IN (SELECT channel_id FROM channel_tags WHERE tag_key = ?)")
         params.append(tag_key(tag))
+    # The page is ordered and cut on the cheap columns first; only its rows get the full select.
+    order = "live DESC, watching DESC, last_live_at IS NULL, last_live_at DESC, name"
     rows = await db.fetchall(
-        _CHANNEL_SELECT
-        + "LEFT JOIN json_each(?) v ON v.key = u.username "
+        _CHANNEL_SELECT + f"JOIN (SELECT c.id AS hit, c.live AS live, {WATCHING} AS watching, "
+        "c.last_live_at AS last_live_at, u.username AS name FROM channels c "
+        "JOIN users u ON u.id = c.user_id "
         + ("WHERE " + " AND ".join(where) + " " if where else "")
-        + "ORDER BY c.live DESC, coalesce(v.value, 0) DESC, c.last_live_at IS NULL, "
-        "c.last_live_at DESC, u.username LIMIT ? OFFSET ?",
+        + f"ORDER BY {order} LIMIT ? OFFSET ?) m ON m.hit = c.id "
+        + "ORDER BY "
+        + ", ".join(f"m.{part}" for part in order.split(", ")),
         (*params, limit, offset),
     )
     return [_channel(row) for row in rows]

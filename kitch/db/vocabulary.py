@@ -13,6 +13,7 @@ parentheses and quotes in the input are just separators or text.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -101,6 +102,11 @@ def normalise_category_name(raw: str) -> tuple[str | None, str | None]:
 def name_key(name: str) -> str:
     """Category names are unique by this key (case and compatibility forms folded)."""
     return unicodedata.normalize("NFKC", _squeeze(name).casefold())
+
+
+def default_hue(slug: str) -> int:
+    """The colour of a new category's art when none is given: spread by a hash of the slug."""
+    return int.from_bytes(hashlib.sha256(slug.encode()).digest()[:2], "big") % 360
 
 
 def slug_problem(slug: str) -> str | None:
