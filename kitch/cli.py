@@ -1,4 +1,5 @@
-"""The ``kitch`` command: ``serve``, ``user create``, ``key show``, ``key rotate``, ``--version``.
+"""The ``kitch`` command: ``serve``, ``user create``, ``key show``, ``key rotate``, ``category
+list|add|edit|remove``, ``--version``.
 
 Every setting is a ``serve`` flag (generated from :class:`kitch.config.Settings`); the account
 commands take ``--data-dir`` and otherwise read the same environment and ``.env``. They work
@@ -46,6 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
         sub = key_commands.add_parser(action, help=text)
         sub.add_argument("name")
         add_arguments(sub, only=["data_dir", "public_url", "rtmp"])
+
+    category = commands.add_parser("category", help="list or change the categories")
+    category_commands = category.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = category_commands.add_parser("list", help="print every category: slug, name")
+    add = category_commands.add_parser("add", help="add a category")
+    add.add_argument("name")
+    add.add_argument("--slug", help="default: made from the name")
+    add.add_argument("--hue", type=int, help="0-359, the colour of its generated art")
+    edit = category_commands.add_parser("edit", help="rename a category or change its slug")
+    edit.add_argument("slug", metavar="SLUG")
+    edit.add_argument("--name")
+    edit.add_argument("--new-slug", dest="new_slug")
+    edit.add_argument("--hue", type=int)
+    remove = category_commands.add_parser(
+        "remove", help="remove a category (its channels are left without one)"
+    )
+    remove.add_argument("slug", metavar="SLUG")
+    for sub in (listing, add, edit, remove):
+        add_arguments(sub, only=["data_dir"])
     return parser
 
 
@@ -133,6 +153,75 @@ async def _key(settings: Settings, name: str, rotate: bool) -> int:
     return 0
 
 
+def _category_changes(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """The name, slug and hue given on the command line, checked; or the problem."""
+    from kitch.db.vocabulary import normalise_category_name, slug_problem
+
+    changes: dict[str, Any] = {}
+    if getattr(args, "name", None) is not None:
+        name, problem = normalise_category_name(args.name)
+        if name is None:
+            return {}, f"the name {problem}"
+        changes["name"] = name
+    slug = getattr(args, "new_slug", None) if args.action == "edit" else args.slug
+    if slug is not None:
+        problem = slug_problem(slug)
+        if problem is not None:
+            return {}, f"the slug {problem}"
+        changes["slug"] = slug
+    if args.hue is not None:
+        if not 0 <= args.hue <= 359:
+            return {}, "the hue must be from 0 to 359"
+        changes["hue"] = args.hue
+    return changes, None
+
+
+async def _category(settings: Settings, args: argparse.Namespace) -> int:
+    from kitch.db import discovery, open_database
+    from kitch.db.vocabulary import default_hue, slugify
+
+    changes: dict[str, Any] = {}
+    if args.action in ("add", "edit"):
+        changes, problem = _category_changes(args)
+        if problem is not None:
+            print(f"kitch: {problem}", file=sys.stderr)
+            return 2
+    db = await open_database(settings.data_dir / "kitch.db")
+    try:
+        if args.action == "list":
+            for found in await discovery.list_categories(db):
+                print(f"{found.slug}\t{found.name}")
+            return 0
+        if args.action == "add":
+            slug = changes.get("slug") or slugify(changes["name"])
+            if not slug:
+                print("kitch: the name gives no slug (no a-z or 0-9): pass --slug", file=sys.stderr)
+                return 2
+            hue = changes.get("hue", default_hue(slug))
+            made = await discovery.create_category(db, changes["name"], slug, hue)
+            print(f"added category {made.slug} ({made.name})")
+            return 0
+        category = await discovery.get_category(db, args.slug)
+        if category is None:
+            print(f"kitch: no category {args.slug!r}", file=sys.stderr)
+            return 1
+        if args.action == "edit":
+            await discovery.update_category(db, category.id, changes)
+            print(f"changed category {changes.get('slug', category.slug)}")
+        else:
+            channels = await discovery.delete_category(db, category.id)
+            print(f"removed category {category.slug} ({len(channels)} channel(s) left without one)")
+        return 0
+    except discovery.CategoryConflict as exc:
+        print(f"kitch: another category has that {exc.field}", file=sys.stderr)
+        return 1
+    except discovery.TooManyCategories:
+        print(f"kitch: there are {discovery.MAX_CATEGORIES} categories already", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+
+
 def serve(settings: Settings) -> int:
     """Run the full server (RTMP ingest, HLS, web app, API)."""
     from kitch.server.main import run
@@ -157,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run: Any
         if args.command == "user":
             run = _user_create(settings, args.name, args.email, args.admin)
+        elif args.command == "category":
+            run = _category(settings, args)
         else:
             run = _key(settings, args.name, args.action == "rotate")
         code: int = asyncio.run(run)

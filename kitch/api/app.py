@@ -20,7 +20,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kitch.api import analytics, auth, channels, chat, follows, me, moderation, recordings, schedule
+from kitch.api import (
+    analytics,
+    auth,
+    channels,
+    chat,
+    discovery,
+    follows,
+    me,
+    moderation,
+    recordings,
+    schedule,
+)
 from kitch.api.auth import on_sign_out
 from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
@@ -150,6 +161,7 @@ def api_routes() -> list[BaseRoute]:
         *auth.routes(),
         *me.routes(),
         *channels.routes(),
+        *discovery.routes(),
         *follows.routes(),
         *chat.routes(),
         *moderation.routes(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -15,13 +15,12 @@ from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.routing import api_route
 from kitch.api.thumbnails import thumbnail_url
 from kitch.api.views import channel_json
-from kitch.auth.names import text_problem
 from kitch.db import queries
+from kitch.db.discovery import find_category
 from kitch.db.follows import is_following
 from kitch.db.users import User, get_avatar
+from kitch.db.vocabulary import MAX_TAGS, normalise_tag, tag_key
 
-MAX_TAGS = 10
-MAX_TAG_LENGTH = 25
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 
@@ -41,27 +40,34 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
 
 
 async def list_channels(request: Request) -> Response:
-    """Channels, live first (``?live=true`` for live only; ``limit`` <= 100, ``offset``)."""
+    """Channels, live first and the most watched first, then the most recently live
+    (``?live=true`` for live only; ``limit`` <= 100, ``offset``)."""
     limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 1_000_000)
     live = request.query_params.get("live", "false").lower()
     if live not in ("true", "false", "1", "0"):
         raise invalid("live must be true or false")
+    events = request.app.state.events
+    viewers = {name: events.viewer_count(name) or 0 for name in list(events.live)}
     channels = await queries.list_channels(
-        _db(request), limit=limit, offset=offset, live_only=live in ("true", "1")
+        _db(request),
+        limit=limit,
+        offset=offset,
+        live_only=live in ("true", "1"),
+        viewers=viewers,
     )
+    return JSONResponse({"channels": listed(request, channels)})
+
+
+def listed(request: Request, channels: Sequence[queries.ChannelInfo]) -> list[dict[str, Any]]:
+    """Channels as the lists show them (browse, categories, tags, search): each with its
+    viewer count and thumbnail."""
     count = request.app.state.events.viewer_count
     pictures = request.app.state.thumbnails
-    return JSONResponse(
-        {
-            "channels": [
-                channel_json(
-                    c, viewers=count(c.name), thumbnail_url=thumbnail_url(pictures, c.name, c.id)
-                )
-                for c in channels
-            ]
-        }
-    )
+    return [
+        channel_json(c, viewers=count(c.name), thumbnail_url=thumbnail_url(pictures, c.name, c.id))
+        for c in channels
+    ]
 
 
 def _manages(user: User | None, channel: queries.ChannelInfo) -> bool:
@@ -104,21 +110,31 @@ async def _managed_channel(request: Request) -> queries.ChannelInfo:
 
 
 def _tags(value: Any) -> list[str]:
+    """The tags of a PATCH, normalised (:func:`kitch.db.vocabulary.normalise_tag`); a tag that
+    matches an earlier one (ignoring case) is dropped."""
     if not isinstance(value, list) or len(value) > MAX_TAGS:
         raise invalid(f"tags must be a list of at most {MAX_TAGS} strings")
-    tags: list[str] = []
-    for item in value:
-        if not isinstance(item, str):
-            raise invalid("tags must be strings")
-        tag = item.strip()
-        if not tag or len(tag) > MAX_TAG_LENGTH:
-            raise invalid(f"each tag must be 1-{MAX_TAG_LENGTH} characters")
-        problem = text_problem(tag)
-        if problem is not None:
-            raise invalid(f"tags {problem}")
-        if tag.lower() not in (t.lower() for t in tags):
-            tags.append(tag)
-    return tags
+    tags: dict[str, str] = {}
+    for position, item in enumerate(value, 1):
+        if not isinstance(item, str) or len(item) > 1000:
+            raise invalid(f"tag {position} must be a string of at most 25 characters")
+        tag, problem = normalise_tag(item)
+        if tag is None:
+            raise invalid(f"tag {position} {problem}")
+        tags.setdefault(tag_key(tag), tag)
+    return list(tags.values())
+
+
+async def _category_id(request: Request, value: Any) -> int | None:
+    """A PATCH's ``category``: a category's slug or name, or null / "" for none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise invalid("category must be a category's slug or name, or null")
+    found = await find_category(_db(request), value)
+    if found is None:
+        raise invalid("category is not in the list (see GET /api/v1/categories)")
+    return found.id
 
 
 def _ladder(value: Any) -> dict[str, Any]:
@@ -148,21 +164,22 @@ def _ladder(value: Any) -> dict[str, Any]:
 async def patch_channel(request: Request) -> Response:
     """Owner (or admin) changes title, description, category, tags, ladder (next broadcast).
 
-    The ``ladder`` settings are read when a broadcast starts: a change reaches viewers at the
-    streamer's next broadcast, never in the middle of one.
+    ``category`` is a category's slug or name from ``GET categories`` (null or "" for none);
+    ``tags`` a list of at most 10 tags (see docs/DISCOVERY.md for the rules). Title, category
+    and tag changes reach the channel's viewers at once (the events socket). The ``ladder``
+    settings are read when a broadcast starts: a change reaches viewers at the streamer's next
+    broadcast, never in the middle of one.
     """
     channel = await _managed_channel(request)
     body = await read_json(request)
     only_fields(body, {"title", "description", "category", "tags", "ladder"})
     changes: dict[str, Any] = {}
-    for name, max_len, multiline in (
-        ("title", 140, False),
-        ("description", 2000, True),
-        ("category", 50, False),
-    ):
+    for name, max_len, multiline in (("title", 140, False), ("description", 2000, True)):
         value = get_text(body, name, max_len=max_len, multiline=multiline)
         if value is not None:
             changes[name] = value
+    if "category" in body:
+        changes["category_id"] = await _category_id(request, body["category"])
     if "tags" in body:
         changes["tags"] = _tags(body["tags"])
     if "ladder" in body:
@@ -170,8 +187,17 @@ async def patch_channel(request: Request) -> Response:
     await queries.update_channel(_db(request), channel.id, changes)
     updated = await queries.get_channel(_db(request), channel.name)
     assert updated is not None
-    if (updated.title, updated.category) != (channel.title, channel.category):
-        request.app.state.events.channel_changed(updated.name, updated.title, updated.category)
+    if (updated.title, updated.category, updated.tags) != (
+        channel.title,
+        channel.category,
+        channel.tags,
+    ):
+        request.app.state.events.channel_changed(
+            updated.name,
+            updated.title,
+            updated.category,
+            tags=updated.tags if updated.tags != channel.tags else None,
+        )
     return JSONResponse(
         channel_json(
             updated,

@@ -9,6 +9,7 @@ and ``{"type": "ping"}``. The server sends::
         kind "live" (a followed channel went live), "schedule_reminder" / "schedule_start" (a
         scheduled stream starts soon / now: with "schedule_id" and "starts_at", Unix seconds)
     {"type": "channel", "name", "live": bool, "title", "category", "viewers": int | None}
+        (a change made with ``PATCH channels/{name}`` that touched the tags adds "tags": [str])
     {"type": "error", "code", "message"}
     {"type": "ping"} (every HEARTBEAT s when nothing else was sent) / {"type": "pong"}
 
@@ -200,17 +201,22 @@ class Events:
         )
         self._spawn_record(channel)
 
-    def channel_changed(self, name: str, title: str, category: str) -> None:
-        """Title or category changed (``PATCH channels/{name}``)."""
+    def channel_changed(
+        self, name: str, title: str, category: str, tags: list[str] | None = None
+    ) -> None:
+        """Title, category or (``tags`` given) tags changed (``PATCH channels/{name}``)."""
         channel = self.live.get(name)
         if channel is not None:
-            if (channel.title, channel.category) == (title, category):
+            if (channel.title, channel.category) == (title, category) and tags is None:
                 return
             channel.title, channel.category = title, category
             to = list(self.sockets)
         else:
             to = [sub for sub in self.sockets if name in sub.follows]
-        self._send(self._channel_frame(name, channel is not None, title, category), to)
+        frame = self._channel_frame(name, channel is not None, title, category)
+        if tags is not None:
+            frame["tags"] = tags
+        self._send(frame, to)
 
     def followed(self, user_id: int, name: str, following: bool) -> None:
         """Keep the user's open sockets' follow sets current."""

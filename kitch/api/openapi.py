@@ -99,6 +99,28 @@ _SCHEDULE_FIELDS: dict[str, Any] = {
         "description": "expected duration (default 60)",
     },
 }
+_CHANNEL_PAGE: dict[str, Any] = {
+    "type": "array",
+    "items": {"$ref": "#/components/schemas/Channel"},
+    "description": "live first and the most watched first, then the most recently live",
+}
+_NEXT_OFFSET: dict[str, Any] = {
+    "type": ["integer", "null"],
+    "description": "the offset of the next page, null on the last page",
+}
+_PAGING: list[dict[str, Any]] = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "live", "in": "query", "schema": BOOL, "description": "only live channels"},
+]
+_CATEGORY_FIELDS: dict[str, Any] = {
+    "name": {**STR, "description": "1-50 characters, unique ignoring case"},
+    "slug": {
+        **STR,
+        "description": "a-z, 0-9 and single dashes, at most 50 (made from the name if left out)",
+    },
+    "hue": {"type": "integer", "minimum": 0, "maximum": 359},
+}
 _HEALTH_INGEST = ("bitrate_kbps", "fps", "keyframe_interval", "av_drift_ms", "width", "height")
 _HEALTH_LADDER = ("decode_cpu_seconds", "dropped_packets", "decoder_restarts")
 _HEALTH_THUMBNAILS = ("interval", "encode_ms", "made", "skips", "failures")
@@ -148,6 +170,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "title",
             "description",
             "category",
+            "category_slug",
             "tags",
             "live",
             "last_live_at",
@@ -161,8 +184,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         display_name=STR,
         title=STR,
         description=STR,
-        category=STR,
-        tags={"type": "array", "items": STR},
+        category={**STR, "description": 'the category\'s name, "" when none'},
+        category_slug={**_nullable(STR), "description": "the category's slug, null when none"},
+        tags={"type": "array", "items": STR, "maxItems": 10},
         live=BOOL,
         last_live_at=_nullable(TIME),
         ingest_enabled=BOOL,
@@ -240,6 +264,55 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": 'while live every field is present; otherwise just {"live": false}',
     },
     "ChannelList": _obj(["channels"], channels={"type": "array", "items": _ref("Channel")}),
+    "Category": _obj(
+        ["slug", "name", "hue", "image_url", "custom_image", "live_channels", "viewers"],
+        slug=STR,
+        name=STR,
+        hue={**INT, "description": "0-359: the colour of the generated cover art"},
+        image_url={**STR, "description": "the cover (an uploaded picture, or generated SVG)"},
+        custom_image={**BOOL, "description": "whether an admin uploaded the cover"},
+        live_channels=INT,
+        viewers={**INT, "description": "the viewers of its live channels, added up"},
+    ),
+    "CategoryList": _obj(
+        ["categories"],
+        categories={
+            "type": "array",
+            "items": _ref("Category"),
+            "description": "the most watched first, then the most live channels, then by name",
+        },
+    ),
+    "CategoryPage": _obj(
+        ["category", "channels", "next_offset"],
+        category=_ref("Category"),
+        channels=_CHANNEL_PAGE,
+        next_offset=_NEXT_OFFSET,
+    ),
+    "TagPage": _obj(
+        ["tag", "channels", "next_offset"],
+        tag={**STR, "description": "the tag, normalised"},
+        channels=_CHANNEL_PAGE,
+        next_offset=_NEXT_OFFSET,
+    ),
+    "SearchResults": _obj(
+        ["terms", "categories", "channels", "next_offset"],
+        terms={
+            "type": "array",
+            "items": STR,
+            "description": "the words searched for (empty: nothing searchable, no results)",
+        },
+        categories={
+            "type": "array",
+            "items": _ref("Category"),
+            "description": "matching categories, on the first page only (offset 0, not live)",
+        },
+        channels={
+            "type": "array",
+            "items": _ref("Channel"),
+            "description": "live first, then the most relevant, then the most watched",
+        },
+        next_offset=_NEXT_OFFSET,
+    ),
     "FollowState": _obj(["following", "follower_count"], following=BOOL, follower_count=INT),
     "Notification": _obj(
         ["id", "kind", "channel", "title", "broadcast_id", "created_at", "read"],
@@ -520,6 +593,14 @@ RESPONSES: dict[str, str] = {
     "upcoming_schedule": "UpcomingSchedule",
     "my_analytics": "AnalyticsList",
     "broadcast_analytics": "BroadcastAnalytics",
+    "list_categories": "CategoryList",
+    "create_category": "Category",
+    "get_category": "CategoryPage",
+    "patch_category": "Category",
+    "put_category_image": "Category",
+    "delete_category_image": "Category",
+    "search": "SearchResults",
+    "tag_channels": "TagPage",
 }
 
 REQUEST_BODIES: dict[str, dict[str, Any]] = {
@@ -553,8 +634,16 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
         [],
         title=STR,
         description=STR,
-        category=STR,
-        tags={"type": "array", "items": STR, "maxItems": 10},
+        category={
+            **_nullable(STR),
+            "description": 'a category\'s slug or name (GET categories); null or "" for none',
+        },
+        tags={
+            "type": "array",
+            "items": STR,
+            "maxItems": 10,
+            "description": "1-25 characters each: letters, numbers, spaces and - _ + # . & '",
+        },
         ladder={
             **_obj([], **_LADDER_SETTINGS),
             "description": "either field may be left out; applied when the next broadcast starts",
@@ -569,6 +658,8 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
         **_obj([], **_SCHEDULE_FIELDS),
         "description": "any of the fields; a timezone without starts_at keeps the instant",
     },
+    "create_category": _obj(["name"], **_CATEGORY_FIELDS),
+    "patch_category": _obj([], **_CATEGORY_FIELDS),
     "read_notifications": {
         "oneOf": [
             _obj(["ids"], ids={"type": "array", "items": INT, "maxItems": 500}),
@@ -579,7 +670,9 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
 #: Bodies that may be left out: refresh and logout then use the kitch_refresh cookie (with the
 #: ``X-Kitch-CSRF: 1`` header).
 OPTIONAL_BODIES = {"refresh", "logout"}
-RAW_BODIES = {"put_avatar"}
+RAW_BODIES = {"put_avatar", "put_category_image"}
+#: Raw bodies that take a picture alone (no multipart form).
+IMAGE_ONLY_BODIES = {"put_category_image"}
 #: Success statuses other than 200 (a test reads each handler's source to keep this current).
 SUCCESS_STATUS = {
     "register": 201,
@@ -588,9 +681,23 @@ SUCCESS_STATUS = {
     "delete_avatar": 204,
     "delete_recording": 204,
     "create_schedule": 201,
+    "create_category": 201,
+    "delete_category": 204,
 }
-SUCCESS_MEDIA = {"user_avatar": "image/*"}
+SUCCESS_MEDIA = {"user_avatar": "image/*", "category_image": "image/*"}
 QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "get_category": _PAGING,
+    "tag_channels": _PAGING,
+    "search": [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "maxLength": 200},
+            "description": "the words to find (each whole or as a word's start)",
+        },
+        *_PAGING,
+    ],
     "list_channels": [
         {
             "name": "limit",
@@ -687,6 +794,11 @@ PUBLIC = {
     "get_recording",
     "get_schedule",
     "upcoming_schedule",
+    "list_categories",
+    "get_category",
+    "category_image",
+    "search",
+    "tag_channels",
 }
 
 #: Routes outside /api/v1 that clients use: a recording's HLS files (kitch/api/recordings.py).
@@ -778,9 +890,15 @@ def _operation(method: str, handler: Any) -> dict[str, Any]:
             "required": True,
             "content": {
                 "image/*": {"schema": {"type": "string", "format": "binary"}},
-                "multipart/form-data": {
-                    "schema": _obj(["file"], file={"type": "string", "format": "binary"})
-                },
+                **(
+                    {}
+                    if name in IMAGE_ONLY_BODIES
+                    else {
+                        "multipart/form-data": {
+                            "schema": _obj(["file"], file={"type": "string", "format": "binary"})
+                        }
+                    }
+                ),
             },
         }
     if name not in PUBLIC:

@@ -57,6 +57,7 @@ def channel_json(
         "title": channel.title,
         "description": channel.description,
         "category": channel.category,
+        "category_slug": channel.category_slug,
         "tags": channel.tags,
         "live": channel.live,
         "last_live_at": iso(channel.last_live_at),

@@ -4,9 +4,10 @@
 
 - ``/assets/<file>``: hashed bundle files, ``Cache-Control: public, max-age=31536000, immutable``;
   a missing asset is a 404, never index.html.
-- ``/``, ``/login``, ``/register``, ``/dashboard``, ``/settings``, ``/videos/<id>`` (a
-  recording) and ``/<channel>`` (one path segment that looks like a username): ``index.html``
-  with ``Cache-Control: no-cache``, an ETag and a Content-Security-Policy.
+- ``/``, ``/login``, ``/register``, ``/dashboard``, ``/settings``, ``/directory/<slug>`` (a
+  category), ``/videos/<id>`` (a recording) and ``/<channel>`` (one path segment that looks
+  like a username, ``/directory`` and ``/search`` among them): ``index.html`` with
+  ``Cache-Control: no-cache``, an ETag and a Content-Security-Policy.
 
 It never answers under ``/api``, ``/hls``, ``/vod``, ``/ws`` or ``/metrics``: those paths raise a
 404 ``HTTPException`` so the application's own error handler formats it. The app mounts these
@@ -58,6 +59,21 @@ class ChannelConvertor(Convertor[str]):
 
 
 register_url_convertor("kitch_channel", ChannelConvertor())
+
+
+class SlugConvertor(Convertor[str]):
+    """A category slug: a-z, 0-9 and dashes (the web app's ``/directory/<slug>`` pages)."""
+
+    regex = r"[a-z0-9-]{1,50}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("kitch_slug", SlugConvertor())
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
@@ -168,5 +184,6 @@ def web_routes(settings: object = None, *, webapp_dir: Path | None = None) -> li
     routes: list[BaseRoute] = [Route("/assets/{name}", asset, methods=methods)]
     routes += [Route(path, spa_page, methods=methods) for path in SPA_PAGES]
     routes.append(Route("/videos/{id:int}", spa_page, methods=methods))
+    routes.append(Route("/directory/{slug:kitch_slug}", spa_page, methods=methods))
     routes.append(Route("/{channel:kitch_channel}", spa_page, methods=methods))
     return routes

@@ -15,10 +15,12 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kitch.db import Database, Row
+from kitch.db.vocabulary import tag_key
 from kitch.keys import hash_stream_key, looks_like_stream_key
 
 #: The ladder's rung names, highest first: the values ``ladder_rungs`` may hold.
@@ -54,6 +56,7 @@ class ChannelInfo:
     display_name: str
     title: str
     description: str
+    #: The category's name ("" when none) and slug (None when none).
     category: str
     tags: list[str]
     live: bool
@@ -65,6 +68,7 @@ class ChannelInfo:
     ladder_enabled: bool = True
     ladder_rungs: list[str] = field(default_factory=lambda: list(LADDER_RUNGS))
     follower_count: int = 0
+    category_slug: str | None = None
 
 
 async def channel_for_stream_key(db: Database, key: str) -> ChannelRef | None:
@@ -198,10 +202,20 @@ _CHANNEL_SELECT = (
     "EXISTS(SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS has_avatar, "
     "(SELECT count(*) FROM follows f WHERE f.channel_id = c.id) AS follower_count, "
     "b.id AS b_id, b.started_at AS b_started_at, b.title AS b_title, b.metadata AS b_metadata, "
-    "b.stats AS b_stats, b.stats_updated_at AS b_stats_updated_at "
+    "b.stats AS b_stats, b.stats_updated_at AS b_stats_updated_at, "
+    "k.name AS category_name, k.slug AS category_slug "
     "FROM channels c JOIN users u ON u.id = c.user_id "
+    "LEFT JOIN categories k ON k.id = c.category_id "
     "LEFT JOIN broadcast_sessions b ON b.id = (SELECT id FROM broadcast_sessions "
     "WHERE channel_id = c.id AND ended_at IS NULL ORDER BY id DESC LIMIT 1) "
+)
+
+
+#: A channel's live viewer count from a JSON object parameter (name -> count), looked up for
+#: live channels only (the object holds only those; a lookup scans it, so offline rows skip it).
+WATCHING = (
+    "CASE WHEN c.live THEN coalesce((SELECT value FROM json_each(?) WHERE key = u.username), 0) "
+    "ELSE 0 END"
 )
 
 
@@ -223,7 +237,7 @@ def _channel(row: Row) -> ChannelInfo:
         display_name=row["display_name"],
         title=row["title"],
         description=row["description"],
-        category=row["category"],
+        category=row["category_name"] or "",
         tags=json.loads(row["tags"]),
         live=bool(row["live"]),
         last_live_at=row["last_live_at"],
@@ -233,6 +247,7 @@ def _channel(row: Row) -> ChannelInfo:
         ladder_enabled=bool(row["ladder_enabled"]),
         ladder_rungs=_rungs(row["ladder_rungs"]),
         follower_count=row["follower_count"],
+        category_slug=row["category_slug"],
     )
 
 
@@ -248,23 +263,47 @@ async def get_channel_of_user(db: Database, user_id: int) -> ChannelInfo | None:
 
 
 async def list_channels(
-    db: Database, *, limit: int = 50, offset: int = 0, live_only: bool = False
+    db: Database,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    live_only: bool = False,
+    viewers: Mapping[str, int] | None = None,
+    category_id: int | None = None,
+    tag: str | None = None,
 ) -> list[ChannelInfo]:
-    """Channels, live first, then most recently live, then by name."""
-    where = "WHERE c.live = 1 " if live_only else ""
+    """Channels, live first (the most watched first, by ``viewers``: name -> live viewer count),
+    then most recently live, then by name. ``category_id`` keeps the channels of one category,
+    ``tag`` (a normalised tag) the channels that carry it."""
+    where = ["c.live = 1"] if live_only else []
+    params: list[Any] = [json.dumps(dict(viewers or {}))]
+    if category_id is not None:
+        where.append("c.category_id = ?")
+        params.append(category_id)
+    if tag is not None:
+        where.append("c.id IN (SELECT channel_id FROM channel_tags WHERE tag_key = ?)")
+        params.append(tag_key(tag))
+    # The page is ordered and cut on the cheap columns first; only its rows get the full select.
+    order = "live DESC, watching DESC, last_live_at IS NULL, last_live_at DESC, name"
     rows = await db.fetchall(
-        _CHANNEL_SELECT + where + "ORDER BY c.live DESC, c.last_live_at IS NULL, "
-        "c.last_live_at DESC, u.username LIMIT ? OFFSET ?",
-        (limit, offset),
+        _CHANNEL_SELECT + f"JOIN (SELECT c.id AS hit, c.live AS live, {WATCHING} AS watching, "
+        "c.last_live_at AS last_live_at, u.username AS name FROM channels c "
+        "JOIN users u ON u.id = c.user_id "
+        + ("WHERE " + " AND ".join(where) + " " if where else "")
+        + f"ORDER BY {order} LIMIT ? OFFSET ?) m ON m.hit = c.id "
+        + "ORDER BY "
+        + ", ".join(f"m.{part}" for part in order.split(", ")),
+        (*params, limit, offset),
     )
     return [_channel(row) for row in rows]
 
 
 async def update_channel(db: Database, channel_id: int, changes: dict[str, Any]) -> None:
-    """Set any of title, description, category (str), tags (list of str), ladder_enabled
-    (bool) and ladder_rungs (list of names from :data:`LADDER_RUNGS`)."""
+    """Set any of title, description (str), category_id (int or None), tags (list of tags
+    already normalised by :func:`kitch.db.vocabulary.normalise_tag`), ladder_enabled (bool) and
+    ladder_rungs (list of names from :data:`LADDER_RUNGS`)."""
     values: dict[str, Any] = {}
-    for name in ("title", "description", "category"):
+    for name in ("title", "description", "category_id"):
         if name in changes:
             values[name] = changes[name]
     if "tags" in changes:
@@ -281,6 +320,14 @@ async def update_channel(db: Database, channel_id: int, changes: dict[str, Any])
     if not values:
         return
     assignments = ", ".join(f"{name} = ?" for name in values)  # names from the fixed list only
-    await db.execute(
-        f"UPDATE channels SET {assignments} WHERE id = ?", [*values.values(), channel_id]
-    )
+    async with db.transaction() as tx:
+        await tx.execute(
+            f"UPDATE channels SET {assignments} WHERE id = ?", [*values.values(), channel_id]
+        )
+        if "tags" in changes:  # the lookup keys go with the list, in the same transaction
+            await tx.execute("DELETE FROM channel_tags WHERE channel_id = ?", (channel_id,))
+            for key in dict.fromkeys(tag_key(tag) for tag in changes["tags"]):
+                await tx.execute(
+                    "INSERT INTO channel_tags (channel_id, tag_key) VALUES (?, ?)",
+                    (channel_id, key),
+                )

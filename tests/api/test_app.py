@@ -123,7 +123,9 @@ async def test_openapi_lists_what_each_handler_does(client: httpx.AsyncClient) -
     for _path, route in iter_api_routes(app.routes):
         for handler in route.handlers.values():
             name, source = handler.__name__, inspect.getsource(handler)
-            reads_body = any(f"{call}(" in source for call in ("read_json", "_avatar_bytes"))
+            reads_body = any(
+                f"{call}(" in source for call in ("read_json", "read_body", "_avatar_bytes")
+            )
             assert reads_body == (name in REQUEST_BODIES or name in RAW_BODIES), name
             assert ("query_params" in source) == (name in QUERY_PARAMETERS), name
             for status in (201, 204):

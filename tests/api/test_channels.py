@@ -71,13 +71,14 @@ async def test_patch_channel_owner_only(client: httpx.AsyncClient, register: Reg
     changes = {
         "title": "Hello",
         "description": "d",
-        "category": "Games",
+        "category": "retro games",
         "tags": ["rpg", "RPG", "chill"],
     }
     response = await client.patch("/api/v1/channels/wendy", json=changes, headers=owner["auth"])
     assert response.status_code == 200
     assert response.json()["tags"] == ["rpg", "chill"]
-    assert response.json()["category"] == "Games"
+    assert response.json()["category"] == "Retro Games"
+    assert response.json()["category_slug"] == "retro-games"
     forbidden = await client.patch(
         "/api/v1/channels/wendy", json={"title": "pwned"}, headers=other["auth"]
     )

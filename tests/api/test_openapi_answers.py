@@ -146,14 +146,16 @@ class Checker:
         status: int,
         *,
         name: str = "",
+        slug: str = "",
         ids: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Send ``operation`` (``{name}`` and the other path parameters of ``ids`` filled in),
+        """Send ``operation`` (``{name}``, ``{slug}``, ``{tag}`` (the tag is ``name``) and
+        the other path parameters of ``ids`` filled in),
         expect ``status``, validate the answer."""
         path, op = self.operations[operation]
         method = next(m for m, o in self.spec["paths"][path].items() if o is op)
-        url = path.replace("{name}", name)
+        url = path.replace("{name}", name).replace("{tag}", name).replace("{slug}", slug)
         for key, value in (ids or {}).items():
             url = url.replace("{" + key + "}", value)
         response = await self.client.request(method.upper(), url, **kwargs)
@@ -197,11 +199,25 @@ SCHEDULE = {
     "my_analytics",
     "broadcast_analytics",
 }
-EVERYTHING_ELSE = (set(RESPONSES) - AUTH - RECORDINGS - SCHEDULE) | {"delete_me", "delete_avatar"}
+DISCOVERY = {
+    "list_categories",
+    "create_category",
+    "get_category",
+    "patch_category",
+    "delete_category",
+    "put_category_image",
+    "delete_category_image",
+    "search",
+    "tag_channels",
+}
+EVERYTHING_ELSE = (set(RESPONSES) - AUTH - RECORDINGS - SCHEDULE - DISCOVERY) | {
+    "delete_me",
+    "delete_avatar",
+}
 
 
 def test_every_answer_schema_is_exercised() -> None:
-    assert set(RESPONSES) <= AUTH | EVERYTHING_ELSE | RECORDINGS | SCHEDULE
+    assert set(RESPONSES) <= AUTH | EVERYTHING_ELSE | RECORDINGS | SCHEDULE | DISCOVERY
 
 
 async def test_auth_answers_match_the_document(checker: Checker) -> None:
@@ -445,3 +461,56 @@ async def test_schedule_and_analytics_answers_match_the_document(
     assert [p["viewers"] for p in one["viewers"]] == [1, 3, 2]
     await checker.call("broadcast_analytics", 404, ids=which, headers=fan)
     assert checker.seen >= SCHEDULE
+
+
+async def test_discovery_answers_match_the_document(
+    checker: Checker, register: Register, db: Database
+) -> None:
+    """Categories (browse, admin changes, covers), channels by tag, search."""
+    admin = await register("boss")
+    await db.execute("UPDATE users SET is_admin = 1 WHERE username = 'boss'")
+    streamer = (await register("vera"))["auth"]
+    listed = await checker.call("list_categories", 200)
+    assert len(listed["categories"]) >= 15
+    await checker.call("create_category", 403, json={"name": "Chess"}, headers=streamer)
+    await checker.call("create_category", 401, json={"name": "Chess"})
+    made = await checker.call("create_category", 201, json={"name": "Chess"}, headers=admin["auth"])
+    assert made["slug"] == "chess"
+    await checker.call("create_category", 409, json={"name": "CHESS"}, headers=admin["auth"])
+    await checker.call("create_category", 422, json={"name": ""}, headers=admin["auth"])
+    body = {"category": "chess", "tags": ["Openings", "blitz"], "title": "Blitz night"}
+    await checker.call("patch_channel", 200, name="vera", json=body, headers=streamer)
+    page = await checker.call("get_category", 200, slug="chess")
+    assert [c["name"] for c in page["channels"]] == ["vera"] and page["next_offset"] is None
+    await checker.call("get_category", 404, slug="nope")
+    await checker.call("get_category", 422, slug="chess", params={"limit": "0"})
+    renamed = await checker.call(
+        "patch_category", 200, slug="chess", json={"name": "Chess & Go"}, headers=admin["auth"]
+    )
+    assert renamed["slug"] == "chess" and renamed["name"] == "Chess & Go"
+    cover = await checker.call(
+        "put_category_image",
+        200,
+        slug="chess",
+        content=tiny_png(),
+        headers={**admin["auth"], "Content-Type": "image/png"},
+    )
+    assert cover["custom_image"] is True
+    await checker.call(
+        "put_category_image",
+        415,
+        slug="chess",
+        content=b"not a picture",
+        headers={**admin["auth"], "Content-Type": "image/png"},
+    )
+    back = await checker.call("delete_category_image", 200, slug="chess", headers=admin["auth"])
+    assert back["custom_image"] is False
+    tagged = await checker.call("tag_channels", 200, name="OPENINGS")
+    assert tagged["tag"] == "OPENINGS" and [c["name"] for c in tagged["channels"]] == ["vera"]
+    await checker.call("tag_channels", 422, name="\u2620")
+    found = await checker.call("search", 200, params={"q": "ches"})
+    assert [c["slug"] for c in found["categories"]] == ["chess"]
+    assert [c["name"] for c in found["channels"]] == ["vera"]
+    await checker.call("search", 422)
+    await checker.call("delete_category", 204, slug="chess", headers=admin["auth"])
+    assert checker.seen >= DISCOVERY

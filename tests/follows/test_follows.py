@@ -111,7 +111,7 @@ def test_title_changes_pushed_to_followers(server: KitchServer) -> None:
         status, _ = server.request(
             "PATCH",
             "/api/v1/channels/alice",
-            {"title": "Speedrun tonight", "category": "Games"},
+            {"title": "Speedrun tonight", "category": "Retro Games"},
             token=alice.access_token,
         )
         assert status == 200
@@ -121,7 +121,7 @@ def test_title_changes_pushed_to_followers(server: KitchServer) -> None:
             "name": "alice",
             "live": False,
             "title": "Speedrun tonight",
-            "category": "Games",
+            "category": "Retro Games",
             "viewers": None,
         }
         # Not live and not followed: nothing for the anonymous socket.

@@ -59,7 +59,7 @@ try {
   checks.keyHiddenAgain = (await page.getByTestId("stream-key").count()) === 0;
 
   await page.getByLabel("Title", { exact: true }).fill("E2E title");
-  await page.getByLabel("Category", { exact: true }).fill("Testing");
+  await page.getByLabel("Category", { exact: true }).selectOption({ label: "Science & Technology" });
   await page.getByLabel("Tags").fill("one, two");
   await page.getByRole("button", { name: "Save", exact: true }).click();
   await page.getByText("Saved.").waitFor();

@@ -15,7 +15,7 @@ try {
 
   await page.goto(`${base}/`);
   await page.getByRole("link", { name: "Kitch home" }).waitFor();
-  await page.getByRole("heading", { name: "Browse" }).waitFor();
+  await page.getByRole("heading", { name: "Live channels" }).waitFor();
   checks.browse = true;
   await shot(page, artifacts, "browse");
 

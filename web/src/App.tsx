@@ -6,11 +6,14 @@ import { AuthProvider, useAuth } from "./auth/AuthContext";
 import { EventsProvider } from "./chat/events";
 import { NotificationsMenu } from "./chat/NotificationsMenu";
 import { Avatar } from "./components/bits";
+import { SearchBox } from "./components/SearchBox";
 import { LoginPage, RegisterPage, RequireAuth } from "./pages/AuthPages";
-import { Browse } from "./pages/Browse";
 import { ChannelRoute } from "./pages/ChannelPage";
 import { Dashboard } from "./pages/Dashboard";
+import { CategoryRoute, Directory } from "./pages/Directory";
+import { Home } from "./pages/Home";
 import { NotFound } from "./pages/NotFound";
+import { SearchPage } from "./pages/SearchPage";
 import { SettingsPage } from "./pages/Settings";
 import { RecordingRoute } from "./recordings/RecordingPage";
 
@@ -28,8 +31,9 @@ function Header() {
       </Link>
       <nav aria-label="Main" className="nav">
         <NavLink to="/" end>
-          Browse
+          Home
         </NavLink>
+        <NavLink to="/directory">Browse</NavLink>
         {auth.status === "signed-in" && (
           <>
             <NavLink to="/dashboard">Dashboard</NavLink>
@@ -37,6 +41,7 @@ function Header() {
           </>
         )}
       </nav>
+      <SearchBox key={location.pathname === "/search" ? "search" : "other"} />
       <div className="account">
         {auth.status === "signed-in" ? (
           <>
@@ -77,7 +82,10 @@ export function AppRoutes() {
       <Header />
       <main id="main" tabIndex={-1}>
         <Routes>
-          <Route path="/" element={<Browse />} />
+          <Route path="/" element={<Home />} />
+          <Route path="/directory" element={<Directory />} />
+          <Route path="/directory/:slug" element={<CategoryRoute />} />
+          <Route path="/search" element={<SearchPage />} />
           <Route path="/login" element={<LoginPage />} />
           <Route path="/register" element={<RegisterPage />} />
           <Route

@@ -173,6 +173,7 @@ export function channel(name: string, extra: Partial<Channel> = {}): Channel {
     title: "",
     description: "",
     category: "",
+    category_slug: null,
     tags: [],
     live: false,
     last_live_at: null,

@@ -1,13 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { pageRtmpUrl, splitTags } from "../src/api/types";
+import { pageRtmpUrl } from "../src/api/types";
 import { safeNext } from "../src/pages/AuthPages";
 import { avatarProblem } from "../src/pages/Settings";
 
 describe("small helpers", () => {
-  it("splits tags", () => {
-    expect(splitTags(" a, b ,,a, c ")).toEqual(["a", "b", "c"]);
-  });
-
   it("shows the page's host on port 1935 until the server says its RTMP URL", () => {
     expect(pageRtmpUrl("192.0.2.7")).toBe("rtmp://192.0.2.7:1935/live");
     expect(pageRtmpUrl("::1")).toBe("rtmp://[::1]:1935/live");

@@ -18,6 +18,8 @@ import type {
   ApiErrorBody,
   BodyOf,
   BroadcastAnalytics,
+  CategoryList,
+  CategoryPage,
   Channel,
   ChannelHealth,
   ChannelList,
@@ -27,9 +29,11 @@ import type {
   IngestState,
   PrivateUser,
   ScheduledStream,
+  SearchResults,
   ServerInfo,
   SessionAnswer,
   StreamKey,
+  TagPage,
   UpcomingSchedule,
 } from "./types";
 
@@ -56,6 +60,23 @@ export function errorFromBody(status: number, body: unknown): ApiError {
     return new ApiError(status, error.code, error.message);
   }
   return new ApiError(status, `http_${status}`, `Request failed (${status})`);
+}
+
+/** Paging of the discovery lists: `limit` 1-50 (default 20), `offset`, `live` only. */
+export interface PageOptions {
+  limit?: number;
+  offset?: number;
+  live?: boolean;
+  signal?: AbortSignal;
+}
+
+function pageQuery(options: PageOptions, extra: Record<string, string> = {}): string {
+  const q = new URLSearchParams(extra);
+  if (options.limit !== undefined) q.set("limit", String(options.limit));
+  if (options.offset) q.set("offset", String(options.offset));
+  if (options.live) q.set("live", "true");
+  const text = q.toString();
+  return text ? `?${text}` : "";
 }
 
 export interface RequestOptions {
@@ -356,6 +377,29 @@ export class ApiClient {
 
   patchChannel(name: string, body: BodyOf<"patch_channel">): Promise<Channel> {
     return this.request("PATCH", `/channels/${encodeURIComponent(name)}`, { body });
+  }
+
+  /** Every category, the most watched first. */
+  categories(signal?: AbortSignal): Promise<CategoryList> {
+    return this.request("GET", "/categories", { auth: false, signal });
+  }
+
+  /** A category and a page of its channels (live first, the most watched first). */
+  category(slug: string, options: PageOptions = {}): Promise<CategoryPage> {
+    const path = `/categories/${encodeURIComponent(slug)}${pageQuery(options)}`;
+    return this.request("GET", path, { auth: false, signal: options.signal });
+  }
+
+  /** A page of the channels that carry `tag` (matched ignoring case). */
+  tagChannels(tag: string, options: PageOptions = {}): Promise<TagPage> {
+    const path = `/tags/${encodeURIComponent(tag)}${pageQuery(options)}`;
+    return this.request("GET", path, { auth: false, signal: options.signal });
+  }
+
+  /** Channels and categories matching `q` (every word, whole or as a word's start). */
+  search(q: string, options: PageOptions = {}): Promise<SearchResults> {
+    const path = `/search${pageQuery(options, { q })}`;
+    return this.request("GET", path, { auth: false, signal: options.signal });
   }
 
   /** A channel's stream health (its owner or an admin); `{live: false}` while not live. */

@@ -108,4 +108,14 @@ export type ChatClientFrame =
 /** What the events socket pushes to a signed-in user. */
 export type EventFrame =
   | { type: "notification"; id: number; kind: string; channel: string; title: string; ts: number | string }
-  | { type: "channel"; name: string; live: boolean; title: string; category: string };
+  | {
+      type: "channel";
+      name: string;
+      live: boolean;
+      title: string;
+      category: string;
+      /** The live viewer count (null when not live; absent from older servers). */
+      viewers?: number | null;
+      /** Present when a change touched the tags. */
+      tags?: string[];
+    };

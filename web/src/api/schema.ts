@@ -68,6 +68,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/categories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_categories"];
+        put?: never;
+        post: operations["create_category"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/categories/{slug}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        get: operations["get_category"];
+        put?: never;
+        post?: never;
+        delete: operations["delete_category"];
+        options?: never;
+        head?: never;
+        patch: operations["patch_category"];
+        trace?: never;
+    };
+    "/api/v1/categories/{slug}/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        get: operations["category_image"];
+        put: operations["put_category_image"];
+        post?: never;
+        delete: operations["delete_category_image"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels": {
         parameters: {
             query?: never;
@@ -493,6 +545,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/server-info": {
         parameters: {
             query?: never;
@@ -501,6 +569,24 @@ export interface paths {
             cookie?: never;
         };
         get: operations["server_info"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/{tag}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tag: string;
+            };
+            cookie?: never;
+        };
+        get: operations["tag_channels"];
         put?: never;
         post?: never;
         delete?: never;
@@ -590,9 +676,36 @@ export interface components {
             title: string;
             viewer_samples: number;
         };
+        Category: {
+            /** @description whether an admin uploaded the cover */
+            custom_image: boolean;
+            /** @description 0-359: the colour of the generated cover art */
+            hue: number;
+            /** @description the cover (an uploaded picture, or generated SVG) */
+            image_url: string;
+            live_channels: number;
+            name: string;
+            slug: string;
+            /** @description the viewers of its live channels, added up */
+            viewers: number;
+        };
+        CategoryList: {
+            /** @description the most watched first, then the most live channels, then by name */
+            categories: components["schemas"]["Category"][];
+        };
+        CategoryPage: {
+            category: components["schemas"]["Category"];
+            /** @description live first and the most watched first, then the most recently live */
+            channels: components["schemas"]["Channel"][];
+            /** @description the offset of the next page, null on the last page */
+            next_offset: number | null;
+        };
         Channel: {
             avatar_url: string | null;
+            /** @description the category's name, "" when none */
             category: string;
+            /** @description the category's slug, null when none */
+            category_slug: string | null;
             description: string;
             display_name: string;
             follower_count: number;
@@ -869,6 +982,16 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        SearchResults: {
+            /** @description matching categories, on the first page only (offset 0, not live) */
+            categories: components["schemas"]["Category"][];
+            /** @description live first, then the most relevant, then the most watched */
+            channels: components["schemas"]["Channel"][];
+            /** @description the offset of the next page, null on the last page */
+            next_offset: number | null;
+            /** @description the words searched for (empty: nothing searchable, no results) */
+            terms: string[];
+        };
         ServerInfo: {
             public_url: string | null;
             rtmp_port: number;
@@ -903,6 +1026,14 @@ export interface components {
             keyframe_interval_s?: number | null;
             video_codec?: string | null;
             width?: number | null;
+        };
+        TagPage: {
+            /** @description live first and the most watched first, then the most recently live */
+            channels: components["schemas"]["Channel"][];
+            /** @description the offset of the next page, null on the last page */
+            next_offset: number | null;
+            /** @description the tag, normalised */
+            tag: string;
         };
         UnreadCount: {
             unread: number;
@@ -1079,6 +1210,277 @@ export interface operations {
             };
         };
     };
+    list_categories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    hue?: number;
+                    /** @description 1-50 characters, unique ignoring case */
+                    name: string;
+                    /** @description a-z, 0-9 and single dashes, at most 50 (made from the name if left out) */
+                    slug?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Category"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_category: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description only live channels */
+                live?: boolean;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryPage"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    hue?: number;
+                    /** @description 1-50 characters, unique ignoring case */
+                    name?: string;
+                    /** @description a-z, 0-9 and single dashes, at most 50 (made from the name if left out) */
+                    slug?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Category"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    category_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    put_category_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "image/*": string;
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Category"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_category_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Category"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     list_channels: {
         parameters: {
             query?: {
@@ -1156,7 +1558,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    category?: string;
+                    /** @description a category's slug or name (GET categories); null or "" for none */
+                    category?: string | null;
                     description?: string;
                     /** @description either field may be left out; applied when the next broadcast starts */
                     ladder?: {
@@ -1165,6 +1568,7 @@ export interface operations {
                         /** @description the rungs to encode, no repeats; rungs at or above the source height are skipped */
                         rungs?: ("720p" | "480p" | "360p")[];
                     };
+                    /** @description 1-25 characters each: letters, numbers, spaces and - _ + # . & ' */
                     tags?: string[];
                     title?: string;
                 };
@@ -2286,6 +2690,42 @@ export interface operations {
             };
         };
     };
+    search: {
+        parameters: {
+            query: {
+                limit?: number;
+                /** @description only live channels */
+                live?: boolean;
+                offset?: number;
+                /** @description the words to find (each whole or as a word's start) */
+                q: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResults"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     server_info: {
         parameters: {
             query?: never;
@@ -2302,6 +2742,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServerInfo"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tag_channels: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description only live channels */
+                live?: boolean;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                tag: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagPage"];
                 };
             };
             /** @description error */

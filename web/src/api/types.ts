@@ -12,6 +12,14 @@ export type PrivateUser = Schemas["PrivateUser"];
 export type SessionAnswer = Schemas["Session"];
 export type Channel = Schemas["Channel"];
 export type ChannelList = Schemas["ChannelList"];
+/** A category of the directory (its cover art, live channels and their viewers). */
+export type Category = Schemas["Category"];
+export type CategoryList = Schemas["CategoryList"];
+/** A category and a page of its channels. */
+export type CategoryPage = Schemas["CategoryPage"];
+/** A page of the channels that carry a tag. */
+export type TagPage = Schemas["TagPage"];
+export type SearchResults = Schemas["SearchResults"];
 export type LiveStream = Schemas["LiveStream"];
 export type StreamStats = Schemas["StreamStats"];
 export type StreamKey = Schemas["StreamKey"];
@@ -58,16 +66,6 @@ export type AnswerOf<K extends keyof operations> = operations[K]["responses"] ex
   : operations[K]["responses"] extends { 201: { content: { "application/json": infer A } } }
     ? A
     : void;
-
-/** "a, b ,,c" -> ["a", "b", "c"]: commas separate, blanks and duplicates are dropped. */
-export function splitTags(text: string): string[] {
-  const out: string[] = [];
-  for (const part of text.split(",")) {
-    const t = part.trim();
-    if (t && !out.includes(t)) out.push(t);
-  }
-  return out;
-}
 
 /** The RTMP URL to show until `server-info` has answered: the page's host on port 1935. */
 export function pageRtmpUrl(pageHostname: string): string {

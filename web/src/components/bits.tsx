@@ -1,6 +1,7 @@
 /** Small shared pieces: avatar, live badge, tags, error box, page title. */
 import { useEffect, useState } from "react";
 import type { ReactNode } from "react";
+import { Link } from "react-router";
 
 export function avatarUrl(name: string): string {
   return `/api/v1/users/${encodeURIComponent(name)}/avatar`;
@@ -54,13 +55,19 @@ export function LiveBadge({ live }: { live: boolean }) {
   );
 }
 
+/** The page of the channels that carry a tag. */
+export function tagPath(tag: string): string {
+  return `/search?tag=${encodeURIComponent(tag)}`;
+}
+
+/** A channel's tags, each a link to the channels that carry it. */
 export function Tags({ tags }: { tags: string[] }) {
   if (tags.length === 0) return null;
   return (
     <ul className="tags" aria-label="Tags">
       {tags.map((t) => (
         <li key={t} className="tag">
-          {t}
+          <Link to={tagPath(t)}>{t}</Link>
         </li>
       ))}
     </ul>

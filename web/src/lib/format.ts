@@ -80,3 +80,13 @@ export function keyframeWarning(intervalS: number | null): string | null {
     `(Settings → Output → Keyframe Interval): long intervals add latency and delay quality switches.`
   );
 }
+
+/** 1 -> "1 viewer"; 1234 -> "1.2K viewers"; 2_500_000 -> "2.5M viewers". */
+export function formatViewers(count: number): string {
+  const n = Math.max(0, Math.floor(count));
+  const unit = n === 1 ? "viewer" : "viewers";
+  if (n < 1000) return `${n} ${unit}`;
+  const [value, suffix] = n < 1_000_000 ? [n / 1000, "K"] : [n / 1_000_000, "M"];
+  const shown = value < 10 ? value.toFixed(1).replace(/\.0$/, "") : String(Math.floor(value));
+  return `${shown}${suffix} ${unit}`;
+}

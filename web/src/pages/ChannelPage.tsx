@@ -11,6 +11,7 @@ import { ChatPanel } from "../chat/ChatPanel";
 import { useEvents } from "../chat/events";
 import { useChat } from "../chat/useChat";
 import { Avatar, ErrorBox, LiveBadge, messageOf, Tags, useTitle } from "../components/bits";
+import { categoryPath } from "../components/ChannelCard";
 import { ChannelSchedule } from "../components/ChannelSchedule";
 import { formatUptime } from "../lib/format";
 import { useNow } from "../lib/useNow";
@@ -115,11 +116,16 @@ export function ChannelPage({ name }: { name: string }) {
             <ViewerCount live={channel.live} viewers={chat.state.viewers ?? channel.viewers ?? null} />
             <p className="muted small">
               {[
-                channel.category && (
-                  <span key="category" className="category">
-                    {channel.category}
-                  </span>
-                ),
+                channel.category &&
+                  (channel.category_slug ? (
+                    <Link key="category" className="category" to={categoryPath(channel.category_slug)}>
+                      {channel.category}
+                    </Link>
+                  ) : (
+                    <span key="category" className="category">
+                      {channel.category}
+                    </span>
+                  )),
                 channel.live && channel.stream?.started_at && (
                   <span key="uptime">
                     live for {formatUptime(channel.stream.started_at, now)}

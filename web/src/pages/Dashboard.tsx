@@ -9,9 +9,10 @@ import { useEffect, useRef, useState } from "react";
 import type { RefObject } from "react";
 import { Link } from "react-router";
 import { useApi } from "../api/context";
-import { pageRtmpUrl, splitTags, type Channel } from "../api/types";
+import { pageRtmpUrl, type Category, type Channel } from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { CopyButton } from "../components/CopyButton";
+import { TagsEditor } from "../components/TagsEditor";
 import { ErrorBox, LiveBadge, Loading, messageOf, useTitle } from "../components/bits";
 import {
   ActionStatus,
@@ -28,6 +29,7 @@ import {
   formatUptime,
   keyframeWarning,
 } from "../lib/format";
+import { addTags } from "../lib/tags";
 import { useNow } from "../lib/useNow";
 import { usePoll } from "../lib/usePoll";
 import { RecordingsManager } from "../recordings/RecordingsManager";
@@ -403,19 +405,26 @@ function ObsSetup({
 
 function StreamInfoEditor({ channel, onSaved }: { channel: Channel; onSaved: (c: Channel) => void }) {
   const [title, setTitle] = useState(channel.title);
-  const [category, setCategory] = useState(channel.category);
-  const [tags, setTags] = useState(channel.tags.join(", "));
+  const [category, setCategory] = useState(channel.category_slug ?? "");
+  const [tags, setTags] = useState(channel.tags);
+  const [pendingTag, setPendingTag] = useState("");
   const [description, setDescription] = useState(channel.description);
+  const categories = useCategories();
   const api = useApi();
   const action = useAction();
 
   const save = action.submit(async () => {
+    // a tag still in the box is saved too
+    const added = addTags(tags, pendingTag);
+    if (added.error) throw new Error(added.error);
     const updated = await api.patchChannel(channel.name, {
       title: title.trim(),
-      category: category.trim(),
-      tags: splitTags(tags),
+      category: category || null,
+      tags: added.tags,
       description,
     });
+    setTags(updated.tags);
+    setPendingTag("");
     onSaved(updated);
     return "Saved.";
   });
@@ -423,10 +432,33 @@ function StreamInfoEditor({ channel, onSaved }: { channel: Channel; onSaved: (c:
   return (
     <section className="card dash-info" aria-labelledby="info-heading">
       <h2 id="info-heading">Stream info</h2>
+      <p className="muted small">Changes reach your viewers at once, live or not.</p>
       <form className="form" onSubmit={save}>
         <Field id="info-title" label="Title" maxLength={140} value={title} onValue={setTitle} />
-        <Field id="info-category" label="Category" maxLength={60} value={category} onValue={setCategory} />
-        <Field id="info-tags" label="Tags" help="Separate tags with commas." value={tags} onValue={setTags} />
+        <label htmlFor="info-category">Category</label>
+        <select
+          id="info-category"
+          value={category}
+          onChange={(e) => setCategory(e.target.value)}
+          aria-describedby={categories.error ? "info-category-error" : undefined}
+        >
+          <option value="">No category</option>
+          {/* the saved one, even before the list arrives */}
+          {channel.category_slug && !categories.list.some((c) => c.slug === channel.category_slug) && (
+            <option value={channel.category_slug}>{channel.category}</option>
+          )}
+          {categories.list.map((c) => (
+            <option key={c.slug} value={c.slug}>
+              {c.name}
+            </option>
+          ))}
+        </select>
+        {categories.error && (
+          <p id="info-category-error" className="help">
+            Could not load the categories: {categories.error}
+          </p>
+        )}
+        <TagsEditor id="info-tags" tags={tags} onTags={setTags} pending={pendingTag} onPending={setPendingTag} />
         <TextAreaField
           id="info-description"
           label="Description"
@@ -442,4 +474,24 @@ function StreamInfoEditor({ channel, onSaved }: { channel: Channel; onSaved: (c:
       </form>
     </section>
   );
+}
+
+/** The categories a channel may pick, by name. */
+function useCategories(): { list: Category[]; error: string } {
+  const api = useApi();
+  const [state, setState] = useState<{ list: Category[]; error: string }>({ list: [], error: "" });
+  useEffect(() => {
+    const controller = new AbortController();
+    api
+      .categories(controller.signal)
+      .then((answer) => {
+        const list = [...answer.categories].sort((a, b) => a.name.localeCompare(b.name));
+        setState({ list, error: "" });
+      })
+      .catch((e: unknown) => {
+        if (!controller.signal.aborted) setState({ list: [], error: messageOf(e) });
+      });
+    return () => controller.abort();
+  }, [api]);
+  return state;
 }
