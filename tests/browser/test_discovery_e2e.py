@@ -83,9 +83,12 @@ def test_typeahead_search_and_category_page(
     assert [e for e in result["errors"] if "status of 401" not in e] == [], result["errors"]
 
     # home: the live card with its viewers (the two players and the readiness check above),
-    # the placeholder picture, the category link and the tags
+    # the live thumbnail (decoded by the browser as a 16:9 picture), the category link and tags
     assert c["homeViewerText"] == "3 viewers", c
-    assert c["homePlaceholder"] and c["homeCategoryHref"] == "/directory/speedrunning"
+    thumb = c["homeThumbnail"]
+    assert thumb["src"].startswith("/thumbnails/e2e_speedy/"), thumb
+    assert abs(thumb["aspect"] - 16 / 9) < 0.02, thumb
+    assert c["homeCategoryHref"] == "/directory/speedrunning"
     assert "Glitchless" in c["homeTags"] and "Practice" in c["homeTags"]
     assert c["homeOffline"]
 

@@ -32,12 +32,23 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await newPage(context, errors);
 
-  // home: the live channel as a card, with its viewers, category and tags
+  // home: the live channel as a card, with its thumbnail (once the server has made the first
+  // one from the stream), viewers, category and tags
+  for (let i = 0; i < 40; i++) {
+    const answer = await fetch(`${base}/api/v1/channels/${liveName}`).then((r) => r.json());
+    if (answer.thumbnail_url) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
   await page.goto(`${base}/`);
   const card = page.getByTestId("live-channels").locator(`[data-channel="${liveName}"]`);
   await card.waitFor({ timeout: 20_000 });
   checks.homeViewerText = await card.getByTestId("viewer-count").textContent();
-  checks.homePlaceholder = (await card.getByTestId("thumbnail-placeholder").count()) === 1;
+  const picture = card.getByTestId("thumbnail").locator("img");
+  await picture.evaluate((img) => (img.complete ? null : new Promise((r) => img.addEventListener("load", r, { once: true }))));
+  checks.homeThumbnail = await picture.evaluate((img) => ({
+    src: new URL(img.currentSrc).pathname,
+    aspect: img.naturalHeight ? img.naturalWidth / img.naturalHeight : 0,
+  }));
   checks.homeCategoryHref = await card.getByRole("link", { name: "Speedrunning" }).getAttribute("href");
   checks.homeTags = await card.getByRole("list", { name: "Tags" }).textContent();
   checks.homeOffline = ((await page.getByTestId("offline-channels").textContent()) ?? "").includes(offlineName);
