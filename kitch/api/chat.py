@@ -38,6 +38,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kitch.api.auth import current_user, on_sign_out, session_valid, verify_access_token
@@ -739,6 +740,28 @@ async def chat_socket(websocket: WebSocket) -> None:
     await service(websocket.app).serve(websocket)
 
 
+class ChatAhead:
+    """ASGI middleware: hands a ``/ws/chat/{channel}`` WebSocket to the chat ahead of the router
+    (as ``HlsAhead`` does for ``/hls``). A chat socket lives for hours: behind the router, each
+    one holds the router's and the exception middleware's frames and wrappers (about 4 KiB) and
+    every message it is sent passes them."""
+
+    PREFIX = "/ws/chat/"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            path: str = scope["path"][len(scope.get("root_path", "")) :]
+            name = path[len(self.PREFIX) :]
+            if path.startswith(self.PREFIX) and name and "/" not in name:
+                scope["path_params"] = {"channel": name}
+                await chat_socket(WebSocket(scope, receive, send))
+                return
+        await self.app(scope, receive, send)
+
+
 # -- REST --------------------------------------------------------------------------------------
 
 
@@ -804,4 +827,5 @@ def routes() -> list[BaseRoute]:
 
 
 def ws_routes() -> list[BaseRoute]:
+    """The socket's route (:class:`ChatAhead` answers it first in the app)."""
     return [WebSocketRoute("/ws/chat/{channel}", chat_socket)]

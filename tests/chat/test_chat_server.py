@@ -366,22 +366,44 @@ async def test_room_modes(srv: KitchServer) -> None:
         await client.close()
 
 
-def _raw_non_reader(srv: KitchServer, channel: str) -> socket.socket:
-    """A WebSocket client that completes the handshake and never reads again."""
+def _raw_upgrade(
+    srv: KitchServer, path: str, host: str | None = None
+) -> tuple[socket.socket, bytes]:
+    """A WebSocket handshake on a plain socket (small receive buffer): the socket and the
+    answer's first bytes."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", srv.http_port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
-            f"GET /ws/chat/{channel} HTTP/1.1\r\nHost: 127.0.0.1:{srv.http_port}\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{srv.http_port}'}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
-    answer = sock.recv(1024)
+    return sock, sock.recv(1024)
+
+
+def _raw_non_reader(srv: KitchServer, channel: str) -> socket.socket:
+    """A WebSocket client that completes the handshake and never reads again."""
+    sock, answer = _raw_upgrade(srv, f"/ws/chat/{channel}")
     assert answer.startswith(b"HTTP/1.1 101"), answer
     return sock
+
+
+def test_the_host_is_checked_before_the_chat_answers(srv: KitchServer) -> None:
+    owner = account(srv, "hostc")
+    sock, answer = _raw_upgrade(srv, f"/ws/chat/{owner.username}", host="evil.example")
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    for path in (f"/ws/chat/{owner.username}/more", "/ws/chat/"):  # not a chat socket
+        sock, answer = _raw_upgrade(srv, path)
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 403"), (path, answer)
+    sock, answer = _raw_upgrade(srv, f"/ws/chat/{owner.username}")
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 101"), answer
 
 
 def _dropped(srv: KitchServer) -> float:
