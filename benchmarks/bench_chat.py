@@ -357,7 +357,7 @@ def main() -> None:
     print(machine())
     print(
         f"setup: 1 room, {receivers} receivers, {n_senders} senders, "
-        f"{rate:g} messages/s for {seconds:g} s"
+        f"{rate:g} messages/s for {seconds:g} s (offered: {rate * receivers:,.0f} deliveries/s)"
     )
 
     with Kitch(
