@@ -138,7 +138,7 @@ async def test_a_busy_room_sends_its_broadcasts_together_in_order(srv: KitchServ
     for text in texts:  # back to back: within one batch window or two
         await a.say(text)
     assert [(await reader.expect("message"))["text"] for _ in texts] == texts
-    assert reader.messages - before <= 3, reader.messages - before  # several maps per message
+    assert reader.messages - before <= 4, reader.messages - before  # several maps per message
     await a.close()
     await reader.close()
 
