@@ -1,14 +1,21 @@
-"""Chat fan-out: one room, many receivers, a few senders; Kitch against a bare broadcast server.
+"""Chat fan-out: one room, many receivers, a few senders; Kitch against bare broadcast servers.
 
 Kitch: a real ``kitch serve``; a broadcaster and moderators (so the per-user rate limit does
 not cap them) send ``say`` frames whose text carries the send time; anonymous receivers on
 real sockets (spread over 127.0.2.x source addresses, under the per-address socket cap) count
-the deliveries and their latency. Baseline: a bare ``websockets`` server (its own process)
-that answers every ``say`` by broadcasting the same kind of msgpack ``message`` frame to every
-socket with ``websockets.broadcast``; same clients, same message rate, measured in the same
-run. The receivers run in a separate process (asyncio, the ``websockets`` client, no
-compression on either side); their CPU is printed too. Memory per idle connection: the
-server's RSS before and after the receivers connect, divided by their number.
+the deliveries (msgpack maps: a WebSocket message may carry several) and their latency.
+Baselines, each a bare ``websockets`` server in its own process, measured in the same run with
+the same clients and message rate:
+
+- "bare websockets broadcast": every ``say`` is answered by broadcasting the same kind of
+  msgpack ``message`` frame to every socket at once with ``websockets.broadcast``;
+- "bare websockets, coalesced": the same frames, batched as Kitch batches them (the frames of
+  a window back to back in one WebSocket message: at once when the last batch is older than
+  ``kitch.api.chat.BATCH_WINDOW``, else when the window ends).
+
+The receivers run in a separate process (asyncio, the ``websockets`` client, no compression
+on either side); their CPU is printed too. Memory per idle connection: the server's RSS before
+and after the receivers connect, divided by their number.
 
     python benchmarks/bench_chat.py [--quick] [--receivers N] [--rate MSG_PER_S] [--seconds S]
 """
@@ -43,20 +50,48 @@ from _common import (
 )
 from websockets.asyncio.client import ClientConnection, connect
 
+from kitch.api.chat import BATCH_WINDOW
+
 AIM_DELIVERIES = 100_000.0
 AIM_RATIO = 0.8
 AIM_P99_MS = 100.0
 PER_ADDRESS = 16  # receivers per 127.0.2.x source address (the server allows 20 per address)
 
 
-# -- the bare baseline server (run as `bench_chat.py --bare-server PORT`) -----------------------
+# -- the bare baseline servers (`bench_chat.py --bare-server PORT [--window SECONDS]`) ----------
 
 
-def bare_server(port: int) -> None:
+def bare_server(port: int, window: float | None) -> None:
+    """Broadcast each message at once, or (with ``window``) in batches as Kitch does."""
     from websockets.asyncio.server import ServerConnection, broadcast, serve
     from websockets.exceptions import ConnectionClosed
 
     next_id = 0
+    batch: list[bytes] = []
+    last_flush = float("-inf")
+    timer: asyncio.Handle | None = None
+
+    def flush(server: Any) -> None:
+        nonlocal last_flush, timer
+        timer = None
+        data = b"".join(batch)
+        batch.clear()
+        last_flush = asyncio.get_running_loop().time()
+        broadcast(server.connections, data)
+
+    def send(server: Any, data: bytes) -> None:
+        nonlocal timer
+        if window is None:
+            broadcast(server.connections, data)
+            return
+        batch.append(data)
+        if timer is None:
+            loop = asyncio.get_running_loop()
+            due = last_flush + window
+            if due <= loop.time():
+                timer = loop.call_soon(flush, server)
+            else:
+                timer = loop.call_at(due, flush, server)
 
     async def handler(ws: ServerConnection) -> None:
         nonlocal next_id
@@ -76,7 +111,7 @@ def bare_server(port: int) -> None:
                     "text": frame["text"],
                     "ts": time.time(),
                 }
-                broadcast(ws.server.connections, msgpack.packb(message))
+                send(ws.server, msgpack.packb(message))
 
     async def main() -> None:
         async with serve(handler, "127.0.0.1", port, compression=None) as server:
@@ -94,6 +129,7 @@ def receivers_process(url: str, count: int, pipe: Connection) -> None:
 
 async def _receivers(url: str, count: int, pipe: Connection) -> None:
     got = [0] * count
+    messages = [0]  # WebSocket messages, each one or more frames
     latencies: list[float] = []
     last = [0.0]
 
@@ -104,14 +140,17 @@ async def _receivers(url: str, count: int, pipe: Connection) -> None:
         ) as ws:
             ready.set()
             lat = latencies.append
+            frames = msgpack.Unpacker(raw=False)  # a message holds one or more maps
             async for data in ws:
-                frame = msgpack.unpackb(data)
-                if frame.get("type") != "message":
-                    continue
+                messages[0] += 1
+                frames.feed(data)
                 now = time.time()
-                got[i] += 1
-                lat(now - float(frame["text"].split()[1]))
-                last[0] = now
+                for frame in frames:
+                    if frame.get("type") != "message":
+                        continue
+                    got[i] += 1
+                    lat(now - float(frame["text"].split()[1]))
+                    last[0] = now
 
     loop = asyncio.get_running_loop()
     readies = [asyncio.Event() for _ in range(count)]
@@ -124,6 +163,7 @@ async def _receivers(url: str, count: int, pipe: Connection) -> None:
     await asyncio.sleep(1.0)  # the welcome frames are in
     pipe.send("ready")
     cpu0 = time.process_time()
+    messages[0] = 0
     expected = await loop.run_in_executor(None, pipe.recv)  # messages sent, after the run
     deadline = time.time() + 10
     while time.time() < deadline and sum(got) < expected * count:
@@ -141,6 +181,7 @@ async def _receivers(url: str, count: int, pipe: Connection) -> None:
     pipe.send(
         {
             "delivered": sum(got),
+            "messages": messages[0],
             "last": last[0],
             "p50": p(0.5),
             "p99": p(0.99),
@@ -170,6 +211,12 @@ class Result:
     client_cpu: float
     rss_per_conn: float
     open_after: int
+    messages: int
+
+    @property
+    def per_message(self) -> float:
+        """Frames per WebSocket message."""
+        return self.delivered / self.messages if self.messages else 0.0
 
     @property
     def rate(self) -> float:
@@ -253,6 +300,7 @@ def run(
         client_cpu=stats["cpu"],
         rss_per_conn=(rss1 - rss0) / receivers,
         open_after=stats["open"],
+        messages=stats["messages"],
     )
 
 
@@ -263,8 +311,27 @@ def show(name: str, r: Result) -> None:
         f"p99 {r.p99_ms:.1f} ms max {r.max_ms:.1f} ms, server CPU {r.server_cpu:.2f} s, "
         f"receivers' CPU {r.client_cpu:.2f} s, "
         f"RSS per idle connection {r.rss_per_conn / 1024:.1f} KiB, "
-        f"{r.open_after} sockets still open"
+        f"{r.per_message:.2f} frames per WebSocket message, {r.open_after} sockets still open"
     )
+
+
+def bare(name: str, window: float | None, *run_args: Any) -> Result:
+    port = free_port()
+    args = [sys.executable, __file__, "--bare-server", str(port)]
+    if window is not None:
+        args += ["--window", str(window)]
+    server = subprocess.Popen(args)
+    try:
+        wait_port(port)
+        url = f"ws://127.0.0.1:{port}/"
+        receivers, rate, seconds, n_senders = run_args
+        found = run(
+            name, server.pid, url, [url] * n_senders, [None] * n_senders, receivers, rate, seconds
+        )
+    finally:
+        stop_process(server)
+    show(name, found)
+    return found
 
 
 def main() -> None:
@@ -276,9 +343,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="messages per second sent (default 100)")
     parser.add_argument("--seconds", type=float, help="sending time (default 8)")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--window", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        bare_server(args.bare_server)
+        bare_server(args.bare_server, args.window)
         return
     receivers = args.receivers or (50 if args.quick else 1000)
     rate = args.rate or (50.0 if args.quick else 100.0)
@@ -289,7 +357,7 @@ def main() -> None:
     print(machine())
     print(
         f"setup: 1 room, {receivers} receivers, {n_senders} senders, "
-        f"{rate:g} messages/s for {seconds:g} s"
+        f"{rate:g} messages/s for {seconds:g} s (offered: {rate * receivers:,.0f} deliveries/s)"
     )
 
     with Kitch(
@@ -311,23 +379,16 @@ def main() -> None:
         tokens: list[str | None] = [a.access_token for a in [owner, *mods]]
         k = run("kitch", kitch.pid, url, [url] * n_senders, tokens, receivers, rate, seconds)
     show("kitch", k)
+    b = bare("bare websockets broadcast", None, receivers, rate, seconds, n_senders)
+    c = bare("bare websockets, coalesced", BATCH_WINDOW, receivers, rate, seconds, n_senders)
 
-    port = free_port()
-    bare = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)])
-    try:
-        wait_port(port)
-        burl = f"ws://127.0.0.1:{port}/"
-        b = run(
-            "bare", bare.pid, burl, [burl] * n_senders, [None] * n_senders, receivers, rate, seconds
+    for label, base in (("bare", b), ("bare coalesced", c)):
+        print(
+            f"kitch / {label}: deliveries/s {ratio(k.rate, base.rate)}, "
+            f"p99 {ratio(k.p99_ms, base.p99_ms)}, "
+            f"server CPU {ratio(k.server_cpu, base.server_cpu)}, "
+            f"RSS per connection {ratio(k.rss_per_conn, base.rss_per_conn)}"
         )
-    finally:
-        stop_process(bare)
-    show("bare websockets broadcast", b)
-
-    print(
-        f"kitch / bare: deliveries/s {ratio(k.rate, b.rate)}, p99 {ratio(k.p99_ms, b.p99_ms)}, "
-        f"RSS per connection {ratio(k.rss_per_conn, b.rss_per_conn)}"
-    )
     met_rate = k.rate >= AIM_DELIVERIES
     met_ratio = b.rate > 0 and k.rate / b.rate >= AIM_RATIO
     met_p99 = k.p99_ms < AIM_P99_MS

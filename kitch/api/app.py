@@ -243,6 +243,7 @@ def create_app(
         middleware.append(Middleware(HostCheck, policy=hosts))
     if hls is not None:
         middleware.append(Middleware(HlsAhead, registry=hls, events=events))
+    middleware.append(Middleware(chat.ChatAhead))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -4,10 +4,14 @@ The rules live in the sans-IO :class:`kitch.chat.Room`; this module owns the soc
 and the database. One :class:`ChatService` per app (``app.state.chat``) holds the rooms, the
 connections and the storage queue:
 
-- every broadcast is encoded once and the same bytes are queued to every socket of the room;
-  each socket has one writer task behind a bounded queue, and a socket whose queue is full is
-  dropped (counted in ``kitch_chat_dropped_total``), so a client that does not read never
-  delays the others;
+- every broadcast is encoded once; a room's broadcasts are batched (:class:`ChatChannel`: at
+  most one batch per ``BATCH_WINDOW``, sent at once when the room was quiet) and a batch goes
+  to every socket of the room as one WebSocket message, the same bytes for all; a frame for
+  one socket alone follows the broadcasts made before it;
+- each socket's own task reads, and one writer task per socket writes behind a bounded queue;
+  a socket whose queue is full is dropped (counted in ``kitch_chat_dropped_total``), so a
+  client that does not read never delays the others; a socket that sends nothing for
+  ``IDLE_TIMEOUT`` is closed (checked with the presence frames);
 - storage actions (messages, moderation, audit) are queued in order and written in one
   transaction every ``FLUSH_INTERVAL`` seconds and at shutdown;
 - every ``PRESENCE_INTERVAL`` seconds each room gets a presence frame and the signed-in sockets
@@ -37,6 +41,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kitch.api.auth import current_user, on_sign_out, session_valid, verify_access_token
@@ -54,7 +59,11 @@ from kitch.db.users import User, get_user, get_user_by_name
 log = logging.getLogger("kitch.chat")
 
 MAX_FRAME = 4096  # bytes of one client frame
-SEND_QUEUE = 128  # frames waiting for one socket before it is dropped
+SEND_QUEUE = 256 * 1024  # bytes waiting for one socket before it is dropped (shared ones in full)
+#: A room's broadcasts are sent at most once per window, several to a WebSocket message: at once
+#: when the room's last send is older than this, else when the window ends.
+BATCH_WINDOW = 0.025
+BATCH_BYTES = 16 * 1024  # a batch this large goes out at once
 FLUSH_INTERVAL = 0.5  # seconds between storage batches
 PRESENCE_INTERVAL = 5.0
 IDLE_TIMEOUT = 60.0  # a socket that sends nothing (not even a ping) for this long is closed
@@ -77,59 +86,189 @@ def chatter_of(user: User) -> Chatter:
     return Chatter(user.id, user.username, user.display_name or user.username, user.is_admin)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Conn:
-    """One chat socket: who it is, and its bounded send queue."""
+    """One chat socket: who it is, and what waits to be written to it.
+
+    The socket's own task (:meth:`ChatService.serve`) reads; a writer task
+    (:meth:`write_loop`) writes what is pushed, which waits in ``pending``: at most
+    ``SEND_QUEUE`` bytes, else the socket is dropped.
+    """
 
     ws: WebSocket
     address: str
+    channel: ChatChannel
+    reader: asyncio.Task[Any] | None = None  # the socket's own task
+    writer: asyncio.Task[None] | None = None
     chatter: Chatter | None = None
     version: int = 0
     session: str = ""
     expires: float = 0.0
-    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE))
-    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: list[bytes] = field(default_factory=list)
+    queued: int = 0  # bytes pushed and not yet written
+    closing: bool = False  # the close marker is queued: nothing more is
+    closed: bool = False  # the writer closed the socket
+    dropped: bool = False
+    reading: bool = False  # the reader waits for the client (a safe place to stop it)
+    sending: bool = False  # the writer is in a send (a full socket blocks it there)
+    waiter: asyncio.Future[None] | None = None
     #: frames held while a welcome is being built: (bytes, message id or None)
     holding: list[tuple[bytes, int | None]] | None = None
+    held: int = 0  # bytes in ``holding``
     frames: list[float] = field(default_factory=list)
+    seen: float = field(default_factory=time.monotonic)  # when the client last sent a frame
+
+    def send(self, data: bytes, message_id: int | None = None) -> None:
+        """Queue a frame for this socket alone, after the room's broadcasts made before it."""
+        self.channel.catch_up(self)
+        self.push(data, message_id)
 
     def push(self, data: bytes, message_id: int | None = None) -> None:
-        if self.dropped.is_set():
+        if self.closing:
             return
         if self.holding is not None:
             self.holding.append((data, message_id))
-            if len(self.holding) > SEND_QUEUE:
-                self.dropped.set()  # as if its queue were full
-                DROPPED.inc()
+            self.held += len(data)
+            if self.held > SEND_QUEUE:
+                self.drop()  # as if its queue were full
             return
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
-            self.dropped.set()
-            DROPPED.inc()
-            log.info("chat socket from %s dropped: it does not read", self.address)
+        self.queued += len(data)
+        if self.queued > SEND_QUEUE:
+            self.drop()
+            return
+        self.pending.append(data)
+        if data == CLOSE_FRAME:
+            self.closing = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close_soon(self) -> None:
-        """Close after what is queued (a full queue closes at once)."""
-        try:
-            self.queue.put_nowait(CLOSE_FRAME)
-        except asyncio.QueueFull:
-            self.dropped.set()
+        """Close after what is queued."""
+        self.send(CLOSE_FRAME)
+
+    def drop(self) -> None:
+        """The client does not read: close it now, without writing what waits."""
+        if self.dropped:
+            return
+        self.dropped = self.closing = True
+        self.pending = []
+        DROPPED.inc()
+        log.info("chat socket from %s dropped: it does not read", self.address)
+        # Both tasks are stopped where they wait for the client, never inside a handler.
+        if self.writer is not None and (self.sending or self.waiter is not None):
+            self.writer.cancel()
+        if self.reader is not None and self.reading:
+            self.reader.cancel()
 
     async def write_loop(self) -> None:
+        """Write what is pushed; after the close marker, close the socket (which ends the
+        reader's wait too)."""
+        send = self.ws.send_bytes
+        loop = asyncio.get_running_loop()
         while True:
-            data = await self.queue.get()
-            if data == CLOSE_FRAME:
-                return
-            await self.ws.send_bytes(data)
+            while self.pending:
+                batch, self.pending = self.pending, []
+                for data in batch:
+                    if data == CLOSE_FRAME:
+                        self.sending = True
+                        await self.ws.close(code=1000)
+                        self.closed = True
+                        return
+                    self.sending = True
+                    await send(data)
+                    self.sending = False
+                    self.queued -= len(data)
+                del batch, data  # an idle socket keeps nothing it was sent (a welcome is large)
+            self.waiter = loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
 
 
 @dataclass(eq=False)
 class ChatChannel:
+    """A room and its sockets; its broadcasts wait in ``outbox`` until the batch is sent."""
+
     id: int
     name: str
     room: Room
     conns: set[Conn] = field(default_factory=set)
+    outbox: list[bytes] = field(default_factory=list)  # encoded frames, each once
+    ids: list[int | None] = field(default_factory=list)  # their message ids
+    size: int = 0  # bytes in ``outbox``
+    #: sockets that joined or got a frame of their own since the last batch: the index in
+    #: ``outbox`` of the first frame they still need
+    offsets: dict[Conn, int] = field(default_factory=dict)
+    holding: int = 0  # sockets building a welcome
+    last_flush: float = float("-inf")  # loop time
+    timer: asyncio.Handle | None = None
+
+    def join(self, conn: Conn) -> None:
+        self.conns.add(conn)
+        if self.outbox:
+            self.offsets[conn] = len(self.outbox)  # what was broadcast before is not for it
+
+    def leave(self, conn: Conn) -> None:
+        self.conns.discard(conn)
+        self.offsets.pop(conn, None)
+
+    def broadcast(self, data: bytes, message_id: int | None) -> None:
+        self.outbox.append(data)
+        self.ids.append(message_id)
+        self.size += len(data)
+        loop = asyncio.get_running_loop()
+        if self.size >= BATCH_BYTES:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = loop.call_soon(self.flush)
+        elif self.timer is None:
+            due = self.last_flush + BATCH_WINDOW
+            if due <= loop.time():
+                self.timer = loop.call_soon(self.flush)
+            else:
+                self.timer = loop.call_at(due, self.flush)
+
+    def flush(self) -> None:
+        """Send the batch: one WebSocket message, the same bytes to every socket."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        outbox, ids, offsets = self.outbox, self.ids, self.offsets
+        if not outbox:
+            return
+        self.outbox, self.ids, self.offsets, self.size = [], [], {}, 0
+        self.last_flush = asyncio.get_running_loop().time()
+        whole = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        if not offsets and not self.holding:
+            for conn in self.conns:
+                conn.push(whole)
+            return
+        for conn in self.conns:
+            start = offsets.get(conn, 0)
+            if conn.holding is not None:
+                for data, message_id in zip(outbox[start:], ids[start:], strict=True):
+                    conn.push(data, message_id)
+            elif start == 0:
+                conn.push(whole)
+            elif start < len(outbox):
+                conn.push(b"".join(outbox[start:]))
+
+    def catch_up(self, conn: Conn) -> None:
+        """Queue to ``conn`` now the broadcasts of the batch it has not got yet (before a frame
+        of its own, which must follow them)."""
+        n = len(self.outbox)
+        if not n:
+            return
+        start = self.offsets.get(conn, 0)
+        if start < n:
+            if conn.holding is not None:
+                for data, message_id in zip(self.outbox[start:], self.ids[start:], strict=True):
+                    conn.push(data, message_id)
+            else:
+                conn.push(b"".join(self.outbox[start:]))
+        self.offsets[conn] = n
 
 
 class ChatService:
@@ -175,6 +314,7 @@ class ChatService:
                 await task
         self._tasks = []
         for channel in self.channels.values():
+            channel.flush()
             for conn in channel.conns:
                 conn.close_soon()
         await self.flush()
@@ -220,6 +360,20 @@ class ChatService:
                 channel.room.prune(now)
                 if channel.conns:
                     self.broadcast(channel, self.presence(channel))
+                    self._close_idle(channel)
+
+    @staticmethod
+    def _close_idle(channel: ChatChannel) -> None:
+        """Close the sockets that sent nothing for ``IDLE_TIMEOUT``; drop those still not
+        closed ``IDLE_TIMEOUT`` later (their client reads nothing, not even the close)."""
+        now = time.monotonic()
+        for conn in list(channel.conns):
+            idle = now - conn.seen
+            if idle > 2 * IDLE_TIMEOUT:
+                conn.drop()
+            elif idle > IDLE_TIMEOUT and not conn.closing:
+                conn.send(encode(_error("idle_timeout", "nothing received for too long")))
+                conn.close_soon()
 
     def presence(self, channel: ChatChannel) -> dict[str, Any]:
         names = sorted({c.chatter.name for c in channel.conns if c.chatter is not None})
@@ -247,7 +401,7 @@ class ChatService:
                     self.sign_out(conn, "the session was signed out or the password changed")
 
     def sign_out(self, conn: Conn, message: str) -> None:
-        conn.push(encode({"type": "error", "code": "signed_out", "message": message}))
+        conn.send(encode({"type": "error", "code": "signed_out", "message": message}))
         conn.chatter = None
         conn.close_soon()
 
@@ -326,10 +480,8 @@ class ChatService:
         return [self.message(channel.room, m) for m in stored]
 
     def broadcast(self, channel: ChatChannel, frame: dict[str, Any]) -> None:
-        data = encode(frame)  # once, for every socket
         message_id = frame["id"] if frame["type"] == "message" else None
-        for conn in channel.conns:
-            conn.push(data, message_id)
+        channel.broadcast(encode(frame), message_id)  # encoded once, for every socket
 
     def apply(self, channel: ChatChannel, conn: Conn | None, events: list[Event]) -> None:
         for event in events:
@@ -337,13 +489,13 @@ class ChatService:
                 self.broadcast(channel, event.frame)
             elif isinstance(event, Reply):
                 if conn is not None:
-                    conn.push(encode(event.frame))
+                    conn.send(encode(event.frame))
             elif isinstance(event, Kick):
                 data = None if event.frame is None else encode(event.frame)
                 for other in list(channel.conns):
                     if other.chatter is not None and other.chatter.id == event.user_id:
                         if data is not None:
-                            other.push(data)
+                            other.send(data)
                         if event.close:
                             other.close_soon()
             elif isinstance(event, Store):
@@ -352,14 +504,18 @@ class ChatService:
     async def welcome(self, channel: ChatChannel, conn: Conn, since: int | None) -> None:
         """Queue the welcome (recent history, or what followed ``since``), then what was
         broadcast while it was being built, without duplicates."""
-        conn.holding = []
+        channel.catch_up(conn)  # what was broadcast before comes first
+        conn.holding, conn.held = [], 0
+        channel.holding += 1
         try:
             if since is None:
                 history = list(channel.room.history)
             else:
                 history = await self.history(channel, after=since, limit=SINCE_LIMIT)
         finally:
+            channel.catch_up(conn)  # into ``holding``
             held, conn.holding = conn.holding, None
+            channel.holding -= 1
         frame = channel.room.welcome(conn.chatter, history)
         if since is not None:
             frame["since"] = since
@@ -396,16 +552,16 @@ class ChatService:
         room = channel.room
         now = time.time()
         if kind == "ping":
-            conn.push(encode({"type": "pong"}))
+            conn.send(encode({"type": "pong"}))
             return
         if kind == "auth":
             since = frame.get("since")
             if since is not None and (not isinstance(since, int) or isinstance(since, bool)):
-                conn.push(encode(_error("bad_frame", "since must be a message id")))
+                conn.send(encode(_error("bad_frame", "since must be a message id")))
                 return
             problem = await self.authenticate(conn, frame.get("token"))
             if problem is not None:
-                conn.push(encode(_error("invalid_token", problem)))
+                conn.send(encode(_error("invalid_token", problem)))
                 return
             await self.welcome(channel, conn, since)
             return
@@ -415,7 +571,7 @@ class ChatService:
             error = _error("token_expired", "the access token expired: send a new auth frame")
             if isinstance(nonce, str):
                 error["nonce"] = nonce
-            conn.push(encode(error))
+            conn.send(encode(error))
             return
         events: list[Event]
         if kind == "say":
@@ -491,73 +647,87 @@ class ChatService:
             await _refuse(websocket, "no_such_channel", "there is no such channel", 4404)
             return
         since = websocket.query_params.get("since")
-        conn = Conn(websocket, address)
+        conn = Conn(websocket, address, channel, asyncio.current_task())
         self.addresses[address] += 1
-        channel.conns.add(conn)
+        channel.join(conn)
         watcher = (
             None
             if self.viewers is None
             else self.viewers.chat_opened(channel.name, websocket.scope)
         )
-        tasks: list[asyncio.Task[Any]] = []
         try:
             await self.welcome(channel, conn, _message_id(since))
-            tasks = [
-                asyncio.create_task(conn.write_loop()),
-                asyncio.create_task(self._read_loop(channel, conn)),
-                asyncio.create_task(conn.dropped.wait()),
-            ]
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            conn.writer = asyncio.create_task(self._write(conn))
+            await self._read(channel, conn)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not conn.dropped or task is None:
+                raise
+            task.uncancel()  # Conn.drop() stopped the wait for a client that does not read
         finally:
-            for task in tasks:
-                task.cancel()
-            channel.conns.discard(conn)
+            conn.reader = None
+            conn.closing = True
+            channel.leave(conn)
             if watcher is not None and self.viewers is not None:
                 self.viewers.chat_closed(channel.name, watcher)
             self.addresses[address] -= 1
             if self.addresses[address] <= 0:
                 del self.addresses[address]
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(websocket.close(code=1000), 1.0)
+            if conn.writer is not None:
+                conn.writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await conn.writer
+            if not (conn.closed or conn.dropped):  # a dropped client would not read the close
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(websocket.close(code=1000), 1.0)
 
-    async def _read_loop(self, channel: ChatChannel, conn: Conn) -> None:
-        ws = conn.ws
-        while True:
+    @staticmethod
+    async def _write(conn: Conn) -> None:
+        """The socket's writer task."""
+        try:
+            await conn.write_loop()
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client went away during a send
+        except Exception:
+            log.exception("chat socket from %s: a send failed", conn.address)
+
+    async def _read(self, channel: ChatChannel, conn: Conn) -> None:
+        """Read and handle the client's frames until it goes away; once the socket is told it
+        will be closed, what the client sends is read and ignored until the close."""
+        receive = conn.ws.receive
+        while not conn.dropped:
+            conn.reading = True
             try:
-                message = await asyncio.wait_for(ws.receive(), IDLE_TIMEOUT)
-            except TimeoutError:
-                conn.push(encode(_error("idle_timeout", "nothing received for too long")))
-                conn.close_soon()
-                await asyncio.Event().wait()  # the writer ends the socket
-                return
+                message = await receive()
+            finally:
+                conn.reading = False
             if message["type"] == "websocket.disconnect":
                 return
-            now = time.monotonic()
+            if conn.closing:
+                continue
+            now = conn.seen = time.monotonic()
             conn.frames = [t for t in conn.frames if t > now - FLOOD_WINDOW]
             conn.frames.append(now)
             if len(conn.frames) > FLOOD_FRAMES:
-                conn.push(encode(_error("flood", "too many frames")))
+                conn.send(encode(_error("flood", "too many frames")))
                 conn.close_soon()
-                await asyncio.Event().wait()
+                continue
             data = message.get("bytes")
             if data is None:
-                conn.push(encode(_error("bad_frame", "frames are msgpack in binary messages")))
+                conn.send(encode(_error("bad_frame", "frames are msgpack in binary messages")))
                 continue
             if len(data) > MAX_FRAME:
-                conn.push(
+                conn.send(
                     encode(_error("frame_too_large", f"a frame has at most {MAX_FRAME} bytes"))
                 )
                 conn.close_soon()
-                await asyncio.Event().wait()
+                continue
             try:
                 frame = msgpack.unpackb(data, raw=False, strict_map_key=True)
             except (ValueError, TypeError, msgpack.UnpackException):
                 frame = None
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-                conn.push(encode(_error("bad_frame", "a frame is a msgpack map with a type")))
+                conn.send(encode(_error("bad_frame", "a frame is a msgpack map with a type")))
                 continue
             await self.handle(channel, conn, frame)
 
@@ -594,6 +764,28 @@ async def close(app: Starlette) -> None:
 
 async def chat_socket(websocket: WebSocket) -> None:
     await service(websocket.app).serve(websocket)
+
+
+class ChatAhead:
+    """ASGI middleware: hands a ``/ws/chat/{channel}`` WebSocket to the chat ahead of the router
+    (as ``HlsAhead`` does for ``/hls``). A chat socket lives for hours: behind the router, each
+    one holds the router's and the exception middleware's frames and wrappers (about 4 KiB) and
+    every message it is sent passes them."""
+
+    PREFIX = "/ws/chat/"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            path: str = scope["path"][len(scope.get("root_path", "")) :]
+            name = path[len(self.PREFIX) :]
+            if path.startswith(self.PREFIX) and name and "/" not in name:
+                scope["path_params"] = {"channel": name}
+                await chat_socket(WebSocket(scope, receive, send))
+                return
+        await self.app(scope, receive, send)
 
 
 # -- REST --------------------------------------------------------------------------------------
@@ -661,4 +853,5 @@ def routes() -> list[BaseRoute]:
 
 
 def ws_routes() -> list[BaseRoute]:
+    """The socket's route (:class:`ChatAhead` answers it first in the app)."""
     return [WebSocketRoute("/ws/chat/{channel}", chat_socket)]

@@ -145,7 +145,7 @@ def test_bench_chat_quick() -> None:
         r"{}: ([\d,]+) deliveries/s \(([\d,]+) of ([\d,]+) .*p99 ([\d.]+) ms.*"
         r"RSS per idle connection (-?[\d.]+) KiB"
     )
-    for name in ("kitch", "bare websockets broadcast"):
+    for name in ("kitch", "bare websockets broadcast", "bare websockets, coalesced"):
         m = re.search(pattern.format(name), out)
         assert m, out
         rate, delivered, expected = (int(m.group(i).replace(",", "")) for i in (1, 2, 3))
@@ -153,4 +153,6 @@ def test_bench_chat_quick() -> None:
         assert rate >= 1000, out  # offered: 50 messages/s x 50 receivers = 2,500 deliveries/s
         assert float(m.group(4)) < 1000, out  # aim: p99 < 100 ms (at 1,000 receivers)
     assert re.search(r"kitch / bare: deliveries/s [\d.]+x", out), out
+    assert re.search(r"kitch / bare coalesced: deliveries/s [\d.]+x", out), out
+    assert re.search(r"kitch: .* ([\d.]+) frames per WebSocket message", out), out
     assert "summary: aim >= 100,000 deliveries/s:" in out

@@ -28,6 +28,16 @@ def fresh(prefix: str) -> str:
     return f"{prefix}{os.getpid() % 1000}x{next(_names)}"
 
 
+def frames(data: str | bytes) -> list[dict[str, Any]]:
+    """The msgpack maps of one WebSocket message (a message carries one or more)."""
+    assert isinstance(data, bytes), data
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(data)
+    found = list(unpacker)
+    assert found and all(isinstance(f, dict) and isinstance(f.get("type"), str) for f in found)
+    return found
+
+
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KitchServer]:
     with serving(tmp_path_factory.mktemp("chat")) as server:
@@ -39,6 +49,8 @@ class Chat:
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+        self.waiting: list[dict[str, Any]] = []  # frames of a message not returned yet
+        self.messages = 0  # WebSocket messages received
 
     @classmethod
     async def open(
@@ -59,9 +71,10 @@ class Chat:
 
     async def recv(self, timeout: float = 5.0, presence: bool = False) -> dict[str, Any]:
         while True:
-            data = await asyncio.wait_for(self.ws.recv(), timeout)
-            assert isinstance(data, bytes)
-            frame: dict[str, Any] = msgpack.unpackb(data)
+            if not self.waiting:
+                self.waiting = frames(await asyncio.wait_for(self.ws.recv(), timeout))
+                self.messages += 1
+            frame = self.waiting.pop(0)
             if presence or frame["type"] != "presence":
                 return frame
 
@@ -115,6 +128,38 @@ async def test_two_users_chat_and_a_reader(srv: KitchServer) -> None:
         await client.close()
 
 
+async def test_a_busy_room_sends_its_broadcasts_together_in_order(srv: KitchServer) -> None:
+    owner = account(srv, "batch")
+    a = await Chat.open(srv, owner.username, owner.access_token, compression=None)
+    reader = await Chat.open(srv, owner.username, compression=None)
+    await a.say("first")  # the room was quiet: at once
+    assert (await reader.expect("message"))["text"] == "first"
+    before = reader.messages
+    texts = [f"burst {i}" for i in range(10)]
+    for text in texts:  # back to back: within one batch window or two
+        await a.say(text)
+    assert [(await reader.expect("message"))["text"] for _ in texts] == texts
+    assert reader.messages - before <= 4, reader.messages - before  # several maps per message
+    await a.close()
+    await reader.close()
+
+
+async def test_a_frame_for_one_socket_follows_the_broadcasts_made_before_it(
+    srv: KitchServer,
+) -> None:
+    owner = account(srv, "order")
+    a = await Chat.open(srv, owner.username, owner.access_token)
+    for i in range(5):  # each pong is answered while the message before it waits for its batch
+        await a.say(f"m{i}")
+        await a.send({"type": "ping"})
+    got = []
+    for _ in range(10):
+        frame = await a.recv()
+        got.append(frame.get("text", frame["type"]))
+    assert got == ["m0", "pong", "m1", "pong", "m2", "pong", "m3", "pong", "m4", "pong"]
+    await a.close()
+
+
 async def test_refusals_and_errors(srv: KitchServer) -> None:
     owner = account(srv, "ref")
     a = await Chat.open(srv, owner.username, owner.access_token)
@@ -133,7 +178,7 @@ async def test_refusals_and_errors(srv: KitchServer) -> None:
 
 async def test_unknown_channel_answers_an_error_frame(srv: KitchServer) -> None:
     ws = await connect(f"ws://127.0.0.1:{srv.http_port}/ws/chat/nobody-here")
-    frame = msgpack.unpackb(await ws.recv())
+    (frame,) = frames(await ws.recv())
     assert frame["type"] == "error" and frame["code"] == "no_such_channel"
     with pytest.raises(ConnectionClosed):
         await ws.recv()
@@ -322,22 +367,44 @@ async def test_room_modes(srv: KitchServer) -> None:
         await client.close()
 
 
-def _raw_non_reader(srv: KitchServer, channel: str) -> socket.socket:
-    """A WebSocket client that completes the handshake and never reads again."""
+def _raw_upgrade(
+    srv: KitchServer, path: str, host: str | None = None
+) -> tuple[socket.socket, bytes]:
+    """A WebSocket handshake on a plain socket (small receive buffer): the socket and the
+    answer's first bytes."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", srv.http_port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
-            f"GET /ws/chat/{channel} HTTP/1.1\r\nHost: 127.0.0.1:{srv.http_port}\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{srv.http_port}'}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
-    answer = sock.recv(1024)
+    return sock, sock.recv(1024)
+
+
+def _raw_non_reader(srv: KitchServer, channel: str) -> socket.socket:
+    """A WebSocket client that completes the handshake and never reads again."""
+    sock, answer = _raw_upgrade(srv, f"/ws/chat/{channel}")
     assert answer.startswith(b"HTTP/1.1 101"), answer
     return sock
+
+
+def test_the_host_is_checked_before_the_chat_answers(srv: KitchServer) -> None:
+    owner = account(srv, "hostc")
+    sock, answer = _raw_upgrade(srv, f"/ws/chat/{owner.username}", host="evil.example")
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    for path in (f"/ws/chat/{owner.username}/more", "/ws/chat/"):  # not a chat socket
+        sock, answer = _raw_upgrade(srv, path)
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 403"), (path, answer)
+    sock, answer = _raw_upgrade(srv, f"/ws/chat/{owner.username}")
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 101"), answer
 
 
 def _dropped(srv: KitchServer) -> float:
@@ -364,9 +431,9 @@ async def test_a_client_that_never_reads_is_dropped_and_delays_nobody(srv: Kitch
     async def drain(sender: Chat) -> None:  # a sender reads what it is sent too
         with contextlib.suppress(ConnectionClosed):
             while True:
-                frame = msgpack.unpackb(await sender.ws.recv())
-                if frame["type"] == "error":
-                    errors.append(frame)
+                for frame in frames(await sender.ws.recv()):
+                    if frame["type"] == "error":
+                        errors.append(frame)
 
     latencies: list[float] = []
     drainers = [asyncio.create_task(drain(a))]
@@ -380,14 +447,17 @@ async def test_a_client_that_never_reads_is_dropped_and_delays_nobody(srv: Kitch
                 await reader.expect("mod", user=mod.username)
                 sender = await Chat.open(srv, owner.username, mod.access_token, compression=None)
                 drainers.append(asyncio.create_task(drain(sender)))
-            for i in range(100):
-                # 500 characters of 4 bytes, different each time (no duplicate guard)
-                text = chr(0x1F600 + n) * 498 + chr(0x1F300 + i) + "x"
-                sent = time.time()
-                await sender.say(text)
-                frame = await reader.expect("message", timeout=2)
-                assert frame["text"] == text
-                latencies.append(time.time() - sent)
+            for burst in range(0, 100, 10):  # a burst goes out in one or two batches
+                sent = {}
+                for i in range(burst, burst + 10):
+                    # 500 characters of 4 bytes, different each time (no duplicate guard)
+                    text = chr(0x1F600 + n) * 498 + chr(0x1F300 + i) + "x"
+                    sent[text] = time.time()
+                    await sender.say(text)
+                for text, at in sent.items():
+                    frame = await reader.expect("message", timeout=2)
+                    assert frame["text"] == text
+                    latencies.append(time.time() - at)
             if sender is not a:
                 await sender.close()
             if _dropped(srv) >= before + 1:
@@ -487,7 +557,7 @@ async def test_connections_per_address_are_capped(srv: KitchServer) -> None:
     url = f"ws://127.0.0.1:{srv.http_port}/ws/chat/{owner.username}"
     open_ = [await connect(url) for _ in range(20)]
     extra = await connect(url)
-    frame = msgpack.unpackb(await extra.recv())
+    (frame,) = frames(await extra.recv())
     assert frame["type"] == "error" and frame["code"] == "too_many_connections"
     with pytest.raises(ConnectionClosed):
         await extra.recv()
@@ -496,7 +566,7 @@ async def test_connections_per_address_are_capped(srv: KitchServer) -> None:
     deadline = time.monotonic() + 5
     while True:  # a freed place can be used again (once the server has seen the closes)
         again = await connect(url)
-        frame = msgpack.unpackb(await again.recv())
+        frame = frames(await again.recv())[0]
         await again.close()
         if frame["type"] == "welcome" or time.monotonic() > deadline:
             break

@@ -2,7 +2,8 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testi
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "../src/App";
 import type { ChatMessage, ChatRole } from "../src/api/community";
-import { backoffMs, socketUrl } from "../src/chat/socket";
+import { encode } from "@msgpack/msgpack";
+import { backoffMs, framesOf, socketUrl } from "../src/chat/socket";
 import { FakeWebSocket } from "./fakeSocket";
 import { channel, serve, session, user, type Server } from "./helpers";
 
@@ -96,6 +97,32 @@ describe("chat socket", () => {
     expect(anonymous).not.toBe(s);
     act(() => anonymous.accept());
     expect(anonymous.sent).toEqual([]);
+  });
+
+  it("reads every msgpack map of a message, in order, and skips what is not a frame", () => {
+    const bytes = (...values: unknown[]) => {
+      const parts = values.map((v) => (v instanceof Uint8Array ? v : encode(v)));
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      parts.reduce((at, p) => (out.set(p, at), at + p.byteLength), 0);
+      return out;
+    };
+    expect(framesOf(bytes({ type: "pong" }))).toEqual([{ type: "pong" }]);
+    expect(framesOf(bytes({ type: "a" }, 7, { no: "type" }, { type: "b", n: 1 }))).toEqual([{ type: "a" }, { type: "b", n: 1 }]);
+    // bytes that are not msgpack end the message; what came before them counts
+    expect(framesOf(bytes({ type: "a" }, new Uint8Array([0xc1, 0x00])))).toEqual([{ type: "a" }]);
+    expect(framesOf(new Uint8Array([0xc1]))).toEqual([]);
+    expect(framesOf(new Uint8Array())).toEqual([]);
+  });
+
+  it("shows every frame of a message that carries several", async () => {
+    const server = serve({ "GET /channels/alice": alice });
+    renderAt("/alice", server);
+    const s = await chatSocket();
+    act(() => s.pushMany([welcome("anonymous", null, [msg(1, "carol", "hi")]), msg(2, "dave", "one"), msg(3, "erin", "two")]));
+    expect(screen.getAllByTestId("chat-message").map((li) => li.textContent)).toEqual(["Carol: hi", "Dave: one", "Erin: two"]);
+    act(() => s.pushMany([msg(4, "dave", "three"), { type: "deleted", id: 2 }], new Uint8Array([0xc1])));
+    expect(screen.getAllByTestId("chat-message").map((li) => li.textContent)).not.toContain("Dave: one");
+    expect(screen.getAllByTestId("chat-message").map((li) => li.textContent)).toContain("Dave: three");
   });
 
   it("reconnects after a drop, with backoff, and shows that it is reconnecting", async () => {

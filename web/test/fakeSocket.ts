@@ -43,9 +43,19 @@ export class FakeWebSocket {
   }
 
   push(frame: object): void {
-    const bytes = encode(frame);
-    const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    this.onmessage?.(new MessageEvent("message", { data }));
+    this.pushMany([frame]);
+  }
+
+  /** Several frames in one binary message, back to back (as the chat sends a room's batch). */
+  pushMany(frames: object[], tail: Uint8Array = new Uint8Array()): void {
+    const parts = [...frames.map((f) => encode(f)), tail];
+    const data = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      data.set(p, at);
+      at += p.byteLength;
+    }
+    this.onmessage?.(new MessageEvent("message", { data: data.buffer }));
   }
 
   /** The server drops the connection. */

@@ -6,8 +6,11 @@
  * is sent again on the open socket whenever the API client refreshes it; signing out reconnects
  * anonymously. A dropped connection is reopened after a backoff (1 s doubling to 30 s, with
  * jitter), reset once the server has answered on the new connection.
+ *
+ * A binary message from the server carries one or more msgpack maps back to back (the chat
+ * sends a room's broadcasts of a few milliseconds together); each is handed on in order.
  */
-import { decode, encode } from "@msgpack/msgpack";
+import { decodeMulti, encode } from "@msgpack/msgpack";
 import type { ApiClient } from "../api/client";
 
 export type SocketStatus = "connecting" | "open" | "reconnecting" | "closed";
@@ -50,6 +53,25 @@ export function socketUrl(path: string, location: Pick<Location, "protocol" | "h
 export function backoffMs(attempt: number, random: () => number = Math.random): number {
   const base = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
   return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/**
+ * The frames (msgpack maps with a string `type`) of one binary message, in order. Values that
+ * are not such maps are skipped; bytes that are not msgpack end the message (what came before
+ * them is kept).
+ */
+export function framesOf(data: Uint8Array): Array<{ type: string }> {
+  const frames: Array<{ type: string }> = [];
+  try {
+    for (const value of decodeMulti(data)) {
+      if (typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string") {
+        frames.push(value as { type: string });
+      }
+    }
+  } catch {
+    // not msgpack from here on: ignore the rest
+  }
+  return frames;
 }
 
 export class LiveSocket<F> {
@@ -115,15 +137,13 @@ export class LiveSocket<F> {
       if (every > 0) this.ping = setInterval(() => this.send({ type: "ping" }), every * 1000);
     };
     s.onmessage = (ev: MessageEvent) => {
-      let frame: unknown;
-      try {
-        frame = decode(ev.data instanceof ArrayBuffer ? new Uint8Array(ev.data) : (ev.data as Uint8Array));
-      } catch {
-        return; // not msgpack: ignore it
+      const data = ev.data instanceof ArrayBuffer ? new Uint8Array(ev.data) : ev.data;
+      if (!(data instanceof Uint8Array)) return; // a text message: not ours
+      for (const frame of framesOf(data)) {
+        if (this.socket !== s) return; // a frame closed this socket (e.g. signed out)
+        this.attempt = 0;
+        this.options.onFrame(frame as F);
       }
-      if (typeof frame !== "object" || frame === null || typeof (frame as { type?: unknown }).type !== "string") return;
-      this.attempt = 0;
-      this.options.onFrame(frame as F);
     };
     s.onclose = () => {
       clearInterval(this.ping);
