@@ -61,5 +61,7 @@ class HlsSettings:
             raise ValueError("segment_count must be at least 1")
         if self.format not in ("fmp4", "ts"):
             raise ValueError(f"format must be fmp4 or ts, not {self.format!r}")
+        if (self.departed_retention or 0) < 0 or self.ended_retention < 0:
+            raise ValueError("departed_retention and ended_retention must not be negative")
         if self.max_stream_memory < 1024 * 1024:
             raise ValueError("max_stream_memory must be at least 1 MiB")

@@ -191,8 +191,16 @@ class RenditionStore:
 
     @property
     def bytes_held(self) -> int:
+        """Media bytes held: the listed window, the departed segments, every init."""
         total = sum(s.size for s in self.segments) + sum(s.size for s in self.departed.values())
         return total + sum(len(i.data) for i in self.inits.values())
+
+    @property
+    def window_bytes(self) -> int:
+        """Bytes of the listed window: its segments (with the parts of the one in progress)
+        and the newest init; what the playlist makes a player able to fetch."""
+        init = self.inits.get(self._init_id)
+        return sum(s.size for s in self.segments) + (len(init.data) if init else 0)
 
     def shed(self, now: float) -> int:
         """Drop the oldest media to free memory: departed first, then window segments (never
