@@ -56,7 +56,7 @@ PASSTHROUGH_ONLY = {
     "KITCH_LADDER": "off",
     "KITCH_THUMBNAIL_INTERVAL": "0",
     "KITCH_RECORDINGS": "off",
-    "KITCH_BCRYPT_COST": "4",  # quick sign-ups for many publishers
+    "KITCH_RTMP_MAX_CONNECTIONS_PER_IP": "1000",  # every publisher comes from 127.0.0.1
 }
 LADDER_ON = {"KITCH_LADDER": "720p:720:3000,480p:480:1400,360p:360:800"}
 
