@@ -159,7 +159,18 @@ class Settings:
     rtmp_max_stream_key_length: int = _opt(256, "Longest accepted RTMP publish name (stream key).")
     rtmp_max_connections: int = _opt(1000, "Most simultaneous RTMP connections.")
     rtmp_max_connections_per_ip: int = _opt(16, "Most simultaneous RTMP connections per address.")
-    hls_segment_count: int = _opt(6, "Segments listed in a media playlist.")
+    hls_segment_count: int = _opt(
+        6, "Segments listed in a media playlist: the live window each rendition holds."
+    )
+    hls_departed_retention: float | None = _opt(
+        None,
+        "Seconds a segment that left the playlist stays fetchable (and held in memory); unset: "
+        "a segment plus the playlist's duration ((segment count + 1) x target duration, as the "
+        "HLS specification asks).",
+    )
+    hls_ended_retention: float = _opt(
+        60.0, "Seconds an ended broadcast's playlists (with EXT-X-ENDLIST) stay served."
+    )
     hls_max_stream_memory: int = _opt(256 * MIB, "Memory cap in bytes for one stream's segments.")
     hls_format: Literal["fmp4", "ts"] = _opt(
         "fmp4", "HLS segments: fmp4 (LL-HLS with CMAF parts) or ts (MPEG-TS, plain HLS)."

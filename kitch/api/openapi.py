@@ -134,6 +134,7 @@ _HEALTH_RENDITION = (
     "restarts",
     "cpu_seconds",
     "bytes_held",
+    "window_bytes",
 )
 
 #: Named answer shapes (``components.schemas``); web/src/api/schema.ts is generated from them.

@@ -250,6 +250,7 @@ class LiveStream:
             "broadcast_id": self.broadcast_id,
             "ended": self.ended,
             "bytes_held": sum(r.store.bytes_held for r in self.renditions.values()),
+            "window_bytes": sum(r.store.window_bytes for r in self.renditions.values()),
             "bytes_in": self.bytes_in,
             "segments": sum(len(r.store.segments) for r in self.renditions.values()),
             "parts": sum(r.store.next_part_number for r in self.renditions.values()),

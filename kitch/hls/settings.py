@@ -28,8 +28,9 @@ class HlsSettings:
       parts, segments, departed segments); the oldest media is dropped first.
     * ``blocking_timeout`` (default None = 3 target durations): how long a blocking playlist
       reload or a preload-hinted part request waits before answering 503 / 404.
-    * ``departed_retention`` (default None = one playlist duration, segment_count x target):
-      how long segments that left the playlist stay fetchable.
+    * ``departed_retention`` (default None = a segment plus the playlist's duration,
+      (segment_count + 1) x target, as RFC 8216 section 6.2.2 asks): how long segments that
+      left the playlist stay fetchable.
     * ``ended_retention`` (default 60 s): how long an ended broadcast's playlists (with
       EXT-X-ENDLIST) stay served before they answer 404.
     * ``audio_only_wait`` (default 0.5 s): audio buffered without a video sequence header
@@ -61,5 +62,7 @@ class HlsSettings:
             raise ValueError("segment_count must be at least 1")
         if self.format not in ("fmp4", "ts"):
             raise ValueError(f"format must be fmp4 or ts, not {self.format!r}")
+        if (self.departed_retention or 0) < 0 or self.ended_retention < 0:
+            raise ValueError("departed_retention and ended_retention must not be negative")
         if self.max_stream_memory < 1024 * 1024:
             raise ValueError("max_stream_memory must be at least 1 MiB")

@@ -181,7 +181,9 @@ class RenditionStore:
     def retention(self) -> float:
         if self.settings.departed_retention is not None:
             return self.settings.departed_retention
-        return self.settings.segment_count * float(self.target_duration or 2)
+        # RFC 8216 6.2.2: a removed segment stays available for its own duration plus the
+        # playlist's (the target duration bounds both)
+        return (self.settings.segment_count + 1) * float(self.target_duration or 2)
 
     def expire(self, now: float) -> None:
         """Forget departed segments older than the retention."""
@@ -191,8 +193,16 @@ class RenditionStore:
 
     @property
     def bytes_held(self) -> int:
+        """Media bytes held: the listed window, the departed segments, every init."""
         total = sum(s.size for s in self.segments) + sum(s.size for s in self.departed.values())
         return total + sum(len(i.data) for i in self.inits.values())
+
+    @property
+    def window_bytes(self) -> int:
+        """Bytes of the listed window: its segments (with the parts of the one in progress)
+        and the newest init; what the playlist makes a player able to fetch."""
+        init = self.inits.get(self._init_id)
+        return sum(s.size for s in self.segments) + (len(init.data) if init else 0)
 
     def shed(self, now: float) -> int:
         """Drop the oldest media to free memory: departed first, then window segments (never

@@ -197,6 +197,7 @@ class LadderSink:
                     "restarts": stats.restarts if stats else 0,
                     "cpu_seconds": round(stats.cpu_seconds, 3) if stats else 0.0,
                     "bytes_held": rendition.store.bytes_held,
+                    "window_bytes": rendition.store.window_bytes,
                     "error": stats.error if stats else None,
                 }
             )

@@ -61,6 +61,7 @@ class PassthroughSink:
                     "restarts": 0,
                     "cpu_seconds": 0.0,
                     "bytes_held": r.store.bytes_held,
+                    "window_bytes": r.store.window_bytes,
                     "error": (
                         f"{r.config_errors} unreadable codec configuration(s)"
                         if r.config_errors

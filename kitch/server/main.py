@@ -45,6 +45,8 @@ def hls_settings_from(settings: Settings) -> HlsSettings:
     return HlsSettings(
         segment_count=settings.hls_segment_count,
         max_stream_memory=settings.hls_max_stream_memory,
+        departed_retention=settings.hls_departed_retention,
+        ended_retention=settings.hls_ended_retention,
         format=settings.hls_format,
     )
 

@@ -64,6 +64,11 @@ RENDITION_GAUGES = (
     ("kitch_rendition_restarts", "restarts", "Encoder restarts of the rendition"),
     ("kitch_rendition_cpu_seconds", "cpu_seconds", "CPU seconds spent on the rendition"),
     ("kitch_rendition_bytes_held", "bytes_held", "Bytes of media the rendition holds in memory"),
+    (
+        "kitch_rendition_window_bytes",
+        "window_bytes",
+        "Bytes of the rendition's listed window (segments, parts, init)",
+    ),
 )
 
 

@@ -54,6 +54,7 @@ def health_document(channel: str) -> dict[str, Any]:
                 "restarts": 0,
                 "cpu_seconds": 0.0,
                 "bytes_held": 9_000_000,
+                "window_bytes": 4_600_000,
                 "error": None,
             },
             {
@@ -67,6 +68,7 @@ def health_document(channel: str) -> dict[str, Any]:
                 "restarts": 1,
                 "cpu_seconds": 40.2,
                 "bytes_held": 6_000_000,
+                "window_bytes": 3_100_000,
                 "error": None,
             },
         ],

@@ -156,3 +156,21 @@ def test_bench_chat_quick() -> None:
     assert re.search(r"kitch / bare coalesced: deliveries/s [\d.]+x", out), out
     assert re.search(r"kitch: .* ([\d.]+) frames per WebSocket message", out), out
     assert "summary: aim >= 100,000 deliveries/s:" in out
+
+
+def test_bench_memory_quick() -> None:
+    out = run_quick("bench_memory.py")
+    line = re.search(
+        r"kitch, 2 stream\(s\), ladder off: RSS \+([\d.]+) MiB per stream .*; "
+        r"held ([\d.]+) MiB = listed window ([\d.]+) MiB \+ departed ([\d.]+) MiB; "
+        r"RSS / \(held \+ 1 MiB\) = ([\d.]+)x",
+        out,
+    )
+    assert line, out
+    rss, held, window, departed, ratio = (float(x) for x in line.groups())
+    assert rss > 0 and window > 0 and departed >= 0
+    assert held == pytest.approx(window + departed, abs=0.02)
+    # the health's figures are the store's: a 2-segment window of a 600 kb/s stream
+    assert 0.1 < window < 2, out
+    assert ratio < 5, out  # aim 1.3x (measured ~0.5x here, ~1.05x at 6 Mb/s)
+    assert "summary: worst RSS / (held + 1 MiB) =" in out

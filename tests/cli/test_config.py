@@ -103,3 +103,24 @@ def test_readme_table_and_env_example_are_current() -> None:
     """Regenerate with: python3 -m kitch.config markdown / python3 -m kitch.config env."""
     assert markdown_table() in (ROOT / "README.md").read_text()
     assert (ROOT / ".env.example").read_text() == env_example()
+
+
+def test_hls_window_and_retention_settings(tmp_path: Path) -> None:
+    from kitch.server.main import hls_settings_from
+
+    missing = tmp_path / "missing.env"
+    hls = hls_settings_from(load_settings(env={}, dotenv=missing))
+    # defaults: a 6-segment window, departed segments kept a segment plus a playlist duration, ended
+    # broadcasts served for a minute
+    assert (hls.segment_count, hls.departed_retention, hls.ended_retention) == (6, None, 60.0)
+    env = {
+        "KITCH_HLS_SEGMENT_COUNT": "3",
+        "KITCH_HLS_DEPARTED_RETENTION": "2.5",
+        "KITCH_HLS_ENDED_RETENTION": "10",
+    }
+    hls = hls_settings_from(load_settings(env=env, dotenv=missing))
+    assert (hls.segment_count, hls.departed_retention, hls.ended_retention) == (3, 2.5, 10.0)
+    env = {"KITCH_HLS_DEPARTED_RETENTION": ""}  # empty: back to the default
+    assert load_settings(env=env, dotenv=missing).hls_departed_retention is None
+    with pytest.raises(ConfigError, match="negative"):
+        load_settings(env={"KITCH_HLS_DEPARTED_RETENTION": "-1"}, dotenv=missing)

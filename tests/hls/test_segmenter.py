@@ -257,8 +257,13 @@ def test_every_playlist_parses_and_departed_segments_stay_fetchable(
     gone = store.media_sequence - 1
     now = 100 + 12.5
     assert store.segment(gone) is not None  # left the playlist, still fetchable
+    # held in memory, but not part of the window
+    assert store.window_bytes < store.bytes_held
+    # kept for a segment's duration plus the playlist's (RFC 8216 6.2.2): 3 listed + 1 targets
+    assert store.retention() == (3 + 1) * store.target_duration
     registry.expire(now + store.retention() + 1)
     assert store.segment(gone) is None
+    assert store.window_bytes == store.bytes_held  # one init only
     assert store.segment(store.media_sequence) is not None
 
 
@@ -277,8 +282,11 @@ def test_complete_segments_are_held_once_with_parts_as_views(av_fixture: Fixture
     live = store.segments[-1]
     assert all(isinstance(p.data, bytes) for p in live.parts)
     held = sum(len(s.data or b"") for s in done) + sum(len(p.data) for p in live.parts)
+    window = held + len(store.inits[max(store.inits)].data)
     held += sum(len(s.data or b"") for s in store.departed.values())
     assert store.bytes_held == held + sum(len(i.data) for i in store.inits.values())
+    # the window: listed segments and the parts of the one in progress, and the newest init
+    assert store.window_bytes == window <= store.bytes_held
 
 
 def test_memory_cap_drops_oldest_media(av_fixture: Fixture) -> None:

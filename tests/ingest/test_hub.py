@@ -294,11 +294,12 @@ def test_health_joins_the_sinks_figures(av_fixture: Fixture) -> None:
     assert source["name"] == "source" and source["encode_speed"] is None
     assert set(source) == {
         "name", "width", "height", "bitrate_kbps", "fps", "encode_speed",
-        "dropped_frames", "restarts", "cpu_seconds", "bytes_held", "error",
+        "dropped_frames", "restarts", "cpu_seconds", "bytes_held", "window_bytes", "error",
     }  # fmt: skip
     assert (source["width"], source["height"]) == (320, 240)
     assert source["fps"] == pytest.approx(30, abs=0.1) and source["bitrate_kbps"] > 0
     assert source["bytes_held"] == b.stream.stats["bytes_held"] > 0
+    assert 0 < source["window_bytes"] == b.stream.stats["window_bytes"] <= source["bytes_held"]
     assert source["dropped_frames"] == 0 and source["error"] is None
 
 

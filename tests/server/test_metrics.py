@@ -107,6 +107,8 @@ def test_stream_health_gauges_per_channel_and_rendition_leave_with_the_broadcast
         )
         assert ("kitch_stream_av_drift_ms", (("channel", "gauged"),)) in live
         assert value(live, "kitch_stream_ladder_dropped_packets", channel="gauged") == 0
+        window = value(live, "kitch_rendition_window_bytes", **source)
+        assert 0 < window <= value(live, "kitch_rendition_bytes_held", **source)
         # the source rendition is not encoded: no encode speed
         assert ("kitch_rendition_encode_speed", tuple(sorted(source.items()))) not in live
     finally:

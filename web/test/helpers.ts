@@ -107,6 +107,7 @@ export function rendition(name: string, extra: Partial<HealthRendition> = {}): H
     restarts: 0,
     cpu_seconds: 10,
     bytes_held: 1000,
+    window_bytes: 800,
     error: null,
     ...extra,
   };

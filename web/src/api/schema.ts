@@ -763,6 +763,7 @@ export interface components {
                 name: string;
                 restarts: number | null;
                 width: number | null;
+                window_bytes: number | null;
             }[];
             /**
              * Format: date-time
