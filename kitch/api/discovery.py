@@ -126,6 +126,24 @@ async def _admin(request: Request) -> User:
 # -- browsing ----------------------------------------------------------------------------------
 
 
+async def _channel_page(
+    request: Request, *, category_id: int | None = None, tag: str | None = None
+) -> dict[str, Any]:
+    """One page of the channels of a category or carrying a tag, live first and the most
+    watched first (the query's ``live``, ``limit`` and ``offset``)."""
+    limit, offset, live_only = _paging(request.query_params)
+    channels = await queries.list_channels(
+        _db(request),
+        limit=limit + 1,
+        offset=offset,
+        live_only=live_only,
+        viewers=live_viewers(_events(request)),
+        category_id=category_id,
+        tag=tag,
+    )
+    return _page(request, channels, limit, offset)
+
+
 async def list_categories(request: Request) -> Response:
     """Every category with its live channels and viewers, the most watched first."""
     categories = await db.list_categories(_db(request))
@@ -140,20 +158,9 @@ async def get_category(request: Request) -> Response:
     """One category and its channels, live first and the most watched first (``live=true``
     for live ones only; ``limit`` 1-50, ``offset``)."""
     category = await _category(request)
-    limit, offset, live_only = _paging(request.query_params)
-    events = _events(request)
-    channels = await queries.list_channels(
-        _db(request),
-        limit=limit + 1,
-        offset=offset,
-        live_only=live_only,
-        viewers=live_viewers(events),
-        category_id=category.id,
-    )
+    page = await _channel_page(request, category_id=category.id)
     viewers = (await _category_viewers(request)).get(category.id, 0)
-    return JSONResponse(
-        {"category": category_json(category, viewers), **_page(request, channels, limit, offset)}
-    )
+    return JSONResponse({"category": category_json(category, viewers), **page})
 
 
 async def category_image(request: Request) -> Response:
@@ -179,17 +186,7 @@ async def tag_channels(request: Request) -> Response:
     tag, problem = normalise_tag(request.path_params["tag"])
     if tag is None:
         raise invalid(f"the tag {problem}")
-    limit, offset, live_only = _paging(request.query_params)
-    events = _events(request)
-    channels = await queries.list_channels(
-        _db(request),
-        limit=limit + 1,
-        offset=offset,
-        live_only=live_only,
-        viewers=live_viewers(events),
-        tag=tag,
-    )
-    return JSONResponse({"tag": tag, **_page(request, channels, limit, offset)})
+    return JSONResponse({"tag": tag, **await _channel_page(request, tag=tag)})
 
 
 async def search(request: Request) -> Response:

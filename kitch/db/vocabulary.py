@@ -50,6 +50,20 @@ def _word_char(ch: str) -> bool:
     return category[0] in "LN" or category == "Co"
 
 
+def _squeezed_text(raw: str, max_length: int) -> tuple[str | None, str | None]:
+    """``raw`` with its white space squeezed, or why not: characters free text may never hold,
+    nothing left, or longer than ``max_length``."""
+    problem = text_problem(raw)
+    if problem is not None:
+        return None, problem
+    text = _squeeze(raw)
+    if not text:
+        return None, "is empty"
+    if len(text) > max_length:
+        return None, f"is longer than {max_length} characters"
+    return text, None
+
+
 def normalise_tag(raw: str) -> tuple[str | None, str | None]:
     """A tag as stored and shown: NFKC, white space trimmed and squeezed to single spaces,
     1-25 characters of :data:`TAG_RULE`, with at least one letter or number. Case is kept (its
@@ -57,14 +71,9 @@ def normalise_tag(raw: str) -> tuple[str | None, str | None]:
     separators, bidirectional controls: :func:`kitch.auth.names.text_problem`) is refused
     before any squeezing; a zero-width (non-)joiner is kept between two letters (Persian,
     Indic scripts)."""
-    problem = text_problem(raw)
-    if problem is not None:
+    tag, problem = _squeezed_text(raw, MAX_TAG_LENGTH)
+    if tag is None:
         return None, problem
-    tag = _squeeze(raw)
-    if not tag:
-        return None, "is empty"
-    if len(tag) > MAX_TAG_LENGTH:
-        return None, f"is longer than {MAX_TAG_LENGTH} characters"
     for i, ch in enumerate(tag):
         between_letters = 0 < i < len(tag) - 1 and _word_char(tag[i - 1]) and _word_char(tag[i + 1])
         if ch in "\u200c\u200d" and between_letters:
@@ -84,14 +93,9 @@ def tag_key(tag: str) -> str:
 def normalise_category_name(raw: str) -> tuple[str | None, str | None]:
     """A category name: NFKC, white space squeezed, 1-50 characters with a letter or number and
     no control, format or unassigned characters (a name is shown as it is written)."""
-    problem = text_problem(raw)
-    if problem is not None:
+    name, problem = _squeezed_text(raw, MAX_CATEGORY_NAME)
+    if name is None:
         return None, problem
-    name = _squeeze(raw)
-    if not name:
-        return None, "is empty"
-    if len(name) > MAX_CATEGORY_NAME:
-        return None, f"is longer than {MAX_CATEGORY_NAME} characters"
     if any(unicodedata.category(ch)[0] == "C" for ch in name):
         return None, "must not contain control, format or invisible characters"
     if not any(_word_char(ch) for ch in name):

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,42 @@ def kitch_serve(data_dir: Path, http_port: int, rtmp_port: int, *extra: str) -> 
     ]  # fmt: skip
 
 
+@dataclass
+class Kitch:
+    """A running ``kitch serve``: its HTTP base URL and RTMP port."""
+
+    base: str
+    rtmp_port: int
+
+    def rtmp_url(self, stream_key: str) -> str:
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{stream_key}"
+
+
+@contextmanager
+def kitch_server(data_dir: Path, *extra: str) -> Iterator[Kitch]:
+    """``kitch serve`` on free loopback ports (``extra``: more flags, bcrypt made cheap) until
+    the block ends."""
+    http_port, rtmp_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    args = kitch_serve(data_dir, http_port, rtmp_port, *extra)
+    with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
+        yield Kitch(base, rtmp_port)
+
+
+def stream_key(base: str, username: str, password: str) -> str:
+    """The stream key of an existing account, read over the API as that account."""
+    login = httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"username": username, "password": password, "token_delivery": "body"},
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    answer = httpx.get(f"{base}/api/v1/me/stream-key", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    key: str = answer.json()["stream_key"]
+    return key
+
+
 @contextmanager
 def publishing(url: str, fixture: Fixture, loops: int = 40, timeout: float = 60) -> Iterator[None]:
     """Publish ``fixture`` to the RTMP ``url`` with PyAV in a thread while the block runs; fails
@@ -128,6 +165,49 @@ def parse_result(stdout: str) -> dict[str, Any]:
             parsed: dict[str, Any] = json.loads(line[len("RESULT ") :])
             return parsed
     raise AssertionError(f"the browser script printed no RESULT line:\n{stdout[-3000:]}")
+
+
+@contextmanager
+def node_script(script: str, base_url: str, **extra: str) -> Iterator[subprocess.Popen[str]]:
+    """Run web/e2e/``script`` with its stdin and stdout as text pipes, for a script that talks
+    with the test (see :func:`read_until` and :func:`say`); killed if still running when the
+    block ends."""
+    with subprocess.Popen(
+        ["node", f"e2e/{script}"],
+        cwd=WEB,
+        env=node_env(base_url, **extra),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as node:
+        try:
+            yield node
+        finally:
+            if node.poll() is None:
+                node.kill()
+
+
+def read_until(node: subprocess.Popen[str], lines: list[str], want: str) -> bool:
+    """Read the script's output into ``lines`` until the line ``want`` (True) or its result or
+    end (False)."""
+    assert node.stdout is not None
+    while True:
+        line = node.stdout.readline()
+        if not line:
+            return False
+        lines.append(line)
+        if line.startswith(want):
+            return True
+        if line.startswith("RESULT "):
+            return False
+
+
+def say(node: subprocess.Popen[str], word: str) -> None:
+    """Send the script one line."""
+    assert node.stdin is not None
+    node.stdin.write(word + "\n")
+    node.stdin.flush()
 
 
 def run_script(script: str, base_url: str, **extra: str) -> dict[str, Any]:

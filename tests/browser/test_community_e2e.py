@@ -8,21 +8,19 @@ reload.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.browser.harness import (
     ARTIFACTS,
-    WEB,
-    free_port,
-    kitch_serve,
-    node_env,
+    kitch_server,
+    node_script,
     parse_result,
     publishing,
-    server,
+    read_until,
+    say,
+    stream_key,
 )
 from tests.support.media import Fixture
 
@@ -33,59 +31,22 @@ VIEWER = "e2e_watcher"
 PASSWORD = "correct horse battery staple"
 
 
-def _stream_key(base: str) -> str:
-    """The streamer's key, read over the API as the streamer."""
-    login = httpx.post(
-        f"{base}/api/v1/auth/login",
-        json={"username": STREAMER, "password": PASSWORD, "token_delivery": "body"},
-    )
-    assert login.status_code == 200, login.text
-    token = login.json()["access_token"]
-    answer = httpx.get(f"{base}/api/v1/me/stream-key", headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 200, answer.text
-    key: str = answer.json()["stream_key"]
-    return key
-
-
 def test_chat_timeout_follow_and_go_live(
     node_modules: Path, av_fixture: Fixture, tmp_path: Path
 ) -> None:
-    http_port, rtmp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    args = kitch_serve(tmp_path / "data", http_port, rtmp_port)
     extra = {"STREAMER": STREAMER, "VIEWER": VIEWER, "PASSWORD": PASSWORD}
+    lines: list[str] = []
     with (
-        server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}),
-        subprocess.Popen(
-            ["node", "e2e/community.mjs"],
-            cwd=WEB,
-            env=node_env(base, **extra),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as node,
+        kitch_server(tmp_path / "data") as kitch,
+        node_script("community.mjs", kitch.base, **extra) as node,
     ):
-        assert node.stdin is not None and node.stdout is not None
-        lines: list[str] = []
-        try:
-            # the script chats, follows, then says READY and waits for GO to see the go-live
-            while not lines or not lines[-1].startswith(("READY", "RESULT ")):
-                line = node.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
-            if lines and lines[-1].startswith("READY"):
-                url = f"rtmp://127.0.0.1:{rtmp_port}/live/{_stream_key(base)}"
-                with publishing(url, av_fixture):
-                    node.stdin.write("GO\n")
-                    node.stdin.flush()
-                    out, err = node.communicate(timeout=300)
-            else:
-                out, err = node.communicate(timeout=60)
-        finally:
-            if node.poll() is None:
-                node.kill()
+        # the script chats, follows, then says READY and waits for GO to see the go-live
+        if read_until(node, lines, "READY"):
+            with publishing(kitch.rtmp_url(stream_key(kitch.base, STREAMER, PASSWORD)), av_fixture):
+                say(node, "GO")
+                out, err = node.communicate(timeout=300)
+        else:
+            out, err = node.communicate(timeout=60)
     result = parse_result("".join(lines) + out)
     c = result["checks"]
     print("community e2e checks:", c)

@@ -14,11 +14,9 @@ import pytest
 
 from tests.browser.harness import (
     ARTIFACTS,
-    free_port,
-    kitch_serve,
+    kitch_server,
     publishing,
     run_script,
-    server,
 )
 from tests.support.media import Fixture
 
@@ -55,12 +53,8 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
 def test_typeahead_search_and_category_page(
     node_modules: Path, av_fixture: Fixture, tmp_path: Path
 ) -> None:
-    http_port, rtmp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    args = kitch_serve(
-        tmp_path / "data", http_port, rtmp_port, "--ladder", "off", "--viewer-window", "600"
-    )
-    with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
+    with kitch_server(tmp_path / "data", "--ladder", "off", "--viewer-window", "600") as kitch:
+        base = kitch.base
         key = _account(
             base,
             LIVE,
@@ -71,7 +65,7 @@ def test_typeahead_search_and_category_page(
             },
         )
         _account(base, OFFLINE, {"title": "Watercolour", "category": "Art"})
-        with publishing(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}", av_fixture):
+        with publishing(kitch.rtmp_url(key), av_fixture):
             playlist = f"{base}/hls/{LIVE}/source/index.m3u8"
             _wait(lambda: "#EXTINF" in httpx.get(playlist).text, 30, "media")
             for agent in ("viewer-one", "viewer-two"):

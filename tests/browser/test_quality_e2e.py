@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.harness import free_port, kitch_serve, publishing, server, watch_qualities
+from tests.browser.harness import kitch_server, publishing, watch_qualities
 from tests.support.media import Fixture, make_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -25,16 +25,14 @@ def _watch(
 ) -> dict[str, Any]:
     """``kitch serve`` (with ``extra`` flags), ``fixture`` published with PyAV, and the
     player's quality menu driven through ``names`` (see :func:`watch_qualities`)."""
-    http_port, rtmp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    args = kitch_serve(tmp_path / "data", http_port, rtmp_port, *extra)
-    with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
+    with kitch_server(tmp_path / "data", *extra) as kitch:
+        base = kitch.base
         new = {"username": channel, "email": f"{channel}@example.com", "password": "a fine pass"}
         token = httpx.post(f"{base}/api/v1/auth/register", json=new).json()["access_token"]
         key = httpx.get(
             f"{base}/api/v1/me/stream-key", headers={"Authorization": f"Bearer {token}"}
         ).json()["stream_key"]
-        with publishing(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}", fixture, timeout=30):
+        with publishing(kitch.rtmp_url(key), fixture, timeout=30):
             checks = watch_qualities(base, channel, names, seconds=3)
     print("quality checks:", checks)
     return checks

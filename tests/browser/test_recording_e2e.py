@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.harness import free_port, kitch_serve, run_script, server
+from tests.browser.harness import kitch_server, run_script
 from tests.support.media import Fixture, publish_pyav
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -18,15 +18,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_watch_a_recording_and_seek(
     node_modules: Path, av_fixture: Fixture, tmp_path: Path
 ) -> None:
-    http_port, rtmp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    args = kitch_serve(tmp_path / "data", http_port, rtmp_port, "--ladder", "off")
-    with server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}):
+    with kitch_server(tmp_path / "data", "--ladder", "off") as kitch:
+        base = kitch.base
         new = {"username": "vodcaster", "email": "v@example.com", "password": "a fine pass"}
         token = httpx.post(f"{base}/api/v1/auth/register", json=new).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         key = httpx.get(f"{base}/api/v1/me/stream-key", headers=auth).json()["stream_key"]
-        publish_pyav(f"rtmp://127.0.0.1:{rtmp_port}/live/{key}", av_fixture, loops=3)
+        publish_pyav(kitch.rtmp_url(key), av_fixture, loops=3)
         deadline = time.monotonic() + 15
         while True:
             found = httpx.get(f"{base}/api/v1/channels/vodcaster/recordings").json()["recordings"]

@@ -7,21 +7,19 @@ analytics show that broadcast, linked to its scheduled stream, with its viewers 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.browser.harness import (
     ARTIFACTS,
-    WEB,
-    free_port,
-    kitch_serve,
-    node_env,
+    kitch_server,
+    node_script,
     parse_result,
     publishing,
-    server,
+    read_until,
+    say,
+    stream_key,
 )
 from tests.schedule.ical_check import check_feed, start_of
 from tests.support.media import Fixture
@@ -32,75 +30,23 @@ STREAMER = "e2e_planner"
 PASSWORD = "correct horse battery staple"
 
 
-def _stream_key(base: str) -> str:
-    login = httpx.post(
-        f"{base}/api/v1/auth/login",
-        json={"username": STREAMER, "password": PASSWORD, "token_delivery": "body"},
-    )
-    assert login.status_code == 200, login.text
-    answer = httpx.get(
-        f"{base}/api/v1/me/stream-key",
-        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
-    )
-    assert answer.status_code == 200, answer.text
-    key: str = answer.json()["stream_key"]
-    return key
-
-
-def _until(node: subprocess.Popen[str], lines: list[str], want: str) -> bool:
-    """Read the script's output until the line ``want`` (True) or its result / end (False)."""
-    assert node.stdout is not None
-    while True:
-        line = node.stdout.readline()
-        if not line:
-            return False
-        lines.append(line)
-        if line.startswith(want):
-            return True
-        if line.startswith("RESULT "):
-            return False
-
-
-def _say(node: subprocess.Popen[str], word: str) -> None:
-    assert node.stdin is not None
-    node.stdin.write(word + "\n")
-    node.stdin.flush()
-
-
 def test_schedule_in_the_dashboard_shows_on_the_channel_page_and_analytics_follow(
     node_modules: Path, av_fixture: Fixture, tmp_path: Path
 ) -> None:
-    http_port, rtmp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    args = kitch_serve(
-        tmp_path / "data", http_port, rtmp_port, "--ladder", "off", "--viewer-tick", "1"
-    )
     extra = {"STREAMER": STREAMER, "PASSWORD": PASSWORD}
     lines: list[str] = []
     with (
-        server(args, base + "/api/v1/channels", {"KITCH_BCRYPT_COST": "4"}),
-        subprocess.Popen(
-            ["node", "e2e/schedule.mjs"],
-            cwd=WEB,
-            env=node_env(base, **extra),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as node,
+        kitch_server(tmp_path / "data", "--ladder", "off", "--viewer-tick", "1") as kitch,
+        node_script("schedule.mjs", kitch.base, **extra) as node,
     ):
-        try:
-            if _until(node, lines, "READY"):
-                url = f"rtmp://127.0.0.1:{rtmp_port}/live/{_stream_key(base)}"
-                with publishing(url, av_fixture, loops=100):
-                    _say(node, "GO")
-                    watched = _until(node, lines, "WATCHED")
-                if watched:
-                    _say(node, "ENDED")
-            out, err = node.communicate(timeout=240)
-        finally:
-            if node.poll() is None:
-                node.kill()
+        if read_until(node, lines, "READY"):
+            url = kitch.rtmp_url(stream_key(kitch.base, STREAMER, PASSWORD))
+            with publishing(url, av_fixture, loops=100):
+                say(node, "GO")
+                watched = read_until(node, lines, "WATCHED")
+            if watched:
+                say(node, "ENDED")
+        out, err = node.communicate(timeout=240)
     result = parse_result("".join(lines) + out)
     c = result["checks"]
     print("schedule e2e checks:", {k: v for k, v in c.items() if k != "ics"})

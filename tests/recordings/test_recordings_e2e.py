@@ -9,6 +9,7 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tests.recordings.playback import first_frame_after_seek, play_all
 from tests.server.conftest import BackgroundPublisher, is_live, source_playlist
 from tests.support.hls import play_hls
 from tests.support.media import Fixture, ffmpeg_cli_publish, publish_pyav
-from tests.support.server import KitchServer
+from tests.support.server import Account, KitchServer
 
 pytestmark = pytest.mark.slow
 FPS = 30
@@ -36,6 +37,25 @@ def wait_state(server: KitchServer, name: str, state: str, timeout: float = 15) 
         lambda: any(r["state"] == state for r in recordings(server, name)), timeout, state
     )
     return only_recording(server, name)
+
+
+@contextlib.contextmanager
+def recording_publisher(
+    server: KitchServer, acct: Account, fixture: Fixture, segments: int
+) -> Iterator[BackgroundPublisher]:
+    """`acct` publishing in the background until its recording holds `segments` segments;
+    the publisher stops when the block ends."""
+    name = acct.username
+    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), fixture)
+    try:
+        server.wait_for(
+            lambda: any(r["segments"] >= segments for r in recordings(server, name)),
+            20,
+            "segments",
+        )
+        yield pub
+    finally:
+        pub.stop()
 
 
 def test_a_broadcast_is_recorded_and_plays_back_as_vod(
@@ -112,15 +132,8 @@ def test_a_killed_server_leaves_a_playable_recording_that_the_next_one_closes(
 ) -> None:
     data = tmp_path / "data"
     server = server_factory("--ladder", "off", data_dir=data)
-    acct = server.create_account("crash")
-    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), av_fixture)
-    try:
-        server.wait_for(
-            lambda: any(r["segments"] >= 3 for r in recordings(server, "crash")), 20, "segments"
-        )
+    with recording_publisher(server, server.create_account("crash"), av_fixture, 3):
         server.stop(signal.SIGKILL)
-    finally:
-        pub.stop()
     directory = data / "recordings" / "crash" / "1"
     text = (directory / "index.m3u8").read_text()
     assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-ENDLIST" not in text
@@ -164,12 +177,7 @@ def test_a_full_disk_stops_the_recording_and_the_live_stream_goes_on(
 ) -> None:
     data = tmp_path / "data"
     server = server_factory("--ladder", "off", data_dir=data)
-    acct = server.create_account("full")
-    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), av_fixture)
-    try:
-        server.wait_for(
-            lambda: any(r["segments"] >= 2 for r in recordings(server, "full")), 20, "segments"
-        )
+    with recording_publisher(server, server.create_account("full"), av_fixture, 2) as pub:
         # the next segment files lead to /dev/full: their writes fail with ENOSPC
         directory = data / "recordings" / "full" / "1"
         last = max(int(p.stem[1:]) for p in directory.glob("s*.m4s"))
@@ -197,8 +205,6 @@ def test_a_full_disk_stops_the_recording_and_the_live_stream_goes_on(
         left = next(p.name for p in directory.iterdir() if p.is_symlink())
         base = rec["playlist_url"].rsplit("/", 1)[0]
         assert server.exchange("GET", f"{base}/{left}")[0] == 404
-    finally:
-        pub.stop()
 
 
 def test_the_switch_is_the_owners_and_turns_recording_off(
@@ -253,11 +259,7 @@ def test_a_recording_in_progress_is_an_event_playlist_and_cannot_be_deleted(
     server: KitchServer, av_fixture: Fixture
 ) -> None:
     acct = server.create_account("ongoing")
-    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), av_fixture)
-    try:
-        server.wait_for(
-            lambda: any(r["segments"] >= 2 for r in recordings(server, "ongoing")), 20, "segments"
-        )
+    with recording_publisher(server, acct, av_fixture, 2):
         rec = only_recording(server, "ongoing")
         assert rec["state"] == "recording" and rec["ended_at"] is None
         status, text, headers = server.exchange("GET", rec["playlist_url"])
@@ -268,8 +270,6 @@ def test_a_recording_in_progress_is_an_event_playlist_and_cannot_be_deleted(
             "DELETE", f"/api/v1/recordings/{rec['id']}", token=acct.access_token
         )
         assert status == 409 and body["error"]["code"] == "conflict"
-    finally:
-        pub.stop()
     rec = wait_state(server, "ongoing", "ended")
     assert "#EXT-X-ENDLIST" in server.get(rec["playlist_url"]).decode()
 
@@ -315,15 +315,8 @@ def test_a_clean_shutdown_closes_the_recording_in_progress(
 ) -> None:
     data = tmp_path / "data"
     server = server_factory("--ladder", "off", data_dir=data)
-    acct = server.create_account("sigterm")
-    pub = BackgroundPublisher(server.rtmp_url(acct.stream_key), av_fixture)
-    try:
-        server.wait_for(
-            lambda: any(r["segments"] >= 2 for r in recordings(server, "sigterm")), 20, "segments"
-        )
+    with recording_publisher(server, server.create_account("sigterm"), av_fixture, 2):
         server.stop(signal.SIGTERM)
-    finally:
-        pub.stop()
     (directory,) = (data / "recordings" / "sigterm").iterdir()
     text = (directory / "index.m3u8").read_text()
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.endswith("#EXT-X-ENDLIST\n")

@@ -3,7 +3,7 @@
 // across reloads from the HttpOnly refresh cookie (which page scripts cannot read), sign out in
 // one tab signing out another, sign in, password change, account deletion.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS, TOKEN_TTL_S (the server's access token lifetime).
-import { failureReport, env, launch, log, newPage, overflowsX, register, result, shot } from "./lib.mjs";
+import { env, finish, launch, log, newPage, overflowsX, register, reportFailure, shot } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const username = env("USERNAME");
@@ -167,10 +167,8 @@ try {
   checks.deletedChannelStatus = (await page.request.get(`${base}/api/v1/channels/${username}`)).status();
   log("account flow ok");
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  errors.push(...(await failureReport(browser, artifacts, "account")));
+  await reportFailure(errors, e, browser, artifacts, "account");
 } finally {
   await browser.close();
 }
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

@@ -7,7 +7,7 @@
 // for "GO" on stdin (the caller starts a real RTMP publish), then the viewer's bell shows one
 // unread go-live notification without a reload.
 // Env: BASE_URL, STREAMER, VIEWER, PASSWORD, ARTIFACTS.
-import { env, failureReport, launch, log, newPage, register, result, shot, stdinLines } from "./lib.mjs";
+import { env, finish, launch, log, newPage, register, reportFailure, shot, stdinLines } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const streamerName = env("STREAMER");
@@ -190,12 +190,10 @@ try {
   await shot(viewer, artifacts, "community-notification");
   log("community scenario ok");
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  errors.push(...(await failureReport(browser, artifacts, "community")));
+  await reportFailure(errors, e, browser, artifacts, "community");
 } finally {
   await browser.close();
   stdin.close();
 }
 checks.dialogs = dialogs;
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

@@ -3,7 +3,7 @@
 // keyboard (an ARIA combobox: arrows, Enter), the results page, the category directory and a
 // category page listing its live channel, and the same pages 360 px wide.
 // Env: BASE_URL, LIVE (the live channel), OFFLINE (an offline one), ARTIFACTS.
-import { env, failureReport, launch, log, newPage, overflowsX, result, shot } from "./lib.mjs";
+import { env, finish, launch, log, newPage, overflowsX, reportFailure, shot } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const liveName = env("LIVE");
@@ -138,10 +138,8 @@ try {
   await shot(small, artifacts, "discovery-category-phone");
   log("discovery checks done");
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack ?? e.message : e}`);
-  errors.push(...(await failureReport(browser, artifacts, "discovery")));
+  await reportFailure(errors, e, browser, artifacts, "discovery");
 } finally {
   await browser.close();
 }
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

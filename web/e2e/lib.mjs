@@ -228,6 +228,20 @@ export async function failureReport(browser, dir, name) {
   return notes;
 }
 
+/** Record a scenario's failure in `errors`: its stack, then a screenshot and the alerts of every
+ * open page (see failureReport). */
+export async function reportFailure(errors, e, browser, dir, name) {
+  errors.push(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  errors.push(...(await failureReport(browser, dir, name)));
+}
+
+/** Print the result line and end the process, with status 1 when the scenario failed or a
+ * page threw. */
+export function finish(checks, errors) {
+  result({ checks, errors });
+  process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+}
+
 /**
  * Buffer stdin's lines from now on (the caller may answer before anyone waits) and return
  * `{ waitForLine(want, timeoutMs), close() }`: waitForLine resolves once the line `want` came.

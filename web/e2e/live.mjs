@@ -3,7 +3,7 @@
 // stdin (the caller starts publishing) -> dashboard shows live -> channel page plays with
 // behind-live shown -> phone viewport -> screenshots.
 // Env: BASE_URL, USERNAME, PASSWORD, ARTIFACTS.
-import { behindLive, failureReport, env, launch, log, newPage, overflowsX, register, result, shot, waitForPlayback, stdinLines } from "./lib.mjs";
+import { behindLive, env, finish, launch, log, newPage, overflowsX, register, reportFailure, shot, stdinLines, waitForPlayback } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const username = env("USERNAME");
@@ -99,11 +99,9 @@ try {
   await shot(page, artifacts, "dashboard-ended");
   log("live scenario ok");
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  errors.push(...(await failureReport(browser, artifacts, "live")));
+  await reportFailure(errors, e, browser, artifacts, "live");
 } finally {
   await browser.close();
   stdin.close();
 }
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

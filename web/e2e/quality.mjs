@@ -8,13 +8,13 @@
 import {
   countStalls,
   env,
-  failureReport,
+  finish,
   launch,
   log,
   newPage,
   playbackState,
   qualityOptions,
-  result,
+  reportFailure,
   shot,
   switchAndWatch,
   waitForPlayback,
@@ -54,10 +54,8 @@ try {
   }
   await shot(page, artifacts, `quality-${channel}`);
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  errors.push(...(await failureReport(browser, artifacts, "quality")));
+  await reportFailure(errors, e, browser, artifacts, "quality");
 } finally {
   await browser.close();
 }
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

@@ -2,7 +2,7 @@
 // page, play it, then seek to 60 % of its length and see playback go on from there.
 // Env: BASE_URL, CHANNEL, ARTIFACTS. Prints RESULT {checks: {listed, title, url, duration,
 // height, played, seekTo, landed, afterSeek}, errors}.
-import { env, failureReport, launch, log, newPage, result, shot } from "./lib.mjs";
+import { env, finish, launch, log, newPage, reportFailure, shot } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const channel = env("CHANNEL");
@@ -67,10 +67,8 @@ try {
   log(`recording ${checks.url}: ${checks.duration} s, seek to ${checks.seekTo} landed ${checks.landed}`);
   await shot(page, artifacts, `recording-${channel}`);
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  errors.push(...(await failureReport(browser, artifacts, "recording")));
+  await reportFailure(errors, e, browser, artifacts, "recording");
 } finally {
   await browser.close();
 }
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

@@ -7,7 +7,7 @@
 // and waits for ENDED (the caller stops), and checks the dashboard's analytics: the broadcast,
 // linked to the stream scheduled ten minutes ahead, and its viewers chart.
 // Env: BASE_URL, STREAMER, PASSWORD, ARTIFACTS.
-import { env, failureReport, launch, log, newPage, register, result, shot, stdinLines } from "./lib.mjs";
+import { env, finish, launch, log, newPage, register, reportFailure, shot, stdinLines } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const streamerName = env("STREAMER");
@@ -110,11 +110,9 @@ try {
   await shot(streamer, artifacts, "schedule-analytics");
   log("schedule scenario ok");
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  errors.push(...(await failureReport(browser, artifacts, "schedule")));
+  await reportFailure(errors, e, browser, artifacts, "schedule");
 } finally {
   await browser.close();
   stdin.close();
 }
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

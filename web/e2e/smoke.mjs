@@ -1,7 +1,7 @@
 // Pages that need no stream: browse, sign in, sign up, the dashboard's sign-in redirect, keyboard
 // focus, a phone viewport. With CHANNEL set, also plays that channel and reads behind-live.
 // Env: BASE_URL (required), ARTIFACTS (screenshot dir), CHANNEL (optional).
-import { failureReport, behindLive, env, launch, log, newPage, overflowsX, result, shot, waitForPlayback } from "./lib.mjs";
+import { behindLive, env, finish, launch, log, newPage, overflowsX, reportFailure, shot, waitForPlayback } from "./lib.mjs";
 
 const base = env("BASE_URL");
 const artifacts = env("ARTIFACTS", "test-artifacts");
@@ -65,10 +65,8 @@ try {
   }
   log("smoke ok");
 } catch (e) {
-  errors.push(`failed: ${e instanceof Error ? e.stack : String(e)}`);
-  errors.push(...(await failureReport(browser, artifacts, "smoke")));
+  await reportFailure(errors, e, browser, artifacts, "smoke");
 } finally {
   await browser.close();
 }
-result({ checks, errors });
-process.exit(errors.some((e) => e.startsWith("failed:") || e.startsWith("pageerror")) ? 1 : 0);
+finish(checks, errors);

@@ -1,19 +1,14 @@
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { App } from "../src/App";
 import type { ChatMessage, ChatRole } from "../src/api/community";
 import { encode } from "@msgpack/msgpack";
 import { backoffMs, framesOf, socketUrl } from "../src/chat/socket";
 import { FakeWebSocket } from "./fakeSocket";
-import { channel, serve, session, user, type Server } from "./helpers";
+import { channel, serve, session, user } from "./helpers";
+import { acceptedSocket, chatSocket, renderAt } from "./render";
 
 const alice = channel("alice", { live: true, title: "Coding" });
 const bobUser = user("bob", 2);
-
-function renderAt(path: string, server: Server) {
-  window.history.pushState({}, "", path);
-  return render(<App client={server.client} />);
-}
 
 function msg(id: number, name: string, text: string, extra: { color?: string | null; role?: ChatRole } = {}): ChatMessage {
   return {
@@ -32,16 +27,6 @@ function welcome(role: ChatRole, me: string | null, history: ChatMessage[] = [],
     you: { user: me, role, color: me ? "#ff7f50" : null },
     history,
   };
-}
-
-/** The chat socket of the page, once it exists, opened by the fake server. */
-async function chatSocket(): Promise<FakeWebSocket> {
-  let s: FakeWebSocket | undefined;
-  await waitFor(() => {
-    s = FakeWebSocket.last("/ws/chat/alice");
-  });
-  act(() => s!.accept());
-  return s!;
 }
 
 function push(s: FakeWebSocket, frame: object) {
@@ -415,13 +400,9 @@ describe("notifications and live browse", () => {
     );
     renderAt("/", server);
     expect((await screen.findByTestId("unread-count")).textContent).toBe("1");
-    let events: FakeWebSocket | undefined;
-    await waitFor(() => {
-      events = FakeWebSocket.last("/ws/events");
-    });
-    act(() => events!.accept());
-    expect(events!.sent[0]).toEqual({ type: "auth", token: "access-1" });
-    push(events!, { type: "notification", id: 2, kind: "live", channel: "alice", title: "<script>x</script>", ts: 1_800_000_100 });
+    const events = await acceptedSocket("/ws/events");
+    expect(events.sent[0]).toEqual({ type: "auth", token: "access-1" });
+    push(events, { type: "notification", id: 2, kind: "live", channel: "alice", title: "<script>x</script>", ts: 1_800_000_100 });
     expect(screen.getByTestId("unread-count").textContent).toBe("2");
     fireEvent.click(screen.getByRole("button", { name: "Notifications, 2 unread" }));
     const items = screen.getAllByTestId("notification");
@@ -435,13 +416,9 @@ describe("notifications and live browse", () => {
   it("closes the events socket on sign-out without reopening it", async () => {
     const server = serve({ "GET /channels": { channels: [] }, "GET /me/notifications": { notifications: [], unread: 0 } }, true, bobUser);
     renderAt("/", server);
-    let events: FakeWebSocket | undefined;
-    await waitFor(() => {
-      events = FakeWebSocket.last("/ws/events");
-    });
-    act(() => events!.accept());
+    const events = await acceptedSocket("/ws/events");
     fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
-    await waitFor(() => expect(events!.readyState).toBe(FakeWebSocket.CLOSED));
+    await waitFor(() => expect(events.readyState).toBe(FakeWebSocket.CLOSED));
     expect(FakeWebSocket.all.filter((s) => s.url.endsWith("/ws/events"))).toHaveLength(1);
     expect(screen.queryByRole("button", { name: /Notifications/ })).toBeNull();
   });
@@ -466,15 +443,11 @@ describe("notifications and live browse", () => {
     );
     renderAt("/carol", server);
     await screen.findByTestId("channel-offline");
-    let events: FakeWebSocket | undefined;
-    await waitFor(() => {
-      events = FakeWebSocket.last("/ws/events");
-    });
-    act(() => events!.accept());
+    const events = await acceptedSocket("/ws/events");
     const asked = server.sent().filter((c) => c === "GET /channels/carol").length;
     live = true;
-    push(events!, { type: "channel", name: "someone-else", live: true, title: "", category: "" });
-    push(events!, { type: "channel", name: "carol", live: true, title: "Now live", category: "" });
+    push(events, { type: "channel", name: "someone-else", live: true, title: "", category: "" });
+    push(events, { type: "channel", name: "carol", live: true, title: "Now live", category: "" });
     await waitFor(() => expect(screen.queryByTestId("channel-offline")).toBeNull());
     expect(server.sent().filter((c) => c === "GET /channels/carol").length).toBe(asked + 1);
   });
@@ -492,13 +465,9 @@ describe("notifications and live browse", () => {
     );
     renderAt("/", server);
     await screen.findByTestId("offline-channels");
-    let events: FakeWebSocket | undefined;
-    await waitFor(() => {
-      events = FakeWebSocket.last("/ws/events");
-    });
-    act(() => events!.accept());
+    const events = await acceptedSocket("/ws/events");
     live = true;
-    push(events!, { type: "channel", name: "carol", live: true, title: "Now live", category: "Art" });
+    push(events, { type: "channel", name: "carol", live: true, title: "Now live", category: "Art" });
     const liveList = await screen.findByTestId("live-channels");
     expect(within(liveList).getByText("Now live")).toBeTruthy();
     expect(screen.queryByTestId("offline-channels")).toBeNull();

@@ -1,7 +1,6 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { MemoryRouter, Route, Routes, useLocation } from "react-router";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { App } from "../src/App";
 import { ApiProvider } from "../src/api/context";
 import type { Category, Channel, SearchResults } from "../src/api/types";
 import { CategoryTile, ChannelCard } from "../src/components/ChannelCard";
@@ -11,6 +10,7 @@ import { formatViewers } from "../src/lib/format";
 import { addTags, normaliseTag, tagKey } from "../src/lib/tags";
 import { FakeWebSocket } from "./fakeSocket";
 import { channel, serve, user, type Call, type Server } from "./helpers";
+import { acceptedSocket, renderAt } from "./render";
 
 function category(slug: string, name: string, extra: Partial<Category> = {}): Category {
   return {
@@ -29,11 +29,6 @@ const music = category("music", "Music", { live_channels: 2, viewers: 12 });
 const art = category("art", "Art");
 const live = (name: string, viewers: number, extra: Partial<Channel> = {}) =>
   channel(name, { live: true, viewers, title: `${name} live`, ...extra });
-
-function renderAt(path: string, server: Server) {
-  window.history.pushState({}, "", path);
-  return render(<App client={server.client} />);
-}
 
 function Where() {
   const location = useLocation();
@@ -297,14 +292,10 @@ describe("discovery pages", () => {
     );
     renderAt("/", server);
     await screen.findByTestId("live-channels");
-    let events: FakeWebSocket | undefined;
-    await waitFor(() => {
-      events = FakeWebSocket.last("/ws/events");
-    });
-    act(() => events!.accept());
+    const events = await acceptedSocket("/ws/events");
     const calls = server.sent().filter((x) => x === "GET /channels").length;
     act(() =>
-      events!.push({ type: "channel", name: "few", live: true, title: "Now with tags", category: "", viewers: 99, tags: ["new"] }),
+      events.push({ type: "channel", name: "few", live: true, title: "Now with tags", category: "", viewers: 99, tags: ["new"] }),
     );
     const cards = () =>
       within(screen.getByTestId("live-channels"))

@@ -1,20 +1,15 @@
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { App } from "../src/App";
 import type { ChatRole, ChatServerFrame } from "../src/api/community";
 import type { ChatAuditEntry, ChatBan } from "../src/api/types";
 import { banRunning, describeAudit, describeBan, formatWhen } from "../src/chat/moderation";
 import { chatReducer, initialChat } from "../src/chat/state";
 import { FakeWebSocket } from "./fakeSocket";
-import { channel, serve, user, type Server } from "./helpers";
+import { channel, serve, user } from "./helpers";
+import { chatSocket, renderAt } from "./render";
 
 const alice = channel("alice", { live: true, title: "Coding" });
 const NOW_S = Date.now() / 1000;
-
-function renderAt(path: string, server: Server) {
-  window.history.pushState({}, "", path);
-  return render(<App client={server.client} />);
-}
 
 function welcome(role: ChatRole, me: string | null) {
   return {
@@ -23,15 +18,6 @@ function welcome(role: ChatRole, me: string | null) {
     you: { user: me, role, color: null },
     history: [],
   };
-}
-
-async function chatSocket(): Promise<FakeWebSocket> {
-  let s: FakeWebSocket | undefined;
-  await waitFor(() => {
-    s = FakeWebSocket.last("/ws/chat/alice");
-  });
-  act(() => s!.accept());
-  return s!;
 }
 
 function ban(name: string, extra: Partial<ChatBan> = {}): ChatBan {

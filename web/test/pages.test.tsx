@@ -1,25 +1,18 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { App } from "../src/App";
 import { CSRF_HEADER } from "../src/api/client";
 import { Player } from "../src/player/Player";
 import {
   channel,
   serve,
   type Reply,
-  type Server,
   liveHealth,
   rendition,
   session,
   user,
   type Call,
 } from "./helpers";
-
-
-function renderAt(path: string, server: Server) {
-  window.history.pushState({}, "", path);
-  return render(<App client={server.client} />);
-}
+import { renderAt } from "./render";
 
 /** The request carried the access token of the signed-in session. */
 function expectBearer(call: Call | undefined) {

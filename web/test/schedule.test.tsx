@@ -1,6 +1,5 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
-import { App } from "../src/App";
 import { ApiProvider } from "../src/api/context";
 import type { BroadcastStats, ScheduledStream } from "../src/api/types";
 import { notificationText } from "../src/chat/NotificationsMenu";
@@ -18,17 +17,13 @@ import {
   wallClock,
 } from "../src/lib/schedule";
 import { newDraft } from "../src/pages/ScheduleEditor";
-import { channel, serve, type Call, type Server } from "./helpers";
+import { channel, serve, type Call } from "./helpers";
 import { MemoryRouter } from "react-router";
+import { renderAt } from "./render";
 
 afterEach(() => {
   cleanup();
 });
-
-function renderAt(path: string, server: Server) {
-  window.history.pushState({}, "", path);
-  return render(<App client={server.client} />);
-}
 
 const inTwoDays = new Date(Date.now() + 2 * 86_400_000);
 

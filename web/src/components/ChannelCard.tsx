@@ -81,6 +81,27 @@ export function ChannelCard({
   );
 }
 
+/** Channels as a grid of cards; `testId` names the grid for the tests. */
+export function ChannelGrid({ channels, now, testId }: { channels: Channel[]; now?: number; testId: string }) {
+  return (
+    <ul className="card-grid" data-testid={testId}>
+      {channels.map((c) => (
+        <ChannelCard key={c.name} channel={c} now={now} />
+      ))}
+    </ul>
+  );
+}
+
+/** The "Show more" button under a paged list (nothing when no page follows). */
+export function ShowMore({ feed }: { feed: { more: boolean; loadingMore: boolean; loadMore: () => void } }) {
+  if (!feed.more) return null;
+  return (
+    <button type="button" className="btn" onClick={feed.loadMore} disabled={feed.loadingMore}>
+      {feed.loadingMore ? "Loading…" : "Show more"}
+    </button>
+  );
+}
+
 /** A category's tile in the directory: its cover (3:4), name, and who is live in it. */
 export function CategoryTile({ category }: { category: Category }) {
   return (

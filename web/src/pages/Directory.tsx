@@ -5,7 +5,7 @@ import { Link, useParams } from "react-router";
 import { ApiError } from "../api/client";
 import { useApi } from "../api/context";
 import type { Category, CategoryPage as CategoryAnswer } from "../api/types";
-import { CategoryTile, ChannelCard } from "../components/ChannelCard";
+import { CategoryTile, ChannelGrid, ShowMore } from "../components/ChannelCard";
 import { ErrorBox, messageOf, useTitle } from "../components/bits";
 import { byViewers, useChannelFeed } from "../lib/channelFeed";
 import { formatViewers } from "../lib/format";
@@ -96,17 +96,13 @@ export function CategoryPage({ slug }: { slug: string }) {
           {feed.channels.filter((c) => c.live).length === 0 ? (
             <p className="muted">Nobody is streaming {category.name} right now.</p>
           ) : (
-            <ul className="card-grid" data-testid="category-channels">
-              {byViewers(feed.channels.filter((c) => c.live)).map((c) => (
-                <ChannelCard key={c.name} channel={c} now={now} />
-              ))}
-            </ul>
+            <ChannelGrid
+              channels={byViewers(feed.channels.filter((c) => c.live))}
+              now={now}
+              testId="category-channels"
+            />
           )}
-          {feed.more && (
-            <button type="button" className="btn" onClick={feed.loadMore} disabled={feed.loadingMore}>
-              {feed.loadingMore ? "Loading…" : "Show more"}
-            </button>
-          )}
+          <ShowMore feed={feed} />
         </section>
       )}
     </div>

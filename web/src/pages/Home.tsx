@@ -7,7 +7,7 @@ import { useCallback, useEffect, useState } from "react";
 import { Link } from "react-router";
 import { useApi } from "../api/context";
 import type { Category, ChannelList } from "../api/types";
-import { CategoryTile, ChannelCard } from "../components/ChannelCard";
+import { CategoryTile, ChannelGrid } from "../components/ChannelCard";
 import { UpcomingStreams } from "../components/UpcomingStreams";
 import { ErrorBox, useTitle } from "../components/bits";
 import { byViewers, useChannelFeed } from "../lib/channelFeed";
@@ -41,11 +41,7 @@ export function Home() {
           (live.length === 0 ? (
             <p className="muted">Nobody is live right now.</p>
           ) : (
-            <ul className="card-grid" data-testid="live-channels">
-              {live.map((c) => (
-                <ChannelCard key={c.name} channel={c} now={now} />
-              ))}
-            </ul>
+            <ChannelGrid channels={live} now={now} testId="live-channels" />
           ))}
       </section>
       <UpcomingStreams limit={8} />
@@ -65,11 +61,7 @@ export function Home() {
       {offline.length > 0 && (
         <section aria-labelledby="offline-heading">
           <h2 id="offline-heading">Offline channels</h2>
-          <ul className="card-grid" data-testid="offline-channels">
-            {offline.map((c) => (
-              <ChannelCard key={c.name} channel={c} />
-            ))}
-          </ul>
+          <ChannelGrid channels={offline} testId="offline-channels" />
         </section>
       )}
     </div>

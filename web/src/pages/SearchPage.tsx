@@ -3,7 +3,7 @@ import { useCallback } from "react";
 import { useSearchParams } from "react-router";
 import { useApi } from "../api/context";
 import type { SearchResults, TagPage } from "../api/types";
-import { CategoryTile, ChannelCard } from "../components/ChannelCard";
+import { CategoryTile, ChannelGrid, ShowMore } from "../components/ChannelCard";
 import { ErrorBox, useTitle } from "../components/bits";
 import { useChannelFeed } from "../lib/channelFeed";
 import { useNow } from "../lib/useNow";
@@ -54,16 +54,8 @@ function QueryResults({ q }: { q: string }) {
       {feed.channels !== null && feed.channels.length > 0 && (
         <section aria-labelledby="result-channels">
           <h2 id="result-channels">Channels</h2>
-          <ul className="card-grid" data-testid="search-results">
-            {feed.channels.map((c) => (
-              <ChannelCard key={c.name} channel={c} now={now} />
-            ))}
-          </ul>
-          {feed.more && (
-            <button type="button" className="btn" onClick={feed.loadMore} disabled={feed.loadingMore}>
-              {feed.loadingMore ? "Loading…" : "Show more"}
-            </button>
-          )}
+          <ChannelGrid channels={feed.channels} now={now} testId="search-results" />
+          <ShowMore feed={feed} />
         </section>
       )}
     </div>
@@ -89,17 +81,9 @@ function TagResults({ tag }: { tag: string }) {
       {feed.channels === null && !feed.error && <p role="status">Loading…</p>}
       {feed.channels !== null && feed.channels.length === 0 && <p className="muted">No channel has this tag.</p>}
       {feed.channels !== null && feed.channels.length > 0 && (
-        <ul className="card-grid" data-testid="tag-results">
-          {feed.channels.map((c) => (
-            <ChannelCard key={c.name} channel={c} now={now} />
-          ))}
-        </ul>
+        <ChannelGrid channels={feed.channels} now={now} testId="tag-results" />
       )}
-      {feed.more && (
-        <button type="button" className="btn" onClick={feed.loadMore} disabled={feed.loadingMore}>
-          {feed.loadingMore ? "Loading…" : "Show more"}
-        </button>
-      )}
+      <ShowMore feed={feed} />
     </div>
   );
 }
