@@ -167,8 +167,9 @@ class Events:
         category: str,
         notifications: Iterable[Notification],
     ) -> None:
-        """A new broadcast started: tell every socket, and each follower its notification."""
-        self.viewers.forget(name)
+        """A new broadcast started: tell every socket, and each follower its notification.
+        Playlist readers seen since the broadcast started count (the previous broadcast's were
+        forgotten when it went offline)."""
         self.live[name] = LiveChannel(name, broadcast_id, title, category)
         self._send(self._channel_frame(name, True, title, category), list(self.sockets))
         by_user: dict[int, Notification] = {n.user_id: n for n in notifications}
@@ -192,8 +193,11 @@ class Events:
 
     def went_offline(self, name: str, broadcast_id: int) -> None:
         channel = self.live.get(name)
-        if channel is None or channel.broadcast_id != broadcast_id:
+        if channel is None:  # never announced (its announcement failed): forget its readers
+            self.viewers.forget(name)
             return
+        if channel.broadcast_id != broadcast_id:
+            return  # a newer broadcast of the channel is live: its readers stay
         del self.live[name]
         self.viewers.forget(name)
         self._send(

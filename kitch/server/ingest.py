@@ -205,6 +205,8 @@ class IngestHub:
             )
         except Exception:
             log.exception("could not link broadcast %s to its scheduled stream", broadcast_id)
+        title = category = ""
+        notes: list[Notification] = []
         try:
             channel = await get_channel(self.db, name)
             title = channel.title if channel is not None else ""
@@ -212,9 +214,8 @@ class IngestHub:
             notes = await notify_live(
                 self.db, channel_id, broadcast_id, {"title": title, "category": category}
             )
-        except Exception:
+        except Exception:  # the channel still goes live for everyone watching
             log.exception("could not notify the followers of %s", name)
-            return
         b = self.core.live.get(name)
         if self.listener is not None and b is not None and b.broadcast_id == broadcast_id:
             self.listener.went_live(name, broadcast_id, title, category, notes)

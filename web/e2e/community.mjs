@@ -150,6 +150,8 @@ try {
   const again = `back again ${viewerName}`;
   await say(viewer, again);
   checks.afterUnbanMs = await seeMessage(streamer, again);
+  // the viewer's own page shows it too (the same broadcast; it may render a moment later)
+  await seeMessage(viewer, again, 10_000).catch(() => undefined);
   checks.afterUnbanInViewerLog = (await viewer.locator(".chat-text").allTextContents()).includes(again);
   // the moderation log has both actions
   await streamer.locator("summary", { hasText: "Moderation log" }).click();
