@@ -327,14 +327,18 @@ class Tally:
         self.errors: Counter[str] = Counter()
         self.behind = 0
         self.bytes = 0
+        self.playlist_bytes = 0  # of which playlists (masters and media playlists)
         self.requests = 0
         self.lag: list[float] = []
+        self.late = 0.0  # the latest a viewer started after its planned start
         self.cpu = 0.0
 
-    def answer(self, t: float, wire: int) -> None:
+    def answer(self, t: float, wire: int, playlist: bool) -> None:
         if self.ws <= t <= self.we:
             self.bytes += wire
             self.requests += 1
+            if playlist:
+                self.playlist_bytes += wire
 
     def listing(self, items: list[Item], t: float) -> None:
         for it in items:
@@ -354,7 +358,7 @@ class Tally:
 
 async def _fetch(conn: Conn, tally: Tally, path: str, timeout: float = FETCH_TIMEOUT) -> bytes:
     status, body, wire = await conn.get(path, timeout)
-    tally.answer(time.time(), wire)
+    tally.answer(time.time(), wire, ".m3u8" in path)
     if status != 200:
         tally.errors[f"HTTP {status}"] += 1
         raise HttpError(f"HTTP {status} for {path}")
@@ -482,6 +486,7 @@ async def _client(plan: Plan) -> dict[str, Any]:
 
     async def one(viewer: int, start: float) -> None:
         await asyncio.sleep(max(0.0, start - time.time()))
+        tally.late = max(tally.late, time.time() - start)
         conn = Conn(plan.port, source_address(viewer), origin, referer)
         conns.append(conn)
         await fn(plan, conn, tally, time.time())
@@ -538,6 +543,7 @@ class Phase:
     cpu: float  # server CPU seconds in the window
     idle_cpu: float  # server CPU per second with no viewer (ingest / nothing)
     bytes: int
+    playlist_bytes: int
     requests: int
     delays: list[float]
     fanout: list[float]
@@ -547,6 +553,7 @@ class Phase:
     behind: int
     client_cpu: float
     lag_p99: float
+    late: float
 
     @property
     def cores(self) -> float:
@@ -581,7 +588,8 @@ class Phase:
             f"({self.net_per_viewer * 100:.4f} % net of the no-viewer CPU); "
             f"{self.viewers_per_core:,.0f} viewers per core; {self.per_gb:.2f} CPU-s per GB",
             f"  delivered {self.bytes / self.seconds / 1e6:.2f} MB/s "
-            f"({self.bytes * 8 / self.seconds / self.n / 1e6:.2f} Mb/s per viewer), "
+            f"({self.bytes * 8 / self.seconds / self.n / 1e6:.2f} Mb/s per viewer, "
+            f"{self.playlist_bytes / max(1, self.bytes) * 100:.1f} % of it playlists), "
             f"{self.requests / self.seconds:,.0f} requests/s",
             f"  delay listed -> received: p50 {pct(self.delays, 0.5) * ms:.1f} ms, "
             f"p99 {pct(self.delays, 0.99) * ms:.1f} ms over {len(self.delays):,} fetches; "
@@ -593,7 +601,7 @@ class Phase:
             f"errors: {errors}; fell behind {self.behind} times",
             f"  clients: {self.client_cpu:.2f} CPU s in the window "
             f"({self.client_cpu / self.seconds * 100:.0f} % of a core), loop lag p99 "
-            f"{self.lag_p99 * ms:.1f} ms",
+            f"{self.lag_p99 * ms:.1f} ms, latest start {self.late * ms:.0f} ms after plan",
         ]
 
 
@@ -656,6 +664,7 @@ def run_viewers(
         cpu,
         idle_cpu,
         sum(r["bytes"] for r in results),
+        sum(r["playlist_bytes"] for r in results),
         sum(r["requests"] for r in results),
         [d for r in results for d in r["delays"]],
         fanout,
@@ -665,6 +674,7 @@ def run_viewers(
         sum(r["behind"] for r in results),
         sum(r["cpu"] for r in results),
         max((pct(r["lag"], 0.99) for r in results if r["lag"]), default=0.0),
+        max(r["late"] for r in results),
     )
 
 

@@ -180,7 +180,7 @@ def test_bench_viewers_quick() -> None:
     out = run_quick("bench_viewers.py")
     kitch = re.search(
         r"kitch LL-HLS, 20 viewers: server CPU [\d.]+ s .* per viewer ([\d.]+) % of a core.*\n"
-        r"  delivered ([\d.]+) MB/s \(([\d.]+) Mb/s per viewer\).*\n"
+        r"  delivered ([\d.]+) MB/s \(([\d.]+) Mb/s per viewer, .*\n"
         r"  delay listed -> received: p50 ([\d.]+) ms, p99 ([\d.]+) ms over ([\d,]+) fetches.*\n"
         r"  join .* (\d+) of 20 joined",
         out,
