@@ -62,6 +62,7 @@ import datetime
 import math
 import multiprocessing as mp
 import os
+import re
 import sys
 import threading
 import time
@@ -206,7 +207,7 @@ def _pdt(text: str) -> float:
     return value
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """A part (LL-HLS) or a complete segment (plain HLS) as a viewer fetches it."""
 
@@ -230,55 +231,59 @@ class Playlist:
     next_part: int = 0
 
 
-def _attr(line: str, name: str) -> str:
-    i = line.index(name + "=") + len(name) + 1
-    if line[i] == '"':
-        return line[i + 1 : line.index('"', i + 1)]
-    j = line.find(",", i)
-    return line[i:] if j < 0 else line[i:j]
+_TOKENS = re.compile(
+    r'^#EXT-X-PART:DURATION=([\d.]+),URI="([^"]*)"'  # 1, 2 (Kitch writes DURATION first)
+    r"|^#EXTINF:([\d.]+),[^\n]*\n([^#\n][^\n]*)"  # 3, 4: a complete segment and its URI
+    r"|^#EXT-X-PROGRAM-DATE-TIME:([^\n]+)"  # 5
+    r"|^#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)"  # 6
+    r'|^#EXT-X-MAP:URI="([^"]*)"',  # 7
+    re.M,
+)
+_SEQUENCE = re.compile(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)", re.M)
+_TARGET = re.compile(r"^#EXT-X-TARGETDURATION:([\d.]+)", re.M)
+_PART_TARGET = re.compile(r"PART-TARGET=([\d.]+)")
+_HOLD_BACK = re.compile(r"PART-HOLD-BACK=([\d.]+)")
 
 
 def parse_media(text: str) -> Playlist:
-    """The few things a viewer needs from a media playlist (LL-HLS or plain, delta or full)."""
+    """The few things a viewer needs from a media playlist (LL-HLS or plain, delta or full),
+    with a handful of regular expressions (the clients parse thousands a second)."""
     pl = Playlist()
-    msn = 0
+    m = _SEQUENCE.search(text)
+    msn = int(m.group(1)) if m else 0
+    if m := _TARGET.search(text):
+        pl.target = float(m.group(1))
+    if m := _PART_TARGET.search(text):
+        pl.part_target = float(m.group(1))
+    if m := _HOLD_BACK.search(text):
+        pl.hold_back = float(m.group(1))
+    pl.can_skip = "CAN-SKIP-UNTIL=" in text
+    pl.ended = "#EXT-X-ENDLIST" in text
     clock = 0.0  # wall clock at the start of the current segment (0 until a PDT)
     seg_parts: list[Item] = []
     part_end = 0.0
-    extinf = 0.0
-    for line in text.split("\n"):
-        if line.startswith("#EXT-X-PART:"):
-            duration = float(_attr(line, "DURATION"))
+    for part_d, part_uri, seg_d, seg_uri, pdt, skipped, map_uri in _TOKENS.findall(text):
+        if part_d:
+            duration = float(part_d)
             part_end += duration
             end = clock + part_end if clock else 0.0
-            seg_parts.append(Item(_attr(line, "URI"), msn, duration, end))
-        elif line.startswith("#EXTINF:"):
-            extinf = float(line[8:].split(",", 1)[0])
-        elif line and line[0] != "#":
-            pl.segments.append(Item(line.strip(), msn, extinf, clock + extinf if clock else 0.0))
+            seg_parts.append(Item(part_uri, msn, duration, end))
+        elif seg_d:
+            duration = float(seg_d)
+            pl.segments.append(
+                Item(seg_uri.strip(), msn, duration, clock + duration if clock else 0.0)
+            )
             pl.parts += seg_parts
             seg_parts, part_end = [], 0.0
             if clock:
-                clock += extinf
+                clock += duration
             msn += 1
-        elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
-            clock = _pdt(line[25:])
-        elif line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-            msn = int(line[22:])
-        elif line.startswith("#EXT-X-SKIP:"):
-            msn += int(_attr(line, "SKIPPED-SEGMENTS"))
-        elif line.startswith("#EXT-X-MAP:"):
-            pl.map_uri = _attr(line, "URI")
-        elif line.startswith("#EXT-X-TARGETDURATION:"):
-            pl.target = float(line[22:])
-        elif line.startswith("#EXT-X-PART-INF:"):
-            pl.part_target = float(_attr(line, "PART-TARGET"))
-        elif line.startswith("#EXT-X-SERVER-CONTROL:"):
-            pl.can_skip = "CAN-SKIP-UNTIL=" in line
-            if "PART-HOLD-BACK=" in line:
-                pl.hold_back = float(_attr(line, "PART-HOLD-BACK"))
-        elif line.startswith("#EXT-X-ENDLIST"):
-            pl.ended = True
+        elif pdt:
+            clock = _pdt(pdt.strip())
+        elif skipped:
+            msn += int(skipped)
+        else:
+            pl.map_uri = map_uri
     pl.parts += seg_parts
     pl.next_msn, pl.next_part = msn, len(seg_parts)
     return pl
