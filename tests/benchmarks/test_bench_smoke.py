@@ -194,7 +194,7 @@ def test_bench_viewers_quick() -> None:
     assert p50 <= p99 < 2500, out  # aim: p99 < 250 ms (at 1,000 viewers)
     assert fetches >= 100, out  # 20 viewers x 4 s x 5 parts/s = 400
     assert joined == 20, out
-    assert re.search(r"summary: N=20: kitch [\d.]+ % of a core per viewer", out), out
+    assert re.search(r"\n  N=20: kitch [\d.]+ % of a core per viewer", out), out
     if shutil.which("nginx"):
         base = re.search(r"nginx plain HLS, 20 viewers: .*\n  delivered ([\d.]+) MB/s", out)
         assert base and float(base.group(1)) > 0, out
