@@ -845,7 +845,9 @@ def run_n(media: Media, n: int, args: argparse.Namespace) -> tuple[Phase, Phase 
                 print(f"nginx plain HLS, {n} viewers: {NOT_INSTALLED} ({SETUP_HINT})", flush=True)
             else:
                 port = free_port()
-                with Nginx(nginx_conf(port), worker_connections=n + 100) as ng:
+                # twice N: nginx closes idle keep-alive connections when fewer than 1/16 of
+                # its worker connections are free, which would break the viewers' keep-alive
+                with Nginx(nginx_conf(port), worker_connections=2 * n + 100) as ng:
                     www = ng.dir / "www"
                     www.mkdir()
                     mirror = Mirror(playlist, www).start()
