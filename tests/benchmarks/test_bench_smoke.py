@@ -198,7 +198,8 @@ def test_bench_viewers_quick() -> None:
     if shutil.which("nginx"):
         base = re.search(r"nginx plain HLS, 20 viewers: .*\n  delivered ([\d.]+) MB/s", out)
         assert base and float(base.group(1)) > 0, out
-        assert re.search(r"CPU per delivered byte [\d.]+x", out), out
+        # nginx's CPU for 20 viewers may round to 0 clock ticks: then the ratio is n/a
+        assert re.search(r"CPU per delivered byte (?:[\d.]+x|n/a)", out), out
     else:
         assert "baseline not installed" in out
     assert "summary: aim CPU per delivered byte <= nginx:" in out
