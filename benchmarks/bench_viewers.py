@@ -891,7 +891,7 @@ def main() -> None:
     print(machine(), flush=True)
     if args.quick:
         counts = [20]
-        args.seconds, args.ramp, args.settle, args.idle, args.clients = 4.0, 1.0, 1.0, 1.0, 2
+        args.seconds, args.ramp, args.settle, args.idle, args.clients = 4.0, 1.0, 0.5, 0.5, 2
         media = media_for(True)
     else:
         counts = [int(x) for x in args.viewers.split(",") if x.strip()]
