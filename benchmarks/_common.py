@@ -350,10 +350,13 @@ class Nginx:
     """nginx in the foreground with a temporary config and prefix (one worker, loopback only).
 
     ``body`` is the text placed after the ``events`` block (``http {...}`` / ``rtmp {...}``);
-    ``{dir}`` in it is replaced by the temporary directory.
+    ``{dir}`` in it is replaced by the temporary directory. ``worker_connections`` above 1024
+    raises the worker's open-files limit with it.
     """
 
-    def __init__(self, body: str, *, modules: tuple[Path, ...] = ()) -> None:
+    def __init__(
+        self, body: str, *, modules: tuple[Path, ...] = (), worker_connections: int = 1024
+    ) -> None:
         if NGINX is None:
             raise RuntimeError(NOT_INSTALLED)
         shm = Path("/dev/shm")
@@ -362,10 +365,13 @@ class Nginx:
         )
         self.dir = Path(self._tmp.name)
         loads = "".join(f"load_module {m};\n" for m in modules)
+        if worker_connections > 1024:
+            loads += f"worker_rlimit_nofile {worker_connections * 2 + 64};\n"
         conf = (
             f"{loads}daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\n"
             f"pid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log warn;\n"
-            "events { worker_connections 1024; }\n" + body.replace("{dir}", str(self.dir))
+            f"events {{ worker_connections {worker_connections}; }}\n"
+            + body.replace("{dir}", str(self.dir))
         )
         self.conf = self.dir / "nginx.conf"
         self.conf.write_text(conf)

@@ -174,3 +174,32 @@ def test_bench_memory_quick() -> None:
     assert 0.1 < window < 2, out
     assert ratio < 5, out  # aim 1.3x (measured ~0.5x here, ~1.05x at 6 Mb/s)
     assert "summary: worst RSS / (held + 1 MiB) =" in out
+
+
+def test_bench_viewers_quick() -> None:
+    out = run_quick("bench_viewers.py")
+    kitch = re.search(
+        r"kitch LL-HLS, 20 viewers: server CPU [\d.]+ s .* per viewer ([\d.]+) % of a core.*\n"
+        r"  delivered ([\d.]+) MB/s \(([\d.]+) Mb/s per viewer, .*\n"
+        r"  delay listed -> received: p50 ([\d.]+) ms, p99 ([\d.]+) ms over ([\d,]+) fetches.*\n"
+        r"  join .* (\d+) of 20 joined",
+        out,
+    )
+    assert kitch, out
+    per_viewer, _, mbps, p50, p99, fetches, joined = (
+        float(x.replace(",", "")) for x in kitch.groups()
+    )
+    assert per_viewer < 5, out  # aim: 0.1 % of a core per viewer (1,000 per core)
+    assert 0.2 < mbps < 3, out  # a 600 kb/s stream, parts and playlists
+    assert p50 <= p99 < 2500, out  # aim: p99 < 250 ms (at 1,000 viewers)
+    assert fetches >= 100, out  # 20 viewers x 4 s x 5 parts/s = 400
+    assert joined == 20, out
+    assert re.search(r"\n  N=20: kitch [\d.]+ % of a core per viewer", out), out
+    if shutil.which("nginx"):
+        base = re.search(r"nginx plain HLS, 20 viewers: .*\n  delivered ([\d.]+) MB/s", out)
+        assert base and float(base.group(1)) > 0, out
+        # nginx's CPU for 20 viewers may round to 0 clock ticks: then the ratio is n/a
+        assert re.search(r"CPU per delivered byte (?:[\d.]+x|n/a)", out), out
+    else:
+        assert "baseline not installed" in out
+    assert "summary: aim CPU per delivered byte <= nginx:" in out
