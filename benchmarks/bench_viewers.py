@@ -379,9 +379,52 @@ async def _fetch(conn: Conn, tally: Tally, path: str, timeout: float = FETCH_TIM
     return body
 
 
+async def _fetch_new(
+    conn: Conn,
+    tally: Tally,
+    media: str,
+    map_uri: str,
+    had_map: str,
+    todo: list[Item],
+    listed: dict[str, float],
+) -> tuple[str, float]:
+    """Fetch the init segment when it changed, then ``todo`` in order, timing each one whose
+    listing time ``listed`` knows; the init's URI now held and when the first item arrived."""
+    if map_uri != had_map:
+        await _fetch(conn, tally, _join(media, map_uri))
+    first = 0.0
+    for it in todo:
+        await _fetch(conn, tally, _join(media, it.uri))
+        now = time.time()
+        first = first or now
+        if it.uri in listed:
+            tally.got(it, listed[it.uri], now)
+    return map_uri, first
+
+
+def _after(items: list[Item], last: str, tally: Tally) -> list[Item]:
+    """What a reload lists after ``last``; only the newest when ``last`` left the playlist
+    (the viewer fell behind, counted)."""
+    uris = [it.uri for it in items]
+    if last in uris:
+        return items[uris.index(last) + 1 :]
+    tally.behind += 1
+    return items[-1:]
+
+
+def _failed(e: Exception, conn: Conn, tally: Tally) -> None:
+    """Count a viewer's failed request (HTTP errors are counted by :func:`_fetch`) and drop
+    its connection; the viewer then starts again."""
+    if isinstance(e, TimeoutError):
+        tally.errors[f"timeout ({conn.stage})"] += 1
+    elif not isinstance(e, HttpError):
+        tally.errors[f"connection ({type(e).__name__}, {conn.stage})"] += 1
+    conn.close()
+
+
 async def ll_viewer(plan: Plan, conn: Conn, tally: Tally, start: float) -> None:
     """An hls.js player in low-latency mode: blocking reloads, one part at a time."""
-    joined = False
+    seen = False  # the first media received (the join) is timed once
     map_uri = last = ""
     while True:
         try:
@@ -397,17 +440,12 @@ async def ll_viewer(plan: Plan, conn: Conn, tally: Tally, start: float) -> None:
             todo = pl.parts[-back:]
             listed: dict[str, float] = {}  # the start's parts are not timed, only the join
             while True:
-                if pl.map_uri != map_uri:
-                    await _fetch(conn, tally, _join(media, pl.map_uri))
-                    map_uri = pl.map_uri
-                for it in todo:
-                    await _fetch(conn, tally, _join(media, it.uri))
-                    now = time.time()
-                    if not joined:
-                        joined = True
-                        tally.joins.append(now - start)
-                    if it.uri in listed:
-                        tally.got(it, listed[it.uri], now)
+                map_uri, first_at = await _fetch_new(
+                    conn, tally, media, pl.map_uri, map_uri, todo, listed
+                )
+                if first_at and not seen:
+                    seen = True
+                    tally.joins.append(first_at - start)
                 last = todo[-1].uri if todo else last
                 query = f"?_HLS_msn={pl.next_msn}&_HLS_part={pl.next_part}"
                 if pl.can_skip:
@@ -418,25 +456,16 @@ async def ll_viewer(plan: Plan, conn: Conn, tally: Tally, start: float) -> None:
                 if pl.ended:
                     return
                 tally.listing(pl.parts, t)
-                uris = [it.uri for it in pl.parts]
-                if last in uris:
-                    todo = pl.parts[uris.index(last) + 1 :]
-                else:  # the part after ours left the playlist: we fell behind
-                    tally.behind += 1
-                    todo = pl.parts[-1:]
+                todo = _after(pl.parts, last, tally)
                 listed = {it.uri: t for it in todo}
         except (TimeoutError, OSError, asyncio.IncompleteReadError, HttpError, ValueError) as e:
-            if isinstance(e, TimeoutError):
-                tally.errors[f"timeout ({conn.stage})"] += 1
-            elif not isinstance(e, HttpError):
-                tally.errors[f"connection ({type(e).__name__}, {conn.stage})"] += 1
-            conn.close()
+            _failed(e, conn, tally)
             await asyncio.sleep(0.2)
 
 
 async def plain_viewer(plan: Plan, conn: Conn, tally: Tally, start: float) -> None:
     """An hls.js player on plain HLS: reload every target duration, fetch new segments."""
-    joined = False
+    seen = False  # the first media received (the join) is timed once
     map_uri = last = ""
     loop = asyncio.get_running_loop()
     while True:
@@ -452,17 +481,12 @@ async def plain_viewer(plan: Plan, conn: Conn, tally: Tally, start: float) -> No
             listed: dict[str, float] = {}  # the start is not timed, only the join
             reloaded = loop.time()
             while True:
-                if pl.map_uri != map_uri:
-                    await _fetch(conn, tally, _join(media, pl.map_uri))
-                    map_uri = pl.map_uri
-                for it in todo:
-                    await _fetch(conn, tally, _join(media, it.uri))
-                    now = time.time()
-                    if not joined:
-                        joined = True
-                        tally.joins.append(now - start)
-                    if it.uri in listed:
-                        tally.got(it, listed[it.uri], now)
+                map_uri, first_at = await _fetch_new(
+                    conn, tally, media, pl.map_uri, map_uri, todo, listed
+                )
+                if first_at and not seen:
+                    seen = True
+                    tally.joins.append(first_at - start)
                 last = todo[-1].uri if todo else last
                 wait = pl.target if todo else pl.target / 2
                 await asyncio.sleep(max(0.0, reloaded + wait - loop.time()))
@@ -470,19 +494,10 @@ async def plain_viewer(plan: Plan, conn: Conn, tally: Tally, start: float) -> No
                 t, reloaded = time.time(), loop.time()
                 pl = parse_media(body.decode())
                 tally.listing(pl.segments, t)
-                uris = [it.uri for it in pl.segments]
-                if last in uris:
-                    todo = pl.segments[uris.index(last) + 1 :]
-                else:
-                    tally.behind += 1
-                    todo = pl.segments[-1:]
+                todo = _after(pl.segments, last, tally)
                 listed = {it.uri: t for it in todo}
         except (TimeoutError, OSError, asyncio.IncompleteReadError, HttpError, ValueError) as e:
-            if isinstance(e, TimeoutError):
-                tally.errors[f"timeout ({conn.stage})"] += 1
-            elif not isinstance(e, HttpError):
-                tally.errors[f"connection ({type(e).__name__}, {conn.stage})"] += 1
-            conn.close()
+            _failed(e, conn, tally)
             await asyncio.sleep(0.5)
 
 
