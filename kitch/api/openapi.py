@@ -108,8 +108,16 @@ _NEXT_OFFSET: dict[str, Any] = {
     "type": ["integer", "null"],
     "description": "the offset of the next page, null on the last page",
 }
+
+
+def _limit(maximum: int, minimum: int = 1) -> dict[str, Any]:
+    """The ``limit`` query parameter of a listing: an integer in ``minimum``..``maximum``."""
+    schema = {"type": "integer", "minimum": minimum, "maximum": maximum}
+    return {"name": "limit", "in": "query", "schema": schema}
+
+
 _PAGING: list[dict[str, Any]] = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+    _limit(50),
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
     {"name": "live", "in": "query", "schema": BOOL, "description": "only live channels"},
 ]
@@ -700,59 +708,31 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         *_PAGING,
     ],
     "list_channels": [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 0, "maximum": 100},
-        },
+        _limit(100, minimum=0),
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
         {"name": "live", "in": "query", "schema": BOOL, "description": "only live channels"},
     ],
     "chat_history": [
         {"name": "before", "in": "query", "schema": INT, "description": "messages before this id"},
         {"name": "after", "in": "query", "schema": INT, "description": "messages after this id"},
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-        },
+        _limit(100),
     ],
     "chat_audit": [
         {"name": "before", "in": "query", "schema": INT, "description": "entries before this id"},
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-        },
+        _limit(100),
     ],
     "chat_bans": [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
-        },
+        _limit(500),
     ],
     "get_notifications": [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-        },
+        _limit(100),
     ],
     "list_recordings": [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 0, "maximum": 100},
-        },
+        _limit(100, minimum=0),
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
     ],
     "upcoming_schedule": [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 50},
-        },
+        _limit(50),
         {
             "name": "cursor",
             "in": "query",
@@ -761,11 +741,7 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         },
     ],
     "my_analytics": [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-        },
+        _limit(100),
     ],
 }
 #: The CSRF header of the cookie-authenticated auth calls.
