@@ -43,6 +43,7 @@ POSITIVE = (
     "http_max_connections",
     "http_header_timeout",
     "http_max_header_bytes",
+    "http_listen_sockets",
     "recording_cleanup_interval",
     "recording_queue_bytes",
 )
@@ -94,6 +95,11 @@ class Settings:
     )
     http_max_header_bytes: int = _opt(
         32 * KIB, "Largest request line + headers in bytes; larger requests get 431 and a close."
+    )
+    http_listen_sockets: int = _opt(
+        32,
+        "Listening sockets on the HTTP port (SO_REUSEPORT): the event loop accepts one "
+        "connection per socket per turn, so more sockets let viewers in while it is busy.",
     )
     metrics_listen: str | None = _opt(
         None,

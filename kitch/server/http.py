@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -119,6 +120,48 @@ def listener_config(
         ws=WS_PROTOCOL,
         **extra,
     )
+
+
+def listen_sockets(host: str, port: int, count: int, backlog: int = 2048) -> list[socket.socket]:
+    """``count`` listening sockets per address of ``host`` on one ``port`` (SO_REUSEPORT), for
+    ``uvicorn.Server.serve(sockets=...)``.
+
+    Why several: libuv (under uvloop) accepts one connection per listening socket per turn of
+    the event loop. When the loop is busy (a turn of 200 ms with a thousand viewers' requests)
+    that is five new connections a second, and a crowd joining at once waits in the kernel's
+    queue until its clients give up (benchmarks/README.md). The kernel spreads new connections
+    over the sockets of the port, so ``count`` of them let that many in per turn. ``port`` 0
+    picks a free port for the first and binds the others to it. Where the platform has no
+    SO_REUSEPORT, one socket.
+    """
+    if not hasattr(socket, "SO_REUSEPORT"):
+        count = 1
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    made: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(
+            (i[0], i[1], i[2], i[3], i[4]) for i in infos
+        ):
+            if port == 0 and made:  # every address on the port the first socket got
+                address = (address[0], made[0].getsockname()[1], *address[2:])
+            for _ in range(max(1, count)):
+                sock = socket.socket(family, kind, proto)
+                made.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if count > 1:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                if address[1] == 0:  # the others join the port the first one got
+                    address = (address[0], sock.getsockname()[1], *address[2:])
+                sock.listen(backlog)
+                sock.setblocking(False)
+    except OSError as exc:
+        for sock in made:
+            sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return made
 
 
 #: uvicorn's WebSocket implementation: the sans-I/O one on the ``websockets`` library (what

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import ssl
 from collections.abc import Generator
 
@@ -24,7 +25,7 @@ from kitch.ingest.ladder import LadderConfig, LadderPool, LadderSink
 from kitch.ingest.sinks import SinkFactory
 from kitch.ingest.thumbnails import PRODUCTION_INTERVAL, Thumbnailer, ThumbnailStore
 from kitch.logs import setup_logging
-from kitch.server.http import ConnectionGuard, HttpLimits, listener_config
+from kitch.server.http import ConnectionGuard, HttpLimits, listen_sockets, listener_config
 from kitch.server.ingest import IngestHub
 from kitch.server.recordings import Recordings
 from kitch.server.rtmp import RtmpServer
@@ -87,6 +88,23 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    address = parse_hostport(settings.http)
+    sockets = [
+        listen_sockets(*address, settings.http_listen_sockets)
+    ]  # first: a busy port stops us
+    try:
+        if settings.metrics_listen is not None:
+            sockets.append(listen_sockets(*parse_hostport(settings.metrics_listen), 1))
+        await _serve(settings, sockets, ready)
+    finally:
+        for group in sockets:
+            for sock in group:
+                sock.close()
+
+
+async def _serve(
+    settings: Settings, sockets: list[list[socket.socket]], ready: asyncio.Event | None
+) -> None:
     db = await open_database(settings.data_dir / "kitch.db")
     try:
         closed = await close_stale_broadcasts(db)
@@ -155,7 +173,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             f" rtmps://{settings.rtmps}/live" if settings.rtmps else "",
             f" metrics http://{settings.metrics_listen}/metrics" if settings.metrics_listen else "",
         )
-        tasks = [asyncio.create_task(s.serve(), name="http") for s in servers]
+        tasks = [
+            asyncio.create_task(s.serve(sockets=socks), name="http")
+            for s, socks in zip(servers, sockets, strict=True)
+        ]
         if ready is not None:
             ready.set()
         await asyncio.wait(
