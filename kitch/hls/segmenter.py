@@ -24,7 +24,12 @@ one) and never changes; a GOP that grows later gets segments cut without a keyfr
 
 Wall clock: :meth:`Segmenter.feed` takes the packet's arrival time; each part carries the wall
 clock of its first sample (PROGRAM-DATE-TIME), anchored at the arrival of the frame that starts
-the output timeline (the first keyframe; after a reconnect, the first keyframe after it).
+the output timeline (the first keyframe; after a reconnect, the first keyframe after it). For
+the first ``_ANCHOR_SECONDS`` of media after that the anchor moves earlier whenever a packet
+arrives sooner after it than its media time says (arrival minus media time is smallest for the
+packet that waited least): if the first keyframe was handled late (a busy process), the
+playlist's clock would otherwise run ahead of the wall clock by that delay for the whole
+broadcast, and players would believe they are closer to live than they are.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ _GRID_TOLERANCE_MS = 1.0  # a stamp this close to the frame grid is on it (ms ro
 # a segment may run this far past TARGETDURATION before it is cut without a keyframe: the spec
 # bounds EXTINF rounded to the nearest integer, so anything under +0.5 s is still within it
 _OVERRUN_S = 0.4
+_ANCHOR_SECONDS = 4.0  # media seconds after a (re)start in which PROGRAM-DATE-TIME may move earlier
 
 
 @dataclass(slots=True)
@@ -105,6 +111,7 @@ class Segmenter:
         self._prestart_video: list[MediaPacket] = []
         self._prestart_video_at: float | None = None  # arrival of the first buffered keyframe
         self._wall_anchor: float | None = None  # wall clock at output time 0
+        self._anchor_until: float | None = None  # media seconds the anchor may still move for
         # running state
         self._last_vdts: int | None = None
         self._fd_deltas: deque[int] = deque(maxlen=30)
@@ -160,6 +167,8 @@ class Segmenter:
         if packet.is_config:
             self._config(packet)
             return out
+        if self._anchor_until is not None and now is not None and self._started:
+            self._reanchor(packet.dts, now)
         if packet.kind == "video":
             if packet.codec != self._vcodec or self._vcfg is None:
                 self.dropped_packets += 1
@@ -187,6 +196,13 @@ class Segmenter:
             self._audio(packet, out)
         return out
 
+    def _reanchor(self, dts_ms: int, now: float) -> None:
+        media = (dts_ms - self._base_ms + self._offset_ms) / 1000
+        if self._anchor_until is None or media > self._anchor_until:
+            self._anchor_until = None
+        elif self._wall_anchor is not None and now - media < self._wall_anchor:
+            self._wall_anchor = now - media
+
     def discontinuity(self) -> list[Event]:
         """The publisher reconnected: flush, then restart timestamps at the next keyframe."""
         out: list[Event] = []
@@ -198,6 +214,7 @@ class Segmenter:
         self._prestart_audio.clear()
         self._prestart_video.clear()
         self._wall_anchor = None
+        self._anchor_until = None
         return out
 
     def end(self) -> list[Event]:
@@ -328,6 +345,7 @@ class Segmenter:
             self._rebase = False
             self._a_next = None
             self._wall_anchor = None if arrived is None else arrived - self._offset_ms / 1000
+            self._anchor_until = self._offset_ms / 1000 + _ANCHOR_SECONDS
         self._started = True
         self._fresh = True
         if video:

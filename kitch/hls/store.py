@@ -124,6 +124,8 @@ class RenditionStore:
                 event.independent,
             )
             self.next_msn += 1
+            if not seg.discontinuity:
+                self._keep_clock_continuous(seg.program_date_time)
             self.segments.append(seg)
         if event.number is not None:
             self.next_part_number = max(self.next_part_number, event.number)
@@ -133,6 +135,21 @@ class RenditionStore:
         seg.duration += event.duration
         self.parts[part.number] = part
         self.part_to_segment[part.number] = seg.msn
+
+    def _keep_clock_continuous(self, pdt: float) -> None:
+        """The segmenter moved its clock earlier (its first frame had been handled late): the
+        segments since the last discontinuity move with it, so the clock a player reads from
+        the first listed segment agrees with the newest one."""
+        if not self.segments:
+            return
+        last = self.segments[-1]
+        shift = last.program_date_time + last.duration - pdt
+        if shift <= 0.0005:
+            return
+        for old in reversed(self.segments):
+            old.program_date_time -= shift
+            if old.discontinuity:
+                break
 
     def _end_segment(self, now: float) -> None:
         if not self.segments or self.segments[-1].complete:

@@ -462,6 +462,52 @@ def test_program_date_time_is_the_arrival_of_the_first_frame(av_fixture: Fixture
     assert got2 == pytest.approx(later + first_key.dts / 1000 + 0.1, abs=0.0015)
 
 
+def test_a_late_first_keyframe_does_not_put_the_clock_ahead(av_fixture: Fixture) -> None:
+    """The first keyframe is handled 0.6 s late (a busy server), every later packet 50 ms after
+    its stamp: PROGRAM-DATE-TIME of the segments that follow is that steady arrival, not the
+    late one (which would put the playlist's clock ahead of the wall clock for the whole
+    broadcast); after the first seconds the anchor stays put."""
+    packets = demux_packets(av_fixture.path)
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=10))
+    stream = registry.open("late", 0.0)
+    first_key = next(p for p in packets if p.kind == "video" and p.keyframe and not p.is_config)
+    wall = 1_700_000_000.0
+    for p in packets:
+        late = 0.6 if p is first_key else 0.0
+        stream.feed(p, wall + p.dts / 1000 + 0.05 + late)
+    pl = m3u8.loads(stream.media_playlist("source") or "")
+    listed = [s for s in pl.segments if s.current_program_date_time is not None]
+    assert listed
+    for s in listed:
+        start = s.current_program_date_time.timestamp()
+        media = round(start - wall - first_key.dts / 1000 - 0.05)
+        print(
+            "segment",
+            s.uri,
+            "pdt - steady arrival",
+            start - (wall + first_key.dts / 1000 + 0.05 + media),
+        )
+        assert start == pytest.approx(wall + first_key.dts / 1000 + 0.05 + media, abs=0.0015)
+
+
+def test_the_clock_is_not_pulled_back_after_the_first_seconds(av_fixture: Fixture) -> None:
+    """A packet that arrives early long after the start (a burst after a stall) leaves the
+    anchor alone: only the first seconds of a broadcast set it."""
+    packets = demux_packets(av_fixture.path)
+    registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=20))
+    stream = registry.open("burst", 0.0)
+    first_key = next(p for p in packets if p.kind == "video" and p.keyframe and not p.is_config)
+    wall = 1_700_000_000.0
+    cut = first_key.dts + 5000
+    for p in packets:  # steady 0.2 s delay, then from 5 s on everything 0.15 s early
+        stream.feed(p, wall + p.dts / 1000 + (0.2 if p.dts < cut else 0.05))
+    pl = m3u8.loads(stream.media_playlist("source") or "")
+    for s in pl.segments:
+        if s.program_date_time is not None:
+            media = s.program_date_time.timestamp() - (wall + first_key.dts / 1000 + 0.2)
+            assert media == pytest.approx(round(media), abs=0.0015)
+
+
 def test_delta_updates_keep_the_tags_of_the_first_segment_they_list(av_fixture: Fixture) -> None:
     """Every delta update lists the same segments as the full playlist minus the skipped ones,
     with the same discontinuities, and an EXT-X-MAP before the first one it lists."""
