@@ -212,11 +212,16 @@ class ConnectionGuard:
                 return
 
             done = False
+            wire = conn.wire
 
             async def send_watched(message: Message) -> None:
                 nonlocal done
+                kind = message["type"]
+                if kind == "http.response.start":
+                    wire.hold = True  # the head waits for the first piece of body
                 await send(message)
-                if message["type"] == "http.response.body" and not message.get("more_body"):
+                if kind == "http.response.body" and not message.get("more_body"):
+                    wire.flush()  # a HEAD answer has no body to go with
                     done = True
                     conn.response_done()
 
@@ -231,14 +236,107 @@ class ConnectionGuard:
             try:
                 await app(scope, counted, send_watched)
             finally:
+                wire.flush()
                 if not done:  # the server answered for the app (an error): wait for the next
                     conn.response_done()
 
         return guarded
 
 
+class OneWrite(asyncio.Transport):
+    """The transport uvicorn's protocol is given: the connection's own, except that a
+    response's head (uvicorn writes it apart from the body) is held until the body's first
+    write, and the two go out together through ``writelines`` (one ``writev``, one packet for
+    a small answer) instead of two sends. Measured on playlists: the head's own send was a
+    quarter of the server's CPU per request. Everything else is passed through."""
+
+    __slots__ = ("held", "hold", "real")
+
+    def __init__(self, real: asyncio.Transport) -> None:
+        super().__init__()
+        self.real = real
+        self.hold = False  # hold the next write (set when a response starts)
+        self.held: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.real.writelines((held, data))
+        elif self.hold:
+            self.hold = False
+            self.held = bytes(data)
+        else:
+            self.real.write(data)
+
+    def flush(self) -> None:
+        """Send a held head now (a response with no body, or an error)."""
+        self.hold = False
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.real.write(held)
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.flush()
+        self.real.writelines(list_of_data)
+
+    def close(self) -> None:
+        self.flush()
+        self.real.close()
+
+    def abort(self) -> None:
+        self.held = None
+        self.real.abort()
+
+    def is_closing(self) -> bool:
+        return self.real.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.real.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self.real.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.real.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self.real.is_reading()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.flush()
+        self.real.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.real.get_protocol()
+
+    def get_write_buffer_size(self) -> int:
+        return self.real.get_write_buffer_size() + len(self.held or b"")
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self.real.get_write_buffer_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.real.set_write_buffer_limits(high, low)
+
+    def can_write_eof(self) -> bool:
+        return self.real.can_write_eof()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.real.write_eof()
+
+
 #: What an upgraded connection's :attr:`GuardedConnection.inner` becomes (nothing calls it).
 _UPGRADED = asyncio.Protocol()
+
+
+class _Unconnected(asyncio.Transport):
+    """A transport with nowhere to write: :attr:`GuardedConnection.wire` until connected."""
+
+
+_NO_WIRE = OneWrite(_Unconnected())
 
 
 class GuardedConnection(asyncio.Protocol):
@@ -249,6 +347,7 @@ class GuardedConnection(asyncio.Protocol):
         self.guard = guard
         self.inner = inner
         self.transport: asyncio.Transport | None = None
+        self.wire: OneWrite = _NO_WIRE
         self.peer: Peer | None = None
         self.refused = False
         self.counted = False
@@ -281,7 +380,8 @@ class GuardedConnection(asyncio.Protocol):
         self.counted = True
         HTTP_OPEN.inc()
         self._arm()
-        self.inner.connection_made(transport)
+        self.wire = OneWrite(transport)
+        self.inner.connection_made(self.wire)
 
     def data_received(self, data: bytes) -> None:
         if self.refused:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from kitch.server.http import listen_sockets
+from kitch.server.http import OneWrite, listen_sockets
 from tests.support.server import free_port
 
 
@@ -158,3 +158,39 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+class _Recording(asyncio.Transport):
+    """A transport that records what is written to it, call by call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[bytes]] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.calls.append([bytes(data)])
+
+    def writelines(self, list_of_data: object) -> None:
+        self.calls.append([bytes(d) for d in list_of_data])  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.calls.append([b"<closed>"])
+
+
+def test_a_response_head_goes_out_with_its_body_in_one_write() -> None:
+    real = _Recording()
+    wire = OneWrite(real)
+    wire.write(b"raw")  # not inside a response: straight through
+    wire.hold = True  # a response starts
+    wire.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert real.calls == [[b"raw"]]
+    wire.write(memoryview(b"body"))
+    assert real.calls[-1] == [b"HTTP/1.1 200 OK\r\n\r\n", b"body"]
+    wire.hold = True  # a HEAD answer: no body follows, the guard flushes at its end
+    wire.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    wire.flush()
+    assert real.calls[-1] == [b"HTTP/1.1 200 OK\r\n\r\n"]
+    wire.hold = True
+    wire.write(b"head")
+    wire.close()  # a held head is never lost
+    assert real.calls[-2:] == [[b"head"], [b"<closed>"]]
