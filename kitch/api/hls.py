@@ -58,10 +58,15 @@ _OPTIONS: Headers = [
 
 
 class ChangeWaiter:
-    """Turns registry change callbacks into asyncio wake-ups, one event per channel."""
+    """Turns registry change callbacks into asyncio wake-ups: the futures of the requests
+    waiting on a channel are resolved together on its next change.
+
+    A bare future and one timer per wait (not a task running ``Event.wait`` under
+    ``wait_for``): a thousand viewers' blocking reloads are woken by every part."""
 
     def __init__(self, registry: HlsRegistry) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        #: per channel, its waiting futures (a dict: removal in O(1), woken in arrival order)
+        self._waiting: dict[str, dict[asyncio.Future[None], None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         registry.add_listener(self._changed)
@@ -76,9 +81,9 @@ class ChangeWaiter:
             loop.call_soon_threadsafe(self._wake, channel)
 
     def _wake(self, channel: str) -> None:
-        event = self._events.pop(channel, None)
-        if event is not None:
-            event.set()
+        for fut in self._waiting.pop(channel, ()):
+            if not fut.done():
+                fut.set_result(None)
 
     async def wait(self, channel: str, ready: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``ready()`` holds (re-checked on every change of ``channel``) or the
@@ -86,20 +91,29 @@ class ChangeWaiter:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop, self._thread = loop, threading.get_ident()
-            self._events.clear()
+            self._waiting.clear()
         deadline = loop.time() + timeout
         while not ready():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if loop.time() >= deadline:
                 return False
-            event = self._events.get(channel)
-            if event is None:
-                event = self._events[channel] = asyncio.Event()
+            fut: asyncio.Future[None] = loop.create_future()
+            waiting = self._waiting.get(channel)
+            if waiting is None:
+                waiting = self._waiting[channel] = {}
+            waiting[fut] = None
+            timer = loop.call_at(deadline, _expire, fut)
             try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                return ready()
+                await fut
+            finally:
+                timer.cancel()
+                fut.cancel()  # no-op once done; a client that went away: forget it
+                waiting.pop(fut, None)  # timed out or cancelled (a wake took the whole dict)
         return True
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class Answer:
