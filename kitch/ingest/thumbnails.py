@@ -43,7 +43,8 @@ from typing import Any
 
 from kitch.ingest.sinks import BroadcastInfo
 from kitch.media import MediaPacket
-from kitch.transcode.thumbnails import SIZES, ThumbnailError, decoder_for, make_thumbnails
+from kitch.transcode.decoders import decoder_for
+from kitch.transcode.thumbnails import SIZES, ThumbnailError, make_thumbnails
 
 log = logging.getLogger("kitch.thumbnails")
 

@@ -32,6 +32,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from kitch.hls.codecs import annexb_to_avcc
 from kitch.media import MediaPacket
+from kitch.transcode.decoders import VIDEO_DECODERS, decoder_for
 
 MS = fractions.Fraction(1, 1000)
 #: H.264 levels: (level_idc, max macroblocks per second, max macroblocks per frame, max kbit/s
@@ -44,7 +45,7 @@ _LEVELS = (
     (41, 245_760, 8_192, 50_000),
     (42, 522_240, 8_704, 50_000),
 )
-DECODABLE = ("h264", "hevc", "av1", "vp9")
+DECODABLE = tuple(VIDEO_DECODERS)
 _KEYS_KEPT = 16  # source keyframes remembered for the encoders' delay (a few GOPs)
 
 
@@ -205,10 +206,11 @@ class VideoDecoder:
     """Decodes one source's video from its configuration record and coded packets."""
 
     def __init__(self, config: MediaPacket, threads: int = 1) -> None:
-        if config.codec not in DECODABLE:
+        decoder = decoder_for(config.codec)
+        if decoder is None:
             raise LadderError(f"cannot decode {config.codec}")
         try:
-            ctx = av.CodecContext.create(config.codec, "r")
+            ctx = av.CodecContext.create(decoder, "r")
         except av.FFmpegError as exc:
             raise LadderError(f"no {config.codec} decoder: {exc}") from None
         assert isinstance(ctx, av.VideoCodecContext)

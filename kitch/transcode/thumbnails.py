@@ -20,6 +20,7 @@ import av
 from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
 
 from kitch.media import MediaPacket
+from kitch.transcode.decoders import decoder_for
 
 #: The sizes made of every picture, as ``(width, height)``; both 16:9.
 SIZES: tuple[tuple[int, int], ...] = ((640, 360), (320, 180))
@@ -29,13 +30,6 @@ JPEG_QSCALE = 5
 MAX_PIXELS = 8192 * 4320
 MEDIA_TYPE = "image/jpeg"
 _FORMAT = "yuvj420p"  # what the mjpeg encoder takes as full-range 4:2:0
-#: FFmpeg decoders to try for each codec, in order (its own "av1" decoder needs hardware).
-_DECODERS = {
-    "h264": ("h264",),
-    "hevc": ("hevc",),
-    "av1": ("libdav1d", "libaom-av1"),
-    "vp9": ("vp9", "libvpx-vp9"),
-}
 
 
 class ThumbnailError(Exception):
@@ -84,11 +78,6 @@ def letterbox(
     x = (box_width - w) // 2 // 2 * 2
     y = (box_height - h) // 2 // 2 * 2
     return Placement(x, y, w, h)
-
-
-def decoder_for(codec: str) -> str | None:
-    """The name of an FFmpeg decoder this PyAV build has for ``codec``, else None."""
-    return next((name for name in _DECODERS.get(codec, ()) if name in av.codecs_available), None)
 
 
 def _decode_keyframe(config: MediaPacket, keyframe: MediaPacket) -> tuple[av.VideoFrame, object]:

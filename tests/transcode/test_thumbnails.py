@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from kitch.media import MediaPacket
+from kitch.transcode.decoders import decoder_for
 from kitch.transcode.thumbnails import (
     SIZES,
     Placement,
     ThumbnailError,
-    decoder_for,
     letterbox,
     make_thumbnails,
 )
@@ -80,7 +80,7 @@ def test_letterbox_refuses_empty_sizes(sizes: tuple[int, int, int, int]) -> None
 # -- real keyframes -----------------------------------------------------------------------------
 
 
-def _first_keyframe(path: Path, codec: str) -> tuple[MediaPacket, MediaPacket]:
+def first_keyframe(path: Path, codec: str) -> tuple[MediaPacket, MediaPacket]:
     """The codec configuration record (as the RTMP ingest hands it over) and the first video
     keyframe of an FLV fixture."""
     with av.open(str(path)) as container:
@@ -111,7 +111,7 @@ def test_a_keyframe_of_each_codec_becomes_two_jpegs(
         pytest.skip(f"this PyAV build has no {vcodec} encoder or {codec} decoder")
     # 320x240 (4:3): the picture is pillarboxed in the 16:9 boxes
     fx = make_fixture(media_dir, seconds=1, vcodec=vcodec, audio=False)
-    config, key = _first_keyframe(fx.path, codec)
+    config, key = first_keyframe(fx.path, codec)
     images = make_thumbnails(config, key)
     assert list(images) == ["640x360", "320x180"]
     for (width, height), data in zip(SIZES, images.values(), strict=True):
@@ -129,7 +129,7 @@ def test_a_keyframe_of_each_codec_becomes_two_jpegs(
 
 def test_a_wide_source_fills_the_box_exactly(media_dir: Path) -> None:
     fx = make_fixture(media_dir, seconds=1, width=640, height=360, audio=False)
-    config, key = _first_keyframe(fx.path, "h264")
+    config, key = first_keyframe(fx.path, "h264")
     rgb = _decode_jpeg(make_thumbnails(config, key)["320x180"])
     assert rgb.shape == (180, 320, 3)
     assert rgb[:, :4].min() > 15 and rgb[:, -4:].min() > 15  # no bars: the grey reaches the edge
@@ -137,7 +137,7 @@ def test_a_wide_source_fills_the_box_exactly(media_dir: Path) -> None:
 
 def test_an_undecodable_keyframe_is_a_thumbnail_error(media_dir: Path) -> None:
     fx = make_fixture(media_dir, seconds=1, audio=False)
-    config, key = _first_keyframe(fx.path, "h264")
+    config, key = first_keyframe(fx.path, "h264")
     garbage = MediaPacket("video", "h264", 0, 0, b"\x00\x00\x00\x05\x65\x88\x80\x40\x00", True)
     with pytest.raises(ThumbnailError):
         make_thumbnails(config, garbage)
