@@ -316,8 +316,15 @@ class MirrorRegistry(HlsRegistry):
     def __init__(self, settings: HlsSettings | None = None) -> None:
         super().__init__(settings)
         self.applied = 0
-        #: False between a snapshot's start and its end (the state is incomplete)
+        #: True once a whole snapshot arrived (a worker serves from then on)
         self.synced = False
+        #: the streams a snapshot in progress is building; they replace the served ones at its
+        #: end, so readers never see a half-made state
+        self._staging: dict[str, LiveStream] | None = None
+
+    @property
+    def _building(self) -> dict[str, LiveStream]:
+        return self._streams if self._staging is None else self._staging
 
     def apply(self, message: list[Any]) -> None:
         """Apply one message (raises :class:`MirrorError` on one it cannot apply)."""
@@ -330,22 +337,23 @@ class MirrorRegistry(HlsRegistry):
         self.applied += 1
 
     def _rendition(self, channel: str, name: str) -> MirrorRendition:
-        stream = self._streams.get(channel)
+        stream = self._building.get(channel)
         r = stream.renditions.get(name) if stream is not None else None
         if not isinstance(r, MirrorRendition):
             raise MirrorError(f"no rendition {channel}/{name}")
         return r
 
     def _stream(self, channel: str) -> LiveStream:
-        stream = self._streams.get(channel)
+        stream = self._building.get(channel)
         if stream is None:
             raise MirrorError(f"no stream {channel}")
         return stream
 
     def _open(self, channel: str, bid: str, now: float) -> LiveStream:
         stream = MirrorStream(self, channel, bid, now)
-        self._streams[channel] = stream
-        self.notify(channel)
+        self._building[channel] = stream
+        if self._staging is None:
+            self.notify(channel)
         return stream
 
     def _apply(self, m: list[Any]) -> None:
@@ -381,10 +389,7 @@ class MirrorRegistry(HlsRegistry):
         elif op == Op.EXPIRE:
             super().expire(m[1])
         elif op == Op.SNAPSHOT:
-            self.synced = False
-            for channel in list(self._streams):
-                del self._streams[channel]
-                self.notify(channel)
+            self._staging = {}
         elif op == Op.SNAPSHOT_STREAM:
             stream = self._open(m[1], m[2], m[3])
             stream.ended_at = m[4]
@@ -399,6 +404,11 @@ class MirrorRegistry(HlsRegistry):
             r._frame_rate = m[4]
             stream.changed()
         elif op == Op.SNAPSHOT_END:
+            if self._staging is None:
+                raise MirrorError("snapshot end without a start")
+            old, self._streams, self._staging = self._streams, self._staging, None
             self.synced = True
+            for channel in sorted(set(old) | set(self._streams)):
+                self.notify(channel)
         else:
             raise MirrorError(f"unknown op {op!r}")

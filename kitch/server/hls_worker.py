@@ -1,0 +1,535 @@
+"""One HLS worker process: a mirror of the live streams and a small HTTP/1.1 server for ``/hls``.
+
+Started by :class:`kitch.server.hls_workers.HlsWorkers` as
+``python -m kitch.server.hls_worker CONTROL_FD LISTEN_FD``: ``CONTROL_FD`` is its end of a Unix
+socketpair with the main process (framed msgpack, :mod:`kitch.hls.mirror`: first the
+configuration, then a snapshot of every stream, then every change; back: the playlist readers
+it saw, once a second), ``LISTEN_FD`` the listening socket all workers share. It exits when
+the main process goes (the control socket closes), on SIGTERM (after closing its connections),
+or on a message it cannot apply (the main process starts another, which gets a snapshot).
+
+The HTTP side is an :class:`asyncio.Protocol` on ``httptools`` (GET, HEAD, OPTIONS; keep-alive
+and pipelining, answered in order) that hands each request to the same
+:class:`~kitch.api.hls.HlsEndpoints` the main process serves ``/hls`` with, so the answers
+(status, JSON errors, CORS, gzip, blocking reloads, delta updates, preload-hinted parts) are
+the same. The limits are the main listener's (``http_max_connections`` -> 503 and close,
+``http_header_timeout``, ``http_max_header_bytes`` -> 431 and close); a request it cannot parse
+gets 400 and a close, another method 405 and a close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import unquote
+
+import httptools
+
+from kitch.api.hls import PREFIX, Answer, HlsEndpoints
+from kitch.api.viewers import client_of
+from kitch.hls.mirror import FrameReader, MirrorError, MirrorRegistry, Op, encode
+from kitch.hls.settings import HlsSettings
+from kitch.logs import setup_logging
+
+log = logging.getLogger("kitch.hls_worker")
+
+#: Seconds between two batches of playlist readers sent to the main process.
+SIGHTINGS_INTERVAL = 1.0
+#: Most distinct (channel, client) pairs held for one batch.
+MAX_SIGHTINGS = 100_000
+#: Requests a connection may have parsed and waiting behind the one being answered before the
+#: worker stops reading from it.
+MAX_PIPELINED = 16
+
+_REASONS = {
+    200: b"OK", 204: b"No Content", 400: b"Bad Request", 404: b"Not Found",
+    405: b"Method Not Allowed", 431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error", 503: b"Service Unavailable",
+}  # fmt: skip
+
+
+def _json_error(status: int, code: str, message: str, close: bool = True) -> bytes:
+    error = {"error": {"code": code, "message": message}}
+    body = json.dumps(error, separators=(",", ":")).encode()
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"")),
+            b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body),
+            b"access-control-allow-origin: *\r\ncache-control: no-cache\r\n",
+            b"connection: close\r\n" if close else b"",
+            b"\r\n",
+            body,
+        ]
+    )
+
+
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 21\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many connections\n"
+)
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 30\r\nconnection: close\r\n\r\nrequest headers are too large\n"
+)
+BAD_REQUEST = _json_error(400, "bad_request", "malformed HTTP request")
+NOT_FOUND = _json_error(404, "not_found", "this port serves /hls only", close=False)
+SERVER_ERROR = _json_error(500, "internal_error", "internal error")
+
+
+class Proxies:
+    """``trusted_proxies``: the client behind a trusted proxy is the rightmost address of
+    X-Forwarded-For that is not itself a trusted proxy (as the main listener reads it)."""
+
+    def __init__(self, spec: list[str]) -> None:
+        self.networks = [ipaddress.ip_network(item, strict=False) for item in spec]
+
+    def trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def client(self, peer: str, forwarded: bytes | None) -> str:
+        if forwarded is None or not self.networks or not self.trusted(peer):
+            return peer
+        hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self.trusted(hop):
+                return hop
+        return hops[0] if hops else peer
+
+
+class Sightings:
+    """Playlist readers seen since the last batch: (channel, address, User-Agent)."""
+
+    def __init__(self) -> None:
+        self.pending: set[tuple[str, str, bytes]] = set()
+
+    def seen(self, channel: str, scope: Any) -> None:
+        if len(self.pending) < MAX_SIGHTINGS:
+            address, agent = client_of(scope)
+            self.pending.add((channel, address, agent))
+
+    def take(self) -> list[list[Any]]:
+        batch = [[c, a, u] for c, a, u in self.pending]
+        self.pending = set()
+        return batch
+
+
+class Limits:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.max_connections = int(config["http_max_connections"])
+        self.header_timeout = float(config["http_header_timeout"])
+        self.max_header_bytes = int(config["http_max_header_bytes"])
+
+
+class Worker:
+    """What every connection of this process shares."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        hls = config["hls"]
+        self.settings = HlsSettings(**hls)
+        self.registry = MirrorRegistry(self.settings)
+        self.sightings = Sightings()
+        self.endpoints = HlsEndpoints(self.registry, self.sightings)
+        self.limits = Limits(config)
+        self.proxies = Proxies(list(config.get("trusted_proxies") or []))
+        self.connections: set[HlsConnection] = set()
+        self.closing = False
+
+
+class _Request:
+    __slots__ = ("headers", "keep_alive", "method", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.method = ""
+        self.keep_alive = True
+
+
+class HlsConnection(asyncio.Protocol):
+    """One HTTP/1.1 connection to the worker's ``/hls``."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.transport: asyncio.Transport | None = None
+        self.peer = ("", 0)
+        self.parser = httptools.HttpRequestParser(self)
+        self.requests: deque[_Request] = deque()
+        self.current: _Request | None = None
+        self.busy: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.can_write = asyncio.Event()
+        self.can_write.set()
+        self.paused = False
+        self.closed = False
+        self._head = 0  # bytes of the request head being parsed (URL and headers so far)
+        self._raw = 0  # bytes received since the last request head ended
+        self._in_head = False
+
+    # ---- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        worker = self.worker
+        if len(worker.connections) >= worker.limits.max_connections or worker.closing:
+            self.closed = True
+            self.transport.write(REFUSAL)
+            self.transport.close()
+            return
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self.peer = (str(peer[0]), int(peer[1]))
+        worker.connections.add(self)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self._raw += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(BAD_REQUEST)
+            return
+        except httptools.HttpParserError:
+            self._fail(BAD_REQUEST)
+            return
+        except _HeadTooLarge:
+            self._fail(TOO_LARGE)
+            return
+        if self._in_head and max(self._raw, self._head) > self.worker.limits.max_header_bytes:
+            self._fail(TOO_LARGE)
+            return
+        if len(self.requests) > MAX_PIPELINED and not self.paused and self.transport:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        # answer what was asked, then close (a client may half-close after its requests)
+        if self.busy is None and not self.requests:
+            return None
+        self.requests.append(_CLOSE)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.worker.connections.discard(self)
+        self._disarm()
+        self.can_write.set()
+        if self.busy is not None:
+            self.busy.cancel()
+            self.busy = None
+        self.requests.clear()
+
+    def pause_writing(self) -> None:
+        self.can_write.clear()
+
+    def resume_writing(self) -> None:
+        self.can_write.set()
+
+    # ---- httptools callbacks ---------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.current = _Request()
+        self._in_head = True
+        self._head = 0
+
+    def on_url(self, url: bytes) -> None:
+        assert self.current is not None
+        self.current.url += url
+        self._grow(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self.current is not None
+        self.current.headers.append((name.lower(), value))
+        self._grow(len(name) + len(value) + 4)
+
+    def on_headers_complete(self) -> None:
+        assert self.current is not None
+        self._in_head = False
+        self._raw = 0
+        self._disarm()
+        self.current.method = self.parser.get_method().decode("latin-1")
+        self.current.keep_alive = bool(self.parser.should_keep_alive())
+
+    def on_message_complete(self) -> None:
+        request, self.current = self.current, None
+        if request is None:
+            return
+        self.requests.append(request)
+        if self.busy is None:
+            self._next()
+
+    def _grow(self, n: int) -> None:
+        self._head += n
+        if self._head > self.worker.limits.max_header_bytes:
+            raise _HeadTooLarge
+
+    # ---- answering --------------------------------------------------------------------------
+
+    def _next(self) -> None:
+        if self.closed:
+            return
+        if not self.requests:
+            self.busy = None
+            if self.paused and self.transport is not None:
+                self.paused = False
+                self.transport.resume_reading()
+            self._arm()  # the next request's head has header_timeout from now
+            return
+        request = self.requests.popleft()
+        if request is _CLOSE:
+            self._close()
+            return
+        self.busy = asyncio.get_running_loop().create_task(self._answer(request))
+
+    async def _answer(self, request: _Request) -> None:
+        try:
+            close = not request.keep_alive
+            try:
+                url = httptools.parse_url(request.url)
+            except httptools.HttpParserInvalidURLError:
+                self._fail(BAD_REQUEST)
+                return
+            path = unquote(url.path.decode("latin-1"))
+            if path != PREFIX and not path.startswith(PREFIX + "/"):
+                self._write_raw(NOT_FOUND, close)
+            else:
+                forwarded = None
+                for name, value in request.headers:
+                    if name == b"x-forwarded-for":
+                        forwarded = value
+                scope = {
+                    "type": "http",
+                    "method": request.method,
+                    "path": path,
+                    "query_string": url.query or b"",
+                    "headers": request.headers,
+                    "client": (self.worker.proxies.client(self.peer[0], forwarded), self.peer[1]),
+                }
+                answer = await self.worker.endpoints.answer(scope, path[len(PREFIX) :])
+                if request.method not in ("GET", "HEAD", "OPTIONS"):
+                    close = True  # its body (if any) is not read
+                self._write(answer, request.method == "HEAD", close)
+            if close:
+                self._close()
+                return
+            if not self.can_write.is_set():
+                await self.can_write.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("hls worker: error answering %r", request.url[:200])
+            self._fail(SERVER_ERROR)
+            return
+        self.busy = None
+        self._next()
+
+    def _write(self, answer: Answer, head: bool, close: bool) -> None:
+        if self.transport is None or self.closed:
+            return
+        parts = [b"HTTP/1.1 %d %s\r\n" % (answer.status, _REASONS.get(answer.status, b""))]
+        for name, value in answer.headers:
+            parts.append(b"%s: %s\r\n" % (name, value))
+        if close:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        if head or not answer.body:
+            self.transport.write(b"".join(parts))
+        else:
+            self.transport.writelines([b"".join(parts), answer.body])
+
+    def _write_raw(self, data: bytes, close: bool) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def _fail(self, answer: bytes) -> None:
+        """Answer ``answer`` (a complete response with ``connection: close``) and close."""
+        if self.closed or self.transport is None:
+            return
+        self.transport.write(answer)
+        self._close()
+
+    def _close(self) -> None:
+        self.closed = True
+        self.worker.connections.discard(self)
+        self._disarm()
+        if self.transport is not None:
+            self.transport.close()
+
+    # ---- header timeout -------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        if self.timer is None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_later(self.worker.limits.header_timeout, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        if self._in_head or (self.busy is None and not self.requests):
+            self._close()
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+#: Stands in the request queue for "the client closed its side: close after the answers".
+_CLOSE = _Request()
+
+
+class Control(asyncio.Protocol):
+    """The main process's end: configuration, snapshot and changes in, playlist readers out."""
+
+    def __init__(
+        self,
+        started: Callable[[dict[str, Any]], Worker],
+        synced: Callable[[Worker], None],
+        done: asyncio.Future[int],
+    ) -> None:
+        self.started = started
+        self.synced = synced
+        self.listening = False
+        self.done = done
+        self.reader = FrameReader()
+        self.worker: Worker | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for message in self.reader.feed(data):
+                if self.worker is None:
+                    if message[0] != Op.CONFIG or not isinstance(message[1], dict):
+                        raise MirrorError("the first message must be the configuration")
+                    self.worker = self.started(message[1])
+                else:
+                    self.worker.registry.apply(message)
+            if not self.listening and self.worker is not None and self.worker.registry.synced:
+                self.listening = True  # serve once the first snapshot is whole
+                self.synced(self.worker)
+        except MirrorError as exc:
+            log.error("hls worker: %s; exiting (the main process starts another)", exc)
+            self._finish(2)
+
+    def send_sightings(self) -> None:
+        if self.worker is None or self.transport is None or self.transport.is_closing():
+            return
+        batch = self.worker.sightings.take()
+        if batch:
+            self.transport.write(encode([Op.SIGHTINGS, batch]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(0)  # the main process is gone (or closed us): stop
+
+    def _finish(self, code: int) -> None:
+        if not self.done.done():
+            self.done.set_result(code)
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when its parent dies, even if the parent is SIGKILLed."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+async def run_worker(control_fd: int, listen_fd: int) -> int:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    control_sock = socket.socket(fileno=control_fd)
+    listen_sock = socket.socket(fileno=listen_fd)
+    servers: list[asyncio.AbstractServer] = []
+    workers: list[Worker] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def started(config: dict[str, Any]) -> Worker:
+        setup_logging(str(config.get("log_format", "text")), str(config.get("log_level", "info")))
+        worker = Worker(config)
+        workers.append(worker)
+        return worker
+
+    def synced(worker: Worker) -> None:
+        async def listen() -> None:
+            server = await loop.create_server(
+                lambda: HlsConnection(worker), sock=listen_sock, backlog=2048
+            )
+            servers.append(server)
+
+        tasks.append(loop.create_task(listen()))
+
+    _, control = await loop.create_unix_connection(
+        lambda: Control(started, synced, done), sock=control_sock
+    )
+
+    def stop(signum: int) -> None:
+        if not done.done():
+            done.set_result(0)
+
+    loop.add_signal_handler(signal.SIGTERM, stop, signal.SIGTERM)
+    loop.add_signal_handler(signal.SIGINT, lambda: None)  # the main process decides
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(SIGHTINGS_INTERVAL)
+            control.send_sightings()
+
+    ticker = loop.create_task(tick())
+    code = await done
+    ticker.cancel()
+    for server in servers:
+        server.close()
+    for worker in workers:
+        worker.closing = True
+        for conn in list(worker.connections):
+            conn._close()
+    control.send_sightings()
+    if control.transport is not None:
+        control.transport.close()
+    await asyncio.sleep(0)
+    return code
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m kitch.server.hls_worker CONTROL_FD LISTEN_FD\n")
+        return 2
+    _die_with_parent()
+    if os.getppid() == 1:  # the parent is already gone
+        return 0
+    control_fd, listen_fd = int(argv[0]), int(argv[1])
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run_worker(control_fd, listen_fd))
+    return uvloop.run(run_worker(control_fd, listen_fd))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
