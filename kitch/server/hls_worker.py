@@ -204,11 +204,11 @@ class HlsConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(BAD_REQUEST)
             return
-        except httptools.HttpParserError:
-            self._fail(BAD_REQUEST)
-            return
-        except _HeadTooLarge:
-            self._fail(TOO_LARGE)
+        except (httptools.HttpParserError, _HeadTooLarge):
+            # (httptools wraps what a callback raises: _grow's refusal comes as a parser error)
+            self._fail(
+                TOO_LARGE if self._head > self.worker.limits.max_header_bytes else BAD_REQUEST
+            )
             return
         if self._in_head and max(self._raw, self._head) > self.worker.limits.max_header_bytes:
             self._fail(TOO_LARGE)
