@@ -4,6 +4,7 @@ readers count as viewers."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import http.client
@@ -14,11 +15,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kitch.api.viewers import ViewerCounter
+from kitch.config import Settings
+from kitch.hls import HlsRegistry, HlsSettings
+from kitch.server import hls_workers
+from tests.hls.live import shifted
+from tests.hls.packets import demux_packets
 from tests.server.conftest import BackgroundPublisher, closed_within, is_live
 from tests.support.media import Fixture
 from tests.support.server import KitchServer, free_port
@@ -308,3 +316,63 @@ def test_workers_stop_with_the_server(live: Live) -> None:
         )
     with pytest.raises(OSError):
         fetch(live.hls_port, "/hls/alice/master.m3u8")
+
+
+async def _get(port: int, path: str) -> tuple[int, bytes]:
+    return await asyncio.to_thread(lambda: fetch(port, path)[::2])  # type: ignore[return-value]
+
+
+async def test_a_worker_that_falls_behind_is_resynced_and_ingest_never_waits(
+    tmp_path: Path, av_fixture: Fixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: the real registry, one real worker process. The worker is stopped
+    (SIGSTOP) while the stream goes on: past the bound it is dropped (ingest goes on without
+    waiting), and once it runs again and has drained, a snapshot makes it serve the current
+    playlist again."""
+    monkeypatch.setattr(hls_workers, "MAX_BEHIND", 256 * 1024)
+    settings = Settings(data_dir=tmp_path, hls_workers=1, hls_port=free_port(), http="127.0.0.1:1")
+    registry = HlsRegistry(HlsSettings(segment_count=3))
+    counter = ViewerCounter(30.0)
+    workers = hls_workers.HlsWorkers(settings, registry, counter, asdict(registry.settings))
+    await workers.start()
+    port = workers.port
+    packets = shifted(demux_packets(av_fixture.path), 8, av_fixture.seconds)
+    stream = registry.open("alice", 1000.0)
+    try:
+        third = len(packets) // 4
+        for p in packets[:third]:
+            stream.feed(p, 1000 + p.dts / 1000)
+        want = stream.media_playlist("source")
+        for _ in range(50):
+            status, body = await _get(port, "/hls/alice/source/index.m3u8")
+            if body.decode() == want:
+                break
+            await asyncio.sleep(0.1)
+        assert body.decode() == want
+        proc = workers.slots[0].proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGSTOP)
+        link = workers.slots[0].link
+        assert link is not None
+        t0 = time.monotonic()
+        for p in packets[third:]:
+            stream.feed(p, 1000 + p.dts / 1000)
+            await asyncio.sleep(0)
+        took = time.monotonic() - t0
+        assert link.behind, "the stopped worker should have been dropped"
+        assert hls_workers.WORKER_RESYNCS._value.get() >= 1  # type: ignore[attr-defined]
+        assert link.transport is not None
+        assert link.transport.get_write_buffer_size() < 4 * 256 * 1024  # bounded
+        print(f"fed {len(packets) - third} packets in {took:.2f} s with a stopped worker")
+        os.kill(proc.pid, signal.SIGCONT)
+        want = stream.media_playlist("source")
+        for _ in range(100):
+            status, body = await _get(port, "/hls/alice/source/index.m3u8")
+            if status == 200 and body.decode() == want:
+                break
+            await asyncio.sleep(0.1)
+        assert body.decode() == want
+        assert not link.behind and workers.slots[0].proc is proc  # resynced, not restarted
+    finally:
+        await workers.stop()
+    assert proc.poll() is not None
