@@ -29,7 +29,7 @@ import signal
 import socket
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -169,8 +169,10 @@ class HlsConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.requests: deque[_Request] = deque()
         self.current: _Request | None = None
-        self.busy: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.busy: asyncio.Task[bool] | None = None
+        #: loop time by which a request head must be complete (None: none expected now)
+        self.deadline: float | None = None
+        self.loop = asyncio.get_running_loop()
         self.can_write = asyncio.Event()
         self.can_write.set()
         self.paused = False
@@ -205,7 +207,7 @@ class HlsConnection(asyncio.Protocol):
             self._fail(BAD_REQUEST)
             return
         except (httptools.HttpParserError, _HeadTooLarge):
-            # (httptools wraps what a callback raises: _grow's refusal comes as a parser error)
+            # (httptools wraps what a callback raises: on_header's refusal comes as a parser error)
             self._fail(
                 TOO_LARGE if self._head > self.worker.limits.max_header_bytes else BAD_REQUEST
             )
@@ -250,12 +252,15 @@ class HlsConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         assert self.current is not None
         self.current.url += url
-        self._grow(len(url))
+        self._head += len(url)
+        if self._head > self.worker.limits.max_header_bytes:
+            raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self.current is not None
-        self.current.headers.append((name.lower(), value))
-        self._grow(len(name) + len(value) + 4)
+        self.current.headers.append((name.lower(), value))  # type: ignore[union-attr]
+        self._head += len(name) + len(value) + 4
+        if self._head > self.worker.limits.max_header_bytes:
+            raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         assert self.current is not None
@@ -273,52 +278,76 @@ class HlsConnection(asyncio.Protocol):
         if self.busy is None:
             self._next()
 
-    def _grow(self, n: int) -> None:
-        self._head += n
-        if self._head > self.worker.limits.max_header_bytes:
-            raise _HeadTooLarge
-
     # ---- answering --------------------------------------------------------------------------
 
     def _next(self) -> None:
-        if self.closed:
-            return
-        if not self.requests:
-            self.busy = None
-            if self.paused and self.transport is not None:
-                self.paused = False
-                self.transport.resume_reading()
-            self._arm()  # the next request's head has header_timeout from now
-            return
-        request = self.requests.popleft()
-        if request is _CLOSE:
-            self._close()
-            return
-        self.busy = asyncio.get_running_loop().create_task(self._answer(request))
+        """Answer the queued requests in order. An answer that is ready at once (almost every
+        one: a listed part, a playlist already there) is written without a task; one that
+        must wait (a blocking reload, the preload-hinted part) goes on in a task, and the
+        queue waits for it."""
+        while not self.closed and self.busy is None:
+            if not self.requests:
+                if self.paused and self.transport is not None:
+                    self.paused = False
+                    self.transport.resume_reading()
+                self._arm()  # the next request's head has header_timeout from now
+                return
+            request = self.requests.popleft()
+            if request is _CLOSE:
+                self._close()
+                return
+            coro = self._answer(request)
+            if _EAGER:  # Python >= 3.12: the task's first step runs now, inside the task
+                task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg]
+                if task.done():
+                    if task.cancelled() or task.exception() is not None or not task.result():
+                        return
+                    continue
+            else:  # the first step by hand; a task only if it has to wait
+                try:
+                    awaited = coro.send(None)
+                except StopIteration as done:
+                    if not done.value:
+                        return
+                    continue
+                task = self.loop.create_task(_finish(coro, awaited))
+            self.busy = task
+            task.add_done_callback(self._answered)
 
-    async def _answer(self, request: _Request) -> None:
+    def _answered(self, task: asyncio.Task[bool]) -> None:
+        if task.cancelled() or task is not self.busy:
+            return
+        self.busy = None
+        if task.exception() is None and task.result():
+            self._next()
+
+    async def _answer(self, request: _Request) -> bool:
+        """Answer one request; True when the connection goes on with the next."""
         try:
             close = not request.keep_alive
             try:
                 url = httptools.parse_url(request.url)
             except httptools.HttpParserInvalidURLError:
                 self._fail(BAD_REQUEST)
-                return
+                return False
             path = unquote(url.path.decode("latin-1"))
             if path != PREFIX and not path.startswith(PREFIX + "/"):
                 self._write_raw(NOT_FOUND, close)
             else:
-                forwarded = None
-                for name, value in request.headers:
-                    if name == b"x-forwarded-for":
-                        forwarded = value
+                peer = self.peer[0]
+                if self.worker.proxies.networks:
+                    forwarded = None
+                    for name, value in request.headers:
+                        if name == b"x-forwarded-for":
+                            forwarded = value
+                    peer = self.worker.proxies.client(peer, forwarded)
                 scope = {
                     "type": "http",
                     "method": request.method,
                     "path": path,
                     "query_string": url.query or b"",
                     "headers": request.headers,
-                    "client": (self.worker.proxies.client(self.peer[0], forwarded), self.peer[1]),
+                    "client": (peer, self.peer[1]),
                 }
                 answer = await self.worker.endpoints.answer(scope, path[len(PREFIX) :])
                 if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -326,7 +355,7 @@ class HlsConnection(asyncio.Protocol):
                 self._write(answer, request.method == "HEAD", close)
             if close:
                 self._close()
-                return
+                return False
             if not self.can_write.is_set():
                 await self.can_write.wait()
         except asyncio.CancelledError:
@@ -334,9 +363,8 @@ class HlsConnection(asyncio.Protocol):
         except Exception:
             log.exception("hls worker: error answering %r", request.url[:200])
             self._fail(SERVER_ERROR)
-            return
-        self.busy = None
-        self._next()
+            return False
+        return not self.closed
 
     def _write(self, answer: Answer, head: bool, close: bool) -> None:
         if self.transport is None or self.closed:
@@ -372,25 +400,63 @@ class HlsConnection(asyncio.Protocol):
 
     # ---- header timeout -------------------------------------------------------------------
 
+    # (one sweep of every connection a few times a second, not a timer per request)
+
     def _arm(self) -> None:
-        if self.timer is None and not self.closed:
-            loop = asyncio.get_running_loop()
-            self.timer = loop.call_later(self.worker.limits.header_timeout, self._timed_out)
+        if self.deadline is None and not self.closed:
+            self.deadline = self.loop.time() + self.worker.limits.header_timeout
 
     def _disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline = None
 
-    def _timed_out(self) -> None:
-        self.timer = None
+    def timed_out(self, now: float) -> bool:
+        """Close the connection if its head is late (called by the worker's sweep)."""
+        if self.deadline is None or now < self.deadline:
+            return False
+        self.deadline = None
         if self._in_head or (self.busy is None and not self.requests):
             self._close()
+            return True
+        return False
 
 
 class _HeadTooLarge(Exception):
     pass
 
+
+class _Resume:
+    """Awaiting it goes on running ``coro`` (started by hand, now waiting on ``awaited``):
+    what it awaits is handed to the task awaiting this, what the task sends or throws back
+    goes to it."""
+
+    def __init__(self, coro: Coroutine[Any, Any, bool], awaited: Any) -> None:
+        self.coro = coro
+        self.awaited = awaited
+
+    def __await__(self) -> Generator[Any, Any, bool]:
+        coro, awaited = self.coro, self.awaited
+        while True:
+            try:
+                sent = yield awaited
+            except BaseException as exc:
+                try:
+                    awaited = coro.throw(exc)
+                except StopIteration as done:
+                    return bool(done.value)
+            else:
+                try:
+                    awaited = coro.send(sent)
+                except StopIteration as done:
+                    return bool(done.value)
+
+
+async def _finish(coro: Coroutine[Any, Any, bool], awaited: Any) -> bool:
+    return await _Resume(coro, awaited)
+
+
+#: Whether tasks can run their first step at once (asyncio's eager start, Python 3.12+); before
+#: that an answer's first step is run by hand (:class:`_Resume`), as it would be run by a task.
+_EAGER = sys.version_info >= (3, 12)
 
 #: Stands in the request queue for "the client closed its side: close after the answers".
 _CLOSE = _Request()
@@ -482,7 +548,16 @@ async def run_worker(control_fd: int, listen_fd: int) -> int:
             )
             servers.append(server)
 
+        async def sweep() -> None:  # header timeouts, checked a few times a second
+            every = min(0.5, worker.limits.header_timeout / 4)
+            while True:
+                await asyncio.sleep(every)
+                now = loop.time()
+                for conn in list(worker.connections):
+                    conn.timed_out(now)
+
         tasks.append(loop.create_task(listen()))
+        tasks.append(loop.create_task(sweep()))
 
     _, control = await loop.create_unix_connection(
         lambda: Control(started, synced, done), sock=control_sock
@@ -503,6 +578,8 @@ async def run_worker(control_fd: int, listen_fd: int) -> int:
     ticker = loop.create_task(tick())
     code = await done
     ticker.cancel()
+    for task in tasks:
+        task.cancel()
     for server in servers:
         server.close()
     for worker in workers:

@@ -257,6 +257,19 @@ def test_hostile_clients_get_their_answer_and_do_not_disturb_a_viewer(live: Live
         out = _raw(port, three)
         assert out.count(b"HTTP/1.1 404") == 2 and out.count(b"HTTP/1.1 200") == 1
         assert out.index(b"HTTP/1.1 200") > out.rindex(b"HTTP/1.1 404")
+        # clients that leave in the middle of a blocking reload or a preload-hinted part
+        text = fetch(port, "/hls/alice/source/index.m3u8")[2].decode()
+        msn, _ = _last(text)
+        hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+        for path in (
+            f"/hls/alice/source/index.m3u8?_HLS_msn={msn + 1}&_HLS_part=0",
+            f"/hls/alice/source/{hint}",
+        ):
+            for _ in range(20):
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                s.close()
+        assert fetch(port, "/hls/alice/master.m3u8")[0] == 200
         # slowloris: a trickled head, and a silent connection, are closed after the timeout
         slow = socket.create_connection(("127.0.0.1", port))
         silent = socket.create_connection(("127.0.0.1", port))
@@ -316,6 +329,8 @@ def test_workers_stop_with_the_server(live: Live) -> None:
         )
     with pytest.raises(OSError):
         fetch(live.hls_port, "/hls/alice/master.m3u8")
+    log = server.log()
+    assert "Traceback" not in log and "error answering" not in log, log
 
 
 async def _get(port: int, path: str) -> tuple[int, bytes]:
