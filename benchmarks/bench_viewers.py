@@ -88,6 +88,7 @@ from _common import (
     Kitch,
     Media,
     Nginx,
+    children,
     cpu_seconds,
     ffmpeg_publish,
     free_port,
@@ -859,6 +860,7 @@ def run_n(
             c0 = cpu_of(k.pid)
             time.sleep(args.idle)
             idle = (cpu_of(k.pid) - c0) / args.idle
+            before = set(children(k.pid))
             kitch = run_viewers(
                 "ll",
                 f"kitch LL-HLS ({workers} HLS workers)" if workers else "kitch LL-HLS",
@@ -872,6 +874,9 @@ def run_n(
             )
             kitch.workers = workers
             print("\n".join(kitch.describe()), flush=True)
+            if workers and set(children(k.pid)) != before:
+                # a worker that exits takes its CPU seconds with it: the sum is too low
+                print("  WARNING: an HLS worker was restarted during the run", flush=True)
             base: Phase | None = None
             if not baseline:
                 pass
