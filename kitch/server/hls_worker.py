@@ -53,7 +53,7 @@ MAX_PIPELINED = 16
 
 _REASONS = {
     200: b"OK", 204: b"No Content", 400: b"Bad Request", 404: b"Not Found",
-    405: b"Method Not Allowed", 431: b"Request Header Fields Too Large",
+    405: b"Method Not Allowed", 413: b"Content Too Large", 431: b"Request Header Fields Too Large",
     500: b"Internal Server Error", 503: b"Service Unavailable",
 }  # fmt: skip
 
@@ -82,6 +82,7 @@ TOO_LARGE = (
     b"content-length: 30\r\nconnection: close\r\n\r\nrequest headers are too large\n"
 )
 BAD_REQUEST = _json_error(400, "bad_request", "malformed HTTP request")
+BODY_TOO_LARGE = _json_error(413, "too_large", "request body too large")
 NOT_FOUND = _json_error(404, "not_found", "this port serves /hls only", close=False)
 SERVER_ERROR = _json_error(500, "internal_error", "internal error")
 
@@ -179,6 +180,7 @@ class HlsConnection(asyncio.Protocol):
         self.closed = False
         self._head = 0  # bytes of the request head being parsed (URL and headers so far)
         self._raw = 0  # bytes received since the last request head ended
+        self._body = 0  # bytes of the current request's body
         self._in_head = False
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
@@ -207,10 +209,14 @@ class HlsConnection(asyncio.Protocol):
             self._fail(BAD_REQUEST)
             return
         except (httptools.HttpParserError, _HeadTooLarge):
-            # (httptools wraps what a callback raises: on_header's refusal comes as a parser error)
-            self._fail(
-                TOO_LARGE if self._head > self.worker.limits.max_header_bytes else BAD_REQUEST
-            )
+            # (httptools wraps what a callback raises: a refusal comes as a parser error)
+            limit = self.worker.limits.max_header_bytes
+            if self._head > limit:
+                self._fail(TOO_LARGE)
+            elif self._body > limit:
+                self._fail(BODY_TOO_LARGE)
+            else:
+                self._fail(BAD_REQUEST)
             return
         if self._in_head and max(self._raw, self._head) > self.worker.limits.max_header_bytes:
             self._fail(TOO_LARGE)
@@ -266,11 +272,23 @@ class HlsConnection(asyncio.Protocol):
         assert self.current is not None
         self._in_head = False
         self._raw = 0
-        self._disarm()
+        self._body = 0
+        if not any(
+            name in (b"content-length", b"transfer-encoding") and value.strip() != b"0"
+            for name, value in self.current.headers
+        ):
+            self._disarm()  # (a request with a body must arrive whole within the timeout)
         self.current.method = self.parser.get_method().decode("latin-1")
         self.current.keep_alive = bool(self.parser.should_keep_alive())
 
+    def on_body(self, body: bytes) -> None:
+        """Nothing here reads a body: a small one is skipped, a large one refused."""
+        self._body += len(body)
+        if self._body > self.worker.limits.max_header_bytes:
+            raise _HeadTooLarge
+
     def on_message_complete(self) -> None:
+        self._disarm()
         request, self.current = self.current, None
         if request is None:
             return

@@ -251,6 +251,10 @@ def test_hostile_clients_get_their_answer_and_do_not_disturb_a_viewer(live: Live
         assert _raw(
             port, b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
         ).startswith(b"HTTP/1.1 4")
+        # a body nothing reads: a small one is skipped, a large one refused
+        post = b"POST /hls/alice/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        assert _raw(port, post % 5 + b"hello").startswith(b"HTTP/1.1 405")
+        assert _raw(port, post % 200_000 + b"x" * 200_000).startswith(b"HTTP/1.1 413")
         # pipelined requests are answered in order on one connection
         two = b"GET /hls/nobody/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n" * 2
         three = two + b"GET /hls/alice/master.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
