@@ -28,8 +28,8 @@ def avatar_url(username: str, present: bool) -> str | None:
 def hls_base(request: Request) -> str:
     """Where players fetch ``/hls`` from: "" (this origin) unless HLS worker processes serve
     it, then ``hls_public_url``, else this request's scheme and host on ``hls_port``."""
-    settings = request.app.state.settings
-    if not settings.hls_workers:
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None or not settings.hls_workers:
         return ""
     if settings.hls_public_url:
         return str(settings.hls_public_url).rstrip("/")

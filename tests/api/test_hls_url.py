@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from kitch.api.app import create_app
+from kitch.api.web import web_routes
 from kitch.config import ConfigError, Settings
 from kitch.db import Database
 from tests.api.helpers import FakeHub, Register
@@ -59,3 +60,26 @@ async def test_hls_url(
 def test_bad_hls_worker_settings(settings: Settings, changes: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         replace(settings, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "connect"),
+    [
+        ({}, "connect-src 'self';"),
+        ({"hls_workers": 2, "hls_port": 9100}, "connect-src 'self' http://localhost:9100;"),
+        (
+            {"hls_workers": 1, "hls_public_url": "https://tv.example.com/x"},
+            "connect-src 'self' https://tv.example.com;",
+        ),
+    ],
+)
+async def test_the_page_lets_the_player_connect_to_the_hls_workers(
+    settings: Settings, db: Database, changes: dict[str, object], connect: str
+) -> None:
+    changed = replace(settings, **changes)  # type: ignore[arg-type]
+    app = create_app(changed, db=db, fallback_routes=web_routes(changed))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8000") as c:
+        page = await c.get("/vera")
+    assert page.status_code == 200
+    assert connect in page.headers["content-security-policy"] + ";"
