@@ -59,6 +59,8 @@ class Op(IntEnum):
     SIGHTINGS = 20
     #: main -> worker, first message: the worker's configuration (a map)
     CONFIG = 21
+    #: worker -> main: [[method, area, status, count], ...] requests answered since the last
+    REQUESTS = 22
 
 
 class MirrorError(ValueError):

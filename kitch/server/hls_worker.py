@@ -47,6 +47,9 @@ log = logging.getLogger("kitch.hls_worker")
 SIGHTINGS_INTERVAL = 1.0
 #: Most distinct (channel, client) pairs held for one batch.
 MAX_SIGHTINGS = 100_000
+#: Methods and areas as the main process's metrics name them (others: "other", "web").
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+_AREAS = ("api", "hls", "vod", "ws", "metrics")
 #: Requests a connection may have parsed and waiting behind the one being answered before the
 #: worker stops reading from it.
 MAX_PIPELINED = 16
@@ -143,6 +146,8 @@ class Worker:
         self.settings = HlsSettings(**hls)
         self.registry = MirrorRegistry(self.settings)
         self.sightings = Sightings()
+        #: (method, area, status) -> requests answered, for the main process's /metrics
+        self.answered: dict[tuple[str, str, int], int] = {}
         self.endpoints = HlsEndpoints(self.registry, self.sightings)
         self.limits = Limits(config)
         self.proxies = Proxies(list(config.get("trusted_proxies") or []))
@@ -349,8 +354,11 @@ class HlsConnection(asyncio.Protocol):
                 self._fail(BAD_REQUEST)
                 return False
             path = unquote(url.path.decode("latin-1"))
+            method = request.method if request.method in _METHODS else "other"
             if path != PREFIX and not path.startswith(PREFIX + "/"):
                 self._write_raw(NOT_FOUND, close)
+                first = path.split("/", 2)[1] if path.startswith("/") else ""
+                self._count(method, first if first in _AREAS else "web", 404)
             else:
                 peer = self.peer[0]
                 if self.worker.proxies.networks:
@@ -371,6 +379,7 @@ class HlsConnection(asyncio.Protocol):
                 if request.method not in ("GET", "HEAD", "OPTIONS"):
                     close = True  # its body (if any) is not read
                 self._write(answer, request.method == "HEAD", close)
+                self._count(method, "hls", answer.status)
             if close:
                 self._close()
                 return False
@@ -383,6 +392,11 @@ class HlsConnection(asyncio.Protocol):
             self._fail(SERVER_ERROR)
             return False
         return not self.closed
+
+    def _count(self, method: str, area: str, status: int) -> None:
+        key = (method, area, status)
+        answered = self.worker.answered
+        answered[key] = answered.get(key, 0) + 1
 
     def _write(self, answer: Answer, head: bool, close: bool) -> None:
         if self.transport is None or self.closed:
@@ -522,6 +536,10 @@ class Control(asyncio.Protocol):
         batch = self.worker.sightings.take()
         if batch:
             self.transport.write(encode([Op.SIGHTINGS, batch]))
+        answered, self.worker.answered = self.worker.answered, {}
+        if answered:
+            counts = [[m, a, s, n] for (m, a, s), n in answered.items()]
+            self.transport.write(encode([Op.REQUESTS, counts]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish(0)  # the main process is gone (or closed us): stop

@@ -29,6 +29,7 @@ from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
 
+from kitch.api.app import HTTP_REQUESTS
 from kitch.api.viewers import ViewerCounter, key_of
 from kitch.config import Settings, parse_hostport, split_list
 from kitch.hls import HlsRegistry
@@ -50,6 +51,24 @@ WORKER_RESTARTS = Counter("kitch_hls_worker_restarts_total", "HLS worker process
 WORKER_RESYNCS = Counter(
     "kitch_hls_worker_resyncs_total", "HLS workers dropped for reading too slowly and resynced"
 )
+
+
+def _count_requests(counts: object) -> None:
+    """A worker's answered requests, into ``kitch_http_requests_total`` (by method, area,
+    status, as the main process counts its own; their durations are not reported)."""
+    if not isinstance(counts, list):
+        return
+    for item in counts:
+        if (
+            isinstance(item, list)
+            and len(item) == 4
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+            and isinstance(item[2], int)
+            and isinstance(item[3], int)
+            and item[3] > 0
+        ):
+            HTTP_REQUESTS.labels(item[0], item[1], str(item[2])).inc(item[3])
 
 
 def worker_config(settings: Settings, hls: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +109,8 @@ class _Link(asyncio.Protocol):
             for message in self.reader.feed(data):
                 if message[0] == Op.SIGHTINGS and len(message) == 2:
                     self.owner.sightings(message[1])
+                elif message[0] == Op.REQUESTS and len(message) == 2:
+                    _count_requests(message[1])
         except MirrorError as exc:
             log.warning("hls worker %d: %s", self.index, exc)
             self.close()

@@ -175,8 +175,20 @@ def test_worker_errors_match_the_main_port(live: Live, method: str, path: str) -
     assert a[1].get("access-control-allow-origin") == b[1].get("access-control-allow-origin")
 
 
-def test_viewers_of_the_worker_port_are_counted(live: Live) -> None:
+def _hls_requests(server: KitchServer) -> float:
+    """``kitch_http_requests_total`` of GET /hls answered 200, from the main process."""
+    text = fetch(server.http_port, "/metrics")[2].decode()
+    found = re.search(
+        r'^kitch_http_requests_total\{area="hls",method="GET",status="200"\} ([\d.e+]+)$',
+        text,
+        re.M,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_viewers_and_requests_of_the_worker_port_are_counted(live: Live) -> None:
     before = live.server.channel("alice")["viewers"]
+    requests = _hls_requests(live.server)
     for i in range(3):
         status, _, _ = fetch(
             live.hls_port, "/hls/alice/source/index.m3u8", headers={"User-Agent": f"watcher-{i}"}
@@ -184,6 +196,9 @@ def test_viewers_of_the_worker_port_are_counted(live: Live) -> None:
         assert status == 200
     live.server.wait_for(
         lambda: live.server.channel("alice")["viewers"] >= before + 3, 5, "worker viewers counted"
+    )
+    live.server.wait_for(
+        lambda: _hls_requests(live.server) >= requests + 3, 5, "worker requests in /metrics"
     )
 
 
