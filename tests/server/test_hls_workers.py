@@ -9,6 +9,7 @@ import contextlib
 import gzip
 import http.client
 import os
+import random
 import re
 import signal
 import socket
@@ -266,6 +267,24 @@ def test_hostile_clients_get_their_answer_and_do_not_disturb_a_viewer(live: Live
         assert _raw(
             port, b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
         ).startswith(b"HTTP/1.1 4")
+        # random bytes: an answer or a close, never a crash
+        rng = random.Random(7)
+        for _ in range(40):
+            junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+            if rng.random() < 0.5:
+                junk = b"GET /hls/alice/master.m3u8 HTTP/1.1\r\n" + junk + b"\r\n\r\n"
+            out = _raw(port, junk)
+            assert out == b"" or out.startswith(b"HTTP/1.1 "), out[:100]
+        # a request trickled one byte at a time (within the header timeout) is answered
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for byte in b"HEAD /hls/alice/master.m3u8 HTTP/1.0\r\nUser-Agent: t\r\n\r\n":
+                s.sendall(bytes([byte]))
+                time.sleep(0.002)
+            s.settimeout(5)
+            head = s.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200") and b"content-length:" in head
+            assert s.recv(100) == b""  # HTTP/1.0 without keep-alive: closed after the answer
         # a body nothing reads: a small one is skipped, a large one refused
         post = b"POST /hls/alice/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
         assert _raw(port, post % 5 + b"hello").startswith(b"HTTP/1.1 405")
