@@ -47,6 +47,8 @@ log = logging.getLogger("kitch.hls_worker")
 SIGHTINGS_INTERVAL = 1.0
 #: Most distinct (channel, client) pairs held for one batch.
 MAX_SIGHTINGS = 100_000
+#: Most requests a connection may have waiting (parsed, not answered): past it, 400 and a close.
+MAX_QUEUED = 64
 #: Methods and areas as the main process's metrics name them (others: "other", "web").
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 _AREAS = ("api", "hls", "vod", "ws", "metrics")
@@ -86,6 +88,7 @@ TOO_LARGE = (
 )
 BAD_REQUEST = _json_error(400, "bad_request", "malformed HTTP request")
 BODY_TOO_LARGE = _json_error(413, "too_large", "request body too large")
+TOO_MANY = _json_error(400, "bad_request", "too many pipelined requests")
 NOT_FOUND = _json_error(404, "not_found", "this port serves /hls only", close=False)
 SERVER_ERROR = _json_error(500, "internal_error", "internal error")
 
@@ -213,13 +216,15 @@ class HlsConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(BAD_REQUEST)
             return
-        except (httptools.HttpParserError, _HeadTooLarge):
+        except (httptools.HttpParserError, _HeadTooLarge, _TooManyRequests):
             # (httptools wraps what a callback raises: a refusal comes as a parser error)
             limit = self.worker.limits.max_header_bytes
             if self._head > limit:
                 self._fail(TOO_LARGE)
             elif self._body > limit:
                 self._fail(BODY_TOO_LARGE)
+            elif len(self.requests) >= MAX_QUEUED:
+                self._fail(TOO_MANY)
             else:
                 self._fail(BAD_REQUEST)
             return
@@ -297,6 +302,8 @@ class HlsConnection(asyncio.Protocol):
         request, self.current = self.current, None
         if request is None:
             return
+        if len(self.requests) >= MAX_QUEUED:
+            raise _TooManyRequests  # (one read can hold thousands of tiny requests)
         self.requests.append(request)
         if self.busy is None:
             self._next()
@@ -453,6 +460,10 @@ class HlsConnection(asyncio.Protocol):
 
 
 class _HeadTooLarge(Exception):
+    pass
+
+
+class _TooManyRequests(Exception):
     pass
 
 

@@ -285,6 +285,20 @@ def test_hostile_clients_get_their_answer_and_do_not_disturb_a_viewer(live: Live
             head = s.recv(65536)
             assert head.startswith(b"HTTP/1.1 200") and b"content-length:" in head
             assert s.recv(100) == b""  # HTTP/1.0 without keep-alive: closed after the answer
+        # thousands of tiny pipelined requests in one go: answered in order while the client
+        # reads them; one that never reads is not read from either (bounded), and is harmless
+        flood = b"GET /hls/nobody/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n" * 3000
+        out = _raw(port, flood)
+        assert out.count(b"HTTP/1.1 404") == 3000 or b"too many pipelined requests" in out
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.settimeout(2)
+            sent = 0
+            with contextlib.suppress(TimeoutError, ConnectionResetError, BrokenPipeError):
+                for _ in range(400):  # 60 MB if the server read it all
+                    s.sendall(flood)
+                    sent += len(flood)
+            assert sent < 400 * len(flood)  # it stopped reading
+        assert fetch(port, "/hls/alice/master.m3u8")[0] == 200
         # a body nothing reads: a small one is skipped, a large one refused
         post = b"POST /hls/alice/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
         assert _raw(port, post % 5 + b"hello").startswith(b"HTTP/1.1 405")
