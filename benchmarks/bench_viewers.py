@@ -4,7 +4,12 @@ Run from the repository root after the Cython build (``apt-get install -y nginx`
 baseline)::
 
     python3 benchmarks/bench_viewers.py [--quick] [--viewers 100,500,1000,2000] [--seconds 20]
-        [--clients 4] [--ramp 5]
+        [--clients 4] [--ramp 5] [--hls-workers 0,2]
+
+``--hls-workers K`` (a list runs each N once per K) starts kitch with K HLS worker processes
+(``--hls-workers``, docs/HLS_WORKERS.md) and points the viewers at their port; the server CPU
+is then the main process's plus every worker's. K = 0 (the default) is the main process alone.
+The nginx baseline runs once per N (beside the first K).
 
 For each N, a fresh ``kitch serve`` (passthrough alone: no ladder, thumbnails or recordings)
 takes one publisher, ``ffmpeg -re -stream_loop -1 -c copy -f flv`` of a cached 720p 2.5 Mb/s
@@ -83,6 +88,7 @@ from _common import (
     Kitch,
     Media,
     Nginx,
+    children,
     cpu_seconds,
     ffmpeg_publish,
     free_port,
@@ -583,6 +589,7 @@ class Phase:
     client_cpu: float
     lag_p99: float
     late: float
+    workers: int = 0  # kitch's HLS worker processes (0: the main process served)
 
     @property
     def cores(self) -> float:
@@ -833,30 +840,47 @@ def _live(url: str) -> bool:
         return False
 
 
-def run_n(media: Media, n: int, args: argparse.Namespace) -> tuple[Phase, Phase | None]:
+def run_n(
+    media: Media, n: int, args: argparse.Namespace, workers: int = 0, baseline: bool = True
+) -> tuple[Phase, Phase | None]:
     env = {**PASSTHROUGH_ONLY, "KITCH_HTTP_MAX_CONNECTIONS": str(n + 200)}
+    hls_port = free_port()
+    if workers:
+        env.update({"KITCH_HLS_WORKERS": str(workers), "KITCH_HLS_PORT": str(hls_port)})
+    # with workers: the main process and its children (the workers)
+    cpu_of = tree_cpu_seconds if workers else cpu_seconds
     with Kitch(env) as k:
         pub = ffmpeg_publish(k.publish_url(CHANNEL), media)
         try:
             playlist = f"{k.server.base}/hls/{CHANNEL}/source/index.m3u8"
             k.server.wait_for(lambda: _live(playlist), 40, "the live stream", 0.2)
-            c0 = cpu_seconds(k.pid)
+            if workers:
+                worker_playlist = f"http://127.0.0.1:{hls_port}/hls/{CHANNEL}/source/index.m3u8"
+                k.server.wait_for(lambda: _live(worker_playlist), 20, "the workers", 0.2)
+            c0 = cpu_of(k.pid)
             time.sleep(args.idle)
-            idle = (cpu_seconds(k.pid) - c0) / args.idle
+            idle = (cpu_of(k.pid) - c0) / args.idle
+            before = set(children(k.pid))
             kitch = run_viewers(
                 "ll",
-                "kitch LL-HLS",
-                k.server.http_port,
+                f"kitch LL-HLS ({workers} HLS workers)" if workers else "kitch LL-HLS",
+                hls_port if workers else k.server.http_port,
                 f"/hls/{CHANNEL}/master.m3u8",
                 k.pid,
                 n,
                 args,
-                cpu_seconds,
+                cpu_of,
                 idle,
             )
+            kitch.workers = workers
             print("\n".join(kitch.describe()), flush=True)
+            if workers and set(children(k.pid)) != before:
+                # a worker that exits takes its CPU seconds with it: the sum is too low
+                print("  WARNING: an HLS worker was restarted during the run", flush=True)
             base: Phase | None = None
-            if NGINX is None:
+            if not baseline:
+                pass
+            elif NGINX is None:
                 print(f"nginx plain HLS, {n} viewers: {NOT_INSTALLED} ({SETUP_HINT})", flush=True)
             else:
                 port = free_port()
@@ -902,7 +926,13 @@ def main() -> None:
     ap.add_argument("--ramp", type=float, default=5.0, help="seconds over which viewers join (5)")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds after the ramp (2)")
     ap.add_argument("--idle", type=float, default=3.0, help="seconds of no-viewer CPU (3)")
+    ap.add_argument(
+        "--hls-workers",
+        default="0",
+        help="kitch's HLS worker processes; a list (0,2) runs each N once per value (0)",
+    )
     args = ap.parse_args()
+    worker_counts = [int(x) for x in args.hls_workers.split(",") if x.strip()] or [0]
     print(machine(), flush=True)
     if args.quick:
         counts = [20]
@@ -919,12 +949,18 @@ def main() -> None:
     )
     results: list[tuple[Phase, Phase | None]] = []
     for n in counts:
-        results.append(run_n(media, n, args))
+        base_of_n: Phase | None = None
+        for i, workers in enumerate(worker_counts):
+            kitch, base = run_n(media, n, args, workers, baseline=i == 0)
+            base_of_n = base_of_n or base
+            results.append((kitch, base_of_n))  # later K compared with this N's nginx run
     print("summary:")
     for kitch, base in results:
         p99 = pct(kitch.delays, 0.99) * 1000
+        with_workers = f" with {kitch.workers} HLS workers" if kitch.workers else ""
         line = (
-            f"  N={kitch.n}: kitch {kitch.per_viewer * 100:.4f} % of a core per viewer "
+            f"  N={kitch.n}: kitch{with_workers} {kitch.per_viewer * 100:.4f} % of a core per "
+            "viewer "
             f"({kitch.viewers_per_core:,.0f} viewers per core; {len(kitch.joins)} of {kitch.n} "
             f"joined), {kitch.per_gb:.2f} CPU-s/GB, "
             f"p99 part delay {p99:.1f} ms"

@@ -181,6 +181,21 @@ class Settings:
     hls_format: Literal["fmp4", "ts"] = _opt(
         "fmp4", "HLS segments: fmp4 (LL-HLS with CMAF parts) or ts (MPEG-TS, plain HLS)."
     )
+    hls_workers: int = _opt(
+        0,
+        "Processes that serve /hls to viewers on --hls-port besides the main process (each a "
+        "mirror of the live streams, one per spare core is a good start); 0: /hls is served by "
+        "the main process only.",
+    )
+    hls_port: int = _opt(8001, "Port the HLS worker processes share (with --hls-workers >= 1).")
+    hls_host: str | None = _opt(
+        None, "Address the HLS worker processes listen on; unset: the host of --http."
+    )
+    hls_public_url: str | None = _opt(
+        None,
+        "Public base URL of the HLS workers' /hls (e.g. https://tv.example.com behind a proxy "
+        "routing /hls/ to --hls-port); unset: the page's host on --hls-port.",
+    )
     ladder: str = _opt(
         DEFAULT_LADDER,
         "Transcoded renditions: NAME:HEIGHT:KBPS[:MAX_FPS[:X264_PRESET]], comma-separated; or off.",
@@ -243,6 +258,16 @@ class Settings:
                 raise ConfigError("rtmps needs both tls_cert and tls_key")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("public_url must start with http:// or https://")
+        if self.hls_public_url is not None and not self.hls_public_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigError("hls_public_url must start with http:// or https://")
+        if self.hls_workers > 64:
+            raise ConfigError("hls_workers must be at most 64")
+        if not 1 <= self.hls_port <= 65535:
+            raise ConfigError("hls_port must be a port number 1..65535")
+        if self.hls_workers and self.hls_port == parse_hostport(self.http)[1]:
+            raise ConfigError("hls_port must differ from the port of --http")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):

@@ -14,7 +14,7 @@ from kitch.api.bodies import get_bool, get_text, only_fields, read_json
 from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.routing import api_route
 from kitch.api.thumbnails import thumbnail_url
-from kitch.api.views import channel_json
+from kitch.api.views import channel_json, hls_base
 from kitch.db import queries
 from kitch.db.discovery import find_category
 from kitch.db.follows import is_following
@@ -64,8 +64,14 @@ def listed(request: Request, channels: Sequence[queries.ChannelInfo]) -> list[di
     viewer count and thumbnail."""
     count = request.app.state.events.viewer_count
     pictures = request.app.state.thumbnails
+    base = hls_base(request)
     return [
-        channel_json(c, viewers=count(c.name), thumbnail_url=thumbnail_url(pictures, c.name, c.id))
+        channel_json(
+            c,
+            viewers=count(c.name),
+            thumbnail_url=thumbnail_url(pictures, c.name, c.id),
+            hls_base=base,
+        )
         for c in channels
     ]
 
@@ -94,6 +100,7 @@ async def get_channel(request: Request) -> Response:
             following=following,
             viewers=request.app.state.events.viewer_count(channel.name),
             thumbnail_url=thumbnail_url(request.app.state.thumbnails, channel.name, channel.id),
+            hls_base=hls_base(request),
         )
     )
 
@@ -204,6 +211,7 @@ async def patch_channel(request: Request) -> Response:
             manager=True,
             viewers=request.app.state.events.viewer_count(updated.name),
             thumbnail_url=thumbnail_url(request.app.state.thumbnails, updated.name, updated.id),
+            hls_base=hls_base(request),
         )
     )
 

@@ -15,7 +15,7 @@ from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.events import Events
 from kitch.api.routing import api_route
 from kitch.api.thumbnails import thumbnail_url
-from kitch.api.views import channel_json, iso
+from kitch.api.views import channel_json, hls_base, iso
 from kitch.db import follows as db
 from kitch.db import queries
 
@@ -69,6 +69,7 @@ async def get_following(request: Request) -> Response:
                     following=True,
                     viewers=count(c.name),
                     thumbnail_url=thumbnail_url(pictures, c.name, c.id),
+                    hls_base=hls_base(request),
                 )
                 for c in channels
             ]

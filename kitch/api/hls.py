@@ -27,6 +27,7 @@ import math
 import re
 import threading
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
@@ -55,6 +56,13 @@ _OPTIONS: Headers = [
     (b"access-control-allow-headers", b"*"),
     (b"access-control-max-age", b"86400"),
 ]
+
+
+class Sightings(Protocol):
+    """Where media-playlist readers are counted (:class:`~kitch.api.viewers.ViewerCounter`,
+    or an HLS worker process's batch sent to the main process)."""
+
+    def seen(self, channel: str, scope: Scope) -> None: ...
 
 
 class ChangeWaiter:
@@ -211,9 +219,11 @@ def _query_int(params: dict[str, str], name: str) -> int | None:
 
 
 class HlsEndpoints:
-    """The handlers, sharing one registry, one waiter and one playlist cache."""
+    """The handlers, sharing one registry, one waiter and one playlist cache. They read only
+    ``method``, ``query_string``, ``headers`` and ``client`` of the ``scope`` they are given
+    (an HLS worker process passes a dict of just those)."""
 
-    def __init__(self, registry: HlsRegistry, viewers: ViewerCounter | None = None) -> None:
+    def __init__(self, registry: HlsRegistry, viewers: Sightings | None = None) -> None:
         self.registry = registry
         self.viewers = viewers
         self.waiter = ChangeWaiter(registry)

@@ -200,7 +200,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         last_live_at=_nullable(TIME),
         ingest_enabled=BOOL,
         avatar_url=_nullable(STR),
-        hls_url=STR,
+        hls_url={
+            **STR,
+            "description": "the master playlist: a path on this origin, or an absolute URL when "
+            "HLS worker processes serve /hls on their own port",
+        },
         thumbnail_url={
             **_nullable(STR),
             "description": "the channel's 640x360 JPEG (live: refreshed every few seconds; "

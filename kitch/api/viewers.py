@@ -26,13 +26,24 @@ MAX_PER_CHANNEL = 100_000
 
 def client_key(scope: Scope) -> int:
     """The client of an HTTP or WebSocket ``scope``: its address and User-Agent, hashed."""
+    return key_of(*client_of(scope))
+
+
+def client_of(scope: Scope) -> tuple[str, bytes]:
+    """The address and User-Agent of the client of ``scope``."""
     client = scope.get("client")
     agent = b""
     for name, value in scope["headers"]:
         if name == b"user-agent":
             agent = value
             break
-    return hash((client[0] if client else "", agent))
+    return (client[0] if client else ""), agent
+
+
+def key_of(address: str, agent: bytes) -> int:
+    """:func:`client_key` of a client known by its address and User-Agent (an HLS worker
+    process reports its playlist readers so: hashes differ between processes)."""
+    return hash((address, agent))
 
 
 class ViewerCounter:
@@ -45,10 +56,14 @@ class ViewerCounter:
 
     def seen(self, channel: str, scope: Scope) -> None:
         """Count the client of ``scope`` (an HTTP request for a media playlist)."""
+        self.seen_key(channel, client_key(scope))
+
+    def seen_key(self, channel: str, key: int) -> None:
+        """Count the client ``key`` (:func:`client_key` or :func:`key_of`) as a reader of a
+        media playlist of ``channel`` now."""
         viewers = self._seen.get(channel)
         if viewers is None:
             viewers = self._seen[channel] = {}
-        key = client_key(scope)
         if len(viewers) >= MAX_PER_CHANNEL and key not in viewers:
             self._prune(channel, viewers)
             if len(viewers) >= MAX_PER_CHANNEL:

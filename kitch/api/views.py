@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.requests import Request
+
 from kitch.db.queries import ChannelInfo
 from kitch.db.users import User
 
@@ -21,6 +23,20 @@ def iso(timestamp: float | None) -> str | None:
 
 def avatar_url(username: str, present: bool) -> str | None:
     return f"{API}/users/{username}/avatar" if present else None
+
+
+def hls_base(request: Request) -> str:
+    """Where players fetch ``/hls`` from: "" (this origin) unless HLS worker processes serve
+    it, then ``hls_public_url``, else this request's scheme and host on ``hls_port``."""
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None or not settings.hls_workers:
+        return ""
+    if settings.hls_public_url:
+        return str(settings.hls_public_url).rstrip("/")
+    host = request.url.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{request.url.scheme}://{host}:{settings.hls_port}"
 
 
 def user_json(user: User, *, private: bool) -> dict[str, Any]:
@@ -46,11 +62,13 @@ def channel_json(
     following: bool | None = None,
     viewers: int | None = None,
     thumbnail_url: str | None = None,
+    hls_base: str = "",
 ) -> dict[str, Any]:
     """A channel; ``stream`` is present (not null) only while live. ``manager`` (the owner or
     an admin, who may change the channel) adds its ``ladder`` settings. ``following`` (for a
     signed-in caller) says whether they follow it; ``viewers`` (live only) its viewer count;
-    ``thumbnail_url`` its picture (see :func:`kitch.api.thumbnails.thumbnail_url`)."""
+    ``thumbnail_url`` its picture (see :func:`kitch.api.thumbnails.thumbnail_url`);
+    ``hls_base`` what goes before ``/hls`` in ``hls_url`` (see :func:`hls_base`)."""
     data: dict[str, Any] = {
         "name": channel.name,
         "display_name": channel.display_name or channel.name,
@@ -63,7 +81,7 @@ def channel_json(
         "last_live_at": iso(channel.last_live_at),
         "ingest_enabled": channel.ingest_enabled,
         "avatar_url": avatar_url(channel.name, channel.has_avatar),
-        "hls_url": f"/hls/{channel.name}/master.m3u8",
+        "hls_url": f"{hls_base}/hls/{channel.name}/master.m3u8",
         "thumbnail_url": thumbnail_url,
         "follower_count": channel.follower_count,
     }

@@ -21,12 +21,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from kitch.api.views import hls_base
 
 WEBAPP_DIR = Path(__file__).resolve().parent.parent / "webapp"
 """Where the built bundle ships inside the package (``scripts/build-web`` writes it)."""
@@ -133,6 +136,18 @@ class _Index:
         return True
 
 
+def page_headers(request: Request) -> dict[str, str]:
+    """The page's headers: with HLS worker processes, the player also connects to their
+    origin (:func:`kitch.api.views.hls_base`), which the Content-Security-Policy must allow."""
+    base = hls_base(request)
+    if not base:
+        return PAGE_HEADERS
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    policy = CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {origin}")
+    return {**PAGE_HEADERS, "Content-Security-Policy": policy}
+
+
 def _etag_matches(header: str, etag: str) -> bool:
     candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
     return etag in candidates or "*" in candidates
@@ -150,7 +165,7 @@ def web_routes(settings: object = None, *, webapp_dir: Path | None = None) -> li
     assets = root / "assets"
     index = _Index(root / "index.html")
 
-    def page() -> Response:
+    def page(headers: dict[str, str]) -> Response:
         if not index.load():
             return HTMLResponse(
                 NOT_BUILT_HTML, status_code=503, headers={"Cache-Control": "no-store"}
@@ -158,14 +173,15 @@ def web_routes(settings: object = None, *, webapp_dir: Path | None = None) -> li
         return Response(
             index.body,
             media_type="text/html; charset=utf-8",
-            headers={**PAGE_HEADERS, "ETag": index.etag},
+            headers={**headers, "ETag": index.etag},
         )
 
     async def spa_page(request: Request) -> Response:
-        response = page()
+        headers = page_headers(request)
+        response = page(headers)
         inm = request.headers.get("if-none-match")
         if response.status_code == 200 and inm and _etag_matches(inm, index.etag):
-            return Response(status_code=304, headers={**PAGE_HEADERS, "ETag": index.etag})
+            return Response(status_code=304, headers={**headers, "ETag": index.etag})
         return response
 
     async def asset(request: Request) -> Response:

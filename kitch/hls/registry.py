@@ -15,9 +15,9 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from kitch.hls.events import InitReady, PartReady, SegmentEnded
+from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
 from kitch.hls.follower import Follower, PartPlan, Plan
 from kitch.hls.playlist import (
     TS_VERSION,
@@ -36,6 +36,19 @@ from kitch.twins import mux as _mux
 SOURCE = "source"
 log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
+
+
+class Tap(Protocol):
+    """Sees every change of a registry's state, in order, as it is made (the HLS worker
+    processes' mirror is fed from one: see :mod:`kitch.hls.mirror`)."""
+
+    def opened(self, stream: LiveStream) -> None: ...
+    def rendition_added(self, rendition: Rendition, rung: bool) -> None: ...
+    def applied(self, rendition: Rendition, event: Event, now: float) -> None: ...
+    def settled(self, rendition: Rendition, now: float) -> None: ...
+    def rendition_ended(self, rendition: Rendition, now: float) -> None: ...
+    def stream_ended(self, stream: LiveStream, now: float) -> None: ...
+    def expired(self, now: float) -> None: ...
 
 
 class Rendition:
@@ -75,14 +88,20 @@ class Rendition:
     def end(self, now: float) -> None:
         self._apply(self.segmenter.end(), now)
         self.store.end(now)
+        tap = self.stream.registry.tap
+        if tap is not None:
+            tap.rendition_ended(self, now)
         self.stream.changed()
 
     def _apply(self, events: list[Any], now: float) -> None:
         if not events:
             return
         plans: list[Plan] = []
+        tap = self.stream.registry.tap
         for ev in events:
             self.store.apply(ev, now)
+            if tap is not None:
+                tap.applied(self, ev, now)
             if isinstance(ev, PartReady) and self.stream.rungs:
                 start = round(ev.media_time * VIDEO_TIMESCALE)
                 seg = self.store.segments[-1]
@@ -107,8 +126,15 @@ class Rendition:
         td = self.segmenter.target_duration
         if td is not None and (self.store.target_duration or 0) < td:
             self.store.target_duration = td
+        if tap is not None:
+            tap.settled(self, now)
         self.stream.enforce_memory(now)
         self.stream.changed()
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second the segmenter measured (0 before it knows)."""
+        return self.segmenter.frame_rate
 
     @property
     def init(self) -> InitReady | None:
@@ -126,7 +152,7 @@ class Rendition:
             avg,
             init.width,
             init.height,
-            self.segmenter.frame_rate if init.has_video else 0.0,
+            self.frame_rate if init.has_video else 0.0,
             init.codecs,
         )
 
@@ -155,6 +181,8 @@ class LiveStream:
         r = self.renditions.get(name)
         if r is None:
             r = self.renditions[name] = Rendition(self, name)
+            if self.registry.tap is not None and name != SOURCE:
+                self.registry.tap.rendition_added(r, False)
         return r
 
     def add_rung(self, name: str) -> Rendition:
@@ -164,6 +192,8 @@ class LiveStream:
             source = self.renditions[SOURCE].segmenter
             assert isinstance(source, Segmenter)
             r = self.renditions[name] = self.rungs[name] = Rendition(self, name, source)
+            if self.registry.tap is not None:
+                self.registry.tap.rendition_added(r, True)
         return r
 
     def feed_rung(self, name: str, packet: MediaPacket, now: float) -> None:
@@ -188,6 +218,8 @@ class LiveStream:
         if self.ended_at is not None:
             return
         self.ended_at = now
+        if self.registry.tap is not None:
+            self.registry.tap.stream_ended(self, now)
         for r in self.renditions.values():
             r.end(now)
 
@@ -283,6 +315,8 @@ class HlsRegistry:
         self._streams: dict[str, LiveStream] = {}
         self._listeners: list[Listener] = []
         self._ids = itertools.count()
+        #: sees every change (see :class:`Tap`); None: nobody
+        self.tap: Tap | None = None
 
     def open(self, channel: str, now: float) -> LiveStream:
         """Start a new broadcast on ``channel`` (replacing an ended or stale one)."""
@@ -292,6 +326,8 @@ class HlsRegistry:
         bid = f"{int(now * 1000):x}{next(self._ids):x}"
         stream = LiveStream(self, channel, bid, now)
         self._streams[channel] = stream
+        if self.tap is not None:
+            self.tap.opened(stream)
         self.notify(channel)
         return stream
 
@@ -303,6 +339,8 @@ class HlsRegistry:
 
     def expire(self, now: float) -> None:
         """Drop departed segments past retention and ended streams past ``ended_retention``."""
+        if self.tap is not None:
+            self.tap.expired(now)
         for channel, stream in list(self._streams.items()):
             if (
                 stream.ended_at is not None

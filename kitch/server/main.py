@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 from collections.abc import Generator
+from dataclasses import asdict
 
 import uvicorn
 
@@ -25,6 +26,7 @@ from kitch.ingest.ladder import LadderConfig, LadderPool, LadderSink
 from kitch.ingest.sinks import SinkFactory
 from kitch.ingest.thumbnails import PRODUCTION_INTERVAL, Thumbnailer, ThumbnailStore
 from kitch.logs import setup_logging
+from kitch.server.hls_workers import HlsWorkers
 from kitch.server.http import ConnectionGuard, HttpLimits, listen_sockets, listener_config
 from kitch.server.ingest import IngestHub
 from kitch.server.recordings import Recordings
@@ -146,6 +148,10 @@ async def _serve(
             thost, tport = parse_hostport(settings.rtmps)
             await rtmp.listen(thost, tport, tls_context(settings))
         hub.start()
+        workers = None
+        if settings.hls_workers:
+            workers = HlsWorkers(settings, registry, events.viewers, asdict(registry.settings))
+            await workers.start()
         guard = ConnectionGuard(HttpLimits.from_settings(settings))
         address = parse_hostport(settings.http)
         servers = [_HttpServer(listener_config(app, address, guard, settings, lifespan="on"))]
@@ -186,6 +192,8 @@ async def _serve(
             server.should_exit = True
         await rtmp.close()
         await hub.stop()
+        if workers is not None:
+            await workers.stop()
         if thumbnailer is not None:  # the ended broadcasts' last pictures reach the disk
             await asyncio.to_thread(thumbnailer.close)
         await recordings.close()

@@ -203,3 +203,17 @@ def test_bench_viewers_quick() -> None:
     else:
         assert "baseline not installed" in out
     assert "summary: aim CPU per delivered byte <= nginx:" in out
+
+
+def test_bench_viewers_quick_with_hls_workers() -> None:
+    out = run_quick("bench_viewers.py", "--hls-workers", "1")
+    kitch = re.search(
+        r"kitch LL-HLS \(1 HLS workers\), 20 viewers: server CPU [\d.]+ s .*\n"
+        r"  delivered ([\d.]+) MB/s .*\n.*\n"
+        r"  join .* (\d+) of 20 joined; errors: none",
+        out,
+    )
+    assert kitch, out
+    assert float(kitch.group(1)) > 0.2 and kitch.group(2) == "20", out
+    assert "WARNING" not in out, out
+    assert re.search(r"\n  N=20: kitch with 1 HLS workers [\d.]+ % of a core per viewer", out), out

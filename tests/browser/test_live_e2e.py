@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser.harness import (
     ARTIFACTS,
+    free_port,
     kitch_server,
     node_script,
     parse_result,
@@ -29,10 +30,15 @@ USERNAME = "e2e_streamer"
 PASSWORD = "correct horse battery staple"
 
 
-def test_publish_and_watch(node_modules: Path, av_fixture: Fixture, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hls_workers", [0, 1], ids=["main", "hls-workers"])
+def test_publish_and_watch(
+    node_modules: Path, av_fixture: Fixture, tmp_path: Path, hls_workers: int
+) -> None:
+    """With ``hls_workers`` the player plays from the HLS workers' port (another origin)."""
     lines: list[str] = []
+    extra = ["--hls-workers", "1", "--hls-port", str(free_port())] if hls_workers else []
     with (
-        kitch_server(tmp_path / "data") as kitch,
+        kitch_server(tmp_path / "data", *extra) as kitch,
         node_script("live.mjs", kitch.base, USERNAME=USERNAME, PASSWORD=PASSWORD) as node,
     ):
         key = lines[-1][4:].strip() if read_until(node, lines, "KEY ") else None

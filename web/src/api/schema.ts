@@ -711,6 +711,7 @@ export interface components {
             follower_count: number;
             /** @description only for a signed-in caller: whether they follow it */
             following?: boolean;
+            /** @description the master playlist: a path on this origin, or an absolute URL when HLS worker processes serve /hls on their own port */
             hls_url: string;
             ingest_enabled: boolean;
             /** @description only for the owner (or an admin); applied at the next broadcast */

@@ -22,10 +22,6 @@ import { NotFound } from "./NotFound";
 // hls.js is large: load it only on the watch page.
 const Player = lazy(() => import("../player/Player").then((m) => ({ default: m.Player })));
 
-export function hlsUrl(channel: string): string {
-  return `/hls/${encodeURIComponent(channel)}/master.m3u8`;
-}
-
 /** `/{channel}`: a fresh page (no state carried over) for each channel. */
 export function ChannelRoute() {
   const { channel: name = "" } = useParams();
@@ -90,7 +86,7 @@ export function ChannelPage({ name }: { name: string }) {
       <div className="player-slot">
         {channel.live ? (
           <Suspense fallback={<div className="player-offline" role="status">Loading player…</div>}>
-            <Player key={broadcastKey} src={hlsUrl(channel.name)} title={channel.display_name} />
+            <Player key={broadcastKey} src={channel.hls_url} title={channel.display_name} />
           </Suspense>
         ) : (
           <div className="player-offline" data-testid="channel-offline">
