@@ -573,11 +573,11 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-async def run_worker(control_fd: int, listen_fd: int) -> int:
+async def run_worker(control_fd: int, listen_fds: list[int]) -> int:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
     control_sock = socket.socket(fileno=control_fd)
-    listen_sock = socket.socket(fileno=listen_fd)
+    listen_socks = [socket.socket(fileno=fd) for fd in listen_fds]
     servers: list[asyncio.AbstractServer] = []
     workers: list[Worker] = []
     tasks: list[asyncio.Task[None]] = []
@@ -590,10 +590,11 @@ async def run_worker(control_fd: int, listen_fd: int) -> int:
 
     def synced(worker: Worker) -> None:
         async def listen() -> None:
-            server = await loop.create_server(
-                lambda: HlsConnection(worker), sock=listen_sock, backlog=2048
-            )
-            servers.append(server)
+            for sock in listen_socks:
+                server = await loop.create_server(
+                    lambda: HlsConnection(worker), sock=sock, backlog=2048
+                )
+                servers.append(server)
 
         async def sweep() -> None:  # header timeouts, checked a few times a second
             every = min(0.5, worker.limits.header_timeout / 4)
@@ -642,17 +643,17 @@ async def run_worker(control_fd: int, listen_fd: int) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        sys.stderr.write("usage: python -m kitch.server.hls_worker CONTROL_FD LISTEN_FD\n")
+        sys.stderr.write("usage: python -m kitch.server.hls_worker CONTROL_FD LISTEN_FD[,FD...]\n")
         return 2
     _die_with_parent()
     if os.getppid() == 1:  # the parent is already gone
         return 0
-    control_fd, listen_fd = int(argv[0]), int(argv[1])
+    control_fd, listen_fds = int(argv[0]), [int(fd) for fd in argv[1].split(",")]
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(run_worker(control_fd, listen_fd))
-    return uvloop.run(run_worker(control_fd, listen_fd))
+        return asyncio.run(run_worker(control_fd, listen_fds))
+    return uvloop.run(run_worker(control_fd, listen_fds))
 
 
 if __name__ == "__main__":

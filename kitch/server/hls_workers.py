@@ -34,6 +34,7 @@ from kitch.api.viewers import ViewerCounter, key_of
 from kitch.config import Settings, parse_hostport, split_list
 from kitch.hls import HlsRegistry
 from kitch.hls.mirror import FrameReader, MirrorError, MirrorTap, Op, encode, snapshot_frames
+from kitch.server.http import listen_sockets
 
 log = logging.getLogger("kitch.hls_workers")
 
@@ -171,30 +172,21 @@ class HlsWorkers:
         self.viewers = viewers
         self.config = encode([Op.CONFIG, worker_config(settings, hls)])
         self.slots = [_Slot(i) for i in range(settings.hls_workers)]
-        self.listener: socket.socket | None = None
+        self.listeners: list[socket.socket] = []
         self.tap: MirrorTap | None = None
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
 
     @property
     def port(self) -> int:
-        assert self.listener is not None
-        return int(self.listener.getsockname()[1])
+        return int(self.listeners[0].getsockname()[1])
 
     async def start(self) -> None:
         """Bind the HLS port (OSError when it cannot be had) and start every worker."""
         host, port = hls_address(self.settings)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(2048)
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
-        self.listener = sock
+        # every worker takes every socket: a worker's loop accepts one connection per socket
+        # per turn (libuv), and whichever worker is free first takes the next one
+        self.listeners = listen_sockets(host, port, self.settings.http_listen_sockets)
         self.tap = MirrorTap(self.registry, self._broadcast)
         for slot in self.slots:
             await self._spawn(slot)
@@ -220,7 +212,7 @@ class HlsWorkers:
                 self.viewers.seen_key(item[0], key_of(item[1], item[2]))
 
     async def _spawn(self, slot: _Slot) -> None:
-        assert self.listener is not None
+        assert self.listeners
         ours, theirs = socket.socketpair()
         try:
             slot.proc = subprocess.Popen(
@@ -229,9 +221,9 @@ class HlsWorkers:
                     "-m",
                     "kitch.server.hls_worker",
                     str(theirs.fileno()),
-                    str(self.listener.fileno()),
+                    ",".join(str(s.fileno()) for s in self.listeners),
                 ],
-                pass_fds=(theirs.fileno(), self.listener.fileno()),
+                pass_fds=(theirs.fileno(), *(s.fileno() for s in self.listeners)),
                 stdin=subprocess.DEVNULL,
             )
         except OSError:
@@ -316,6 +308,6 @@ class HlsWorkers:
             if slot.proc is not None:
                 slot.proc = None
                 WORKERS_UP.dec()
-        if self.listener is not None:
-            self.listener.close()
-            self.listener = None
+        for sock in self.listeners:
+            sock.close()
+        self.listeners = []
