@@ -57,7 +57,7 @@ _OVERRUN_S = 0.4
 
 @dataclass(slots=True)
 class _Video:
-    data: bytes
+    data: bytes | memoryview
     dts: int  # ticks
     cts: int  # ticks, signed
     key: bool
@@ -66,7 +66,7 @@ class _Video:
 
 @dataclass(slots=True)
 class _Audio:
-    data: bytes
+    data: bytes | memoryview
     ts: int  # samples
     n: int  # samples in this frame
 
@@ -210,17 +210,18 @@ class Segmenter:
 
     def _config(self, packet: MediaPacket) -> None:
         # each check raises MuxError on garbage
+        config = bytes(packet.data)  # a config packet's data is bytes: no copy
         if packet.kind == "video" and packet.codec in _VIDEO_CHECKS:
-            if packet.data == self._vcfg and packet.codec == self._vcodec:
+            if config == self._vcfg and packet.codec == self._vcodec:
                 return
-            _VIDEO_CHECKS[packet.codec](packet.data)
-            self._vcfg = packet.data
+            _VIDEO_CHECKS[packet.codec](config)
+            self._vcfg = config
             self._vcodec = packet.codec
         elif packet.kind == "audio" and packet.codec in ("aac", "opus"):
-            if packet.data == self._acfg and packet.codec == self._acodec:
+            if config == self._acfg and packet.codec == self._acodec:
                 return
-            codecs.audio_info(packet.codec, packet.data)
-            self._acfg = packet.data
+            codecs.audio_info(packet.codec, config)
+            self._acfg = config
             self._acodec = packet.codec
         else:
             self.dropped_packets += 1
@@ -309,7 +310,7 @@ class Segmenter:
         self._prestart_audio.clear()
         audio = [a for a, _ in timed]
         arrived = self._prestart_video_at if video else timed[0][1]
-        keyframe = video[0].data if video else None
+        keyframe = bytes(video[0].data) if video else None  # read by the codec parsers
         if self._vcfg is not None:
             self._vui_fps = codecs.video_info(self._vcodec, self._vcfg, keyframe).fps
         if self._acfg is not None:

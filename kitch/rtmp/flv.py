@@ -126,8 +126,9 @@ class _Cursor:
     def u24(self) -> int:
         return int.from_bytes(self.take(3), "big")
 
-    def rest(self) -> bytes:
-        out = self.data[self.pos :]
+    def rest(self) -> memoryview:
+        """The rest of the payload, as a view (no copy)."""
+        out = memoryview(self.data)[self.pos :]
         self.pos = len(self.data)
         return out
 
@@ -145,12 +146,12 @@ class _Cursor:
             packet_type = self.u8() & 0x0F
         return packet_type
 
-    def tracks(self, multitrack_type: int) -> list[tuple[bytes, int, bytes]]:
+    def tracks(self, multitrack_type: int) -> list[tuple[bytes, int, bytes | memoryview]]:
         """Split a multitrack body into ``(fourcc, track_id, body)``."""
         if multitrack_type > _MANY_TRACKS_MANY_CODECS:
             raise RtmpProtocolError(f"unknown multitrack type {multitrack_type} in {self.what}")
         shared = self.take(4) if multitrack_type != _MANY_TRACKS_MANY_CODECS else b""
-        out: list[tuple[bytes, int, bytes]] = []
+        out: list[tuple[bytes, int, bytes | memoryview]] = []
         while True:
             fourcc = self.take(4) if multitrack_type == _MANY_TRACKS_MANY_CODECS else shared
             track = self.u8()
@@ -173,7 +174,8 @@ def _vp9_record(config: bytes) -> bytes:
     return config
 
 
-def _check_video_config(codec: str, config: bytes) -> bytes:
+def _check_video_config(codec: str, config: bytes | memoryview) -> bytes:
+    config = bytes(config)  # kept and compared: a config is rare and small
     if codec == "vp9":
         config = _vp9_record(config)
         ok = len(config) >= 8
@@ -242,7 +244,7 @@ class FlvTagParser:
             )
         return False
 
-    def _video_config(self, codec: str, dts: int, config: bytes) -> list[MediaPacket]:
+    def _video_config(self, codec: str, dts: int, config: bytes | memoryview) -> list[MediaPacket]:
         config = _check_video_config(codec, config)
         if config == self.video_config and codec == self.video_codec:
             return []
@@ -250,7 +252,7 @@ class FlvTagParser:
         return [MediaPacket("video", codec, dts, dts, config, is_config=True)]
 
     def _video_frame(
-        self, codec: str, dts: int, cts: int, frame_type: int, payload: bytes
+        self, codec: str, dts: int, cts: int, frame_type: int, payload: bytes | memoryview
     ) -> list[MediaPacket]:
         if not payload:
             return []
@@ -260,7 +262,8 @@ class FlvTagParser:
         keyframe = frame_type in _KEYFRAME_TYPES
         return [MediaPacket("video", codec, dts, dts + cts, payload, keyframe=keyframe)]
 
-    def _audio_config(self, codec: str, dts: int, config: bytes) -> list[MediaPacket]:
+    def _audio_config(self, codec: str, dts: int, config: bytes | memoryview) -> list[MediaPacket]:
+        config = bytes(config)  # kept and compared: a config is rare and small
         if codec == "aac" and len(config) < 2:
             raise RtmpProtocolError("malformed AAC sequence header")
         if codec == "opus" and (len(config) < 19 or not config.startswith(b"OpusHead")):
@@ -270,7 +273,7 @@ class FlvTagParser:
         self.audio_config, self.audio_codec = config, codec
         return [MediaPacket("audio", codec, dts, dts, config, is_config=True)]
 
-    def _audio_frame(self, codec: str, dts: int, frame: bytes) -> list[MediaPacket]:
+    def _audio_frame(self, codec: str, dts: int, frame: bytes | memoryview) -> list[MediaPacket]:
         if not frame:
             return []
         if self.audio_config is None or self.audio_codec != codec:
@@ -302,8 +305,8 @@ class FlvTagParser:
         dts = self._video_clock.unwrap(timestamp)
         if packet_type == 0:
             return self._video_config(codec, dts, data[5:])
-        if packet_type == 1:
-            return self._video_frame(codec, dts, cts, frame_type, data[5:])
+        if packet_type == 1:  # the frame is a view of the message: no copy
+            return self._video_frame(codec, dts, cts, frame_type, memoryview(data)[5:])
         if packet_type == 2:
             return []  # end of sequence
         raise RtmpProtocolError(f"unknown AVC packet type {packet_type}")
@@ -328,7 +331,12 @@ class FlvTagParser:
         return out
 
     def _ex_video_body(
-        self, fourcc: bytes, frame_type: int, packet_type: int, dts: int, body: bytes
+        self,
+        fourcc: bytes,
+        frame_type: int,
+        packet_type: int,
+        dts: int,
+        body: bytes | memoryview,
     ) -> list[MediaPacket]:
         codec = VIDEO_FOURCCS.get(fourcc)
         if codec is None:
@@ -369,8 +377,8 @@ class FlvTagParser:
         dts = self._audio_clock.unwrap(timestamp)
         if data[1] == 0:
             return self._audio_config("aac", dts, data[2:])
-        if data[1] == 1:
-            return self._audio_frame("aac", dts, data[2:])
+        if data[1] == 1:  # the frame is a view of the message: no copy
+            return self._audio_frame("aac", dts, memoryview(data)[2:])
         raise RtmpProtocolError(f"unknown AAC packet type {data[1]}")
 
     def _ex_audio(self, timestamp: int, data: bytes) -> list[MediaPacket]:
@@ -390,7 +398,7 @@ class FlvTagParser:
         return out
 
     def _ex_audio_body(
-        self, fourcc: bytes, packet_type: int, dts: int, body: bytes
+        self, fourcc: bytes, packet_type: int, dts: int, body: bytes | memoryview
     ) -> list[MediaPacket]:
         codec = AUDIO_FOURCCS.get(fourcc)
         if codec is None:
