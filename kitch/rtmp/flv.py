@@ -297,7 +297,8 @@ class FlvTagParser:
         if codec is None:
             name = _VIDEO_CODEC_NAMES.get(codec_id, f"codec id {codec_id}")
             raise UnsupportedCodecError(f"video codec {name} is not supported; send H.264")
-        self._accept("video", codec)
+        if codec not in self.accepted:
+            self._accept("video", codec)
         if len(data) < 5:
             raise RtmpProtocolError("video tag shorter than its AVC header")
         packet_type = data[1]
@@ -371,7 +372,8 @@ class FlvTagParser:
         if sound_format != 10:
             name = _AUDIO_FORMAT_NAMES.get(sound_format, f"sound format {sound_format}")
             raise UnsupportedCodecError(f"audio codec {name} is not supported; send AAC")
-        self._accept("audio", "aac")
+        if "aac" not in self.accepted:
+            self._accept("audio", "aac")
         if len(data) < 2:
             raise RtmpProtocolError("audio tag shorter than its AAC header")
         dts = self._audio_clock.unwrap(timestamp)
