@@ -89,6 +89,9 @@ class TimestampUnwrapper:
 
     def unwrap(self, ts32: int) -> int:
         last = self._last
+        if last is not None and last < _WRAP and -_HALF <= ts32 - last <= _HALF:
+            self._last = ts32  # the usual case (no rollover near): the stamp as it is
+            return ts32
         if last is None:
             value = ts32
         else:

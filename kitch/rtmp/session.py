@@ -198,6 +198,8 @@ class RtmpServerSession:
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the socket (and forget)."""
+        if not self._out:  # the usual answer while media flows: no new bytes object
+            return b""
         out = bytes(self._out)
         self._out.clear()
         return out
