@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import threading
@@ -162,6 +163,8 @@ class KitchRun:
     window: float
     frame: float  # one frame's duration (s)
     client_cpu: float  # the probing clients' CPU, fraction of a core
+    publishers_cpu: float  # the ffmpeg publishers' CPU together, fraction of a core
+    load: float  # the machine's 1-minute load average at the end of the window
 
     @property
     def per_stream(self) -> float:
@@ -214,8 +217,9 @@ class KitchRun:
             f"  media listed / wall clock per stream: min {min(rt, default=0):.3f}, median "
             f"{statistics.median(rt) if rt else 0:.3f}; reloads "
             f"{sum(p.reloads for p in self.probes)}, client errors "
-            f"{sum(p.errors for p in self.probes)}; clients' CPU {self.client_cpu * 100:.0f} % "
-            "of a core",
+            f"{sum(p.errors for p in self.probes)}; beside the server: clients "
+            f"{self.client_cpu * 100:.0f} %, the {self.n} ffmpeg publishers "
+            f"{self.publishers_cpu * 100:.0f} % of a core; load average {self.load:.1f}",
         ]
 
 
@@ -293,14 +297,19 @@ def kitch_run(media: Media, n: int, window: float, warmup: float, slices: int) -
             )
             t.start()
             time.sleep(max(0.0, span[0] - time.time()))
+            p0 = sum(cpu_seconds(p.pid) for p in procs)
             cpu = sample_cpu(k.pid, window, slices, cpu_seconds)
+            publishers = (sum(cpu_seconds(p.pid) for p in procs) - p0) / window
+            load = os.getloadavg()[0]
             rss = (rss_bytes(k.pid) - rss0) / n
             t.join(60)
             check_alive(f"kitch, {n} publishers", procs)
             if not result:
                 raise RuntimeError("the probing clients did not finish")
             probes, client_cpu = result[0]
-            return KitchRun(n, cpu, rss, probes, window, 1 / media.fps, client_cpu)
+            return KitchRun(
+                n, cpu, rss, probes, window, 1 / media.fps, client_cpu, publishers, load
+            )
         finally:
             for p in procs:
                 stop_process(p)

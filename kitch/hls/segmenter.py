@@ -29,6 +29,7 @@ the output timeline (the first keyframe; after a reconnect, the first keyframe a
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ AAC_FRAME = 1024
 VIDEO_TRACK = 1
 AUDIO_TRACK = 2
 _AUDIO_RESYNC_MS = 200
+_FD_WINDOW = 30  # recent frame durations whose median is the frame duration
 _PRESTART_AUDIO_MAX = 400  # frames buffered while waiting for the first keyframe (~9 s)
 _PENDING_AUDIO_MAX = 2000  # frames waiting for a video part to close before we drop
 _COMMON_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
@@ -107,7 +109,8 @@ class Segmenter:
         self._wall_anchor: float | None = None  # wall clock at output time 0
         # running state
         self._last_vdts: int | None = None
-        self._fd_deltas: deque[int] = deque(maxlen=30)
+        self._fd_deltas: deque[int] = deque(maxlen=_FD_WINDOW)
+        self._fd_sorted: list[int] = []  # the same deltas, kept sorted (for their median)
         self._a_next: int | None = None
         self._a_end = 0  # samples
         self._v_end = 0  # ticks
@@ -413,7 +416,8 @@ class Segmenter:
 
     def _video(self, packet: MediaPacket, out: list[Event]) -> None:
         dts, grid_end = self._video_ticks(packet.dts, regrid=True)
-        cts = self._video_ticks(packet.pts)[0] - dts
+        # without B-frames PTS == DTS: the same stamp maps to the same ticks (the grid is settled)
+        cts = 0 if packet.pts == packet.dts else self._video_ticks(packet.pts)[0] - dts
         if self._last_vdts is not None and dts <= self._last_vdts:
             self.repaired_dts += 1
             dts = self._last_vdts + 90
@@ -422,7 +426,12 @@ class Segmenter:
             and not self._fresh
             and dts - self._last_vdts < 10 * VIDEO_TIMESCALE
         ):
-            self._fd_deltas.append(dts - self._last_vdts)
+            delta = dts - self._last_vdts
+            if len(self._fd_deltas) == _FD_WINDOW:
+                old = self._fd_deltas[0]
+                del self._fd_sorted[bisect.bisect_left(self._fd_sorted, old)]
+            self._fd_deltas.append(delta)
+            bisect.insort(self._fd_sorted, delta)
         self._fresh = False
         t = dts / VIDEO_TIMESCALE
         target = self._part_target or self.settings.part_duration
@@ -442,8 +451,8 @@ class Segmenter:
             self.forced_cuts += 1
         elif self._part_v and dts + self._frame_ticks - self._part_v[0].dts > target_ticks:
             self._close_part(out, dts)  # a gap or a slower frame rate: never exceed the target
-        if self._fd_deltas:
-            self._frame_ticks = sorted(self._fd_deltas)[len(self._fd_deltas) // 2]
+        if self._fd_sorted:  # the median of the recent frame durations
+            self._frame_ticks = self._fd_sorted[len(self._fd_sorted) // 2]
         end = grid_end if grid_end is not None and grid_end > dts else dts + self._frame_ticks
         self._part_v.append(_Video(packet.data, dts, cts, packet.keyframe, end))
         self._last_vdts = dts
