@@ -161,17 +161,20 @@ def make_media(
     fps: int = 30,
     gop: int = 60,
     video_kbps: int = 6000,
+    bframes: int = 0,
 ) -> Media:
     """Encode (once, cached in CACHE) an H.264 + AAC FLV of a noisy moving pattern.
 
     Defaults: 10 s of 1920x1080 at 30 fps, 2 s GOP, 6000 kb/s video (x264 ultrafast with a
-    VBV cap; the noise makes the encoder spend the whole rate), 128 kb/s stereo AAC.
+    VBV cap; the noise makes the encoder spend the whole rate), 128 kb/s stereo AAC; no
+    B-frames unless ``bframes`` (then PTS != DTS and the FLV carries composition times).
     """
     import av
     import numpy as np
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    name = f"bench-{width}x{height}-{fps}fps-g{gop}-{video_kbps}k-{seconds:g}s.flv"
+    bf = f"-bf{bframes}" if bframes else ""
+    name = f"bench-{width}x{height}-{fps}fps-g{gop}{bf}-{video_kbps}k-{seconds:g}s.flv"
     path = CACHE / name
     media = Media(path, seconds, width, height, fps, video_kbps)
     if path.exists():
@@ -188,7 +191,7 @@ def make_media(
             "g": str(gop),
             "keyint_min": str(gop),
             "sc_threshold": "0",
-            "bf": "0",
+            "bf": str(bframes),
             "maxrate": rate,
             "bufsize": str(video_kbps * 1000 * 2),
         }
@@ -333,13 +336,18 @@ RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SETUP_HINT = "apt-get install -y nginx libnginx-mod-rtmp wrk"
 
 
-def nginx_rtmp_hls_conf(port: int) -> str:
+def nginx_rtmp_hls_conf(port: int, hls_dir: str = "{dir}/hls") -> str:
     """nginx-rtmp accepting publishes on ``port`` with HLS on (2 s fragments): the baseline feed
-    of bench_rtmp and bench_passthrough. ``{dir}`` is filled in by :class:`Nginx`."""
+    of bench_rtmp and bench_passthrough. ``{dir}`` is filled in by :class:`Nginx` (on
+    /dev/shm); ``hls_dir`` elsewhere puts the fragments there (e.g. on disk)."""
     return (
-        "rtmp { server { listen 127.0.0.1:PORT; chunk_size 4096;\n"
-        "  application live { live on; hls on; hls_path {dir}/hls; hls_fragment 2s; } } }\n"
-    ).replace("PORT", str(port))
+        (
+            "rtmp { server { listen 127.0.0.1:PORT; chunk_size 4096;\n"
+            "  application live { live on; hls on; hls_path HLS; hls_fragment 2s; } } }\n"
+        )
+        .replace("PORT", str(port))
+        .replace("HLS", hls_dir)
+    )
 
 
 def nginx_rtmp_available() -> bool:

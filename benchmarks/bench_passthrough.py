@@ -4,7 +4,8 @@ Run from the repository root after the Cython build; the baseline needs
 ``apt-get install -y nginx libnginx-mod-rtmp``::
 
     python3 benchmarks/bench_passthrough.py [--quick] [--seconds 30] [--publishers 8]
-        [--hostile 48] [--with thumbnails [--thumbnail-interval 2]] [--recording]
+        [--hostile 48] [--bframes 2] [--nginx-disk]
+        [--with thumbnails [--thumbnail-interval 2]] [--recording]
 
 Each publisher is ``ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv`` of a 10 s 1080p
 6 Mb/s H.264 + AAC FLV (made once with PyAV, cached in .bench-cache/). Runs, each on a fresh
@@ -15,6 +16,10 @@ process's CPU time (/proc; for nginx master + worker) is sampled over the window
 figures are server CPU-seconds per stream-second (mean, and the spread across slices as the
 noise) and RSS growth per stream at the end of the window (kitch holds its HLS window in
 memory; nginx keeps its fragments in files, outside its RSS).
+``--bframes B`` repeats the 1 and N publisher runs (kitch and nginx) with the same feed encoded
+with B B-frames (PTS != DTS, composition times in every FLV video tag); ``--nginx-disk`` adds
+nginx-rtmp runs with its fragments on disk (/var/tmp) beside the /dev/shm ones; ``--hostile 0``
+leaves the hostile runs out (short A/B runs).
 The hostile run is followed by the same hostile sockets alone on a fresh server, so the
 publishers' own cost beside them is (CPU with both - CPU of the hostile sockets alone) / N.
 Aims: no more CPU per stream than nginx-rtmp; the hostile sockets move the publishers' CPU cost
@@ -37,8 +42,10 @@ Kitch runs the passthrough alone here (``KITCH_LADDER=off``, ``KITCH_THUMBNAIL_I
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +62,7 @@ from _common import (
     ffmpeg_publish,
     free_port,
     machine,
+    make_media,
     media_for,
     nginx_rtmp_available,
     nginx_rtmp_hls_conf,
@@ -75,6 +83,8 @@ PASSTHROUGH_ONLY = {
     "KITCH_THUMBNAIL_INTERVAL": "0",
     "KITCH_RECORDINGS": "off",
 }
+#: Where ``--nginx-disk`` puts nginx-rtmp's fragments (a disk, not tmpfs).
+DISK = "/var/tmp"
 #: What ``--with`` may turn on beside passthrough.
 WITH_CHOICES = ("thumbnails",)
 #: Additive options: name -> (help, the environment that turns the output on, aim as a ratio).
@@ -145,6 +155,11 @@ def measure(
     return Run(label, len(procs), per, (rss(pid) - rss0) / max(1, len(procs)))
 
 
+def media_label(media: Media) -> str:
+    """How a run names its feed when it is not the plain one (B-frames)."""
+    return ", B-frames" if "-bf" in media.path.name else ""
+
+
 def kitch_run(
     media: Media,
     n: int,
@@ -166,7 +181,9 @@ def kitch_run(
                 k.server.wait_for(
                     lambda i=i: k.server.channel(f"pub{i}")["live"], 15, f"pub{i} live"
                 )
-            label = f"kitch, {n} publisher(s)" + (f" + {hostile} hostile" if hostile else "")
+            label = f"kitch, {n} publisher(s){media_label(media)}" + (
+                f" + {hostile} hostile" if hostile else ""
+            )
             if option is not None:
                 label += f" + {option}"
             if not n:
@@ -256,10 +273,18 @@ def describe_thumbnails(base: Run, t: ThumbnailsRun) -> list[str]:
     ]
 
 
-def nginx_run(media: Media, n: int, window: float, warmup: float, slices: int) -> Run:
+def nginx_run(
+    media: Media, n: int, window: float, warmup: float, slices: int, disk: bool = False
+) -> Run:
+    """``n`` publishers into nginx-rtmp, its HLS fragments on /dev/shm (``disk``: in a
+    temporary directory on the disk, under /var/tmp)."""
     port = free_port()
-    conf = nginx_rtmp_hls_conf(port)
-    with Nginx(conf, modules=(RTMP_MODULE,)) as ng:
+    with contextlib.ExitStack() as stack:
+        hls = "{dir}/hls"
+        if disk:
+            hls = stack.enter_context(tempfile.TemporaryDirectory(prefix="kitch-bench-", dir=DISK))
+        ng = stack.enter_context(Nginx(nginx_rtmp_hls_conf(port, hls), modules=(RTMP_MODULE,)))
+        where = " on disk" if disk else ""
         ng.start(port)
         time.sleep(0.3)
         rss0 = tree_rss_bytes(ng.pid)
@@ -267,7 +292,7 @@ def nginx_run(media: Media, n: int, window: float, warmup: float, slices: int) -
         try:
             time.sleep(1.0 + warmup)
             return measure(
-                f"nginx-rtmp hls, {n} publisher(s)",
+                f"nginx-rtmp hls{where}, {n} publisher(s){media_label(media)}",
                 ng.pid,
                 procs,
                 window,
@@ -286,7 +311,19 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny media, short runs (CI smoke)")
     ap.add_argument("--seconds", type=float, default=30.0, help="measured window (30)")
     ap.add_argument("--publishers", type=int, default=8, help="publishers of the big run (8)")
-    ap.add_argument("--hostile", type=int, default=48, help="hostile sockets (48)")
+    ap.add_argument("--hostile", type=int, default=48, help="hostile sockets (48; 0: no runs)")
+    ap.add_argument(
+        "--bframes",
+        type=int,
+        default=0,
+        help="also the 1 and N publisher runs (kitch and nginx) with a feed of this many "
+        "B-frames (x264 -bf; PTS != DTS)",
+    )
+    ap.add_argument(
+        "--nginx-disk",
+        action="store_true",
+        help=f"also nginx-rtmp with its HLS fragments on disk ({DISK}), beside /dev/shm",
+    )
     ap.add_argument(
         "--with",
         dest="outputs",
@@ -327,35 +364,60 @@ def main() -> None:
             run, _ = kitch_run(media, c, window, warmup, slices, option=option)
             runs[option, c] = run
             print(run.describe(), flush=True)
-    hostile_run, report = kitch_run(media, n, window, warmup, slices, hostile)
-    print(hostile_run.describe())
-    for line in report:
-        print("  hostile " + line)
-    alone, report = kitch_run(media, 0, window, warmup, slices, hostile)
-    print(alone.describe())
-    for line in report:
-        print("  hostile " + line)
+    # B-frame variants: (kitch run, nginx runs by where) per count
+    bruns: dict[tuple[str, int], Run] = {}
+    bmedia = make_media(bframes=args.bframes) if args.bframes and not args.quick else None
+    if bmedia is not None:
+        for c in counts:
+            bruns["kitch", c], _ = kitch_run(bmedia, c, window, warmup, slices)
+            print(bruns["kitch", c].describe(), flush=True)
+    hostile_run = alone = None
+    if hostile:
+        hostile_run, report = kitch_run(media, n, window, warmup, slices, hostile)
+        print(hostile_run.describe())
+        for line in report:
+            print("  hostile " + line)
+        alone, report = kitch_run(media, 0, window, warmup, slices, hostile)
+        print(alone.describe())
+        for line in report:
+            print("  hostile " + line)
     if nginx_rtmp_available():
         for c in counts:
-            run = nginx_run(media, c, window, warmup, slices)
-            runs["nginx", c] = run
-            print(run.describe(), flush=True)
+            for disk in (False, True) if args.nginx_disk else (False,):
+                key = "nginx-disk" if disk else "nginx"
+                runs[key, c] = nginx_run(media, c, window, warmup, slices, disk)
+                print(runs[key, c].describe(), flush=True)
+                if bmedia is not None:
+                    bruns[key, c] = nginx_run(bmedia, c, window, warmup, slices, disk)
+                    print(bruns[key, c].describe(), flush=True)
     else:
         print(f"nginx-rtmp: {NOT_INSTALLED} ({SETUP_HINT})")
     print("summary:")
-    for c in counts:
-        k = runs["kitch", c]
-        ng = runs.get(("nginx", c))
-        if ng is None:
-            print(f"  {c} publisher(s): kitch {k.mean * 100:.2f} % core/stream (no baseline)")
-            continue
-        # A --quick window can be too short for the clock-tick CPU counters to see nginx at all.
-        ratio = f"{k.mean / ng.mean:.2f}x" if ng.mean > 0 else "n/a (baseline below one tick)"
-        print(
-            f"  {c} publisher(s): kitch {k.mean * 100:.2f} vs nginx-rtmp {ng.mean * 100:.2f} % "
-            f"of a core per stream = {ratio}; aim <= 1x: "
-            f"{verdict(k.mean <= ng.mean + max(k.noise, ng.noise))}"
-        )
+    for table, feed in ((runs, ""), (bruns, f", {args.bframes} B-frames")):
+        for c in counts:
+            k = table.get(("kitch", c))
+            if k is None:
+                continue
+            ng = table.get(("nginx", c))
+            if ng is None:
+                print(
+                    f"  {c} publisher(s){feed}: kitch {k.mean * 100:.2f} % core/stream "
+                    "(no baseline)"
+                )
+                continue
+            # A --quick window can be too short for the clock-tick CPU counters to see nginx.
+            vs = f"{k.mean / ng.mean:.2f}x" if ng.mean > 0 else "n/a (baseline below one tick)"
+            nd = table.get(("nginx-disk", c))
+            on_disk = (
+                f"; nginx-rtmp on disk {nd.mean * 100:.2f} % = {k.mean / nd.mean:.2f}x"
+                if nd is not None and nd.mean > 0
+                else ""
+            )
+            print(
+                f"  {c} publisher(s){feed}: kitch {k.mean * 100:.2f} vs nginx-rtmp "
+                f"{ng.mean * 100:.2f} % of a core per stream = {vs}{on_disk}; aim <= 1x: "
+                f"{verdict(k.mean <= ng.mean + max(k.noise, ng.noise))}"
+            )
     for c, t in thumbnail_runs.items():
         print(f"  {c} publisher(s) with thumbnails:")
         for line in describe_thumbnails(runs["kitch", c], t)[2:]:
@@ -373,6 +435,8 @@ def main() -> None:
                 f"(+/- {noise * 100:.2f}) = {ratio * 100:+.1f} % of the passthrough's CPU; "
                 f"aim < {aim * 100:.0f} %: {verdict(added <= aim * alone.mean + noise)}"
             )
+    if hostile_run is None or alone is None:
+        return
     base = runs["kitch", n]
     # The publishers' share beside the hostile sockets: the server's CPU less what the same
     # hostile sockets cost it with no publisher at all, per stream.

@@ -9,18 +9,21 @@ pure-Python twin :mod:`kitch._mux_py` (same API, same bytes).
 
 A run is ``(track_id, base_decode_time, samples)``; a sample is
 ``(data, duration, composition_offset, keyframe)`` with times in the track's timescale (plain
-tuples so callers build them cheaply).
+tuples so callers build them cheaply). Sample data is any contiguous byte buffer (``bytes``, or
+the ``memoryview`` slices the RTMP ingest hands over without copying); it is read in place.
 """
 
 from collections.abc import Sequence
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 __all__ = ["MuxError", "Run", "Sample", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
 
 #: ``(data, duration, composition_offset, keyframe)``, times in the track's timescale.
-Sample = tuple[bytes, int, int, bool]
+Sample = tuple[bytes | memoryview, int, int, bool]
 #: ``(track_id, base_decode_time, samples)``.
 Run = tuple[int, int, Sequence[Sample]]
 
@@ -68,7 +71,8 @@ def fragment(uint32_t sequence, runs):
     ``runs`` is a sequence of ``(track_id, base_decode_time, samples)``; each traf has tfhd
     (default-base-is-moof), tfdt version 1 (64-bit decode time) and trun version 1 (signed
     composition offsets) with per-sample duration, size, flags and offset. Sample data of all
-    runs is laid out in the mdat in run order.
+    runs is laid out in the mdat in run order: each sample's buffer is copied once, straight
+    into the ``bytes`` object returned (no intermediate buffer).
     """
     cdef list norm = []
     cdef Py_ssize_t moof_size = 8 + 16
@@ -84,20 +88,21 @@ def fragment(uint32_t sequence, runs):
         norm.append(run)
         moof_size += 8 + 16 + 20 + 20 + 16 * n
         for s in samples:
-            mdat_payload += len(<bytes>s[0])
+            mdat_payload += len(s[0])
     if not norm:
         raise MuxError("a fragment needs at least one sample")
     cdef Py_ssize_t total = moof_size + 8 + mdat_payload
     if total > 0xFFFFFFFF:
         raise MuxError("fragment larger than 4 GiB")
-    out = bytearray(total)
-    cdef uint8_t* buf = out
+    # Every byte of the fragment is written below, so the bytes object is filled in place.
+    out = PyBytes_FromStringAndSize(NULL, total)
+    cdef uint8_t* buf = <uint8_t*>PyBytes_AS_STRING(out)
     cdef uint8_t* p = buf
     cdef uint8_t* dp = buf + moof_size + 8  # next mdat write position
+    cdef uint8_t* end = buf + total
     cdef Py_ssize_t traf_size, trun_size
     cdef int64_t cts
-    cdef bytes data
-    cdef Py_ssize_t dlen
+    cdef Py_buffer view
     cdef uint32_t duration
 
     _put32(p, <uint32_t>moof_size); _put_tag(p + 4, b"moof"); p += 8
@@ -117,19 +122,25 @@ def fragment(uint32_t sequence, runs):
         _put32(p + 16, <uint32_t>(dp - buf))  # data offset from the start of moof
         p += 20
         for s in samples:
-            data = <bytes>s[0]
-            dlen = len(data)
             duration = <uint32_t>s[1]
             cts = <int64_t>s[2]
-            _put32(p, duration)
-            _put32(p + 4, <uint32_t>dlen)
-            _put32(p + 8, SYNC_FLAGS if s[3] else NON_SYNC_FLAGS)
-            _put32(p + 12, <uint32_t>cts)
-            p += 16
-            memcpy(dp, <const char*>data, dlen)
-            dp += dlen
+            PyObject_GetBuffer(s[0], &view, PyBUF_SIMPLE)
+            try:
+                if view.len > end - dp:  # a buffer that changed size since it was measured
+                    raise MuxError("sample data changed size while muxing")
+                _put32(p, duration)
+                _put32(p + 4, <uint32_t>view.len)
+                _put32(p + 8, SYNC_FLAGS if s[3] else NON_SYNC_FLAGS)
+                _put32(p + 12, <uint32_t>cts)
+                p += 16
+                memcpy(dp, view.buf, view.len)
+                dp += view.len
+            finally:
+                PyBuffer_Release(&view)
+    if dp != end:
+        raise MuxError("sample data changed size while muxing")
     _put32(p, <uint32_t>(8 + mdat_payload)); _put_tag(p + 4, b"mdat")
-    return bytes(out)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,13 +388,22 @@ cdef class TsMuxer:
             first = False
         return bytes(out[:w])
 
-    def video(self, bytes data, int64_t pts, int64_t dts, bint keyframe):
-        """One access unit (length-prefixed NALs) -> TS packets: AUD, parameter sets before a
-        keyframe that lacks them, PES with PTS/DTS, PCR and random-access indicator."""
+    def video(self, data, int64_t pts, int64_t dts, bint keyframe):
+        """One access unit (length-prefixed NALs; any contiguous byte buffer) -> TS packets:
+        AUD, parameter sets before a keyframe that lacks them, PES with PTS/DTS, PCR and
+        random-access indicator."""
         if self.video_codec is None:
             raise MuxError("no video track")
-        cdef const uint8_t* p = data
-        cdef Py_ssize_t n = len(data), i = 0, size, j, es_size, nal_count = 0
+        cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._video(<const uint8_t*>view.buf, view.len, pts, dts, keyframe)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef bytes _video(self, const uint8_t* p, Py_ssize_t n, int64_t pts, int64_t dts,
+                      bint keyframe):
+        cdef Py_ssize_t i = 0, size, j, es_size, nal_count = 0
         cdef int ls = self.length_size, t
         cdef int aud_type = 35 if self._hevc else 9
         cdef int sps_type = 33 if self._hevc else 7
@@ -427,7 +447,7 @@ cdef class TsMuxer:
             i += size
         return self._packetize(VIDEO_PID, b, hl + es_size, dts, keyframe)
 
-    def audio(self, bytes data, int64_t pts):
+    def audio(self, data, int64_t pts):
         """One audio frame -> TS packets (ADTS for AAC, the Opus control header for Opus)."""
         if self.audio_codec is None:
             raise MuxError("no audio track")

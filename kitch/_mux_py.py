@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-Sample = tuple[bytes, int, int, bool]
+Sample = tuple[bytes | memoryview, int, int, bool]
 Run = tuple[int, int, Sequence[Sample]]
 
 __all__ = ["MuxError", "Run", "Sample", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
@@ -33,7 +33,7 @@ def fragment(sequence: int, runs: Sequence[Run]) -> bytes:
         raise MuxError("a fragment needs at least one sample")
     moof_size = 8 + 16 + sum(8 + 16 + 20 + 20 + 16 * len(r[2]) for r in norm)
     head = [struct.pack(">I4sI4sII", moof_size, b"moof", 16, b"mfhd", 0, sequence & 0xFFFFFFFF)]
-    payload: list[bytes] = []
+    payload: list[bytes | memoryview] = []
     offset = moof_size + 8
     for track_id, base, samples in norm:
         n = len(samples)
@@ -72,7 +72,7 @@ def fragment(sequence: int, runs: Sequence[Run]) -> bytes:
     return b"".join([*head, struct.pack(">I4s", 8 + size, b"mdat"), *payload])
 
 
-def _nal_size(data: bytes, i: int, length_size: int) -> int:
+def _nal_size(data: bytes | memoryview, i: int, length_size: int) -> int:
     """The big-endian NAL length at ``data[i]``; raises MuxError if it or its NAL overruns."""
     n = len(data)
     if i + length_size > n:
@@ -291,14 +291,14 @@ class TsMuxer:
             first = False
         return b"".join(out)
 
-    def video(self, data: bytes, pts: int, dts: int, keyframe: bool) -> bytes:
+    def video(self, data: bytes | memoryview, pts: int, dts: int, keyframe: bool) -> bytes:
         """One access unit (length-prefixed NALs) -> TS packets: AUD, parameter sets before a
         keyframe that lacks them, PES with PTS/DTS, PCR and random-access indicator."""
         if self.video_codec is None:
             raise MuxError("no video track")
         hevc = self.video_codec == "hevc"
         ls = self.length_size
-        nals: list[bytes] = []
+        nals: list[bytes | memoryview] = []
         has_params = False
         i = 0
         n = len(data)
@@ -314,7 +314,7 @@ class TsMuxer:
                     has_params = True
                 nals.append(data[i : i + size])
             i += size
-        parts = [_AUD[self.video_codec]]
+        parts: list[bytes | memoryview] = [_AUD[self.video_codec]]
         if keyframe and not has_params:
             parts.append(self.param_sets)
         for nal in nals:
@@ -324,7 +324,7 @@ class TsMuxer:
         pes = _pes_header(0xE0, pts, dts, len(es), False) + es
         return self._packetize(VIDEO_PID, pes, dts, keyframe)
 
-    def audio(self, data: bytes, pts: int) -> bytes:
+    def audio(self, data: bytes | memoryview, pts: int) -> bytes:
         """One audio frame -> TS packets (ADTS for AAC, the Opus control header for Opus)."""
         if self.audio_codec is None:
             raise MuxError("no audio track")

@@ -20,7 +20,10 @@ AUDIO_CODECS = ("aac", "opus", "mp3")
 class MediaPacket:
     """One access unit, or one codec configuration record when ``is_config`` is true.
 
-    ``data`` holds, by codec:
+    ``data`` of a config packet is ``bytes``; a frame's may be a read-only ``memoryview``
+    (the RTMP ingest hands each frame over as a slice of the message it arrived in, without
+    copying it): use it through the buffer protocol (``len``, slicing, ``bytes(data)``,
+    ``av.Packet(data)``), not through ``bytes`` methods. By codec it holds:
 
     * h264 / hevc: length-prefixed NAL units (4-byte lengths, as in FLV/MP4); a config packet
       holds the AVCDecoderConfigurationRecord / HEVCDecoderConfigurationRecord.
@@ -38,7 +41,7 @@ class MediaPacket:
     codec: str
     dts: int
     pts: int
-    data: bytes
+    data: bytes | memoryview
     keyframe: bool = False
     is_config: bool = False
 

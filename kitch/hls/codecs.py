@@ -543,7 +543,7 @@ _SILK = (480, 960, 1920, 2880)
 _CELT = (120, 240, 480, 960)
 
 
-def opus_samples(packet: bytes) -> int:
+def opus_samples(packet: bytes | memoryview) -> int:
     """Samples (at 48 kHz) in one Opus packet, from its TOC byte (RFC 6716 section 3.1);
     960 (20 ms) for an empty or malformed packet."""
     if not packet:
@@ -561,7 +561,7 @@ def opus_samples(packet: bytes) -> int:
     return total if 0 < total <= 5760 else 960
 
 
-def audio_samples(codec: str, packet: bytes) -> int:
+def audio_samples(codec: str, packet: bytes | memoryview) -> int:
     """Samples in one audio packet: AAC 1024, Opus from its TOC."""
     return opus_samples(packet) if codec == "opus" else 1024
 

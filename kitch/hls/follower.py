@@ -56,7 +56,7 @@ Plan = PartPlan | SegmentEnded
 
 @dataclass(slots=True)
 class _Frame:
-    data: bytes
+    data: bytes | memoryview
     dts: int
     cts: int
     key: bool
@@ -64,7 +64,7 @@ class _Frame:
 
 @dataclass(slots=True)
 class _Sample:
-    data: bytes
+    data: bytes | memoryview
     ts: int  # samples
     n: int
 
@@ -109,12 +109,14 @@ class Follower:
     def feed(self, packet: MediaPacket, now: float | None = None) -> list[Event]:
         if packet.is_config:
             if packet.kind == "video":
-                codecs.video_info(packet.codec, packet.data, None)  # MuxError on garbage
-                self._vcfg = packet.data
+                config = bytes(packet.data)  # a config packet's data is bytes: no copy
+                codecs.video_info(packet.codec, config, None)  # MuxError on garbage
+                self._vcfg = config
             else:
-                codecs.audio_info(packet.codec, packet.data)
-                self._acfg, self._acodec = packet.data, packet.codec
-                self._rate = codecs.audio_info(packet.codec, packet.data).sample_rate
+                config = bytes(packet.data)
+                codecs.audio_info(packet.codec, config)
+                self._acfg, self._acodec = config, packet.codec
+                self._rate = codecs.audio_info(packet.codec, config).sample_rate
             return []
         if packet.kind == "video" and self._vcfg is not None:
             self._video(packet)

@@ -34,6 +34,7 @@ broadcast, and players would believe they are closer to live than they are.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ AAC_FRAME = 1024
 VIDEO_TRACK = 1
 AUDIO_TRACK = 2
 _AUDIO_RESYNC_MS = 200
+_FD_WINDOW = 30  # recent frame durations whose median is the frame duration
 _PRESTART_AUDIO_MAX = 400  # frames buffered while waiting for the first keyframe (~9 s)
 _PENDING_AUDIO_MAX = 2000  # frames waiting for a video part to close before we drop
 _COMMON_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
@@ -63,7 +65,7 @@ _ANCHOR_SECONDS = 4.0  # media seconds after a (re)start in which PROGRAM-DATE-T
 
 @dataclass(slots=True)
 class _Video:
-    data: bytes
+    data: bytes | memoryview
     dts: int  # ticks
     cts: int  # ticks, signed
     key: bool
@@ -72,7 +74,7 @@ class _Video:
 
 @dataclass(slots=True)
 class _Audio:
-    data: bytes
+    data: bytes | memoryview
     ts: int  # samples
     n: int  # samples in this frame
 
@@ -114,7 +116,8 @@ class Segmenter:
         self._anchor_until: float | None = None  # media seconds the anchor may still move for
         # running state
         self._last_vdts: int | None = None
-        self._fd_deltas: deque[int] = deque(maxlen=30)
+        self._fd_deltas: deque[int] = deque(maxlen=_FD_WINDOW)
+        self._fd_sorted: list[int] = []  # the same deltas, kept sorted (for their median)
         self._a_next: int | None = None
         self._a_end = 0  # samples
         self._v_end = 0  # ticks
@@ -227,17 +230,18 @@ class Segmenter:
 
     def _config(self, packet: MediaPacket) -> None:
         # each check raises MuxError on garbage
+        config = bytes(packet.data)  # a config packet's data is bytes: no copy
         if packet.kind == "video" and packet.codec in _VIDEO_CHECKS:
-            if packet.data == self._vcfg and packet.codec == self._vcodec:
+            if config == self._vcfg and packet.codec == self._vcodec:
                 return
-            _VIDEO_CHECKS[packet.codec](packet.data)
-            self._vcfg = packet.data
+            _VIDEO_CHECKS[packet.codec](config)
+            self._vcfg = config
             self._vcodec = packet.codec
         elif packet.kind == "audio" and packet.codec in ("aac", "opus"):
-            if packet.data == self._acfg and packet.codec == self._acodec:
+            if config == self._acfg and packet.codec == self._acodec:
                 return
-            codecs.audio_info(packet.codec, packet.data)
-            self._acfg = packet.data
+            codecs.audio_info(packet.codec, config)
+            self._acfg = config
             self._acodec = packet.codec
         else:
             self.dropped_packets += 1
@@ -326,7 +330,7 @@ class Segmenter:
         self._prestart_audio.clear()
         audio = [a for a, _ in timed]
         arrived = self._prestart_video_at if video else timed[0][1]
-        keyframe = video[0].data if video else None
+        keyframe = bytes(video[0].data) if video else None  # read by the codec parsers
         if self._vcfg is not None:
             self._vui_fps = codecs.video_info(self._vcodec, self._vcfg, keyframe).fps
         if self._acfg is not None:
@@ -430,7 +434,8 @@ class Segmenter:
 
     def _video(self, packet: MediaPacket, out: list[Event]) -> None:
         dts, grid_end = self._video_ticks(packet.dts, regrid=True)
-        cts = self._video_ticks(packet.pts)[0] - dts
+        # without B-frames PTS == DTS: the same stamp maps to the same ticks (the grid is settled)
+        cts = 0 if packet.pts == packet.dts else self._video_ticks(packet.pts)[0] - dts
         if self._last_vdts is not None and dts <= self._last_vdts:
             self.repaired_dts += 1
             dts = self._last_vdts + 90
@@ -439,7 +444,12 @@ class Segmenter:
             and not self._fresh
             and dts - self._last_vdts < 10 * VIDEO_TIMESCALE
         ):
-            self._fd_deltas.append(dts - self._last_vdts)
+            delta = dts - self._last_vdts
+            if len(self._fd_deltas) == _FD_WINDOW:
+                old = self._fd_deltas[0]
+                del self._fd_sorted[bisect.bisect_left(self._fd_sorted, old)]
+            self._fd_deltas.append(delta)
+            bisect.insort(self._fd_sorted, delta)
         self._fresh = False
         t = dts / VIDEO_TIMESCALE
         target = self._part_target or self.settings.part_duration
@@ -459,8 +469,8 @@ class Segmenter:
             self.forced_cuts += 1
         elif self._part_v and dts + self._frame_ticks - self._part_v[0].dts > target_ticks:
             self._close_part(out, dts)  # a gap or a slower frame rate: never exceed the target
-        if self._fd_deltas:
-            self._frame_ticks = sorted(self._fd_deltas)[len(self._fd_deltas) // 2]
+        if self._fd_sorted:  # the median of the recent frame durations
+            self._frame_ticks = self._fd_sorted[len(self._fd_sorted) // 2]
         end = grid_end if grid_end is not None and grid_end > dts else dts + self._frame_ticks
         self._part_v.append(_Video(packet.data, dts, cts, packet.keyframe, end))
         self._last_vdts = dts

@@ -217,7 +217,7 @@ class LadderSink:
             self._off("unavailable", f"cannot decode {config.codec}")
             return
         try:
-            info = codecs.video_info(config.codec, config.data, key.data)
+            info = codecs.video_info(config.codec, bytes(config.data), bytes(key.data))
         except Exception as exc:  # a configuration record the muxer took but cannot size
             self._off("unavailable", f"unreadable video configuration: {exc}")
             return

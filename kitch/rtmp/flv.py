@@ -89,6 +89,9 @@ class TimestampUnwrapper:
 
     def unwrap(self, ts32: int) -> int:
         last = self._last
+        if last is not None and last < _WRAP and -_HALF <= ts32 - last <= _HALF:
+            self._last = ts32  # the usual case (no rollover near): the stamp as it is
+            return ts32
         if last is None:
             value = ts32
         else:
@@ -126,8 +129,9 @@ class _Cursor:
     def u24(self) -> int:
         return int.from_bytes(self.take(3), "big")
 
-    def rest(self) -> bytes:
-        out = self.data[self.pos :]
+    def rest(self) -> memoryview:
+        """The rest of the payload, as a view (no copy)."""
+        out = memoryview(self.data)[self.pos :]
         self.pos = len(self.data)
         return out
 
@@ -145,12 +149,12 @@ class _Cursor:
             packet_type = self.u8() & 0x0F
         return packet_type
 
-    def tracks(self, multitrack_type: int) -> list[tuple[bytes, int, bytes]]:
+    def tracks(self, multitrack_type: int) -> list[tuple[bytes, int, bytes | memoryview]]:
         """Split a multitrack body into ``(fourcc, track_id, body)``."""
         if multitrack_type > _MANY_TRACKS_MANY_CODECS:
             raise RtmpProtocolError(f"unknown multitrack type {multitrack_type} in {self.what}")
         shared = self.take(4) if multitrack_type != _MANY_TRACKS_MANY_CODECS else b""
-        out: list[tuple[bytes, int, bytes]] = []
+        out: list[tuple[bytes, int, bytes | memoryview]] = []
         while True:
             fourcc = self.take(4) if multitrack_type == _MANY_TRACKS_MANY_CODECS else shared
             track = self.u8()
@@ -173,7 +177,8 @@ def _vp9_record(config: bytes) -> bytes:
     return config
 
 
-def _check_video_config(codec: str, config: bytes) -> bytes:
+def _check_video_config(codec: str, config: bytes | memoryview) -> bytes:
+    config = bytes(config)  # kept and compared: a config is rare and small
     if codec == "vp9":
         config = _vp9_record(config)
         ok = len(config) >= 8
@@ -242,7 +247,7 @@ class FlvTagParser:
             )
         return False
 
-    def _video_config(self, codec: str, dts: int, config: bytes) -> list[MediaPacket]:
+    def _video_config(self, codec: str, dts: int, config: bytes | memoryview) -> list[MediaPacket]:
         config = _check_video_config(codec, config)
         if config == self.video_config and codec == self.video_codec:
             return []
@@ -250,7 +255,7 @@ class FlvTagParser:
         return [MediaPacket("video", codec, dts, dts, config, is_config=True)]
 
     def _video_frame(
-        self, codec: str, dts: int, cts: int, frame_type: int, payload: bytes
+        self, codec: str, dts: int, cts: int, frame_type: int, payload: bytes | memoryview
     ) -> list[MediaPacket]:
         if not payload:
             return []
@@ -260,7 +265,8 @@ class FlvTagParser:
         keyframe = frame_type in _KEYFRAME_TYPES
         return [MediaPacket("video", codec, dts, dts + cts, payload, keyframe=keyframe)]
 
-    def _audio_config(self, codec: str, dts: int, config: bytes) -> list[MediaPacket]:
+    def _audio_config(self, codec: str, dts: int, config: bytes | memoryview) -> list[MediaPacket]:
+        config = bytes(config)  # kept and compared: a config is rare and small
         if codec == "aac" and len(config) < 2:
             raise RtmpProtocolError("malformed AAC sequence header")
         if codec == "opus" and (len(config) < 19 or not config.startswith(b"OpusHead")):
@@ -270,7 +276,7 @@ class FlvTagParser:
         self.audio_config, self.audio_codec = config, codec
         return [MediaPacket("audio", codec, dts, dts, config, is_config=True)]
 
-    def _audio_frame(self, codec: str, dts: int, frame: bytes) -> list[MediaPacket]:
+    def _audio_frame(self, codec: str, dts: int, frame: bytes | memoryview) -> list[MediaPacket]:
         if not frame:
             return []
         if self.audio_config is None or self.audio_codec != codec:
@@ -294,7 +300,8 @@ class FlvTagParser:
         if codec is None:
             name = _VIDEO_CODEC_NAMES.get(codec_id, f"codec id {codec_id}")
             raise UnsupportedCodecError(f"video codec {name} is not supported; send H.264")
-        self._accept("video", codec)
+        if codec not in self.accepted:
+            self._accept("video", codec)
         if len(data) < 5:
             raise RtmpProtocolError("video tag shorter than its AVC header")
         packet_type = data[1]
@@ -302,8 +309,8 @@ class FlvTagParser:
         dts = self._video_clock.unwrap(timestamp)
         if packet_type == 0:
             return self._video_config(codec, dts, data[5:])
-        if packet_type == 1:
-            return self._video_frame(codec, dts, cts, frame_type, data[5:])
+        if packet_type == 1:  # the frame is a view of the message: no copy
+            return self._video_frame(codec, dts, cts, frame_type, memoryview(data)[5:])
         if packet_type == 2:
             return []  # end of sequence
         raise RtmpProtocolError(f"unknown AVC packet type {packet_type}")
@@ -328,7 +335,12 @@ class FlvTagParser:
         return out
 
     def _ex_video_body(
-        self, fourcc: bytes, frame_type: int, packet_type: int, dts: int, body: bytes
+        self,
+        fourcc: bytes,
+        frame_type: int,
+        packet_type: int,
+        dts: int,
+        body: bytes | memoryview,
     ) -> list[MediaPacket]:
         codec = VIDEO_FOURCCS.get(fourcc)
         if codec is None:
@@ -363,14 +375,15 @@ class FlvTagParser:
         if sound_format != 10:
             name = _AUDIO_FORMAT_NAMES.get(sound_format, f"sound format {sound_format}")
             raise UnsupportedCodecError(f"audio codec {name} is not supported; send AAC")
-        self._accept("audio", "aac")
+        if "aac" not in self.accepted:
+            self._accept("audio", "aac")
         if len(data) < 2:
             raise RtmpProtocolError("audio tag shorter than its AAC header")
         dts = self._audio_clock.unwrap(timestamp)
         if data[1] == 0:
             return self._audio_config("aac", dts, data[2:])
-        if data[1] == 1:
-            return self._audio_frame("aac", dts, data[2:])
+        if data[1] == 1:  # the frame is a view of the message: no copy
+            return self._audio_frame("aac", dts, memoryview(data)[2:])
         raise RtmpProtocolError(f"unknown AAC packet type {data[1]}")
 
     def _ex_audio(self, timestamp: int, data: bytes) -> list[MediaPacket]:
@@ -390,7 +403,7 @@ class FlvTagParser:
         return out
 
     def _ex_audio_body(
-        self, fourcc: bytes, packet_type: int, dts: int, body: bytes
+        self, fourcc: bytes, packet_type: int, dts: int, body: bytes | memoryview
     ) -> list[MediaPacket]:
         codec = AUDIO_FOURCCS.get(fourcc)
         if codec is None:

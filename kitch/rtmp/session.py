@@ -164,13 +164,18 @@ class RtmpServerSession:
                 data = self._handshake_data(data)
                 if not data:
                     return
-            self._reader.feed(data)
+            reader = self._reader
+            reader.feed(data)
             while not self._paused():
-                message = self._reader.next_message()
+                message = reader.next_message()
                 if message is None:
                     break
                 self.messages_received += 1
-                self._handle(*message, now)
+                kind = message[1]
+                if kind in (_MSG_VIDEO, _MSG_AUDIO):  # media, the hot path: no _handle(*message)
+                    self._media(kind, message[3], message[4], now)
+                else:
+                    self._handle(*message, now)
             if self._reader.buffered > self.limits.max_buffered_bytes:
                 raise RtmpProtocolError(
                     f"more than {self.limits.max_buffered_bytes} bytes buffered"
@@ -193,6 +198,8 @@ class RtmpServerSession:
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the socket (and forget)."""
+        if not self._out:  # the usual answer while media flows: no new bytes object
+            return b""
         out = bytes(self._out)
         self._out.clear()
         return out

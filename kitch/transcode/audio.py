@@ -36,7 +36,7 @@ class AudioToAac:
             raise LadderError(f"audio codec unavailable: {exc}") from None
         assert isinstance(dec, av.AudioCodecContext) and isinstance(enc, av.AudioCodecContext)
         if config.data:
-            dec.extradata = config.data
+            dec.extradata = bytes(config.data)
         self.dec = dec
         enc.sample_rate = AAC_RATE
         enc.layout = "stereo"
@@ -61,7 +61,7 @@ class AudioToAac:
             else:
                 if self._start_ms is None:
                     self._start_ms = packet.dts
-                frames = self.dec.decode(av.Packet(packet.data))
+                frames = self.dec.decode(av.Packet(packet.data))  # type: ignore[arg-type]
             for frame in frames:
                 frame.pts = None
                 for resampled in self.resampler.resample(frame):

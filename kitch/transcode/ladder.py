@@ -216,7 +216,7 @@ class VideoDecoder:
         assert isinstance(ctx, av.VideoCodecContext)
         self.ctx = ctx
         if config.codec != "vp9":
-            self.ctx.extradata = config.data
+            self.ctx.extradata = bytes(config.data)
         self.ctx.thread_type = "FRAME" if threads > 1 else "SLICE"
         self.ctx.thread_count = threads
         self.codec = config.codec
@@ -227,7 +227,7 @@ class VideoDecoder:
             if packet is None:
                 frames = self.ctx.decode(None)
             else:
-                pkt = av.Packet(packet.data)
+                pkt = av.Packet(packet.data)  # type: ignore[arg-type]  # any buffer works
                 pkt.pts, pkt.dts, pkt.time_base = packet.pts, packet.dts, MS
                 frames = self.ctx.decode(pkt)
         except av.FFmpegError as exc:

@@ -88,10 +88,10 @@ def _decode_keyframe(config: MediaPacket, keyframe: MediaPacket) -> tuple[av.Vid
         ctx = av.CodecContext.create(decoder, "r")
         assert isinstance(ctx, av.VideoCodecContext)
         if config.codec != "vp9" and config.data:
-            ctx.extradata = config.data
+            ctx.extradata = bytes(config.data)
         ctx.thread_count = 1
         ctx.options = {"max_pixels": str(MAX_PIXELS)}
-        pkt = av.Packet(keyframe.data)
+        pkt = av.Packet(keyframe.data)  # type: ignore[arg-type]  # any buffer works
         pkt.pts = pkt.dts = 0
         frames = ctx.decode(pkt) + ctx.decode(None)
     except (av.FFmpegError, ValueError) as exc:

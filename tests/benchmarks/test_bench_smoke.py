@@ -217,3 +217,20 @@ def test_bench_viewers_quick_with_hls_workers() -> None:
     assert float(kitch.group(1)) > 0.2 and kitch.group(2) == "20", out
     assert "WARNING" not in out, out
     assert re.search(r"\n  N=20: kitch with 1 HLS workers [\d.]+ % of a core per viewer", out), out
+
+
+def test_bench_streams_quick() -> None:
+    out = run_quick("bench_streams.py")
+    cpu = numbers(r"kitch, 3 publishers: ([\d.]+) % of a core per stream", out)
+    assert cpu and cpu[0] < 25, out  # a 600 kb/s passthrough stream (~1 % at 2.5 Mb/s)
+    found = re.search(r"listing delay .*?, (\d+) parts: p50 (-?[\d.]+) ms, p99 (-?[\d.]+) ms", out)
+    assert found, out
+    assert int(found.group(1)) >= 10, out  # parts of 0.2 s over a 3 s window
+    assert float(found.group(3)) < 1000, out  # aim: p99 < 50 ms; a smoke run here: < 1 s
+    ratio = numbers(r"media listed / wall clock per stream: min ([\d.]+)", out)
+    assert ratio and ratio[0] > 0.5, out  # the publishers keep up with real time (1.0)
+    assert re.search(r"3 publishers: kitch [\d.]+ % of a core per stream .* p99 listing delay", out)
+    if shutil.which("nginx") and Path("/usr/lib/nginx/modules/ngx_rtmp_module.so").exists():
+        assert "nginx-rtmp hls, 3 publishers" in out
+    else:
+        assert "baseline not installed" in out
