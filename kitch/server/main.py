@@ -37,11 +37,28 @@ log = logging.getLogger("kitch.server")
 
 
 class _HttpServer(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve` owns SIGINT/SIGTERM for the process."""
+    """uvicorn without its own signal handling (`serve` owns SIGINT/SIGTERM for the process),
+    and whose housekeeping loop wakes once a second (the resolution of its Date header) or at
+    once on :meth:`stop`, instead of ten times a second: ~0.1 % of a core on an idle box."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stopped = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self._stopped.set()
+
+    async def main_loop(self) -> None:
+        counter = 0  # on_tick refreshes the Date header when counter % 10 == 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), 1.0)
 
 
 def hls_settings_from(settings: Settings) -> HlsSettings:
@@ -167,7 +184,7 @@ async def _serve(
             log.info("received %s: shutting down", signal.Signals(signum).name)
             stopping.set()
             for server in servers:
-                server.should_exit = True
+                server.stop()
 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -189,7 +206,7 @@ async def _serve(
             [*tasks, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
         )
         for server in servers:
-            server.should_exit = True
+            server.stop()
         await rtmp.close()
         await hub.stop()
         if workers is not None:
