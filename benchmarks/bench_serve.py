@@ -13,7 +13,8 @@ nginx (one worker, sendfile, keep-alive unlimited, access log off), and runs
 nginx gets one worker too. Figures: each target's best round (requests/s, latency p50/p99),
 and kitch over nginx as the median of the per-round ratios (each round measures both on the
 same bytes at the same moment). Aims: segments at least as fast as nginx; playlists at least
-half as fast.
+half as fast. ``--hls-workers K`` starts kitch with K HLS worker processes and measures the same
+URLs on their port too (``kitch worker ...``; wrk still has one thread and 16 connections).
 """
 
 from __future__ import annotations
@@ -112,6 +113,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="wrk duration per URL (5)")
     ap.add_argument("--rounds", type=int, default=3, help="best of N rounds (3)")
     ap.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    ap.add_argument(
+        "--hls-workers",
+        type=int,
+        default=0,
+        help="also measure the same URLs on K HLS worker processes' port (0: main port only)",
+    )
     args = ap.parse_args()
     print(machine())
     if WRK is None:
@@ -129,7 +136,16 @@ def main() -> None:
         (ng.dir / "www").mkdir()
     best: dict[str, WrkResult] = {}
     ratios: dict[str, list[float]] = {"segment": [], "playlist": []}
-    with Kitch() as k:
+    env: dict[str, str] = {}
+    hls_port = 0
+    if args.hls_workers:
+        hls_port = free_port()
+        env = {
+            "KITCH_HLS_WORKERS": str(args.hls_workers),
+            "KITCH_HLS_PORT": str(hls_port),
+        }
+        ratios.update({"worker segment": [], "worker playlist": []})
+    with Kitch(env) as k:
         url = k.publish_url("serve")
         pub = ffmpeg_publish(url, media)
         try:
@@ -148,6 +164,17 @@ def main() -> None:
                     "kitch segment": (seg_url, len(seg)),
                     "kitch playlist": (playlist, len(pl)),
                 }
+                if hls_port:
+                    on_workers = f"http://127.0.0.1:{hls_port}"
+                    main_base = k.server.base
+                    targets["kitch worker segment"] = (
+                        seg_url.replace(main_base, on_workers),
+                        len(seg),
+                    )
+                    targets["kitch worker playlist"] = (
+                        playlist.replace(main_base, on_workers),
+                        len(pl),
+                    )
                 if ng is not None:
                     www = ng.dir / "www"
                     (www / "seg.m4s").write_bytes(seg)
@@ -158,12 +185,13 @@ def main() -> None:
                 got: dict[str, WrkResult] = {}
                 for name, (u, size) in targets.items():
                     r = got[name] = wrk(u, seconds, args.connections, size)
-                    print(f"{name:15s} {r.describe()}", flush=True)
+                    print(f"{name:21s} {r.describe()}", flush=True)
                     if name not in best or r.rps > best[name].rps:
                         best[name] = r
                 for what, values in ratios.items():
-                    if f"nginx {what}" in got:
-                        values.append(got[f"kitch {what}"].rps / got[f"nginx {what}"].rps)
+                    kind = what.split()[-1]
+                    if f"nginx {kind}" in got:
+                        values.append(got[f"kitch {what}"].rps / got[f"nginx {kind}"].rps)
             if pub.poll() is not None:
                 raise RuntimeError("the publisher died during the run")
         finally:
@@ -172,15 +200,22 @@ def main() -> None:
                 ng.stop()
     print("summary (best round):")
     for name, res in best.items():
-        print(f"  {name:15s} {res.describe()}")
-    for what, aim in (("segment", 1.0), ("playlist", 0.5)):
-        kr, nr = best[f"kitch {what}"], best.get(f"nginx {what}")
+        print(f"  {name:21s} {res.describe()}")
+    aims = {
+        "segment": 1.0,
+        "playlist": 0.5,
+        "worker segment": 1.0,
+        "worker playlist": 0.5,
+    }
+    for what, values in ratios.items():
+        aim = aims[what]
+        kr, nr = best[f"kitch {what}"], best.get(f"nginx {what.split()[-1]}")
         if nr is None:
             print(f"  {what}s: kitch {kr.rps:.0f} req/s, nginx {NOT_INSTALLED}")
             continue
-        mid = statistics.median(ratios[what])  # same bytes, same moment: per-round ratios
+        mid = statistics.median(values)  # same bytes, same moment: per-round ratios
         print(
-            f"  {what}s: kitch/nginx {mid:.2f}x req/s (median of {len(ratios[what])} rounds; "
+            f"  {what}s: kitch/nginx {mid:.2f}x req/s (median of {len(values)} rounds; "
             f"best rounds {kr.rps / nr.rps:.2f}x; p99 {kr.p99 * 1000:.2f} vs "
             f"{nr.p99 * 1000:.2f} ms); aim >= {aim:g}x: {verdict(mid >= aim)}"
         )
