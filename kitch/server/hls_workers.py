@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
@@ -54,22 +55,25 @@ WORKER_RESYNCS = Counter(
 )
 
 
+def _rows(batch: object, *types: type) -> Iterator[list[Any]]:
+    """The items of a worker's ``batch`` that are lists of exactly ``types``, in order
+    (anything else, from a confused worker, is skipped)."""
+    if isinstance(batch, list):
+        for item in batch:
+            if (
+                isinstance(item, list)
+                and len(item) == len(types)
+                and all(isinstance(v, t) for v, t in zip(item, types, strict=True))
+            ):
+                yield item
+
+
 def _count_requests(counts: object) -> None:
     """A worker's answered requests, into ``kitch_http_requests_total`` (by method, area,
     status, as the main process counts its own; their durations are not reported)."""
-    if not isinstance(counts, list):
-        return
-    for item in counts:
-        if (
-            isinstance(item, list)
-            and len(item) == 4
-            and isinstance(item[0], str)
-            and isinstance(item[1], str)
-            and isinstance(item[2], int)
-            and isinstance(item[3], int)
-            and item[3] > 0
-        ):
-            HTTP_REQUESTS.labels(item[0], item[1], str(item[2])).inc(item[3])
+    for method, area, status, n in _rows(counts, str, str, int, int):
+        if n > 0:
+            HTTP_REQUESTS.labels(method, area, str(status)).inc(n)
 
 
 def worker_config(settings: Settings, hls: dict[str, Any]) -> dict[str, Any]:
@@ -199,17 +203,9 @@ class HlsWorkers:
                 slot.link.send(frame)
 
     def sightings(self, batch: object) -> None:
-        if self.viewers is None or not isinstance(batch, list):
-            return
-        for item in batch:
-            if (
-                isinstance(item, list)
-                and len(item) == 3
-                and isinstance(item[0], str)
-                and isinstance(item[1], str)
-                and isinstance(item[2], bytes)
-            ):
-                self.viewers.seen_key(item[0], key_of(item[1], item[2]))
+        if self.viewers is not None:
+            for channel, address, agent in _rows(batch, str, str, bytes):
+                self.viewers.seen_key(channel, key_of(address, agent))
 
     async def _spawn(self, slot: _Slot) -> None:
         assert self.listeners

@@ -10,7 +10,6 @@ import pytest
 
 from kitch.hls.codecs import annexb_to_avcc
 from kitch.media import MediaPacket
-from kitch.transcode.decoders import decoder_for
 from kitch.transcode.ladder import (
     DEFAULT_RUNGS,
     Rung,
@@ -22,7 +21,7 @@ from kitch.transcode.ladder import (
 )
 from tests.hls.packets import demux_packets
 from tests.support.media import make_fixture
-from tests.transcode.test_thumbnails import first_keyframe
+from tests.transcode.test_thumbnails import VIDEO_CODECS, keyframe_of
 
 
 def test_plan_skips_rungs_at_or_above_the_source_and_keeps_the_aspect_ratio() -> None:
@@ -163,19 +162,13 @@ def test_the_default_ladder_setting_is_the_default_rungs() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("vcodec", "codec"),
-    [("libx264", "h264"), ("libx265", "hevc"), ("libsvtav1", "av1"), ("libvpx-vp9", "vp9")],
-)
+@pytest.mark.parametrize(("vcodec", "codec"), VIDEO_CODECS)
 def test_the_ladder_decodes_every_codec_the_ingest_takes(
     media_dir: Path, vcodec: str, codec: str
 ) -> None:
     """Each source codec opens a software decoder (AV1: dav1d, not FFmpeg's hardware-only
     "av1") and its keyframe comes out as a picture."""
-    if vcodec not in av.codecs_available or decoder_for(codec) is None:
-        pytest.skip(f"this PyAV build has no {vcodec} encoder or {codec} decoder")
-    fx = make_fixture(media_dir, seconds=1, vcodec=vcodec, audio=False)
-    config, key = first_keyframe(fx.path, codec)
+    config, key = keyframe_of(media_dir, vcodec, codec)
     decoder = VideoDecoder(config)
     frames = decoder.decode(key) + decoder.decode(None)
     assert frames and frames[0].keyframe

@@ -100,18 +100,30 @@ def _decode_jpeg(data: bytes) -> np.ndarray:
         return frame.to_ndarray(format="rgb24")
 
 
-@pytest.mark.parametrize(
-    ("vcodec", "codec"),
-    [("libx264", "h264"), ("libx265", "hevc"), ("libsvtav1", "av1"), ("libvpx-vp9", "vp9")],
-)
+#: (encoder that makes the fixture, codec as the ingest names it) for each video codec accepted
+VIDEO_CODECS = [
+    ("libx264", "h264"),
+    ("libx265", "hevc"),
+    ("libsvtav1", "av1"),
+    ("libvpx-vp9", "vp9"),
+]
+
+
+def keyframe_of(media_dir: Path, vcodec: str, codec: str) -> tuple[MediaPacket, MediaPacket]:
+    """The configuration and first keyframe of a 1 s 320x240 ``vcodec`` fixture (skips the
+    test where this PyAV build cannot encode it or decode ``codec``)."""
+    if vcodec not in av.codecs_available or decoder_for(codec) is None:
+        pytest.skip(f"this PyAV build has no {vcodec} encoder or {codec} decoder")
+    fx = make_fixture(media_dir, seconds=1, vcodec=vcodec, audio=False)
+    return first_keyframe(fx.path, codec)
+
+
+@pytest.mark.parametrize(("vcodec", "codec"), VIDEO_CODECS)
 def test_a_keyframe_of_each_codec_becomes_two_jpegs(
     media_dir: Path, vcodec: str, codec: str
 ) -> None:
-    if vcodec not in av.codecs_available or decoder_for(codec) is None:
-        pytest.skip(f"this PyAV build has no {vcodec} encoder or {codec} decoder")
     # 320x240 (4:3): the picture is pillarboxed in the 16:9 boxes
-    fx = make_fixture(media_dir, seconds=1, vcodec=vcodec, audio=False)
-    config, key = first_keyframe(fx.path, codec)
+    config, key = keyframe_of(media_dir, vcodec, codec)
     images = make_thumbnails(config, key)
     assert list(images) == ["640x360", "320x180"]
     for (width, height), data in zip(SIZES, images.values(), strict=True):
