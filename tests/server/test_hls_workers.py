@@ -317,23 +317,25 @@ def test_hostile_clients_get_their_answer_and_do_not_disturb_a_viewer(live: Live
             f"/hls/alice/source/index.m3u8?_HLS_msn={msn + 1}&_HLS_part=0",
             f"/hls/alice/source/{hint}",
         ):
-            for _ in range(20):
+            # few enough that, still held until their answers are due (a half-closed client
+            # may be waiting for them), they cannot fill one worker's cap for the steps below
+            for _ in range(5):
                 s = socket.create_connection(("127.0.0.1", port))
                 s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
                 s.close()
         assert fetch(port, "/hls/alice/master.m3u8")[0] == 200
         # slowloris: a trickled head, and a silent connection, are closed after the timeout
-        slow = socket.create_connection(("127.0.0.1", port))
-        silent = socket.create_connection(("127.0.0.1", port))
-        slow.sendall(b"GET /hls/alice/master.m3u8 HTTP/1.1\r\n")
-        for _ in range(3):
-            time.sleep(0.5)
-            slow.sendall(b"X-A: b\r\n")
-        took = closed_within(slow, HEADER_TIMEOUT + 3)
-        assert took is not None
-        assert closed_within(silent, HEADER_TIMEOUT + 3) is not None
-        slow.close()
-        silent.close()
+        with (
+            socket.create_connection(("127.0.0.1", port)) as slow,
+            socket.create_connection(("127.0.0.1", port)) as silent,
+        ):
+            slow.sendall(b"GET /hls/alice/master.m3u8 HTTP/1.1\r\n")
+            for _ in range(3):
+                time.sleep(0.5)
+                slow.sendall(b"X-A: b\r\n")
+            took = closed_within(slow, HEADER_TIMEOUT + 3)
+            assert took is not None
+            assert closed_within(silent, HEADER_TIMEOUT + 3) is not None
         # past the connection cap (per worker): 503 and closed
         held = [
             socket.create_connection(("127.0.0.1", port)) for _ in range(2 * MAX_CONNECTIONS + 5)
