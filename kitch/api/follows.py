@@ -61,6 +61,7 @@ async def get_following(request: Request) -> Response:
     count = _events(request).viewer_count
     channels = await db.following_channels(_db(request), user.id)
     pictures = request.app.state.thumbnails
+    base = hls_base(request)
     return JSONResponse(
         {
             "channels": [
@@ -69,7 +70,7 @@ async def get_following(request: Request) -> Response:
                     following=True,
                     viewers=count(c.name),
                     thumbnail_url=thumbnail_url(pictures, c.name, c.id),
-                    hls_base=hls_base(request),
+                    hls_base=base,
                 )
                 for c in channels
             ]

@@ -146,7 +146,7 @@ def _answer(
     return Answer(status, headers, body)
 
 
-def _error(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) -> Answer:
+def error_answer(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) -> Answer:
     """The API's JSON error shape, with CORS and no caching."""
     body = json.dumps(
         {"error": {"code": code, "message": message}}, ensure_ascii=False, separators=(",", ":")
@@ -155,12 +155,12 @@ def _error(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) ->
 
 
 _OPTIONS_ANSWER = Answer(204, _OPTIONS)
-_NOT_FOUND = _error(404, "not_found", "no such HLS resource")
-_NO_MEDIA = _error(404, "not_found", "no such media")
-_NO_RENDITION = _error(404, "not_found", "no such rendition")
-_NOT_READY = _error(404, "not_ready", "the stream has no playable media yet")
-_TOO_FAR = _error(400, "too_far_ahead", "_HLS_msn/_HLS_part is too far ahead")
-_PART_WITHOUT_MSN = _error(400, "bad_request", "_HLS_part needs _HLS_msn")
+_NOT_FOUND = error_answer(404, "not_found", "no such HLS resource")
+_NO_MEDIA = error_answer(404, "not_found", "no such media")
+_NO_RENDITION = error_answer(404, "not_found", "no such rendition")
+_NOT_READY = error_answer(404, "not_ready", "the stream has no playable media yet")
+_TOO_FAR = error_answer(400, "too_far_ahead", "_HLS_msn/_HLS_part is too far ahead")
+_PART_WITHOUT_MSN = error_answer(400, "bad_request", "_HLS_part needs _HLS_msn")
 _TIMED_OUT = _answer(
     503,
     b"text/plain; charset=utf-8",
@@ -169,7 +169,7 @@ _TIMED_OUT = _answer(
     _NO_CACHE,
     (b"retry-after", b"1"),
 )
-_NOT_ALLOWED = _error(
+_NOT_ALLOWED = error_answer(
     405, "method_not_allowed", "only GET, HEAD and OPTIONS", (b"allow", b"GET, HEAD, OPTIONS")
 )
 
@@ -269,7 +269,7 @@ class HlsEndpoints:
     async def master(self, scope: Scope, channel: str) -> Answer:
         stream = self.registry.get(channel)
         if stream is None:
-            return _error(404, "not_live", f"{channel} is not live")
+            return error_answer(404, "not_live", f"{channel} is not live")
         await self._ready(channel, stream, "source")
         rendered = self._render(stream, (channel, "", False), stream.master_playlist)
         if rendered is None:
@@ -283,13 +283,13 @@ class HlsEndpoints:
             msn = _query_int(params, "_HLS_msn")
             part = _query_int(params, "_HLS_part")
         except ValueError as exc:
-            return _error(400, "bad_request", f"{exc} must be a non-negative integer")
+            return error_answer(400, "bad_request", f"{exc} must be a non-negative integer")
         if part is not None and msn is None:
             return _PART_WITHOUT_MSN
         skip = params.get("_HLS_skip", "").upper() in ("YES", "V2")
         stream = self.registry.get(channel)
         if stream is None or name not in stream.renditions:
-            return _error(404, "not_live", f"{channel}/{name} is not live")
+            return error_answer(404, "not_live", f"{channel}/{name} is not live")
         if self.viewers is not None:
             self.viewers.seen(channel, scope)
         await self._ready(channel, stream, name)
@@ -322,7 +322,7 @@ class HlsEndpoints:
             stream, (channel, name, skip), lambda: stream.media_playlist(name, skip=skip)
         )
         if rendered is None:
-            return _error(404, "not_live", f"{channel}/{name} is gone")
+            return error_answer(404, "not_live", f"{channel}/{name} is gone")
         return rendered.answer(_accepts_gzip(scope), cache)
 
     async def file(self, channel: str, rendition: str, name: str) -> Answer:

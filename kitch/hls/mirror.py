@@ -141,11 +141,7 @@ def _event_message(rendition: Rendition, event: Event, now: float) -> list[Any]:
             e.discontinuity, e.media_time, e.program_date_time, e.msn, e.number,
         ]  # fmt: skip
     if isinstance(event, InitReady):
-        i = event
-        return [
-            Op.INIT, channel, name, now, i.data, i.codecs, i.width, i.height, i.frame_rate,
-            i.has_video, i.has_audio, i.container,
-        ]  # fmt: skip
+        return [Op.INIT, channel, name, now, *_init_fields(event)]
     return [Op.SEGMENT_END, channel, name, now]
 
 

@@ -1,12 +1,13 @@
 """One HLS worker process: a mirror of the live streams and a small HTTP/1.1 server for ``/hls``.
 
 Started by :class:`kitch.server.hls_workers.HlsWorkers` as
-``python -m kitch.server.hls_worker CONTROL_FD LISTEN_FD``: ``CONTROL_FD`` is its end of a Unix
-socketpair with the main process (framed msgpack, :mod:`kitch.hls.mirror`: first the
+``python -m kitch.server.hls_worker CONTROL_FD LISTEN_FD[,FD...]``. ``CONTROL_FD`` is its end
+of a Unix socketpair with the main process (framed msgpack, :mod:`kitch.hls.mirror`: first the
 configuration, then a snapshot of every stream, then every change; back: the playlist readers
-it saw, once a second), ``LISTEN_FD`` the listening socket all workers share. It exits when
-the main process goes (the control socket closes), on SIGTERM (after closing its connections),
-or on a message it cannot apply (the main process starts another, which gets a snapshot).
+it saw, once a second); the ``LISTEN_FD`` list holds the listening sockets all workers share.
+It exits when the main process goes (the control socket closes), on SIGTERM (after closing its
+connections), or on a message it cannot apply (the main process starts another, which gets a
+snapshot).
 
 The HTTP side is an :class:`asyncio.Protocol` on ``httptools`` (GET, HEAD, OPTIONS; keep-alive
 and pipelining, answered in order) that hands each request to the same
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -35,11 +35,12 @@ from urllib.parse import unquote
 
 import httptools
 
-from kitch.api.hls import PREFIX, Answer, HlsEndpoints
+from kitch.api.hls import PREFIX, Answer, HlsEndpoints, error_answer
 from kitch.api.viewers import client_of
 from kitch.hls.mirror import FrameReader, MirrorError, MirrorRegistry, Op, encode
 from kitch.hls.settings import HlsSettings
 from kitch.logs import setup_logging
+from kitch.server.answers import REFUSAL, TOO_LARGE
 
 log = logging.getLogger("kitch.hls_worker")
 
@@ -63,29 +64,22 @@ _REASONS = {
 }  # fmt: skip
 
 
+def _head(answer: Answer, close: bool) -> bytes:
+    """The status line and headers of ``answer`` (``close``: with ``connection: close``)."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (answer.status, _REASONS.get(answer.status, b""))]
+    parts += [b"%s: %s\r\n" % (name, value) for name, value in answer.headers]
+    if close:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
 def _json_error(status: int, code: str, message: str, close: bool = True) -> bytes:
-    error = {"error": {"code": code, "message": message}}
-    body = json.dumps(error, separators=(",", ":")).encode()
-    return b"".join(
-        [
-            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"")),
-            b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body),
-            b"access-control-allow-origin: *\r\ncache-control: no-cache\r\n",
-            b"connection: close\r\n" if close else b"",
-            b"\r\n",
-            body,
-        ]
-    )
+    """A whole response with the API's JSON error body (as the main port answers it)."""
+    answer = error_answer(status, code, message)
+    return _head(answer, close) + bytes(answer.body)
 
 
-REFUSAL = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 21\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many connections\n"
-)
-TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 30\r\nconnection: close\r\n\r\nrequest headers are too large\n"
-)
 BAD_REQUEST = _json_error(400, "bad_request", "malformed HTTP request")
 BODY_TOO_LARGE = _json_error(413, "too_large", "request body too large")
 TOO_MANY = _json_error(400, "bad_request", "too many pipelined requests")
@@ -363,7 +357,7 @@ class HlsConnection(asyncio.Protocol):
             path = unquote(url.path.decode("latin-1"))
             method = request.method if request.method in _METHODS else "other"
             if path != PREFIX and not path.startswith(PREFIX + "/"):
-                self._write_raw(NOT_FOUND, close)
+                self._write_raw(NOT_FOUND)
                 first = path.split("/", 2)[1] if path.startswith("/") else ""
                 self._count(method, first if first in _AREAS else "web", 404)
             else:
@@ -408,18 +402,12 @@ class HlsConnection(asyncio.Protocol):
     def _write(self, answer: Answer, head: bool, close: bool) -> None:
         if self.transport is None or self.closed:
             return
-        parts = [b"HTTP/1.1 %d %s\r\n" % (answer.status, _REASONS.get(answer.status, b""))]
-        for name, value in answer.headers:
-            parts.append(b"%s: %s\r\n" % (name, value))
-        if close:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
         if head or not answer.body:
-            self.transport.write(b"".join(parts))
+            self.transport.write(_head(answer, close))
         else:
-            self.transport.writelines([b"".join(parts), answer.body])
+            self.transport.writelines([_head(answer, close), answer.body])
 
-    def _write_raw(self, data: bytes, close: bool) -> None:
+    def _write_raw(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 

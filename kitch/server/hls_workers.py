@@ -1,12 +1,13 @@
 """HLS worker processes: every core serves viewers (``hls_workers`` >= 1).
 
 The main process keeps ingest and the real registry. It binds the HLS port once (``hls_host``:
-``hls_port``) and starts ``hls_workers`` processes (:mod:`kitch.server.hls_worker`) that
-inherit the listening socket and accept from it; the kernel hands each new connection to one
-of them. Each worker has a Unix socketpair to the main process: the main process sends it the
-configuration, a snapshot of every stream and then every change of the registry
-(:class:`~kitch.hls.mirror.MirrorTap`), in order; the worker sends back, once a second, the
-playlist readers it saw, which :class:`~kitch.api.viewers.ViewerCounter` counts like its own.
+``hls_port``, a group of ``http_listen_sockets`` sockets) and starts ``hls_workers`` processes
+(:mod:`kitch.server.hls_worker`) that inherit every one of those sockets and accept from them;
+the kernel hands each new connection to one of them. Each worker has a Unix socketpair to the
+main process: the main process sends it the configuration, a snapshot of every stream and then
+every change of the registry (:class:`~kitch.hls.mirror.MirrorTap`), in order; the worker sends
+back, once a second, the playlist readers it saw, which
+:class:`~kitch.api.viewers.ViewerCounter` counts like its own.
 
 A worker that exits (crash, SIGKILL, a message it could not apply) is started again (after 1 s,
 doubling to 30 s while it keeps failing quickly) and gets a snapshot. A worker that reads its

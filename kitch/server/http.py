@@ -44,6 +44,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kitch.config import Settings, split_list
+from kitch.server.answers import REFUSAL, TOO_LARGE
 
 log = logging.getLogger("kitch.http")
 
@@ -54,22 +55,6 @@ HTTP_CLOSED = Counter(
     ["reason"],
 )
 
-#: What a connection past the cap is told before it is closed.
-REFUSAL = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 21\r\n"
-    b"retry-after: 1\r\n"
-    b"connection: close\r\n\r\n"
-    b"too many connections\n"
-)
-TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 30\r\n"
-    b"connection: close\r\n\r\n"
-    b"request headers are too large\n"
-)
 #: Bytes a connection may have in flight beyond its request head and the body its app has read:
 #: uvicorn stops reading at 64 KiB of unread body, and one read may bring up to 256 KiB more.
 IN_FLIGHT_SLACK = 64 * 1024 + 256 * 1024
