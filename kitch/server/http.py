@@ -125,9 +125,7 @@ def listen_sockets(host: str, port: int, count: int, backlog: int = 2048) -> lis
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     made: list[socket.socket] = []
     try:
-        for family, kind, proto, _name, address in dict.fromkeys(
-            (i[0], i[1], i[2], i[3], i[4]) for i in infos
-        ):
+        for family, kind, proto, _name, address in dict.fromkeys(infos):  # each address once
             if port == 0 and made:  # every address on the port the first socket got
                 address = (address[0], made[0].getsockname()[1], *address[2:])
             for _ in range(max(1, count)):
