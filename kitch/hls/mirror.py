@@ -30,7 +30,7 @@ import msgpack
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
 from kitch.hls.registry import HlsRegistry, LiveStream, Rendition
 from kitch.hls.settings import HlsSettings
-from kitch.hls.store import Part, RenditionStore, Segment
+from kitch.hls.store import Part, RenditionStore, Resume, Segment
 
 _LENGTH = struct.Struct(">I")
 #: Largest frame a reader accepts by default (a snapshot sends one rendition per frame, and a
@@ -41,7 +41,7 @@ MAX_FRAME = 1024 * 1024 * 1024
 class Op(IntEnum):
     """The first item of every message."""
 
-    OPEN = 1  # channel, broadcast id, now
+    OPEN = 1  # channel, broadcast id, now, resume (next msn, discontinuity sequence) or None
     RENDITION = 2  # channel, name, rung
     INIT = 3  # channel, rendition, now, data, codecs, width, height, fps, video, audio, container
     PART = 4  # channel, rendition, now, data, duration, independent, first, discontinuity,
@@ -52,7 +52,7 @@ class Op(IntEnum):
     STREAM_END = 8  # channel, now
     EXPIRE = 9  # now
     SNAPSHOT = 10  # (a snapshot starts: forget everything)
-    SNAPSHOT_STREAM = 11  # channel, broadcast id, started at, ended at
+    SNAPSHOT_STREAM = 11  # channel, broadcast id, started at, resume, ended at
     SNAPSHOT_RENDITION = 12  # channel, name, rung, frame rate, store state
     SNAPSHOT_END = 13
     #: worker -> main: [[channel, client address, user agent], ...] seen reading playlists
@@ -163,7 +163,8 @@ class MirrorTap:
         return self.registry.get(stream.channel) is stream
 
     def opened(self, stream: LiveStream) -> None:
-        self.send(encode([Op.OPEN, stream.channel, stream.broadcast_id, stream.started_at]))
+        opening = [stream.channel, stream.broadcast_id, stream.started_at, _resume(stream)]
+        self.send(encode([Op.OPEN, *opening]))
 
     def rendition_added(self, rendition: Rendition, rung: bool) -> None:
         if self._current(rendition.stream):
@@ -190,6 +191,11 @@ class MirrorTap:
 
     def expired(self, now: float) -> None:
         self.send(encode([Op.EXPIRE, now]))
+
+
+def _resume(stream: LiveStream) -> list[int] | None:
+    r = stream.resume
+    return None if r is None else [r.next_msn, r.discontinuity_sequence]
 
 
 def _init_fields(init: InitReady) -> list[Any]:
@@ -266,8 +272,11 @@ def snapshot_frames(registry: HlsRegistry) -> Iterator[bytes]:
         if stream is None:
             continue
         yield encode(
-            [Op.SNAPSHOT_STREAM, channel, stream.broadcast_id, stream.started_at, stream.ended_at]
-        )
+            [
+                Op.SNAPSHOT_STREAM, channel, stream.broadcast_id, stream.started_at,
+                _resume(stream), stream.ended_at,
+            ]
+        )  # fmt: skip
         for name, r in stream.renditions.items():
             yield encode(
                 [
@@ -287,7 +296,7 @@ class MirrorRendition(Rendition):
     def __init__(self, stream: LiveStream, name: str) -> None:  # no super(): no segmenter
         self.stream = stream
         self.name = name
-        self.store = RenditionStore(name, stream.broadcast_id, stream.settings)
+        self.store = RenditionStore(name, stream.broadcast_id, stream.settings, stream.resume)
         self.config_errors = 0
         self._frame_rate = 0.0
 
@@ -347,8 +356,8 @@ class MirrorRegistry(HlsRegistry):
             raise MirrorError(f"no stream {channel}")
         return stream
 
-    def _open(self, channel: str, bid: str, now: float) -> LiveStream:
-        stream = MirrorStream(self, channel, bid, now)
+    def _open(self, channel: str, bid: str, now: float, resume: list[int] | None) -> LiveStream:
+        stream = MirrorStream(self, channel, bid, now, None if resume is None else Resume(*resume))
         self._building[channel] = stream
         if self._staging is None:
             self.notify(channel)
@@ -371,7 +380,7 @@ class MirrorRegistry(HlsRegistry):
         elif op == Op.SEGMENT_END:
             self._rendition(m[1], m[2]).store.apply(SegmentEnded(), m[3])
         elif op == Op.OPEN:
-            self._open(m[1], m[2], m[3])
+            self._open(m[1], m[2], m[3], m[4])
         elif op == Op.RENDITION:
             stream = self._stream(m[1])
             added = stream.rendition(m[2])
@@ -389,8 +398,8 @@ class MirrorRegistry(HlsRegistry):
         elif op == Op.SNAPSHOT:
             self._staging = {}
         elif op == Op.SNAPSHOT_STREAM:
-            stream = self._open(m[1], m[2], m[3])
-            stream.ended_at = m[4]
+            stream = self._open(m[1], m[2], m[3], m[4])
+            stream.ended_at = m[5]
         elif op == Op.SNAPSHOT_RENDITION:
             stream = self._stream(m[1])
             name = m[2]

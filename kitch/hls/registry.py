@@ -29,11 +29,13 @@ from kitch.hls.playlist import (
 )
 from kitch.hls.segmenter import VIDEO_TIMESCALE, Segmenter
 from kitch.hls.settings import HlsSettings
-from kitch.hls.store import RenditionStore
+from kitch.hls.store import RenditionStore, Resume
 from kitch.media import MediaPacket
 from kitch.twins import mux as _mux
 
 SOURCE = "source"
+
+
 log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
 
@@ -61,7 +63,7 @@ class Rendition:
         self.segmenter: Segmenter | Follower = (
             Segmenter(stream.settings) if leader is None else Follower(leader)
         )
-        self.store = RenditionStore(name, stream.broadcast_id, stream.settings)
+        self.store = RenditionStore(name, stream.broadcast_id, stream.settings, stream.resume)
         self.config_errors = 0
 
     def feed(self, packet: MediaPacket, now: float) -> None:
@@ -160,8 +162,16 @@ class Rendition:
 class LiveStream:
     """One broadcast on one channel. ``feed`` goes to the ``source`` rendition."""
 
-    def __init__(self, registry: HlsRegistry, channel: str, broadcast_id: str, now: float) -> None:
+    def __init__(
+        self,
+        registry: HlsRegistry,
+        channel: str,
+        broadcast_id: str,
+        now: float,
+        resume: Resume | None = None,
+    ) -> None:
         self.registry = registry
+        self.resume = resume
         self.settings = registry.settings
         self.channel = channel
         self.broadcast_id = broadcast_id
@@ -226,6 +236,16 @@ class LiveStream:
     @property
     def ended(self) -> bool:
         return self.ended_at is not None
+
+    def resume_point(self) -> Resume:
+        """Where a broadcast that replaces this one elsewhere should number on from: past every
+        segment any rendition has started, one discontinuity later than the last."""
+        stores = [r.store for r in self.renditions.values()]
+        return Resume(
+            max(s.next_msn for s in stores),
+            max(s.discontinuity_sequence + sum(g.discontinuity for g in s.segments) for s in stores)
+            + 1,
+        )
 
     def changed(self) -> None:
         self.version += 1
@@ -318,13 +338,14 @@ class HlsRegistry:
         #: sees every change (see :class:`Tap`); None: nobody
         self.tap: Tap | None = None
 
-    def open(self, channel: str, now: float) -> LiveStream:
-        """Start a new broadcast on ``channel`` (replacing an ended or stale one)."""
+    def open(self, channel: str, now: float, resume: Resume | None = None) -> LiveStream:
+        """Start a new broadcast on ``channel`` (replacing an ended or stale one), numbered on
+        from ``resume`` when given."""
         old = self._streams.get(channel)
         if old is not None and not old.ended:
             old.end(now)
         bid = f"{int(now * 1000):x}{next(self._ids):x}"
-        stream = LiveStream(self, channel, bid, now)
+        stream = LiveStream(self, channel, bid, now, resume)
         self._streams[channel] = stream
         if self.tap is not None:
             self.tap.opened(stream)

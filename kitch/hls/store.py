@@ -48,10 +48,23 @@ class Segment:
         return sum(len(p.data) for p in self.parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a broadcast picks up the numbering of one that ran elsewhere (the channel moved to
+    this node): its first segment is ``next_msn`` and its discontinuity sequence
+    ``discontinuity_sequence``, so a player that followed the old one reads on after a
+    discontinuity instead of seeing the media sequence go back."""
+
+    next_msn: int
+    discontinuity_sequence: int
+
+
 class RenditionStore:
     """Window of ``segment_count`` complete segments plus the one in progress."""
 
-    def __init__(self, name: str, broadcast_id: str, settings: HlsSettings) -> None:
+    def __init__(
+        self, name: str, broadcast_id: str, settings: HlsSettings, resume: Resume | None = None
+    ) -> None:
         self.name = name
         self.broadcast_id = broadcast_id
         self.settings = settings
@@ -60,9 +73,9 @@ class RenditionStore:
         self.departed: dict[int, Segment] = {}
         self.parts: dict[int, Part] = {}  # number -> part, for parts still listed
         self.part_to_segment: dict[int, int] = {}
-        self.discontinuity_sequence = 0
+        self.discontinuity_sequence = 0 if resume is None else resume.discontinuity_sequence
         self.next_part_number = 0
-        self.next_msn = 0
+        self.next_msn = 0 if resume is None else resume.next_msn
         self.ended = False
         self.target_duration: int | None = None
         self.part_target: float | None = None

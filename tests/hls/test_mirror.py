@@ -8,7 +8,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from kitch.hls import HlsRegistry, HlsSettings
+from kitch.hls import HlsRegistry, HlsSettings, Resume
 from kitch.hls.mirror import (
     FrameReader,
     MirrorError,
@@ -84,12 +84,18 @@ def _broadcast(fixture: Fixture, loops: int) -> list[tuple[str, MediaPacket | No
 
 
 @pytest.mark.parametrize(
-    ("memory", "retention", "loops"), [(256 * 1024 * 1024, 3.0, 3), (1024 * 1024, 1000.0, 12)]
+    ("memory", "retention", "loops", "resume"),
+    [
+        (256 * 1024 * 1024, 3.0, 3, None),
+        (1024 * 1024, 1000.0, 12, None),
+        (256 * 1024 * 1024, 3.0, 3, Resume(500, 7)),
+    ],
 )
 def test_mirror_renders_the_same_playlists_and_media(
-    av_fixture: Fixture, memory: int, retention: float, loops: int
+    av_fixture: Fixture, memory: int, retention: float, loops: int, resume: Resume | None
 ) -> None:
-    """Expiry, a reconnect, a rung, and (second case) the memory cap shedding media."""
+    """Expiry, a reconnect, a rung, (second case) the memory cap shedding media, and (third) a
+    broadcast numbered on from one that ran on another node."""
     settings = HlsSettings(segment_count=3, max_stream_memory=memory, departed_retention=retention)
     registry = HlsRegistry(settings)
     early = Wire(settings)
@@ -97,10 +103,11 @@ def test_mirror_renders_the_same_playlists_and_media(
     late.paused = True
     taps = [early.send, late.send]
     MirrorTap(registry, lambda frame: [t(frame) for t in taps])
-    stream = registry.open("alice", 1000.0)
+    stream = registry.open("alice", 1000.0, resume)
     stream.add_rung("720p")
     steps = _broadcast(av_fixture, loops)
     compared = 0
+    first_listed = -1
     for i, (what, p) in enumerate(steps):
         now = 1000.0 + (p.dts / 1000 if p is not None else 0)
         if what == "source" and p is not None:
@@ -116,6 +123,8 @@ def test_mirror_renders_the_same_playlists_and_media(
             for frame in snapshot_frames(registry):
                 late.send(frame)
             assert late.mirror.synced
+        if first_listed < 0 and stream.renditions["source"].store.segments:
+            first_listed = stream.renditions["source"].store.segments[0].msn
         if i % 25 == 0:
             want = state(registry)
             assert state(early.mirror) == want, f"step {i}"
@@ -123,6 +132,7 @@ def test_mirror_renders_the_same_playlists_and_media(
                 assert state(late.mirror) == want, f"step {i} (late mirror)"
             compared += 1
     assert compared > 20
+    assert first_listed == (0 if resume is None else resume.next_msn)
     src = stream.renditions["source"].store
     assert src.departed or src.memory_drops  # segments left the window
     if memory == 1024 * 1024:
@@ -179,7 +189,11 @@ def test_changes_of_a_replaced_broadcast_are_not_sent(av_fixture: Fixture) -> No
 
 
 def test_frame_reader_whole_byte_by_byte_and_with_trailing_bytes() -> None:
-    messages = [[Op.OPEN, "alice", "abc", 1.5], [Op.EXPIRE, 2.0], [Op.SIGHTINGS, [["a", "b"]]]]
+    messages = [
+        [Op.OPEN, "alice", "abc", 1.5, None],
+        [Op.EXPIRE, 2.0],
+        [Op.SIGHTINGS, [["a", "b"]]],
+    ]
     data = b"".join(encode(m) for m in messages)
     assert list(FrameReader().feed(data)) == messages
     reader = FrameReader()
@@ -218,6 +232,6 @@ def test_frame_reader_refuses_bad_frames(frame: bytes) -> None:
 )
 def test_mirror_refuses_messages_it_cannot_apply(message: list[object]) -> None:
     mirror = MirrorRegistry(HlsSettings())
-    mirror.apply([Op.OPEN, "alice", "abc", 0.0])
+    mirror.apply([Op.OPEN, "alice", "abc", 0.0, None])
     with pytest.raises(MirrorError):
         mirror.apply(message)

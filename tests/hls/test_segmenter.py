@@ -319,6 +319,46 @@ def test_listeners_hear_every_part_and_the_end(av_fixture: Fixture) -> None:
     assert registry.get("gina") is replacement and replacement.broadcast_id != stream.broadcast_id
 
 
+def test_a_broadcast_resumed_elsewhere_numbers_on_after_a_discontinuity(
+    av_fixture: Fixture,
+) -> None:
+    """A channel that moves to another node: the new broadcast's playlists carry on where the
+    old one's stopped (media sequence past every segment it started, one discontinuity later),
+    so a player reloading across the move reads forward."""
+    packets = demux_packets(av_fixture.path)
+    settings = HlsSettings(segment_duration=1.0, segment_count=4)
+    old_node, new_node = HlsRegistry(settings), HlsRegistry(settings)
+    old = old_node.open("eve", 0.0)
+    old.add_rung("low")
+    for p in packets:
+        old.feed(p, max(p.dts, 0) / 1000)
+        old.feed_rung("low", p, max(p.dts, 0) / 1000)
+    old.discontinuity(10.0)  # one reconnect on the old node: its tag is in the window
+    for p in packets[: len(packets) // 2]:
+        old.feed(p, 10.0 + max(p.dts, 0) / 1000)
+    before = m3u8.loads(old.media_playlist("source"))
+    before_disc = before.discontinuity_sequence + sum(s.discontinuity for s in before.segments)
+    assert before_disc == 1
+    point = old.resume_point()
+    assert point.next_msn == before.media_sequence + len(before.segments)
+    assert point.discontinuity_sequence == before_disc + 1
+    moved = new_node.open("eve", 20.0, point)
+    moved.add_rung("low")
+    for p in packets:
+        moved.feed(p, 20.0 + max(p.dts, 0) / 1000)
+        moved.feed_rung("low", p, 20.0 + max(p.dts, 0) / 1000)
+    for name in ("source", "low"):
+        after = m3u8.loads(moved.media_playlist(name))
+        assert after.media_sequence >= point.next_msn, name
+        if name == "source":  # its window has not slid yet
+            assert after.media_sequence == point.next_msn
+        assert after.discontinuity_sequence == point.discontinuity_sequence, name
+        assert not any(s.discontinuity for s in after.segments)  # the sequence says it
+        assert all(s.uri.startswith(moved.broadcast_id) for s in after.segments if s.uri)
+    assert moved.broadcast_id != old.broadcast_id
+    assert new_node.open("ann", 30.0).renditions["source"].store.next_msn == 0
+
+
 def test_sequence_header_change_mid_stream_gives_new_init_and_discontinuity(
     av_fixture: Fixture, bframes_fixture: Fixture
 ) -> None:
