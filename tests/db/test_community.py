@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kitch.chat.room import Message
-from kitch.db import Database
-from kitch.db import analytics, chat, follows, recordings, schedule
+from kitch.db import Database, analytics, chat, follows, recordings, schedule
 from kitch.db.queries import end_broadcast, get_channel, start_broadcast
 from kitch.db.users import create_user
 
