@@ -207,7 +207,7 @@ def create_app(
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         if own:
-            app.state.db = await open_database(settings.data_dir / "kitch.db")
+            app.state.db = await open_database(settings.database_url)
             closed = await close_stale_broadcasts(app.state.db)
             if closed:
                 log.warning("closed %d broadcast session(s) left open by a crash", closed)

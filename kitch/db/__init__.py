@@ -51,6 +51,10 @@ class IntegrityError(Exception):
     the constraint or the columns, as the engine reported it."""
 
 
+class DatabaseUnavailableError(ConnectionError):
+    """The database server cannot be reached or refused the connection."""
+
+
 class DatabaseURLError(ValueError):
     """A database URL Kitch cannot use."""
 
@@ -74,6 +78,10 @@ class Transaction:
         (the statement gets ``RETURNING id``)."""
         row = await self.fetchone(sql + " RETURNING id", params)
         return 0 if row is None else int(row[0])
+
+    async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per parameter row."""
+        raise NotImplementedError
 
     async def executescript(self, sql: str) -> None:
         """Run a script of several statements (a migration)."""
@@ -282,6 +290,7 @@ async def open_database(
 __all__ = [
     "Database",
     "DatabaseURLError",
+    "DatabaseUnavailableError",
     "IntegrityError",
     "Row",
     "SchemaTooNewError",

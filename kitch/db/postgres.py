@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
-from kitch.db import Database, IntegrityError, Params, Row, Transaction, redact_url
+from kitch.db import (
+    Database,
+    DatabaseUnavailableError,
+    IntegrityError,
+    Params,
+    Row,
+    Transaction,
+    redact_url,
+)
 
 #: The advisory lock every write transaction takes ("kitch" in ASCII).
 WRITE_LOCK = 0x6B69746368
@@ -131,6 +139,12 @@ class _Statements(Transaction):
             raise IntegrityError(str(exc)) from exc
         return 0, _rowcount(status)
 
+    async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        try:
+            await self.conn.executemany(numbered(sql), rows)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(str(exc)) from exc
+
     async def executescript(self, sql: str) -> None:
         await self.conn.execute(sql)  # no arguments: the simple protocol runs every statement
 
@@ -172,5 +186,5 @@ async def open_postgres(url: str, *, size: int = POOL_SIZE) -> PostgresDatabase:
     try:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=size)
     except (OSError, asyncpg.PostgresError) as exc:
-        raise ConnectionError(f"cannot connect to {redact_url(url)}: {exc}") from exc
+        raise DatabaseUnavailableError(f"cannot connect to {redact_url(url)}: {exc}") from exc
     return PostgresDatabase(pool, url)

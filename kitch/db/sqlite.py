@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -56,6 +56,12 @@ class _Statements(Transaction):
         try:
             async with self.conn.execute(sql, params) as cursor:
                 return cursor.lastrowid or 0, cursor.rowcount
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        try:
+            await self.conn.executemany(sql, rows)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 
