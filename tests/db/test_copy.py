@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kitch.chat.room import Message
 from kitch.db import Database, chat, discovery, follows, open_database
-from kitch.db.copy import columns, tables
+from kitch.db.copy import columns, copy_database, tables
 from kitch.db.queries import get_channel, start_broadcast, update_channel
 from kitch.db.users import create_user, delete_user, set_avatar
 from kitch.db.vocabulary import search_terms
@@ -95,6 +95,14 @@ async def test_copy_sqlite_to_postgresql(tmp_path: Path, postgres: PostgresClust
     target = await open_database(target_url)
     try:
         assert await _rows(target) == before
+        # and back: PostgreSQL to a new SQLite file gives the same rows
+        back = await open_database(f"sqlite:///{tmp_path / 'back.db'}")
+        try:
+            await copy_database(target, back)
+            assert await _rows(back) == before
+            assert [c.name for c in await discovery.search_channels(back, ["blitz"])] == ["ann"]
+        finally:
+            await back.close()
         # the search index was built on the way; the categories are the source's
         found = await discovery.search_channels(target, search_terms("pokemon blitz"))
         assert [c.name for c in found] == ["ann"]

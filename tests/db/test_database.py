@@ -24,7 +24,7 @@ from kitch.db import (
     split_statements,
 )
 from kitch.db.postgres import numbered, portable_ddl
-from tests.support.postgres import NewDatabaseURL
+from tests.support.postgres import NewDatabaseURL, PostgresCluster
 
 
 async def tables(db: Database) -> set[str]:
@@ -370,4 +370,36 @@ async def test_a_portable_migration_runs_on_both(
         row = await db.fetchone("SELECT seen_at, epoch FROM nodes WHERE id = 'a'")
         assert row is not None and (row[0], row[1]) == (1764560000.125, 2**40)
     finally:
+        await db.close()
+
+
+async def test_a_cancelled_wait_for_the_write_lock_leaves_postgresql_usable(
+    postgres: PostgresCluster,
+) -> None:
+    """PostgreSQL's write transactions wait for each other (one advisory lock); a task cancelled
+    while it waits gives its connection back clean, and nothing of it is written."""
+    import asyncpg
+
+    from kitch.db.postgres import WRITE_LOCK
+    from kitch.db.users import create_user
+
+    url = postgres.url(await postgres.create_database())
+    db = await open_database(url)
+    holder = await asyncpg.connect(url)  # another node in the middle of a write transaction
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+        task = asyncio.create_task(create_user(db, "cancelled", "c@example.com", "x"))
+        await asyncio.sleep(0.3)
+        assert not task.done()  # it waits for the other writer
+        task.cancel()
+        await holder.execute("COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for i in range(12):  # more than the pool holds: no connection was lost
+            await asyncio.wait_for(create_user(db, f"after{i}", f"a{i}@example.com", "x"), 20)
+        rows = await db.fetchall("SELECT username FROM users ORDER BY id")
+        assert [r[0] for r in rows] == [f"after{i}" for i in range(12)]
+    finally:
+        await holder.close()
         await db.close()
