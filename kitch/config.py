@@ -239,7 +239,9 @@ class Settings:
     @property
     def database_url(self) -> str:
         """The database to open: ``database``, else the SQLite file DATA_DIR/kitch.db."""
-        return self.database or "sqlite:///" + str(self.data_dir / "kitch.db")
+        from kitch.db import default_url
+
+        return self.database or default_url(self.data_dir)
 
     @property
     def recordings_root(self) -> Path:

@@ -403,3 +403,16 @@ async def test_a_cancelled_wait_for_the_write_lock_leaves_postgresql_usable(
     finally:
         await holder.close()
         await db.close()
+
+
+def test_the_database_setting(tmp_path: Path) -> None:
+    from kitch.config import ConfigError, Settings
+
+    assert Settings(data_dir=tmp_path).database_url == f"sqlite:///{tmp_path / 'kitch.db'}"
+    assert parse_url(Settings(data_dir=tmp_path).database_url) == (
+        "sqlite",
+        str(tmp_path / "kitch.db"),
+    )
+    assert Settings(database="postgresql://h/kitch").database_url == "postgresql://h/kitch"
+    with pytest.raises(ConfigError, match="database"):
+        Settings(database="kitch.db")
