@@ -164,6 +164,19 @@ async def test_search_order_live_then_relevance_then_viewers(db: Database) -> No
     assert (await _names(db, "run"))[:2] == ["delta", "charlie"]
 
 
+async def test_a_hit_counts_by_its_column(db: Database) -> None:
+    """The column weights rank alike on both engines: name, then tags, then title, then
+    description (other channels make the word rare, as it is in a real index)."""
+    for i in range(6):
+        await _user(db, f"filler{i}")
+    await _user(db, "quasar")
+    await update_channel(db, await _user(db, "bee"), {"tags": ["Quasar"]})
+    await update_channel(db, await _user(db, "cee"), {"title": "quasar"})
+    await update_channel(db, await _user(db, "dee"), {"description": "quasar"})
+    assert await _names(db, "quasar") == ["quasar", "bee", "cee", "dee"]
+    assert await _names(db, "quas") == ["quasar", "bee", "cee", "dee"]
+
+
 HOSTILE = [
     '"',
     '"unbalanced',
