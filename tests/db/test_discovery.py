@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
 from kitch.db import Database, migrations, open_database
 from kitch.db import discovery as disc
+from kitch.db.copy import columns as table_columns
 from kitch.db.queries import get_channel, list_channels, start_broadcast, update_channel
 from kitch.db.users import create_user, delete_user, update_profile
 from kitch.db.vocabulary import match_expression, search_terms, tsquery_expression
+from tests.support.postgres import NewDatabaseURL
 
 SEEDED = {
     "just-chatting": "Just Chatting",
@@ -47,9 +48,11 @@ async def test_seeded_categories(db: Database) -> None:
     assert len({c.hue for c in categories}) == len(categories)  # each its own colour
 
 
-async def test_migration_carries_old_categories_and_tags_over(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    old = await open_database(path, _migrations=migrations()[:5])
+async def test_migration_carries_old_categories_and_tags_over(
+    new_database_url: NewDatabaseURL, engine: str
+) -> None:
+    path = await new_database_url(empty=True)
+    old = await open_database(path, _migrations=migrations(engine)[:5])
     texts = ["music", " MUSIC ", "Games", "Pokémon", "Art!", "C++ & Rust", "", "日本語"]
     for i, text in enumerate(texts):
         user, _ = await create_user(old, f"old{i}", f"old{i}@example.com", "x")
@@ -74,7 +77,7 @@ async def test_migration_carries_old_categories_and_tags_over(tmp_path: Path) ->
         for i in (3, 4, 7):  # no valid slug from the text: category-ID
             assert got[i][0] == texts[i] and (got[i][1] or "").startswith("category-")
         assert got[6] == ("", None)
-        columns = [row[1] for row in await db.fetchall("PRAGMA table_info(channels)")]
+        columns = await table_columns(db, "channels")
         assert "category" not in columns and "category_id" in columns
         # tags stay as written; their keys are there for browsing, and the index has them
         rpg = await list_channels(db, tag="rpg", limit=100)

@@ -54,16 +54,35 @@ INSERT INTO categories (slug, name, hue, created_at, updated_at)
     ('tabletop-and-board-games', 'Tabletop & Board Games', 140)
     ) AS seed (slug, name, hue);
 
--- The old free-text categories (as on SQLite; a database made by this version has none): a
--- text that names a seeded category (ignoring case) takes it; any other non-empty text becomes
--- a category of its own, with the slug "category-ID".
+-- The old free-text categories: a text that names a seeded category (ignoring case) takes it;
+-- any other non-empty text becomes a category of its own (so no streamer loses theirs; an
+-- admin may rename or delete it later). Its slug is made from the text where that gives a
+-- valid, unused slug, else it is "category-ID" (as on SQLite).
 INSERT INTO categories (slug, name, hue, created_at, updated_at)
     SELECT 'legacy-' || min(id), trim(min(category)), (min(id) * 137) % 360,
         extract(epoch FROM now()), extract(epoch FROM now())
     FROM channels WHERE trim(category) <> '' GROUP BY lower(trim(category))
     ON CONFLICT DO NOTHING;
 
-UPDATE categories SET slug = 'category-' || id WHERE slug LIKE 'legacy-%';
+DO $$
+DECLARE
+    legacy RECORD;
+    made TEXT;
+BEGIN
+    FOR legacy IN SELECT id, name FROM categories WHERE slug LIKE 'legacy-%' ORDER BY id LOOP
+        made := trim(BOTH '-' FROM
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+                lower(legacy.name COLLATE "default"), '&', ' and '), '+', ' plus '), '''', ''), ' ', '-'), '.', '-'),
+                '_', '-'), '/', '-'), ':', '-'), '--', '-'), '--', '-'));
+        IF made ~ '^[a-z0-9-]{1,50}$' AND made !~ '--'
+                AND NOT EXISTS (SELECT 1 FROM categories WHERE slug = made) THEN
+            UPDATE categories SET slug = made WHERE id = legacy.id;
+        ELSE
+            UPDATE categories SET slug = 'category-' || legacy.id WHERE id = legacy.id;
+        END IF;
+    END LOOP;
+END
+$$;
 
 ALTER TABLE channels ADD COLUMN category_id BIGINT REFERENCES categories(id) ON DELETE SET NULL;
 
