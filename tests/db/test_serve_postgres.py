@@ -1,5 +1,6 @@
 """A real ``kitch serve --database postgresql://...``: the HTTP API and the chat socket work
-against PostgreSQL (register, log in, profile and channel edits, follow, chat history, search),
+against PostgreSQL (register, log in, channel edits, follow, chat history, a real RTMP
+broadcast with its notification and analytics, search),
 the data outlives a restart, and nothing is written to an SQLite file."""
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import pytest
 from websockets.asyncio.client import connect
 
+from tests.support.media import Fixture, ffmpeg_cli_publish
 from tests.support.postgres import PostgresCluster
 from tests.support.server import KitchServer, serving
 
@@ -40,7 +43,10 @@ async def _chat(server: KitchServer, channel: str, token: str, texts: list[str])
     return ids
 
 
-async def test_serve_on_postgresql(tmp_path: Path, postgres: PostgresCluster) -> None:
+@pytest.mark.slow
+async def test_serve_on_postgresql(
+    tmp_path: Path, postgres: PostgresCluster, av_fixture: Fixture
+) -> None:
     url = postgres.url(await postgres.create_database(empty=True))
     with serving(tmp_path, "--database", url, "--ladder", "off") as server:
         star = server.create_account("star")
@@ -58,14 +64,28 @@ async def test_serve_on_postgresql(tmp_path: Path, postgres: PostgresCluster) ->
         assert [c["name"] for c in following["channels"]] == ["star"]
         assert server.channel("star")["follower_count"] == 1
 
-        ids = await _chat(server, "star", fan.access_token, ["first", "second ? 'quoted'"])
-        assert ids == sorted(ids) and ids[0] > 2**32  # millisecond ids need 64-bit columns
+        # a real broadcast: go-live, the follower's notification, chat, the end, its figures
+        with ffmpeg_cli_publish(server.rtmp_url(star.stream_key), av_fixture, loops=1) as publisher:
+            server.wait_for(lambda: server.channel("star")["live"], 20, "the channel live")
+            server.wait_for(
+                lambda: (
+                    server.get("/api/v1/me/notifications", token=fan.access_token)["unread"] == 1
+                ),
+                10,
+                "the follower's notification",
+            )
+            ids = await _chat(server, "star", fan.access_token, ["first", "second ? 'quoted'"])
+            assert ids == sorted(ids) and ids[0] > 2**32  # millisecond ids need 64-bit columns
+            assert publisher.wait(30) == 0
+        server.wait_for(lambda: not server.channel("star")["live"], 15, "the channel offline")
 
         def stored() -> bool:
             page = server.get("/api/v1/channels/star/chat?limit=10")
             return [m["text"] for m in page["messages"]] == ["first", "second ? 'quoted'"]
 
         server.wait_for(stored, 10, "the chat messages in the history")
+        broadcasts = server.get("/api/v1/me/analytics", token=star.access_token)["broadcasts"]
+        assert len(broadcasts) == 1 and broadcasts[0]["chat_messages"] == 2
 
         found = server.get("/api/v1/search?q=synthw")
         assert [c["name"] for c in found["channels"]] == ["star"]
