@@ -14,6 +14,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import kitch
@@ -237,7 +238,7 @@ async def _category(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:
-    from kitch.db import DatabaseURLError, open_database, redact_url, schema_version
+    from kitch.db import DatabaseURLError, open_database, parse_url, redact_url, schema_version
     from kitch.db.copy import CopyError, copy_database
 
     try:
@@ -249,6 +250,10 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
                 await db.close()
             print(f"{db.url}: schema version {version}")
             return 0
+        dialect, where = parse_url(args.source)
+        if dialect == "sqlite" and not Path(where).is_file():
+            print(f"kitch: no SQLite database at {where}", file=sys.stderr)
+            return 1
         source = await open_database(args.source)
         try:
             target = await open_database(args.target)

@@ -152,3 +152,8 @@ async def test_migrate_command(postgres: PostgresCluster, tmp_path: Path) -> Non
     assert not (tmp_path / "kitch.db").exists()
     bad = kitch_cli("db", "migrate", "--database", "mysql://h/db")
     assert bad.returncode == 2 and "database" in bad.stderr
+    typo = kitch_cli("db", "copy", "--from", f"sqlite:///{tmp_path}/nope.db", "--to", url)
+    assert typo.returncode == 1 and "no SQLite database" in typo.stderr
+    assert not (tmp_path / "nope.db").exists()
+    down = kitch_cli("db", "migrate", "--database", "postgresql://kitch:pw@127.0.0.1:1/none")
+    assert down.returncode == 1 and "cannot connect" in down.stderr and "pw" not in down.stderr
