@@ -105,4 +105,5 @@ async def test_serve_on_postgresql(
         assert [c["name"] for c in following["channels"]] == ["star"]
         history = server.get("/api/v1/channels/star/chat")
         assert [m["id"] for m in history["messages"]] == ids
+        assert f"database {url}" in server.log()
     assert not (tmp_path / "data" / "kitch.db").exists()
