@@ -10,8 +10,8 @@ read-then-write steps inside one (a new user's id, a category count) see no othe
 
 Shared migrations are portable SQL; :func:`portable_ddl` maps their column types (``INTEGER``
 to ``BIGINT``, ``REAL`` to ``DOUBLE PRECISION``, ``BLOB`` to ``BYTEA``, an ``INTEGER PRIMARY
-KEY`` id to an identity column). ``COLLATE NOCASE`` is a case-insensitive ICU collation the
-bootstrap creates.
+KEY`` id to an identity column) and drops SQLite's table options (``WITHOUT ROWID``,
+``STRICT``). ``COLLATE NOCASE`` is a case-insensitive ICU collation the bootstrap creates.
 """
 
 from __future__ import annotations
@@ -95,6 +95,11 @@ _TYPES = [
     (re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
     (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
     (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
+    # SQLite's table options: PostgreSQL stores every table one way and types strictly.
+    (
+        re.compile(r"\)\s*(?:WITHOUT\s+ROWID|STRICT)(?:\s*,\s*(?:WITHOUT\s+ROWID|STRICT))?", re.I),
+        ")",
+    ),
 ]
 
 
