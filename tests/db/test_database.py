@@ -418,3 +418,32 @@ def test_the_database_setting(tmp_path: Path) -> None:
     assert Settings(database="postgresql://h/kitch").database_url == "postgresql://h/kitch"
     with pytest.raises(ConfigError, match="database"):
         Settings(database="kitch.db")
+
+
+async def test_the_owner_of_a_postgresql_database_needs_no_superuser(
+    postgres: PostgresCluster,
+) -> None:
+    """What docs/DATABASE.md asks of the Kitch role: owning its database is enough (the nocase
+    collation, the unaccent extension, the triggers)."""
+    import asyncpg
+
+    from kitch.db.users import create_user
+
+    admin = await asyncpg.connect(postgres.url("postgres"))
+    try:
+        await admin.execute("CREATE ROLE plain_owner LOGIN NOSUPERUSER")
+        await admin.execute(
+            "CREATE DATABASE owned_by_plain OWNER plain_owner TEMPLATE template0 ENCODING 'UTF8'"
+        )
+    finally:
+        await admin.close()
+    db = await open_database(f"postgresql://plain_owner@127.0.0.1:{postgres.port}/owned_by_plain")
+    try:
+        row = await db.fetchone("SELECT usesuper FROM pg_user WHERE usename = current_user")
+        assert row is not None and row[0] is False
+        await create_user(db, "plain", "plain@example.com", "x")
+        from kitch.db.discovery import search_channels
+
+        assert [c.name for c in await search_channels(db, ["plain"])] == ["plain"]
+    finally:
+        await db.close()
