@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 TEST_APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base \
                      gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium openssl \
                      nginx libnginx-mod-rtmp wrk
+# The database tests run on PostgreSQL too: the suite starts its own server from these
+# programs (initdb, pg_ctl; not on PATH in Debian's package).
+TEST_APT_PACKAGES += postgresql
 TEST_COMMANDS := ffmpeg gst-launch-1.0 chromium openssl nginx wrk
 PYTEST_ARGS ?=
 
@@ -28,6 +31,7 @@ native: $(VENV)/.installed
 test-deps:
 	@missing=; for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
 	[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing=1; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && \

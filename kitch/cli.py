@@ -1,5 +1,5 @@
 """The ``kitch`` command: ``serve``, ``user create``, ``key show``, ``key rotate``, ``category
-list|add|edit|remove``, ``--version``.
+list|add|edit|remove``, ``db migrate``, ``db copy --from URL --to URL``, ``--version``.
 
 Every setting is a ``serve`` flag (generated from :class:`kitch.config.Settings`); the account
 commands take ``--data-dir`` and otherwise read the same environment and ``.env``. They work
@@ -14,6 +14,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import kitch
@@ -39,14 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--email", required=True)
     create.add_argument("--admin", action="store_true", help="make the account an administrator")
-    add_arguments(create, only=["data_dir", "bcrypt_cost"])
+    add_arguments(create, only=["data_dir", "database", "bcrypt_cost"])
 
     key = commands.add_parser("key", help="show or rotate a user's stream key")
     key_commands = key.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (("show", "print the stream key"), ("rotate", "replace the stream key")):
         sub = key_commands.add_parser(action, help=text)
         sub.add_argument("name")
-        add_arguments(sub, only=["data_dir", "public_url", "rtmp"])
+        add_arguments(sub, only=["data_dir", "database", "public_url", "rtmp"])
 
     category = commands.add_parser("category", help="list or change the categories")
     category_commands = category.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -65,7 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     remove.add_argument("slug", metavar="SLUG")
     for sub in (listing, add, edit, remove):
-        add_arguments(sub, only=["data_dir"])
+        add_arguments(sub, only=["data_dir", "database"])
+
+    database = commands.add_parser("db", help="migrate the database, or copy it to another")
+    db_commands = database.add_subparsers(dest="action", required=True, metavar="ACTION")
+    migrate = db_commands.add_parser(
+        "migrate", help="apply the pending migrations to the configured database and exit"
+    )
+    add_arguments(migrate, only=["data_dir", "database"])
+    copy = db_commands.add_parser(
+        "copy",
+        help="copy every row of one database into another, empty one (e.g. SQLite to "
+        "PostgreSQL); both are migrated first",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="URL")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL")
     return parser
 
 
@@ -103,7 +118,7 @@ async def _user_create(settings: Settings, name: str, email: str, admin: bool) -
         print(f"kitch: {problem}", file=sys.stderr)
         return 2
     password_hash = await hash_password(password, settings.bcrypt_cost)
-    db = await open_database(settings.data_dir / "kitch.db")
+    db = await open_database(settings.database_url)
     try:
         user, key = await create_user(db, username, address, password_hash, is_admin=admin)
     except Conflict as exc:
@@ -134,7 +149,7 @@ async def _key(settings: Settings, name: str, rotate: bool) -> int:
     from kitch.db import open_database
     from kitch.db.users import get_stream_key, get_user_by_name, rotate_stream_key
 
-    db = await open_database(settings.data_dir / "kitch.db")
+    db = await open_database(settings.database_url)
     try:
         user = await get_user_by_name(db, name)
         if user is None:
@@ -186,7 +201,7 @@ async def _category(settings: Settings, args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"kitch: {problem}", file=sys.stderr)
             return 2
-    db = await open_database(settings.data_dir / "kitch.db")
+    db = await open_database(settings.database_url)
     try:
         if args.action == "list":
             for found in await discovery.list_categories(db):
@@ -222,6 +237,42 @@ async def _category(settings: Settings, args: argparse.Namespace) -> int:
         await db.close()
 
 
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from kitch.db import DatabaseURLError, open_database, parse_url, redact_url, schema_version
+    from kitch.db.copy import CopyError, copy_database
+
+    try:
+        if args.action == "migrate":
+            db = await open_database(settings.database_url)
+            try:
+                version = await schema_version(db)
+            finally:
+                await db.close()
+            print(f"{db.url}: schema version {version}")
+            return 0
+        dialect, where = parse_url(args.source)
+        if dialect == "sqlite" and not Path(where).is_file():
+            print(f"kitch: no SQLite database at {where}", file=sys.stderr)
+            return 1
+        source = await open_database(args.source)
+        try:
+            target = await open_database(args.target)
+            try:
+                copied = await copy_database(source, target)
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+    except (DatabaseURLError, CopyError, ConnectionError) as exc:
+        print(f"kitch: {exc}", file=sys.stderr)
+        return 1
+    total = sum(copied.values())
+    print(f"copied {total} rows in {len(copied)} tables to {redact_url(args.target)}")
+    for table, count in copied.items():
+        print(f"  {table}: {count}")
+    return 0
+
+
 def serve(settings: Settings) -> int:
     """Run the full server (RTMP ingest, HLS, web app, API)."""
     from kitch.server.main import run
@@ -238,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kitch: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_format, settings.log_level)
-    from kitch.db import SchemaTooNewError
+    from kitch.db import DatabaseUnavailableError, SchemaTooNewError
 
     try:
         if args.command == "serve":
@@ -248,11 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = _user_create(settings, args.name, args.email, args.admin)
         elif args.command == "category":
             run = _category(settings, args)
+        elif args.command == "db":
+            run = _db(settings, args)
         else:
             run = _key(settings, args.name, args.action == "rotate")
         code: int = asyncio.run(run)
         return code
-    except SchemaTooNewError as exc:
+    except (SchemaTooNewError, DatabaseUnavailableError) as exc:
         print(f"kitch: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

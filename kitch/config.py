@@ -66,6 +66,11 @@ class Settings:
     """Everything Kitch can be configured with. Defaults are safe for a local try-out."""
 
     data_dir: Path = _opt(Path("kitch-data"), "Directory for the SQLite database and the secret.")
+    database: str | None = _opt(
+        None,
+        "Database URL: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME (see "
+        "docs/DATABASE.md); unset: sqlite:///DATA_DIR/kitch.db.",
+    )
     http: str = _opt("127.0.0.1:8000", "HTTP listen address HOST:PORT (web app, API, HLS).")
     rtmp: str = _opt("127.0.0.1:1935", "RTMP ingest listen address HOST:PORT.")
     rtmps: str | None = _opt(None, "RTMPS (TLS) ingest listen address HOST:PORT; off when unset.")
@@ -232,12 +237,26 @@ class Settings:
     )
 
     @property
+    def database_url(self) -> str:
+        """The database to open: ``database``, else the SQLite file DATA_DIR/kitch.db."""
+        from kitch.db import default_url
+
+        return self.database or default_url(self.data_dir)
+
+    @property
     def recordings_root(self) -> Path:
         """Where recordings are written (``recordings_dir``, else DATA_DIR/recordings)."""
         return self.recordings_dir or self.data_dir / "recordings"
 
     def __post_init__(self) -> None:
         parse_ladder(self.ladder)
+        if self.database is not None:
+            from kitch.db import DatabaseURLError, parse_url
+
+            try:
+                parse_url(self.database)
+            except DatabaseURLError as exc:
+                raise ConfigError(f"database: {exc}") from None
         parse_hostport(self.http, name="http")
         parse_hostport(self.rtmp, name="rtmp")
         if self.metrics_listen is not None:

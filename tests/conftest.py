@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.media import Fixture, make_fixture
 
+pytest_plugins = ["tests.support.postgres"]
+
 
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -20,7 +20,8 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 #: libraries, the database driver and metrics.
 IO_MODULES = {
     "asyncio", "socket", "ssl", "selectors", "threading", "concurrent", "subprocess",
-    "starlette", "uvicorn", "httptools", "av", "aiosqlite", "sqlite3", "prometheus_client",
+    "starlette", "uvicorn", "httptools", "av", "aiosqlite", "asyncpg", "sqlite3",
+    "prometheus_client",
 }  # fmt: skip
 #: The sans-IO core and the Kitch modules each part of it may import.
 SANS_IO = {

@@ -186,7 +186,7 @@ def create_app(
     events: Events | None = None,
     thumbnails: ThumbnailStore | None = None,
 ) -> Starlette:
-    """Build the app. Without ``db`` it opens ``settings.data_dir / "kitch.db"`` at start-up
+    """Build the app. Without ``db`` it opens ``settings.database_url`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
     owns it. With ``hls``, ``/hls`` is served from that registry (ahead of the router). With
     ``hosts``, requests whose Host the policy refuses get a 400 before any handler.
@@ -207,7 +207,7 @@ def create_app(
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         if own:
-            app.state.db = await open_database(settings.data_dir / "kitch.db")
+            app.state.db = await open_database(settings.database_url)
             closed = await close_stale_broadcasts(app.state.db)
             if closed:
                 log.warning("closed %d broadcast session(s) left open by a crash", closed)

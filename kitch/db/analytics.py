@@ -41,12 +41,32 @@ class BroadcastStats:
         return max(0.0, (self.ended_at if self.ended_at is not None else now) - self.started_at)
 
 
+#: The viewer figures out of the metadata JSON, per dialect: peak, average, samples.
+_VIEWERS = {
+    "sqlite": (
+        "coalesce(json_extract(b.metadata, '$.viewers.peak'), 0) AS peak, "
+        "(SELECT avg(json_extract(v.value, '$[1]')) "
+        "FROM json_each(b.metadata, '$.viewers.series') v) AS average, "
+        "coalesce(json_array_length(b.metadata, '$.viewers.series'), 0) AS samples, "
+    ),
+    "postgresql": (
+        "coalesce((CAST(b.metadata AS jsonb) #>> '{viewers,peak}')::numeric, 0) AS peak, "
+        "(SELECT avg((v ->> 1)::numeric) FROM jsonb_array_elements(CASE WHEN "
+        "jsonb_typeof(CAST(b.metadata AS jsonb) #> '{viewers,series}') = 'array' "
+        "THEN CAST(b.metadata AS jsonb) #> '{viewers,series}' ELSE '[]' END) v) AS average, "
+        "coalesce(CASE WHEN jsonb_typeof(CAST(b.metadata AS jsonb) #> '{viewers,series}') = "
+        "'array' THEN jsonb_array_length(CAST(b.metadata AS jsonb) #> '{viewers,series}') END, 0)"
+        " AS samples, "
+    ),
+}
+#: The viewer samples (a JSON text) of one broadcast, per dialect.
+_SERIES = {
+    "sqlite": "json_extract(metadata, '$.viewers.series')",
+    "postgresql": "CAST(metadata AS jsonb) #>> '{viewers,series}'",
+}
+
 _SELECT = (
-    "SELECT b.id, b.title, b.started_at, b.ended_at, b.end_reason, "
-    "coalesce(json_extract(b.metadata, '$.viewers.peak'), 0) AS peak, "
-    "(SELECT avg(json_extract(v.value, '$[1]')) FROM json_each(b.metadata, '$.viewers.series') v)"
-    " AS average, "
-    "coalesce(json_array_length(b.metadata, '$.viewers.series'), 0) AS samples, "
+    "SELECT b.id, b.title, b.started_at, b.ended_at, b.end_reason, {viewers}"
     "(SELECT count(*) FROM chat_messages m WHERE m.channel_id = b.channel_id "
     "AND m.created_at >= b.started_at AND m.created_at < coalesce(b.ended_at, ?)) AS chat, "
     "(SELECT count(*) FROM follows f WHERE f.channel_id = b.channel_id "
@@ -54,6 +74,10 @@ _SELECT = (
     "s.id AS schedule_id, s.title AS schedule_title "
     "FROM broadcast_sessions b LEFT JOIN scheduled_streams s ON s.broadcast_id = b.id "
 )
+
+
+def _select(db: Database) -> str:
+    return _SELECT.format(viewers=_VIEWERS[db.dialect])
 
 
 def _stats(row: Row) -> BroadcastStats:
@@ -79,7 +103,7 @@ async def broadcasts(
 ) -> list[BroadcastStats]:
     """The channel's last ``limit`` broadcasts, newest first."""
     rows = await db.fetchall(
-        _SELECT + "WHERE b.channel_id = ? ORDER BY b.id DESC LIMIT ?",
+        _select(db) + "WHERE b.channel_id = ? ORDER BY b.id DESC LIMIT ?",
         (now, now, channel_id, limit),
     )
     return [_stats(row) for row in rows]
@@ -91,12 +115,12 @@ async def broadcast(
     """One broadcast of the channel and its viewer samples ``[(unix time, viewers), ...]``;
     None when the channel has no such broadcast."""
     row = await db.fetchone(
-        _SELECT + "WHERE b.channel_id = ? AND b.id = ?", (now, now, channel_id, broadcast_id)
+        _select(db) + "WHERE b.channel_id = ? AND b.id = ?", (now, now, channel_id, broadcast_id)
     )
     if row is None:
         return None
     found = await db.fetchone(
-        "SELECT json_extract(metadata, '$.viewers.series') FROM broadcast_sessions WHERE id = ?",
+        f"SELECT {_SERIES[db.dialect]} FROM broadcast_sessions WHERE id = ?",
         (broadcast_id,),
     )
     series: list[tuple[float, int]] = []

@@ -136,8 +136,8 @@ async def _apply(tx: Transaction, action: Action) -> None:
     if kind == "message":
         m = data["message"]
         await tx.execute(
-            "INSERT OR IGNORE INTO chat_messages (id, channel_id, user_id, username, text, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chat_messages (id, channel_id, user_id, username, text, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (m.id, cid, m.user_id, m.name, m.text, m.ts),
         )
     elif kind == "delete":
@@ -166,8 +166,8 @@ async def _apply(tx: Transaction, action: Action) -> None:
         )
     elif kind == "mod":
         await tx.execute(
-            "INSERT OR IGNORE INTO chat_moderators (channel_id, user_id, added_by, created_at) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO chat_moderators (channel_id, user_id, added_by, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (cid, data["user_id"], data["by"], data["ts"]),
         )
     elif kind == "unmod":

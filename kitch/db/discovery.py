@@ -2,7 +2,10 @@
 
 The text rules (what a tag, a category name, a slug or a search word may be) are in
 :mod:`kitch.db.vocabulary`; the tables, the seeded categories and the triggers that keep the
-FTS5 indexes (``channel_search``, ``category_search``) in sync are in migration 0006.
+search indexes (``channel_search``, ``category_search``) in sync are in migration 0006: FTS5
+tables on SQLite, tsvector columns with GIN indexes on PostgreSQL. Both rank the same way: every
+term must match a word whole or as its start, a whole-word hit counts more than a prefix-only
+one, and a hit counts by its column (:data:`CHANNEL_WEIGHTS`).
 
 ``viewers`` arguments map a live channel's name to its viewer count (the HTTP side counts them
 in memory): search and lists order live channels by it.
@@ -11,21 +14,21 @@ in memory): search and lists order live channels by it.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kitch.db import Database, Row
-from kitch.db.queries import _CHANNEL_SELECT, WATCHING, ChannelInfo, _channel
-from kitch.db.vocabulary import match_expression, name_key
+from kitch.db import Database, IntegrityError, Row
+from kitch.db.queries import _CHANNEL_SELECT, ChannelInfo, _channel, watching
+from kitch.db.vocabulary import match_expression, name_key, tsquery_expression
 
 #: Most categories the list may hold (the directory shows them all on one page).
 MAX_CATEGORIES = 500
 #: Column weights of ``channel_search`` for bm25 (name, display_name, title, description, tags,
 #: category): a hit in the channel's name counts most, one in the description least.
 CHANNEL_WEIGHTS = (10.0, 8.0, 3.0, 1.0, 4.0, 4.0)
+_COLUMNS = ("name", "display_name", "title", "description", "tags", "category")
 
 
 class CategoryConflict(Exception):
@@ -122,7 +125,7 @@ async def create_category(
                 "VALUES (?, ?, ?, ?, ?)",
                 (slug, name, hue, at, at),
             )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise CategoryConflict("slug" if "slug" in str(exc) else "name") from None
     created = await get_category(db, slug)
     assert created is not None
@@ -144,7 +147,7 @@ async def update_category(db: Database, category_id: int, changes: dict[str, Any
                 f"UPDATE categories SET {assignments} WHERE id = ?",
                 [*values.values(), category_id],
             )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise CategoryConflict("slug" if "slug" in str(exc) else "name") from None
 
 
@@ -205,18 +208,41 @@ async def search_channels(
     No terms, no channels."""
     if not terms:
         return []
-    weights = ", ".join(str(w) for w in CHANNEL_WEIGHTS)
+    if db.dialect == "postgresql":
+        # ts_rank per column, weighted like bm25's columns, plus the same for whole-word hits
+        # alone (x), as FTS5 scores a whole word on both sides of its OR; negated so that lower
+        # is better there too.
+        score = " + ".join(
+            f"{w} * (ts_rank(s.{column}, q) + ts_rank(s.{column}, x))"
+            for column, w in zip(_COLUMNS, CHANNEL_WEIGHTS, strict=True)
+        )
+        hits = (
+            f"SELECT s.channel_id AS hit, c.live AS live, -({score}) AS score, "
+            f"{watching(db)} AS watching, u.username AS name FROM channel_search s "
+            "JOIN channels c ON c.id = s.channel_id JOIN users u ON u.id = c.user_id "
+            "CROSS JOIN to_tsquery('kitch_search', ?) AS q "
+            "CROSS JOIN to_tsquery('kitch_search', ?) AS x WHERE s.document @@ q "
+        )
+        expressions = [tsquery_expression(terms), tsquery_expression(terms, whole=True)]
+    else:
+        weights = ", ".join(str(w) for w in CHANNEL_WEIGHTS)
+        hits = (
+            "SELECT s.rowid AS hit, c.live AS live, "
+            f"bm25(channel_search, {weights}) AS score, {watching(db)} AS watching, "
+            "u.username AS name FROM channel_search s JOIN channels c ON c.id = s.rowid "
+            "JOIN users u ON u.id = c.user_id WHERE channel_search MATCH ? "
+        )
+        expressions = [match_expression(terms)]
     # The page is ranked and cut on the cheap columns first; only its rows get the full select
     # (stream, follower count, avatar), so a word that matches most channels stays cheap.
     rows = await db.fetchall(
-        _CHANNEL_SELECT + "JOIN (SELECT s.rowid AS hit, c.live AS live, "
-        f"bm25(channel_search, {weights}) AS score, {WATCHING} AS watching, "
-        "u.username AS name FROM channel_search s JOIN channels c ON c.id = s.rowid "
-        "JOIN users u ON u.id = c.user_id WHERE channel_search MATCH ? "
+        _CHANNEL_SELECT
+        + "JOIN ("
+        + hits
         + ("AND c.live = 1 " if live_only else "")
         + "ORDER BY live DESC, score, watching DESC, name LIMIT ? OFFSET ?) m ON m.hit = c.id "
         "ORDER BY m.live DESC, m.score, m.watching DESC, m.name",
-        (json.dumps(dict(viewers or {})), match_expression(terms), limit, offset),
+        (json.dumps(dict(viewers or {})), *expressions, limit, offset),
     )
     return [_channel(row) for row in rows]
 
@@ -226,11 +252,22 @@ async def search_categories(db: Database, terms: list[str], *, limit: int = 8) -
     first."""
     if not terms:
         return []
+    if db.dialect == "postgresql":
+        hits = (
+            "SELECT s.category_id AS hit, -(ts_rank(s.name, q) + ts_rank(s.name, x)) AS score "
+            "FROM category_search s CROSS JOIN to_tsquery('kitch_search', ?) AS q "
+            "CROSS JOIN to_tsquery('kitch_search', ?) AS x WHERE s.name @@ q"
+        )
+        expressions = [tsquery_expression(terms), tsquery_expression(terms, whole=True)]
+    else:
+        hits = (
+            "SELECT rowid AS hit, bm25(category_search) AS score FROM category_search "
+            "WHERE category_search MATCH ?"
+        )
+        expressions = [match_expression(terms)]
     rows = await db.fetchall(
-        _CATEGORY_SELECT
-        + "JOIN (SELECT rowid AS hit, bm25(category_search) AS score FROM category_search "
-        "WHERE category_search MATCH ?) m ON m.hit = k.id "
+        _CATEGORY_SELECT + f"JOIN ({hits}) m ON m.hit = k.id "
         "ORDER BY m.score, k.name COLLATE NOCASE LIMIT ?",
-        (match_expression(terms), limit),
+        (*expressions, limit),
     )
     return [_category(row) for row in rows]

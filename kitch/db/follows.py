@@ -48,7 +48,8 @@ class Notification:
 async def follow(db: Database, user_id: int, channel_id: int, *, now: float | None = None) -> bool:
     """Follow the channel; True when the follow is new (a repeat keeps the first time)."""
     _, count = await db.execute(
-        "INSERT OR IGNORE INTO follows (follower_id, channel_id, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO follows (follower_id, channel_id, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
         (user_id, channel_id, time.time() if now is None else now),
     )
     return count > 0
@@ -107,9 +108,9 @@ async def notify_live(
     async with db.transaction() as tx:
         before = await tx.fetchone("SELECT coalesce(max(id), 0) FROM notifications")
         await tx.execute(
-            "INSERT OR IGNORE INTO notifications "
-            "(user_id, kind, channel_id, broadcast_id, data, created_at) "
-            "SELECT follower_id, ?, channel_id, ?, ?, ? FROM follows WHERE channel_id = ?",
+            "INSERT INTO notifications (user_id, kind, channel_id, broadcast_id, data, created_at) "
+            "SELECT follower_id, CAST(? AS TEXT), channel_id, CAST(? AS BIGINT), CAST(? AS TEXT), "
+            "CAST(? AS DOUBLE PRECISION) FROM follows WHERE channel_id = ? ON CONFLICT DO NOTHING",
             (LIVE, broadcast_id, json.dumps(data), at, channel_id),
         )
         rows = await tx.fetchall(
@@ -184,8 +185,10 @@ async def record_viewers(
     """Store the broadcast's viewer peak and its (unix time, viewers) samples in the
     session's metadata (``viewers``: ``{"peak", "series"}``)."""
     value = json.dumps({"peak": peak, "series": [[round(t, 1), n] for t, n in series]})
+    if db.dialect == "postgresql":
+        update = "jsonb_set(CAST(metadata AS jsonb), '{viewers}', CAST(? AS jsonb))::text"
+    else:
+        update = "json_set(metadata, '$.viewers', json(?))"
     await db.execute(
-        "UPDATE broadcast_sessions SET metadata = json_set(metadata, '$.viewers', json(?)) "
-        "WHERE id = ?",
-        (value, broadcast_id),
+        f"UPDATE broadcast_sessions SET metadata = {update} WHERE id = ?", (value, broadcast_id)
     )

@@ -122,9 +122,10 @@ async def start_broadcast(
         await tx.execute(
             "UPDATE channels SET live = 1, last_live_at = ? WHERE id = ?", (at, channel_id)
         )
-        broadcast_id, _ = await tx.execute(
+        broadcast_id = await tx.insert(
             "INSERT INTO broadcast_sessions (channel_id, started_at, title, metadata) "
-            "SELECT id, ?, title, ? FROM channels WHERE id = ?",
+            "SELECT id, CAST(? AS DOUBLE PRECISION), title, CAST(? AS TEXT) FROM channels "
+            "WHERE id = ?",
             (at, json.dumps(metadata, default=str), channel_id),
         )
     if not broadcast_id:
@@ -164,8 +165,8 @@ async def close_stale_broadcasts(db: Database) -> int:
     """Close sessions left open by a crash (ended at their last stats time); return how many."""
     async with db.transaction() as tx:
         _, count = await tx.execute(
-            "UPDATE broadcast_sessions SET ended_at = max(started_at, "
-            "coalesce(stats_updated_at, started_at)), end_reason = 'server_restart' "
+            "UPDATE broadcast_sessions SET ended_at = CASE WHEN stats_updated_at > started_at "
+            "THEN stats_updated_at ELSE started_at END, end_reason = 'server_restart' "
             "WHERE ended_at IS NULL"
         )
         await tx.execute("UPDATE channels SET live = 0 WHERE live = 1")
@@ -211,12 +212,14 @@ _CHANNEL_SELECT = (
 )
 
 
-#: A channel's live viewer count from a JSON object parameter (name -> count), looked up for
-#: live channels only (the object holds only those; a lookup scans it, so offline rows skip it).
-WATCHING = (
-    "CASE WHEN c.live THEN coalesce((SELECT value FROM json_each(?) WHERE key = u.username), 0) "
-    "ELSE 0 END"
-)
+def watching(db: Database) -> str:
+    """A channel's live viewer count from a JSON object parameter (name -> count), looked up
+    for live channels only (the object holds only those; offline rows skip the lookup)."""
+    if db.dialect == "postgresql":
+        lookup = "(CAST(? AS jsonb) ->> u.username)::bigint"
+    else:
+        lookup = "(SELECT value FROM json_each(?) WHERE key = u.username)"
+    return f"CASE WHEN c.live = 1 THEN coalesce({lookup}, 0) ELSE 0 END"
 
 
 def _channel(row: Row) -> ChannelInfo:
@@ -286,7 +289,7 @@ async def list_channels(
     # The page is ordered and cut on the cheap columns first; only its rows get the full select.
     order = "live DESC, watching DESC, last_live_at IS NULL, last_live_at DESC, name"
     rows = await db.fetchall(
-        _CHANNEL_SELECT + f"JOIN (SELECT c.id AS hit, c.live AS live, {WATCHING} AS watching, "
+        _CHANNEL_SELECT + f"JOIN (SELECT c.id AS hit, c.live AS live, {watching(db)} AS watching, "
         "c.last_live_at AS last_live_at, u.username AS name FROM channels c "
         "JOIN users u ON u.id = c.user_id "
         + ("WHERE " + " AND ".join(where) + " " if where else "")

@@ -83,12 +83,13 @@ async def create_recording(
 ) -> int:
     """A new row in state ``recording``, titled as the broadcast; returns its id."""
     at = time.time() if now is None else now
-    rid, _ = await db.execute(
+    return await db.insert(
         "INSERT INTO recordings (channel_id, broadcast_id, title, path, started_at, updated_at) "
-        "SELECT ?, ?, coalesce((SELECT title FROM broadcast_sessions WHERE id = ?), ''), ?, ?, ?",
+        "SELECT CAST(? AS BIGINT), CAST(? AS BIGINT), "
+        "coalesce((SELECT title FROM broadcast_sessions WHERE id = ?), ''), CAST(? AS TEXT), "
+        "CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION)",
         (channel_id, broadcast_id, broadcast_id, path, at, at),
     )
-    return rid
 
 
 async def update_recording(

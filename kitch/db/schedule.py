@@ -124,7 +124,7 @@ async def create(
         )
         if row is not None and row[0] >= max_upcoming:
             return None
-        schedule_id, _ = await tx.execute(
+        schedule_id = await tx.insert(
             "INSERT INTO scheduled_streams (channel_id, title, category, starts_at, timezone, "
             "duration, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -257,7 +257,10 @@ async def link_broadcast(
 
 _PENDING = "s.status = 'scheduled' AND s.broadcast_id IS NULL AND s.start_notified_at IS NULL "
 #: When a pending stream's next notification falls due (lead: the reminder's lead in seconds).
-_DUE_AT = "CASE WHEN s.reminded_at IS NULL AND ? > 0 THEN s.starts_at - ? ELSE s.starts_at END"
+_DUE_AT = (
+    "CASE WHEN s.reminded_at IS NULL AND CAST(? AS DOUBLE PRECISION) > 0 "
+    "THEN s.starts_at - CAST(? AS DOUBLE PRECISION) ELSE s.starts_at END"
+)
 
 
 async def due(db: Database, now: float, lead: float, *, limit: int = 100) -> list[DueStream]:
@@ -302,9 +305,9 @@ async def notify(
         before = await tx.fetchone("SELECT coalesce(max(id), 0) FROM notifications")
         data = {"title": row["title"], "category": row["category"], "starts_at": row["starts_at"]}
         await tx.execute(
-            "INSERT OR IGNORE INTO notifications "
-            "(user_id, kind, channel_id, schedule_id, data, created_at) "
-            "SELECT follower_id, ?, channel_id, ?, ?, ? FROM follows WHERE channel_id = ?",
+            "INSERT INTO notifications (user_id, kind, channel_id, schedule_id, data, created_at) "
+            "SELECT follower_id, CAST(? AS TEXT), channel_id, CAST(? AS BIGINT), CAST(? AS TEXT), "
+            "CAST(? AS DOUBLE PRECISION) FROM follows WHERE channel_id = ? ON CONFLICT DO NOTHING",
             (kind, schedule_id, json.dumps(data), now, row["channel_id"]),
         )
         rows = await tx.fetchall(

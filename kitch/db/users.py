@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
+import re
 import time
 from dataclasses import dataclass
 
-from kitch.db import Database, Row
+from kitch.db import Database, IntegrityError, Row
 from kitch.db.tokens import revoke_all_sessions
 from kitch.keys import generate_stream_key, hash_stream_key
 
@@ -53,8 +53,9 @@ _SELECT = (
 )
 
 
-def _conflict_field(exc: sqlite3.IntegrityError) -> str:
-    return "email" if "users.email" in str(exc) else "username"
+def _conflict_field(exc: IntegrityError) -> str:
+    # SQLite names the column (users.email), PostgreSQL the constraint (users_email_key)
+    return "email" if re.search(r"users[._]email", str(exc)) else "username"
 
 
 async def create_user(
@@ -76,10 +77,10 @@ async def create_user(
     key = generate_stream_key()
     try:
         async with db.transaction() as tx:
-            user_id, _ = await tx.execute(
+            user_id = await tx.insert(
                 "INSERT INTO users (id, username, email, password_hash, is_admin, created_at) "
-                "VALUES ((SELECT max((SELECT coalesce(max(id), 0) FROM users), "
-                "(SELECT id FROM user_id_floor)) + 1), ?, ?, ?, ?, ?)",
+                "VALUES ((SELECT coalesce(max(top), 0) + 1 FROM (SELECT max(id) AS top FROM users "
+                "UNION ALL SELECT id FROM user_id_floor) AS ids), ?, ?, ?, ?, ?)",
                 (username, email, password_hash, int(is_admin), created),
             )
             await tx.execute(
@@ -90,7 +91,7 @@ async def create_user(
                 "VALUES (?, ?, ?, ?)",
                 (user_id, hash_stream_key(key), key, created),
             )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict(_conflict_field(exc)) from None
     user = await get_user(db, user_id)
     assert user is not None
@@ -128,7 +129,7 @@ async def update_profile(db: Database, user_id: int, changes: dict[str, str]) ->
             f"UPDATE users SET {assignments} WHERE id = ?",
             [*(changes[name] for name in fields), user_id],
         )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict(_conflict_field(exc)) from None
 
 

@@ -159,3 +159,14 @@ def match_expression(terms: list[str]) -> str:
         quoted = '"' + term.replace('"', '""') + '"'
         parts.append(f"({quoted} OR {quoted}*)")
     return " AND ".join(parts)
+
+
+def tsquery_expression(terms: list[str], *, whole: bool = False) -> str:
+    """The same search for PostgreSQL's ``to_tsquery``: ``('spe' | 'spe':*) & ...``; with
+    ``whole``, any term as a whole word (``'spe' | ...``: the ranking's whole-word part). Each
+    term is a quoted value (quotes and backslashes escaped), so nothing in it is an operator."""
+    parts = []
+    for term in terms:
+        quoted = "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+        parts.append(quoted if whole else f"({quoted} | {quoted}:*)")
+    return (" | " if whole else " & ").join(parts)

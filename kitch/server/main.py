@@ -128,7 +128,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
 async def _serve(
     settings: Settings, listeners: list[Listener], ready: asyncio.Event | None
 ) -> None:
-    db = await open_database(settings.data_dir / "kitch.db")
+    db = await open_database(settings.database_url)
+    log.info("database %s", db.url)  # the password never shows
     try:
         closed = await close_stale_broadcasts(db)
         if closed:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -9,8 +8,9 @@ from kitch.db import Database, open_database
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A freshly migrated database file in the test's temporary directory."""
-    database = await open_database(tmp_path / "kitch.db")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A freshly migrated database: an SQLite file in the test's directory, or a new
+    PostgreSQL database (every test here runs on both)."""
+    database = await open_database(database_url)
     yield database
     await database.close()
