@@ -1,0 +1,289 @@
+"""This node in a cluster of Kitch nodes sharing one database (docs/CLUSTER.md, "Nodes").
+
+:class:`ClusterNode` is the asyncio side of :mod:`kitch.cluster.leases`: it resolves the node's
+id and URL from the settings, registers the node, closes what an earlier crash left open (but
+not what other running nodes hold), runs the heartbeat that renews the node's leases, takes and
+gives up channel leases for the ingest hub, and tells the HLS side which node to send a request
+for a channel held elsewhere to (:meth:`ClusterNode.locate`, cached briefly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from kitch.cluster import leases
+from kitch.config import Settings, parse_hostport, valid_node_id
+from kitch.db import Database
+
+log = logging.getLogger("kitch.cluster")
+
+__all__ = ["ClusterNode", "NodeIdInUseError", "node_id_from", "node_url_from"]
+
+#: Where the node id made once is kept, under the data dir.
+NODE_ID_FILE = "node-id"
+#: Seconds a channel -> holder lookup is reused by the HLS routing.
+LOCATE_TTL = 1.0
+#: Most channel names whose holder is remembered (a client may ask for any name).
+LOCATE_CACHE = 4096
+
+
+class NodeIdInUseError(RuntimeError):
+    """Another running process heartbeats under this node id."""
+
+
+def node_id_from(settings: Settings) -> str:
+    """``--node-id``, else the id kept in ``DATA_DIR/node-id``, made once from the host name
+    and a random suffix (blocking file I/O: call it in a thread)."""
+    if settings.node_id is not None:
+        return settings.node_id
+    path = settings.data_dir / NODE_ID_FILE
+    with contextlib.suppress(FileNotFoundError):
+        kept = path.read_text(encoding="utf-8").strip()
+        if valid_node_id(kept):
+            return kept
+    host = "".join(
+        c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in platform.node()
+    )
+    made = f"{host[:48] or 'node'}-{secrets.token_hex(4)}"
+    _write_once(path, made)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Create ``path`` with ``text`` unless it exists (two processes racing: the first wins)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
+def node_url_from(settings: Settings) -> str:
+    """``--node-url``, else ``--public-url``, else ``http://`` and the address of ``--http``
+    (the host name when it binds every address)."""
+    if settings.node_url is not None:
+        return settings.node_url.rstrip("/")
+    if settings.public_url is not None:
+        return settings.public_url.rstrip("/")
+    host, port = parse_hostport(settings.http)
+    if host in ("0.0.0.0", "::", ""):
+        host = platform.node()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _routable(channel: str) -> bool:
+    return 0 < len(channel) <= 64 and channel.isascii() and channel.replace("_", "").isalnum()
+
+
+class ClusterNode:
+    """This node: its id and URL, its heartbeat, the leases of the channels live here.
+
+    ``on_lost(channel)`` is awaited when a heartbeat finds that another node took the lease of
+    a channel live here (this node was stalled past the lease): the broadcast must end."""
+
+    def __init__(
+        self,
+        db: Database,
+        node_id: str,
+        url: str,
+        *,
+        heartbeat: float = 1.0,
+        lease: float = 5.0,
+        wall: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.node_id = node_id
+        self.url = url.rstrip("/")
+        self.heartbeat = heartbeat
+        self.lease = lease
+        self.wall = wall
+        self.clock = clock
+        self.incarnation = secrets.token_hex(8)
+        self.on_lost: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        #: channel id -> name of every channel whose lease this node holds
+        self.held: dict[int, str] = {}
+        #: origins (scheme://host:port) of the other nodes seen at the last heartbeat
+        self.peer_origins: tuple[str, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self._located: dict[str, tuple[float, str | None]] = {}
+        self._locating: dict[str, asyncio.Future[str | None]] = {}
+
+    @classmethod
+    async def from_settings(cls, db: Database, settings: Settings) -> ClusterNode:
+        node_id = await asyncio.to_thread(node_id_from, settings)
+        return cls(
+            db,
+            node_id,
+            node_url_from(settings),
+            heartbeat=settings.node_heartbeat,
+            lease=settings.node_lease,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Register the node, close the broadcasts an earlier crash left open on channels no
+        running node holds, start the heartbeat. Returns how many sessions were closed.
+
+        Raises :class:`NodeIdInUseError` when another process heartbeats under this id (it
+        waits one lease period to tell a live process from the remains of a crashed one)."""
+        await self._check_id_free()
+        await leases.register_node(self.db, self.node_id, self.url, self.incarnation, self.wall())
+        closed = await leases.close_orphans(self.db, self.node_id, self.wall())
+        await self._refresh_peers()
+        self._task = asyncio.create_task(self._run(), name="cluster-heartbeat")
+        log.info("cluster node %s at %s (lease %g s)", self.node_id, self.url, self.lease)
+        return closed
+
+    async def _check_id_free(self) -> None:
+        def fresh() -> tuple[float, str] | None:
+            for node_id, _url, beat, incarnation in rows:
+                if node_id == self.node_id and beat > self.wall() - self.lease:
+                    return beat, incarnation
+            return None
+
+        rows = await leases.node_rows(self.db)
+        seen = fresh()
+        if seen is None:
+            return
+        log.warning(
+            "node id %s heartbeated %.1f s ago: waiting %g s to tell a running node from a "
+            "crashed one",
+            self.node_id,
+            self.wall() - seen[0],
+            self.lease,
+        )
+        await asyncio.sleep(self.lease)
+        rows = await leases.node_rows(self.db)
+        again = fresh()
+        if again is not None and again[0] > seen[0]:
+            raise NodeIdInUseError(
+                f"node id {self.node_id!r} is in use by another running node; give each node "
+                "its own --node-id"
+            )
+
+    async def stop(self) -> None:
+        """Stop the heartbeat; give up every lease and the node row (a clean shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self.held.clear()
+        try:
+            await leases.release_node(self.db, self.node_id, self.incarnation)
+        except Exception:
+            log.exception("could not release the leases of node %s", self.node_id)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self.beat()
+            except Exception:  # the database may be away for a moment: try again next beat
+                log.exception("cluster heartbeat failed")
+
+    async def beat(self) -> None:
+        """One heartbeat: renew the node row and its leases; end what was lost."""
+        renewal = await leases.renew(
+            self.db, self.node_id, self.incarnation, set(self.held), self.wall(), self.lease
+        )
+        if not renewal.owned:
+            log.error(
+                "another process now runs as node %s: give each node its own --node-id",
+                self.node_id,
+            )
+        for channel_id in renewal.lost:
+            channel = self.held.pop(channel_id, None)
+            if channel is None:
+                continue
+            log.warning("lease of %s was taken by another node: ending it here", channel)
+            if self.on_lost is not None:
+                await self.on_lost(channel)
+        await self._refresh_peers()
+
+    async def _refresh_peers(self) -> None:
+        now = self.wall()
+        origins = []
+        for node_id, url, beat, _ in await leases.node_rows(self.db):
+            if node_id != self.node_id and beat > now - self.lease:
+                parts = urlsplit(url)
+                origin = f"{parts.scheme}://{parts.netloc}"
+                if origin not in origins:
+                    origins.append(origin)
+        self.peer_origins = tuple(origins)
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def acquire(self, channel_id: int, channel: str) -> str | None:
+        """Take the channel's lease; None when this node holds it now, else the holder's id."""
+        found = await leases.acquire(
+            self.db, channel_id, channel, self.node_id, self.wall(), self.lease
+        )
+        if found is None:
+            self.held[channel_id] = channel
+            self._located.pop(channel, None)
+        return found
+
+    async def release(self, channel_id: int) -> None:
+        """The channel's broadcast ended here: give its lease up."""
+        channel = self.held.pop(channel_id, None)
+        if channel is not None:
+            self._located.pop(channel, None)
+        await leases.release(self.db, channel_id, self.node_id)
+
+    # -- HLS routing -----------------------------------------------------------------------
+
+    async def locate(self, channel: str) -> str | None:
+        """The base URL of the node holding ``channel`` when it is another node, else None
+        (held here, or by nobody). Answers are reused for ``LOCATE_TTL`` seconds, and
+        concurrent requests for one channel share one lookup."""
+        if not _routable(channel):
+            return None
+        now = self.clock()
+        hit = self._located.get(channel)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        pending = self._locating.get(channel)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if pending.cancelled():  # the lookup's own request went away
+                    return None
+                raise
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._locating[channel] = fut
+        try:
+            found = await leases.holder(self.db, channel, self.wall())
+            url = found.url if found is not None and found.node_id != self.node_id else None
+            if len(self._located) >= LOCATE_CACHE:
+                self._located.clear()
+            self._located[channel] = (now + LOCATE_TTL, url)
+            fut.set_result(url)
+            return url
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except Exception as exc:
+            fut.set_exception(exc)
+            fut.exception()  # marked retrieved; the waiters (if any) get it raised
+            raise
+        finally:
+            del self._locating[channel]

@@ -1,0 +1,244 @@
+"""Channel lease rules on a real SQLite file: take, refuse, expire, renew, release, races
+between two connections, and the start-up clean-up that spares other nodes' channels."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kitch.cluster import leases
+from kitch.cluster.nodes import ClusterNode, NodeIdInUseError
+from kitch.db import Database, open_database
+from kitch.db.queries import channel_for_stream_key, get_channel, start_broadcast
+from kitch.db.users import create_user
+
+TTL = 5.0
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / "kitch.db")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def other(tmp_path: Path, db: Database) -> AsyncIterator[Database]:
+    """A second connection to the same file (another node's process)."""
+    database = await open_database(tmp_path / "kitch.db")
+    yield database
+    await database.close()
+
+
+async def channel(db: Database, name: str) -> int:
+    _, key = await create_user(db, name, f"{name}@example.test", "x")
+    ref = await channel_for_stream_key(db, key)
+    assert ref is not None
+    return ref.channel_id
+
+
+async def node(db: Database, node_id: str, now: float, incarnation: str = "i") -> None:
+    await leases.register_node(db, node_id, f"http://{node_id}.test:8000", incarnation, now)
+
+
+async def test_free_lease_is_taken_kept_by_its_holder_and_refused_to_others(db: Database) -> None:
+    cid = await channel(db, "alice")
+    assert await leases.acquire(db, cid, "alice", "a", 100.0, TTL) is None
+    assert await leases.acquire(db, cid, "alice", "a", 101.0, TTL) is None  # its own again
+    assert await leases.acquire(db, cid, "alice", "b", 102.0, TTL) == "a"
+    row = await db.fetchone(
+        "SELECT node_id, expires_at FROM channel_leases WHERE channel_id = ?", (cid,)
+    )
+    assert row is not None and tuple(row) == ("a", 106.0)  # B's refusal changed nothing
+
+
+async def test_expired_lease_goes_to_the_next_node(db: Database) -> None:
+    cid = await channel(db, "alice")
+    assert await leases.acquire(db, cid, "alice", "a", 100.0, TTL) is None
+    assert await leases.acquire(db, cid, "alice", "b", 104.99, TTL) == "a"
+    assert await leases.acquire(db, cid, "alice", "b", 105.0, TTL) is None  # expires_at <= now
+    assert await leases.acquire(db, cid, "alice", "a", 106.0, TTL) == "b"
+
+
+async def test_renewal_extends_every_lease_and_reports_the_lost(db: Database) -> None:
+    c1, c2 = await channel(db, "alice"), await channel(db, "bob")
+    await node(db, "a", 100.0)
+    await node(db, "b", 100.0)
+    await leases.acquire(db, c1, "alice", "a", 100.0, TTL)
+    await leases.acquire(db, c2, "bob", "a", 100.0, TTL)
+    renewal = await leases.renew(db, "a", "i", {c1, c2}, 104.0, TTL)
+    assert renewal.owned and not renewal.lost
+    # renewed: B is still refused after the first expiry would have passed
+    assert await leases.acquire(db, c1, "alice", "b", 107.0, TTL) == "a"
+    # A stalls past its lease: B takes bob; A's next beat learns it lost bob, keeps alice
+    assert await leases.acquire(db, c2, "bob", "b", 109.5, TTL) is None
+    renewal = await leases.renew(db, "a", "i", {c1, c2}, 110.0, TTL)
+    assert renewal.owned and renewal.lost == frozenset({c2})
+    assert await leases.holder(db, "alice", 110.0) == leases.Holder("a", "http://a.test:8000")
+    assert await leases.holder(db, "bob", 110.0) == leases.Holder("b", "http://b.test:8000")
+    row = await db.fetchone("SELECT heartbeat_at FROM nodes WHERE id = 'a'")
+    assert row is not None and row[0] == 110.0
+
+
+async def test_renewal_drops_leases_the_node_does_not_hold(db: Database) -> None:
+    c1, c2 = await channel(db, "alice"), await channel(db, "bob")
+    await node(db, "a", 100.0)
+    await leases.acquire(db, c1, "alice", "a", 100.0, TTL)
+    await leases.acquire(db, c2, "bob", "a", 100.0, TTL)
+    renewal = await leases.renew(db, "a", "i", {c1}, 101.0, TTL)
+    assert not renewal.lost
+    assert await leases.holder(db, "bob", 101.0) is None
+    assert await leases.holder(db, "alice", 101.0) is not None
+
+
+async def test_a_second_incarnation_of_a_node_id_stops_the_first_renewing(db: Database) -> None:
+    cid = await channel(db, "alice")
+    await node(db, "a", 100.0, "first")
+    await leases.acquire(db, cid, "alice", "a", 100.0, TTL)
+    await node(db, "a", 101.0, "second")
+    renewal = await leases.renew(db, "a", "first", {cid}, 102.0, TTL)
+    assert not renewal.owned
+    row = await db.fetchone("SELECT expires_at FROM channel_leases")
+    assert row is not None and row[0] == 105.0  # not renewed by the stale incarnation
+
+
+async def test_release_is_the_holders_alone(db: Database) -> None:
+    cid = await channel(db, "alice")
+    await node(db, "a", 100.0)
+    await leases.acquire(db, cid, "alice", "a", 100.0, TTL)
+    await leases.release(db, cid, "b")
+    assert await leases.holder(db, "alice", 100.0) is not None
+    await leases.release(db, cid, "a")
+    assert await leases.holder(db, "alice", 100.0) is None
+    assert await leases.acquire(db, cid, "alice", "b", 100.5, TTL) is None
+
+
+async def test_releasing_a_node_frees_all_its_channels_and_its_row(db: Database) -> None:
+    c1, c2, c3 = [await channel(db, n) for n in ("alice", "bob", "carol")]
+    await node(db, "a", 100.0)
+    await node(db, "b", 100.0)
+    for cid, name in ((c1, "alice"), (c2, "bob")):
+        await leases.acquire(db, cid, name, "a", 100.0, TTL)
+    await leases.acquire(db, c3, "carol", "b", 100.0, TTL)
+    await leases.release_node(db, "a", "i")
+    assert await leases.holder(db, "alice", 100.0) is None
+    assert await leases.holder(db, "bob", 100.0) is None
+    assert await leases.holder(db, "carol", 100.0) is not None
+    assert [r[0] for r in await leases.node_rows(db)] == ["b"]
+
+
+async def test_holder_ignores_expired_leases_and_unknown_names(db: Database) -> None:
+    cid = await channel(db, "alice")
+    await node(db, "a", 100.0)
+    await leases.acquire(db, cid, "alice", "a", 100.0, TTL)
+    assert await leases.holder(db, "alice", 104.9) is not None
+    assert await leases.holder(db, "alice", 105.0) is None
+    assert await leases.holder(db, "nobody", 100.0) is None
+
+
+async def test_start_up_closes_orphans_but_not_other_live_nodes_channels(db: Database) -> None:
+    c1, c2, c3 = [await channel(db, n) for n in ("alice", "bob", "carol")]
+    await node(db, "a", 100.0)
+    await node(db, "b", 100.0)
+    for cid in (c1, c2, c3):
+        await start_broadcast(db, cid, {}, now=100.0)
+    await leases.acquire(db, c1, "alice", "b", 100.0, TTL)  # live on B, which runs on
+    await leases.acquire(db, c2, "bob", "a", 100.0, TTL)  # A's own, from before its crash
+    # carol: no lease at all (a crash before leases, or one long expired)
+    closed = await leases.close_orphans(db, "a", 101.0)
+    assert closed == 2
+    live = {n: (await get_channel(db, n)).live for n in ("alice", "bob", "carol")}  # type: ignore[union-attr]
+    assert live == {"alice": True, "bob": False, "carol": False}
+    rows = await db.fetchall(
+        "SELECT channel_id, ended_at IS NULL, end_reason FROM broadcast_sessions "
+        "ORDER BY channel_id"
+    )
+    assert [tuple(r) for r in rows] == [
+        (c1, 1, None),
+        (c2, 0, "server_restart"),
+        (c3, 0, "server_restart"),
+    ]
+    assert await leases.holder(db, "bob", 101.0) is None  # A's stale lease is gone
+
+
+async def test_two_connections_racing_for_one_channel_never_both_win(
+    db: Database, other: Database
+) -> None:
+    cid = await channel(db, "alice")
+    for round_ in range(20):
+        now = 1000.0 + 10 * round_  # the previous round's lease has expired
+        results = await asyncio.gather(
+            *(
+                leases.acquire(conn, cid, "alice", node_id, now, TTL)
+                for conn, node_id in ((db, "a"), (other, "b"), (db, "c"), (other, "d"))
+            )
+        )
+        winners = [r for r in results if r is None]
+        assert len(winners) == 1, results
+        held = {r for r in results if r is not None}
+        assert len(held) == 1  # every loser names the same winner
+        row = await db.fetchone("SELECT node_id FROM channel_leases WHERE channel_id = ?", (cid,))
+        assert row is not None and {row[0]} == held
+
+
+async def test_node_locates_other_holders_briefly_cached_and_ends_lost_channels(
+    db: Database, other: Database
+) -> None:
+    cid = await channel(db, "alice")
+    a = ClusterNode(db, "a", "http://a.test:1/", heartbeat=0.05, lease=0.5)
+    b = ClusterNode(other, "b", "http://b.test:2", heartbeat=0.05, lease=0.5)
+    await a.start()
+    await b.start()
+    lost: list[str] = []
+
+    async def on_lost(name: str) -> None:
+        lost.append(name)
+
+    b.on_lost = on_lost
+    try:
+        assert await b.acquire(cid, "alice") is None
+        assert await a.acquire(cid, "alice") == "b"
+        assert await a.locate("alice") == "http://b.test:2"
+        assert await b.locate("alice") is None  # held here: served here
+        assert await a.locate("../etc") is None
+        await asyncio.sleep(0.7)  # beats keep renewing past the lease
+        assert await a.acquire(cid, "alice") == "b"
+        assert a.peer_origins == ("http://b.test:2",)
+        await b.release(cid)
+        assert await a.locate("alice") == "http://b.test:2"  # cached for LOCATE_TTL
+        await asyncio.sleep(1.05)
+        assert await a.locate("alice") is None
+        # B holds it again, but stalls (no beats) past the lease: A takes it, B hears of it
+        assert await b.acquire(cid, "alice") is None
+        assert b._task is not None
+        b._task.cancel()
+        await asyncio.sleep(0.6)
+        assert await a.acquire(cid, "alice") is None
+        await b.beat()
+        assert lost == ["alice"] and cid not in b.held
+    finally:
+        await a.stop()
+        await b.stop()
+    assert await leases.node_rows(db) == []
+    assert await leases.holder(db, "alice", 0.0) is None
+
+
+async def test_a_node_id_in_use_by_a_running_node_is_refused(db: Database, other: Database) -> None:
+    a = ClusterNode(db, "same", "http://a.test:1", heartbeat=0.05, lease=0.3)
+    await a.start()
+    try:
+        with pytest.raises(NodeIdInUseError, match="in use by another running node"):
+            await ClusterNode(other, "same", "http://b.test:2", heartbeat=0.05, lease=0.3).start()
+    finally:
+        await a.stop()
+    # a crashed node's row (no more beats) is not "in use": its successor starts
+    crashed = ClusterNode(db, "same", "http://a.test:1", heartbeat=0.05, lease=0.3)
+    await crashed.start()
+    assert crashed._task is not None
+    crashed._task.cancel()
+    successor = ClusterNode(other, "same", "http://a.test:1", heartbeat=0.05, lease=0.3)
+    await successor.start()
+    await successor.stop()
