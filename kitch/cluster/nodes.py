@@ -87,6 +87,16 @@ def node_url_from(settings: Settings) -> str:
     return f"http://{host}:{port}"
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _routable(channel: str) -> bool:
     return 0 < len(channel) <= 64 and channel.isascii() and channel.replace("_", "").isalnum()
 
@@ -115,13 +125,16 @@ class ClusterNode:
         self.lease = lease
         self.wall = wall
         self.clock = clock
-        self.incarnation = secrets.token_hex(8)
+        #: this process: "host/pid/random" (a restart after a crash is told from a second
+        #: process started under the same id)
+        self.incarnation = f"{platform.node()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.on_lost: Callable[[str], Coroutine[Any, Any, None]] | None = None
         #: channel id -> name of every channel whose lease this node holds
         self.held: dict[int, str] = {}
         #: origins (scheme://host:port) of the other nodes seen at the last heartbeat
         self.peer_origins: tuple[str, ...] = ()
         self._task: asyncio.Task[None] | None = None
+        self._registered = False
         self._located: dict[str, tuple[float, str | None]] = {}
         self._locating: dict[str, asyncio.Future[str | None]] = {}
 
@@ -146,6 +159,7 @@ class ClusterNode:
         waits one lease period to tell a live process from the remains of a crashed one)."""
         await self._check_id_free()
         await leases.register_node(self.db, self.node_id, self.url, self.incarnation, self.wall())
+        self._registered = True
         closed = await leases.close_orphans(self.db, self.node_id, self.wall())
         await self._refresh_peers()
         self._task = asyncio.create_task(self._run(), name="cluster-heartbeat")
@@ -153,6 +167,9 @@ class ClusterNode:
         return closed
 
     async def _check_id_free(self) -> None:
+        """A fresh heartbeat under this id: from this host, its process must be gone (else
+        the id is in use); from another host, wait two heartbeats and see if it advances."""
+
         def fresh() -> tuple[float, str] | None:
             for node_id, _url, beat, incarnation in rows:
                 if node_id == self.node_id and beat > self.wall() - self.lease:
@@ -163,21 +180,32 @@ class ClusterNode:
         seen = fresh()
         if seen is None:
             return
+        host, _, rest = seen[1].partition("/")
+        pid = rest.partition("/")[0]
+        if host == platform.node() and pid.isdigit():
+            if _process_exists(int(pid)):
+                raise NodeIdInUseError(self._in_use(f"process {pid} on this host"))
+            return  # that process is gone: this is a restart after a crash
+        wait = min(self.lease, 2 * self.heartbeat + 0.5)
         log.warning(
-            "node id %s heartbeated %.1f s ago: waiting %g s to tell a running node from a "
-            "crashed one",
+            "node id %s heartbeated %.1f s ago from %s: waiting %g s to tell a running node "
+            "from a crashed one",
             self.node_id,
             self.wall() - seen[0],
-            self.lease,
+            host or "another host",
+            wait,
         )
-        await asyncio.sleep(self.lease)
+        await asyncio.sleep(wait)
         rows = await leases.node_rows(self.db)
         again = fresh()
         if again is not None and again[0] > seen[0]:
-            raise NodeIdInUseError(
-                f"node id {self.node_id!r} is in use by another running node; give each node "
-                "its own --node-id"
-            )
+            raise NodeIdInUseError(self._in_use(f"a node on {host or 'another host'}"))
+
+    def _in_use(self, by: str) -> str:
+        return (
+            f"node id {self.node_id!r} is in use by another running node ({by}); give each "
+            "node its own --node-id"
+        )
 
     async def stop(self) -> None:
         """Stop the heartbeat; give up every lease and the node row (a clean shutdown)."""
@@ -186,6 +214,9 @@ class ClusterNode:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         self.held.clear()
+        if not self._registered:  # never started, or already stopped
+            return
+        self._registered = False
         try:
             await leases.release_node(self.db, self.node_id, self.incarnation)
         except Exception:
@@ -241,12 +272,12 @@ class ClusterNode:
             self._located.pop(channel, None)
         return found
 
-    async def release(self, channel_id: int) -> None:
+    async def release(self, channel: str) -> None:
         """The channel's broadcast ended here: give its lease up."""
-        channel = self.held.pop(channel_id, None)
-        if channel is not None:
-            self._located.pop(channel, None)
-        await leases.release(self.db, channel_id, self.node_id)
+        self._located.pop(channel, None)
+        for channel_id in [i for i, name in self.held.items() if name == channel]:
+            del self.held[channel_id]
+            await leases.release(self.db, channel_id, self.node_id)
 
     # -- HLS routing -----------------------------------------------------------------------
 

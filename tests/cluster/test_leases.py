@@ -4,6 +4,9 @@ between two connections, and the start-up clean-up that spares other nodes' chan
 from __future__ import annotations
 
 import asyncio
+import platform
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -207,7 +210,7 @@ async def test_node_locates_other_holders_briefly_cached_and_ends_lost_channels(
         await asyncio.sleep(0.7)  # beats keep renewing past the lease
         assert await a.acquire(cid, "alice") == "b"
         assert a.peer_origins == ("http://b.test:2",)
-        await b.release(cid)
+        await b.release("alice")
         assert await a.locate("alice") == "http://b.test:2"  # cached for LOCATE_TTL
         await asyncio.sleep(1.05)
         assert await a.locate("alice") is None
@@ -229,16 +232,40 @@ async def test_node_locates_other_holders_briefly_cached_and_ends_lost_channels(
 async def test_a_node_id_in_use_by_a_running_node_is_refused(db: Database, other: Database) -> None:
     a = ClusterNode(db, "same", "http://a.test:1", heartbeat=0.05, lease=0.3)
     await a.start()
-    try:
+    try:  # a live process on this host: refused at once
         with pytest.raises(NodeIdInUseError, match="in use by another running node"):
             await ClusterNode(other, "same", "http://b.test:2", heartbeat=0.05, lease=0.3).start()
     finally:
         await a.stop()
-    # a crashed node's row (no more beats) is not "in use": its successor starts
-    crashed = ClusterNode(db, "same", "http://a.test:1", heartbeat=0.05, lease=0.3)
-    await crashed.start()
-    assert crashed._task is not None
-    crashed._task.cancel()
-    successor = ClusterNode(other, "same", "http://a.test:1", heartbeat=0.05, lease=0.3)
+    # from another host: its heartbeat is watched, and advances
+    remote = ClusterNode(db, "far", "http://r.test:1", heartbeat=0.05, lease=0.3)
+    remote.incarnation = "elsewhere.test/1/abcd"
+    await remote.start()
+    try:
+        with pytest.raises(NodeIdInUseError, match=r"a node on elsewhere\.test"):
+            await ClusterNode(other, "far", "http://b.test:2", heartbeat=0.05, lease=0.3).start()
+    finally:
+        await remote.stop()
+
+
+async def test_a_crashed_nodes_fresh_row_does_not_stop_its_successor(
+    db: Database, other: Database
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    now = time.time()
+    await leases.register_node(
+        db, "here", "http://a.test:1", f"{platform.node()}/{dead.pid}/x", now
+    )
+    t0 = time.monotonic()
+    successor = ClusterNode(other, "here", "http://a.test:1", heartbeat=0.05, lease=0.3)
     await successor.start()
+    assert time.monotonic() - t0 < 0.2  # same host, process gone: no wait
+    await successor.stop()
+    # another host's row that stops beating: the successor waits, then starts
+    await leases.register_node(db, "far", "http://a.test:1", "elsewhere.test/1/x", time.time())
+    t0 = time.monotonic()
+    successor = ClusterNode(other, "far", "http://a.test:1", heartbeat=0.05, lease=0.3)
+    await successor.start()
+    assert time.monotonic() - t0 >= 0.15
     await successor.stop()
