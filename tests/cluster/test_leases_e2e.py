@@ -115,6 +115,11 @@ def test_a_channel_plays_through_any_node_and_moves_when_its_node_dies(
         nodes.append(b.start())
         assert live(b, "alice") and live(a, "alice")
         assert lease_rows(tmp_path / "data") == [("alice", "a")]
+        # the web app's page on B lets its player follow a redirect to A
+        status, headers, _ = raw_get(b, "/alice")
+        assert (
+            status == 200 and f"connect-src 'self' {a.base}" in headers["content-security-policy"]
+        )
 
         # HLS through B: an absolute 307 to A, same path and query
         path = "/hls/alice/source/index.m3u8?_HLS_msn=0&_HLS_part=0"
