@@ -28,7 +28,7 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from starlette.types import Receive, Scope, Send
 
@@ -78,7 +78,8 @@ def redirect_answer(base: str, scope: Scope) -> Answer:
     """307 to the same path and query on the node at ``base`` (an absolute URL, so an edge
     that follows redirects itself, and hls.js, resolve it alike). Never cached: the channel
     may move to another node."""
-    location = base.encode() + (scope.get("raw_path") or scope["path"].encode())
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()  # never a raw CR/LF
+    location = base.encode() + raw
     query = scope.get("query_string", b"")
     if query:
         location += b"?" + query
@@ -248,8 +249,9 @@ def _query_int(params: dict[str, str], name: str) -> int | None:
 
 class HlsEndpoints:
     """The handlers, sharing one registry, one waiter and one playlist cache. They read only
-    ``method``, ``query_string``, ``headers`` and ``client`` of the ``scope`` they are given
-    (an HLS worker process passes a dict of just those)."""
+    ``method``, ``query_string``, ``headers`` and ``client`` of the ``scope`` they are given,
+    and ``path`` (``raw_path`` if there) for a redirect to another node (an HLS worker process
+    passes a dict of just those)."""
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ __all__ = [
     "Renewal",
     "acquire",
     "close_orphans",
+    "elsewhere",
     "holder",
     "node_rows",
     "register_node",
@@ -147,6 +148,16 @@ async def holder(db: Database, channel: str, now: float) -> Holder | None:
         (channel, now),
     )
     return Holder(str(row[0]), str(row[1])) if row is not None else None
+
+
+async def elsewhere(db: Database, node_id: str, now: float) -> dict[str, str]:
+    """Every channel held (unexpired) by a node other than ``node_id``: name -> node URL."""
+    rows = await db.fetchall(
+        "SELECT l.channel, n.url FROM channel_leases l JOIN nodes n ON n.id = l.node_id "
+        "WHERE l.node_id <> ? AND l.expires_at > ?",
+        (node_id, now),
+    )
+    return {str(r[0]): str(r[1]) for r in rows}
 
 
 async def close_orphans(db: Database, node_id: str, now: float) -> int:

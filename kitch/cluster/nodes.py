@@ -129,6 +129,11 @@ class ClusterNode:
         #: process started under the same id)
         self.incarnation = f"{platform.node()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.on_lost: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        #: told the channels live on other nodes (name -> URL) whenever that table changes
+        #: (the HLS worker processes redirect with it)
+        self.on_routes: Callable[[dict[str, str]], None] | None = None
+        #: the last such table
+        self.routes: dict[str, str] = {}
         #: channel id -> name of every channel whose lease this node holds
         self.held: dict[int, str] = {}
         #: origins (scheme://host:port) of the other nodes seen at the last heartbeat
@@ -162,6 +167,7 @@ class ClusterNode:
         self._registered = True
         closed = await leases.close_orphans(self.db, self.node_id, self.wall())
         await self._refresh_peers()
+        await self._refresh_routes()
         self._task = asyncio.create_task(self._run(), name="cluster-heartbeat")
         log.info("cluster node %s at %s (lease %g s)", self.node_id, self.url, self.lease)
         return closed
@@ -248,6 +254,14 @@ class ClusterNode:
             if self.on_lost is not None:
                 await self.on_lost(channel)
         await self._refresh_peers()
+        await self._refresh_routes()
+
+    async def _refresh_routes(self) -> None:
+        routes = await leases.elsewhere(self.db, self.node_id, self.wall())
+        if routes != self.routes:
+            self.routes = routes
+            if self.on_routes is not None:
+                self.on_routes(routes)
 
     async def _refresh_peers(self) -> None:
         now = self.wall()

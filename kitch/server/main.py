@@ -180,6 +180,8 @@ async def _serve(
         if settings.hls_workers:
             workers = HlsWorkers(settings, registry, events.viewers, asdict(registry.settings))
             await workers.start()
+            workers.routes(node.routes)  # channels live on other nodes: workers redirect too
+            node.on_routes = workers.routes
         guard = ConnectionGuard(HttpLimits.from_settings(settings))
         (address, _), *metrics_listener = listeners
         servers = [_HttpServer(listener_config(app, address, guard, settings, lifespan="on"))]

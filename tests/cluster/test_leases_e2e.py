@@ -50,13 +50,13 @@ class Publisher:
         self.thread.join(10)
 
 
-def node(tmp_path: Path, name: str) -> KitchServer:
+def node(tmp_path: Path, name: str, *args: str) -> KitchServer:
     port = free_port()
     return KitchServer(
         data_dir=tmp_path / "data",
         log_path=tmp_path / f"{name}.log",
         http_port=port,
-        extra_args=["--node-id", name, "--node-url", f"http://127.0.0.1:{port}", *LIGHT],
+        extra_args=["--node-id", name, "--node-url", f"http://127.0.0.1:{port}", *LIGHT, *args],
     )
 
 
@@ -69,9 +69,10 @@ def nodes(tmp_path: Path) -> Iterator[list[KitchServer]]:
             srv.stop()
 
 
-def raw_get(srv: KitchServer, path: str) -> tuple[int, dict[str, str], bytes]:
-    """One GET without following redirects."""
-    conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=10)
+def raw_get(srv: KitchServer | int, path: str) -> tuple[int, dict[str, str], bytes]:
+    """One GET (to a server's HTTP port, or to a port) without following redirects."""
+    port = srv if isinstance(srv, int) else srv.http_port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -204,3 +205,34 @@ def test_an_ended_broadcast_and_a_clean_shutdown_free_the_channel_at_once(
         a.wait_for(lambda: live(a, "bob"), 5, "bob live on A again")
     finally:
         pub.stop()
+
+
+def test_hls_workers_redirect_to_the_holding_node_too(
+    tmp_path: Path, nodes: list[KitchServer], av_fixture: Fixture
+) -> None:
+    wa, wb = free_port(), free_port()
+    a = node(tmp_path, "a", "--hls-workers", "1", "--hls-port", str(wa))
+    b = node(tmp_path, "b", "--hls-workers", "1", "--hls-port", str(wb))
+    nodes += [a.start(), b.start()]
+    acct = a.create_account("carol")
+    pub = Publisher(a.rtmp_url(acct.stream_key), av_fixture)
+    path = "/hls/carol/source/index.m3u8?_HLS_msn=0"
+
+    def worker_status(port: int) -> int:
+        try:
+            return raw_get(port, path)[0]
+        except OSError:  # the worker is not listening yet
+            return 0
+
+    try:
+        a.wait_for(lambda: worker_status(wa) == 200, 15, "carol on A's worker")
+        # B's worker learns of carol at B's next heartbeat, then redirects like B itself
+        b.wait_for(lambda: worker_status(wb) == 307, 5, "B's worker redirecting carol")
+        status, headers, _ = raw_get(wb, path)
+        assert status == 307
+        assert headers["location"] == a.base + path
+        assert raw_get(wb, "/hls/nobody/master.m3u8")[0] == 404
+    finally:
+        pub.stop()
+    # the broadcast ended: nobody holds carol, B's worker answers its own 404 again
+    b.wait_for(lambda: worker_status(wb) == 404, 5, "B's worker forgetting carol")
