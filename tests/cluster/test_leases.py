@@ -13,10 +13,15 @@ from pathlib import Path
 import pytest
 
 from kitch.cluster import leases
-from kitch.cluster.nodes import ClusterNode, NodeIdInUseError
+from kitch.cluster.nodes import ClusterNode, NodeIdInUseError, node_id_from, node_url_from
+from kitch.config import ConfigError, Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import channel_for_stream_key, get_channel, start_broadcast
 from kitch.db.users import create_user
+from kitch.hls import HlsRegistry, HlsSettings
+from kitch.ingest.hub import ALREADY_LIVE, Broadcast
+from kitch.server.ingest import IngestHub
+from tests.ingest.peers import Peer
 
 TTL = 5.0
 
@@ -269,3 +274,78 @@ async def test_a_crashed_nodes_fresh_row_does_not_stop_its_successor(
     await successor.start()
     assert time.monotonic() - t0 >= 0.15
     await successor.stop()
+
+
+@pytest.fixture
+async def two_hubs(
+    tmp_path: Path, db: Database, other: Database
+) -> AsyncIterator[list[tuple[IngestHub, ClusterNode]]]:
+    """Two nodes' ingest hubs, each on its own connection to one file, with their leases."""
+    pairs = []
+    for name, conn in (("a", db), ("b", other)):
+        node_ = ClusterNode(conn, name, f"http://{name}.test:1", heartbeat=0.05, lease=0.3)
+        await node_.start()
+        settings = Settings(data_dir=tmp_path, reconnect_grace=0.5)
+        hub = IngestHub(conn, HlsRegistry(HlsSettings()), settings, leases=node_)
+        node_.on_lost = hub.lease_lost
+        hub.start()
+        pairs.append((hub, node_))
+    yield pairs
+    for hub, node_ in pairs:
+        await hub.stop()
+        await node_.stop()
+
+
+async def test_hubs_on_two_nodes_take_give_up_and_lose_a_channel(
+    db: Database, two_hubs: list[tuple[IngestHub, ClusterNode]]
+) -> None:
+    (hub_a, node_a), (hub_b, node_b) = two_hubs
+    assert node_a.held == {} and node_b.held == {}
+    _, key = await create_user(db, "dana", "dana@example.test", "x")
+    pa, pb = Peer("a-encoder"), Peer("b-encoder")
+    first = await hub_a.begin(key, pa)
+    assert isinstance(first, Broadcast)
+    assert await hub_b.begin(key, pb) == ALREADY_LIVE  # as a second publisher on one node
+    assert await leases.holder(db, "dana", time.time()) == leases.Holder("a", "http://a.test:1")
+    await hub_a.unpublished(first, pa)  # the end gives the lease up at once
+    assert await leases.holder(db, "dana", time.time()) is None
+    second = await hub_b.begin(key, pb)
+    assert isinstance(second, Broadcast)
+    # B stalls past its lease; A takes the channel; B's next heartbeat ends its broadcast
+    assert node_b._task is not None
+    node_b._task.cancel()
+    await asyncio.sleep(0.4)
+    pa2 = Peer("a-encoder-again")
+    third = await hub_a.begin(key, pa2)
+    assert isinstance(third, Broadcast)
+    await node_b.beat()
+    assert pb.kicked == "taken by another node" and "dana" not in hub_b.live
+    assert "dana" in hub_a.live and pa2.kicked is None
+    channel_row = await get_channel(db, "dana")
+    assert channel_row is not None and channel_row.live  # A's broadcast, still open
+    rows = await db.fetchall("SELECT end_reason FROM broadcast_sessions ORDER BY id")
+    assert [r[0] for r in rows] == ["unpublished", "superseded", None]
+
+
+def test_node_settings_and_their_defaults(tmp_path: Path) -> None:
+    for bad in ({"node_id": "a b"}, {"node_id": "x" * 65}, {"node_id": ""}):
+        with pytest.raises(ConfigError, match="node_id"):
+            Settings(data_dir=tmp_path, **bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="node_url"):
+        Settings(data_dir=tmp_path, node_url="ftp://a")
+    with pytest.raises(ConfigError, match="node_heartbeat"):
+        Settings(data_dir=tmp_path, node_heartbeat=5.0, node_lease=5.0)
+    assert node_id_from(Settings(data_dir=tmp_path, node_id="edge-1.a_b")) == "edge-1.a_b"
+    made = node_id_from(Settings(data_dir=tmp_path))
+    assert made.startswith(platform.node()[:10]) or made.startswith("node-")
+    assert (tmp_path / "node-id").read_text().strip() == made
+    assert node_id_from(Settings(data_dir=tmp_path)) == made  # stable across starts
+    assert node_url_from(Settings(data_dir=tmp_path, node_url="http://n:1/")) == "http://n:1"
+    public = Settings(data_dir=tmp_path, public_url="https://tv.example.test")
+    assert node_url_from(public) == "https://tv.example.test"
+    assert node_url_from(Settings(data_dir=tmp_path, http="127.0.0.1:8123")) == (
+        "http://127.0.0.1:8123"
+    )
+    assert node_url_from(Settings(data_dir=tmp_path, http="0.0.0.0:80")) == (
+        f"http://{platform.node()}:80"
+    )
