@@ -4,7 +4,8 @@
 id and URL from the settings, registers the node, closes what an earlier crash left open (but
 not what other running nodes hold), runs the heartbeat that renews the node's leases, takes and
 gives up channel leases for the ingest hub, and tells the HLS side which node to send a request
-for a channel held elsewhere to (:meth:`ClusterNode.locate`, cached briefly).
+for a channel held elsewhere to (:meth:`ClusterNode.locate`, from a table of the channels live
+on other nodes that every heartbeat reads).
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ __all__ = ["ClusterNode", "NodeIdInUseError", "node_id_from", "node_url_from"]
 
 #: Where the node id made once is kept, under the data dir.
 NODE_ID_FILE = "node-id"
-#: Seconds a channel -> holder lookup is reused by the HLS routing.
-LOCATE_TTL = 1.0
-#: Most channel names whose holder is remembered (a client may ask for any name).
-LOCATE_CACHE = 4096
 
 
 class NodeIdInUseError(RuntimeError):
@@ -97,10 +94,6 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _routable(channel: str) -> bool:
-    return 0 < len(channel) <= 64 and channel.isascii() and channel.replace("_", "").isalnum()
-
-
 class ClusterNode:
     """This node: its id and URL, its heartbeat, the leases of the channels live here.
 
@@ -116,7 +109,6 @@ class ClusterNode:
         heartbeat: float = 1.0,
         lease: float = 5.0,
         wall: Callable[[], float] = time.time,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.node_id = node_id
@@ -124,7 +116,6 @@ class ClusterNode:
         self.heartbeat = heartbeat
         self.lease = lease
         self.wall = wall
-        self.clock = clock
         #: this process: "host/pid/random" (a restart after a crash is told from a second
         #: process started under the same id)
         self.incarnation = f"{platform.node()}/{os.getpid()}/{secrets.token_hex(4)}"
@@ -140,8 +131,6 @@ class ClusterNode:
         self.peer_origins: tuple[str, ...] = ()
         self._task: asyncio.Task[None] | None = None
         self._registered = False
-        self._located: dict[str, tuple[float, str | None]] = {}
-        self._locating: dict[str, asyncio.Future[str | None]] = {}
 
     @classmethod
     async def from_settings(cls, db: Database, settings: Settings) -> ClusterNode:
@@ -283,12 +272,11 @@ class ClusterNode:
         )
         if found is None:
             self.held[channel_id] = channel
-            self._located.pop(channel, None)
+            self.routes.pop(channel, None)  # ours now (the next heartbeat tells the workers)
         return found
 
     async def release(self, channel: str) -> None:
         """The channel's broadcast ended here: give its lease up."""
-        self._located.pop(channel, None)
         for channel_id in [i for i, name in self.held.items() if name == channel]:
             del self.held[channel_id]
             await leases.release(self.db, channel_id, self.node_id)
@@ -297,38 +285,7 @@ class ClusterNode:
 
     async def locate(self, channel: str) -> str | None:
         """The base URL of the node holding ``channel`` when it is another node, else None
-        (held here, or by nobody). Answers are reused for ``LOCATE_TTL`` seconds, and
-        concurrent requests for one channel share one lookup."""
-        if not _routable(channel):
-            return None
-        now = self.clock()
-        hit = self._located.get(channel)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        pending = self._locating.get(channel)
-        if pending is not None:
-            try:
-                return await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                if pending.cancelled():  # the lookup's own request went away
-                    return None
-                raise
-        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._locating[channel] = fut
-        try:
-            found = await leases.holder(self.db, channel, self.wall())
-            url = found.url if found is not None and found.node_id != self.node_id else None
-            if len(self._located) >= LOCATE_CACHE:
-                self._located.clear()
-            self._located[channel] = (now + LOCATE_TTL, url)
-            fut.set_result(url)
-            return url
-        except asyncio.CancelledError:
-            fut.cancel()
-            raise
-        except Exception as exc:
-            fut.set_exception(exc)
-            fut.exception()  # marked retrieved; the waiters (if any) get it raised
-            raise
-        finally:
-            del self._locating[channel]
+        (held here, or by nobody). Read from the table of channels live on other nodes that
+        every heartbeat refreshes: no database query per request, whatever names clients ask
+        for, and a channel that moves is seen within a heartbeat."""
+        return self.routes.get(channel)

@@ -192,7 +192,7 @@ async def test_two_connections_racing_for_one_channel_never_both_win(
         assert row is not None and {row[0]} == held
 
 
-async def test_node_locates_other_holders_briefly_cached_and_ends_lost_channels(
+async def test_node_locates_other_holders_from_its_heartbeat_and_ends_lost_channels(
     db: Database, other: Database
 ) -> None:
     cid = await channel(db, "alice")
@@ -209,6 +209,7 @@ async def test_node_locates_other_holders_briefly_cached_and_ends_lost_channels(
     try:
         assert await b.acquire(cid, "alice") is None
         assert await a.acquire(cid, "alice") == "b"
+        await asyncio.sleep(0.1)  # A's next heartbeat reads the table
         assert await a.locate("alice") == "http://b.test:2"
         assert await b.locate("alice") is None  # held here: served here
         assert await a.locate("../etc") is None
@@ -216,8 +217,8 @@ async def test_node_locates_other_holders_briefly_cached_and_ends_lost_channels(
         assert await a.acquire(cid, "alice") == "b"
         assert a.peer_origins == ("http://b.test:2",)
         await b.release("alice")
-        assert await a.locate("alice") == "http://b.test:2"  # cached for LOCATE_TTL
-        await asyncio.sleep(1.05)
+        assert await a.locate("alice") == "http://b.test:2"  # until A's next heartbeat
+        await asyncio.sleep(0.2)
         assert await a.locate("alice") is None
         # B holds it again, but stalls (no beats) past the lease: A takes it, B hears of it
         assert await b.acquire(cid, "alice") is None
