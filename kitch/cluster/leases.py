@@ -49,20 +49,23 @@ class Renewal:
     lost: frozenset[int]
 
 
+#: Take a lease (channel id, name, node, expiry, now) if it is free, expired or the node's own:
+#: one statement, so two nodes racing cannot both win (a row count of 1 means taken).
+_TAKE = (
+    "INSERT INTO channel_leases (channel_id, channel, node_id, expires_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+    "channel = excluded.channel, node_id = excluded.node_id, expires_at = excluded.expires_at "
+    "WHERE channel_leases.node_id = excluded.node_id OR channel_leases.expires_at <= ?"
+)
+
+
 async def acquire(
     db: Database, channel_id: int, channel: str, node_id: str, now: float, ttl: float
 ) -> str | None:
     """Take the channel's lease for ``node_id`` until ``now + ttl`` if it is free, expired or
     already this node's. Returns None when taken, else the id of the node holding it."""
     async with db.transaction() as tx:
-        _, taken = await tx.execute(
-            "INSERT INTO channel_leases (channel_id, channel, node_id, expires_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
-            "channel = excluded.channel, node_id = excluded.node_id, "
-            "expires_at = excluded.expires_at "
-            "WHERE channel_leases.node_id = excluded.node_id OR channel_leases.expires_at <= ?",
-            (channel_id, channel, node_id, now + ttl, now),
-        )
+        _, taken = await tx.execute(_TAKE, (channel_id, channel, node_id, now + ttl, now))
         if taken:
             return None
         row = await tx.fetchone(
@@ -98,23 +101,33 @@ async def node_rows(db: Database) -> list[tuple[str, str, float, str]]:
 async def renew(
     db: Database,
     node_id: str,
+    url: str,
     incarnation: str,
-    held: set[int],
+    held: dict[int, str],
     now: float,
     ttl: float,
 ) -> Renewal:
-    """One heartbeat, in one transaction: the node row's ``heartbeat_at``, then every lease
+    """One heartbeat, in one transaction: the node row's ``heartbeat_at`` (the row is written
+    again if a starting node pruned it while this one was stalled), then every lease
     ``node_id`` holds extended to ``now + ttl``. Leases of this node that it does not hold
-    (``held``: the channels live here) are deleted; the ``held`` channels whose lease is not
-    this node's any more are reported lost. If another process has taken this node's row
-    (another incarnation), nothing is written."""
+    (``held``: the channels live here, id -> name) are deleted; a ``held`` channel whose lease
+    is gone (this node was stalled past it) is taken again if still free, and reported lost if
+    another node has it. If another process has taken this node's row (another incarnation),
+    nothing is written."""
     async with db.transaction() as tx:
         _, mine = await tx.execute(
             "UPDATE nodes SET heartbeat_at = ? WHERE id = ? AND incarnation = ?",
             (now, node_id, incarnation),
         )
         if not mine:
-            return Renewal(False, frozenset(held))
+            row = await tx.fetchone("SELECT incarnation FROM nodes WHERE id = ?", (node_id,))
+            if row is not None:
+                return Renewal(False, frozenset())
+            await tx.execute(
+                "INSERT INTO nodes (id, url, heartbeat_at, started_at, incarnation) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (node_id, url, now, now, incarnation),
+            )
         await tx.execute(
             "UPDATE channel_leases SET expires_at = ? WHERE node_id = ?", (now + ttl, node_id)
         )
@@ -122,12 +135,17 @@ async def renew(
             "SELECT channel_id FROM channel_leases WHERE node_id = ?", (node_id,)
         )
         found = {int(r[0]) for r in rows}
-        for stray in sorted(found - held):
+        for stray in sorted(found - held.keys()):
             await tx.execute(
                 "DELETE FROM channel_leases WHERE channel_id = ? AND node_id = ?",
                 (stray, node_id),
             )
-    return Renewal(True, frozenset(held - found))
+        lost = set()
+        for missing in sorted(held.keys() - found):
+            _, taken = await tx.execute(_TAKE, (missing, held[missing], node_id, now + ttl, now))
+            if not taken:
+                lost.add(missing)
+    return Renewal(True, frozenset(lost))
 
 
 async def release_node(db: Database, node_id: str, incarnation: str) -> None:
@@ -160,15 +178,18 @@ async def elsewhere(db: Database, node_id: str, now: float) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows}
 
 
-async def close_orphans(db: Database, node_id: str, now: float) -> int:
-    """At a node's start-up: its own leases from an earlier run and every expired lease go;
-    then the broadcast sessions left open (by a crash) on channels that no node holds now are
-    closed (ended at their last stats time, reason ``server_restart``) and those channels marked
-    offline. Channels live on another running node are left alone. Returns how many sessions
-    were closed."""
+async def close_orphans(db: Database, node_id: str, now: float, ttl: float) -> int:
+    """At a node's start-up: its own leases from an earlier run and every expired lease go,
+    and the rows of nodes silent for longer than a lease (``ttl``); then the broadcast sessions
+    left open (by a crash) on channels that no node holds now are closed (ended at their last
+    stats time, reason ``server_restart``) and those channels marked offline. Channels live on
+    another running node are left alone. Returns how many sessions were closed."""
     async with db.transaction() as tx:
         await tx.execute(
             "DELETE FROM channel_leases WHERE node_id = ? OR expires_at <= ?", (node_id, now)
+        )
+        await tx.execute(
+            "DELETE FROM nodes WHERE id <> ? AND heartbeat_at <= ?", (node_id, now - ttl)
         )
         _, closed = await tx.execute(
             "UPDATE broadcast_sessions SET ended_at = CASE WHEN stats_updated_at > started_at "

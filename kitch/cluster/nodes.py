@@ -154,9 +154,18 @@ class ClusterNode:
         await self._check_id_free()
         await leases.register_node(self.db, self.node_id, self.url, self.incarnation, self.wall())
         self._registered = True
-        closed = await leases.close_orphans(self.db, self.node_id, self.wall())
+        closed = await leases.close_orphans(self.db, self.node_id, self.wall(), self.lease)
         await self._refresh_peers()
         await self._refresh_routes()
+        for node_id, url, _beat, _ in await leases.node_rows(self.db):
+            if node_id != self.node_id and url.rstrip("/") == self.url:
+                log.warning(
+                    "node %s has the same URL %s as this node %s: redirects between them would "
+                    "loop; give each node its own --node-url",
+                    node_id,
+                    url,
+                    self.node_id,
+                )
         self._task = asyncio.create_task(self._run(), name="cluster-heartbeat")
         log.info("cluster node %s at %s (lease %g s)", self.node_id, self.url, self.lease)
         return closed
@@ -228,7 +237,13 @@ class ClusterNode:
     async def beat(self) -> None:
         """One heartbeat: renew the node row and its leases; end what was lost."""
         renewal = await leases.renew(
-            self.db, self.node_id, self.incarnation, set(self.held), self.wall(), self.lease
+            self.db,
+            self.node_id,
+            self.url,
+            self.incarnation,
+            dict(self.held),
+            self.wall(),
+            self.lease,
         )
         if not renewal.owned:
             log.error(

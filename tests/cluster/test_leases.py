@@ -24,6 +24,7 @@ from kitch.server.ingest import IngestHub
 from tests.ingest.peers import Peer
 
 TTL = 5.0
+URL_A = "http://a.test:8000"
 
 
 @pytest.fixture
@@ -77,13 +78,13 @@ async def test_renewal_extends_every_lease_and_reports_the_lost(db: Database) ->
     await node(db, "b", 100.0)
     await leases.acquire(db, c1, "alice", "a", 100.0, TTL)
     await leases.acquire(db, c2, "bob", "a", 100.0, TTL)
-    renewal = await leases.renew(db, "a", "i", {c1, c2}, 104.0, TTL)
+    renewal = await leases.renew(db, "a", URL_A, "i", {c1: "alice", c2: "bob"}, 104.0, TTL)
     assert renewal.owned and not renewal.lost
     # renewed: B is still refused after the first expiry would have passed
     assert await leases.acquire(db, c1, "alice", "b", 107.0, TTL) == "a"
     # A stalls past its lease: B takes bob; A's next beat learns it lost bob, keeps alice
     assert await leases.acquire(db, c2, "bob", "b", 109.5, TTL) is None
-    renewal = await leases.renew(db, "a", "i", {c1, c2}, 110.0, TTL)
+    renewal = await leases.renew(db, "a", URL_A, "i", {c1: "alice", c2: "bob"}, 110.0, TTL)
     assert renewal.owned and renewal.lost == frozenset({c2})
     assert await leases.holder(db, "alice", 110.0) == leases.Holder("a", "http://a.test:8000")
     assert await leases.holder(db, "bob", 110.0) == leases.Holder("b", "http://b.test:8000")
@@ -96,7 +97,7 @@ async def test_renewal_drops_leases_the_node_does_not_hold(db: Database) -> None
     await node(db, "a", 100.0)
     await leases.acquire(db, c1, "alice", "a", 100.0, TTL)
     await leases.acquire(db, c2, "bob", "a", 100.0, TTL)
-    renewal = await leases.renew(db, "a", "i", {c1}, 101.0, TTL)
+    renewal = await leases.renew(db, "a", URL_A, "i", {c1: "alice"}, 101.0, TTL)
     assert not renewal.lost
     assert await leases.holder(db, "bob", 101.0) is None
     assert await leases.holder(db, "alice", 101.0) is not None
@@ -107,7 +108,7 @@ async def test_a_second_incarnation_of_a_node_id_stops_the_first_renewing(db: Da
     await node(db, "a", 100.0, "first")
     await leases.acquire(db, cid, "alice", "a", 100.0, TTL)
     await node(db, "a", 101.0, "second")
-    renewal = await leases.renew(db, "a", "first", {cid}, 102.0, TTL)
+    renewal = await leases.renew(db, "a", URL_A, "first", {cid: "alice"}, 102.0, TTL)
     assert not renewal.owned
     row = await db.fetchone("SELECT expires_at FROM channel_leases")
     assert row is not None and row[0] == 105.0  # not renewed by the stale incarnation
@@ -156,7 +157,9 @@ async def test_start_up_closes_orphans_but_not_other_live_nodes_channels(db: Dat
     await leases.acquire(db, c1, "alice", "b", 100.0, TTL)  # live on B, which runs on
     await leases.acquire(db, c2, "bob", "a", 100.0, TTL)  # A's own, from before its crash
     # carol: no lease at all (a crash before leases, or one long expired)
-    closed = await leases.close_orphans(db, "a", 101.0)
+    await node(db, "gone", 90.0)  # a node silent for longer than a lease: its row goes
+    closed = await leases.close_orphans(db, "a", 101.0, TTL)
+    assert [r[0] for r in await leases.node_rows(db)] == ["a", "b"]
     assert closed == 2
     live = {n: (await get_channel(db, n)).live for n in ("alice", "bob", "carol")}  # type: ignore[union-attr]
     assert live == {"alice": True, "bob": False, "carol": False}
@@ -350,3 +353,16 @@ def test_node_settings_and_their_defaults(tmp_path: Path) -> None:
     assert node_url_from(Settings(data_dir=tmp_path, http="0.0.0.0:80")) == (
         f"http://{platform.node()}:80"
     )
+
+
+async def test_a_pruned_row_comes_back_with_the_next_heartbeat(db: Database) -> None:
+    """A stalled node whose row a starting node pruned writes it again and goes on."""
+    cid = await channel(db, "alice")
+    await node(db, "a", 100.0)
+    await leases.acquire(db, cid, "alice", "a", 100.0, TTL)
+    await leases.close_orphans(db, "b", 120.0, TTL)  # B starts while A is stalled
+    assert await leases.node_rows(db) == []
+    renewal = await leases.renew(db, "a", URL_A, "i", {cid: "alice"}, 121.0, TTL)
+    assert renewal.owned and not renewal.lost  # its expired lease was deleted: free, retaken
+    assert await leases.node_rows(db) == [("a", URL_A, 121.0, "i")]
+    assert await leases.holder(db, "alice", 121.0) == leases.Holder("a", URL_A)
