@@ -24,6 +24,7 @@ __all__ = [
     "close_orphans",
     "elsewhere",
     "holder",
+    "idle",
     "node_rows",
     "register_node",
     "release",
@@ -49,21 +50,25 @@ class Renewal:
     lost: frozenset[int]
 
 
-#: Take a lease (channel id, name, node, expiry, now) if it is free, expired or the node's own:
-#: one statement, so two nodes racing cannot both win (a row count of 1 means taken).
+#: Take a lease (channel id, name, node, expiry, now) if it is free, expired, the node's own, or
+#: its holder's publisher is gone: one statement, so two nodes racing cannot both win (a row
+#: count of 1 means taken).
 _TAKE = (
-    "INSERT INTO channel_leases (channel_id, channel, node_id, expires_at) "
-    "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
-    "channel = excluded.channel, node_id = excluded.node_id, expires_at = excluded.expires_at "
-    "WHERE channel_leases.node_id = excluded.node_id OR channel_leases.expires_at <= ?"
+    "INSERT INTO channel_leases (channel_id, channel, node_id, expires_at, publishing) "
+    "VALUES (?, ?, ?, ?, 1) ON CONFLICT (channel_id) DO UPDATE SET "
+    "channel = excluded.channel, node_id = excluded.node_id, expires_at = excluded.expires_at, "
+    "publishing = 1 "
+    "WHERE channel_leases.node_id = excluded.node_id OR channel_leases.expires_at <= ? "
+    "OR channel_leases.publishing = 0"
 )
 
 
 async def acquire(
     db: Database, channel_id: int, channel: str, node_id: str, now: float, ttl: float
 ) -> str | None:
-    """Take the channel's lease for ``node_id`` until ``now + ttl`` if it is free, expired or
-    already this node's. Returns None when taken, else the id of the node holding it."""
+    """Take the channel's lease for ``node_id`` until ``now + ttl`` if it is free, expired,
+    already this node's, or its holder's publisher is gone (:func:`idle`); it is marked
+    publishing. Returns None when taken, else the id of the node holding it."""
     async with db.transaction() as tx:
         _, taken = await tx.execute(_TAKE, (channel_id, channel, node_id, now + ttl, now))
         if taken:
@@ -72,6 +77,15 @@ async def acquire(
             "SELECT node_id FROM channel_leases WHERE channel_id = ?", (channel_id,)
         )
     return str(row[0]) if row is not None else "?"
+
+
+async def idle(db: Database, channel_id: int, node_id: str) -> None:
+    """The holder's publisher is gone (its broadcast waits out the reconnect grace): the lease
+    stays (the channel is still served there) but any node may take it for a new publish."""
+    await db.execute(
+        "UPDATE channel_leases SET publishing = 0 WHERE channel_id = ? AND node_id = ?",
+        (channel_id, node_id),
+    )
 
 
 async def release(db: Database, channel_id: int, node_id: str) -> None:

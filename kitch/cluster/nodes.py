@@ -290,6 +290,12 @@ class ClusterNode:
             self.routes.pop(channel, None)  # ours now (the next heartbeat tells the workers)
         return found
 
+    async def idle(self, channel: str) -> None:
+        """The channel's publisher is gone (the reconnect grace runs): another node may take
+        the channel for a new publish."""
+        for channel_id in [i for i, name in self.held.items() if name == channel]:
+            await leases.idle(self.db, channel_id, self.node_id)
+
     async def release(self, channel: str) -> None:
         """The channel's broadcast ended here: give its lease up."""
         for channel_id in [i for i, name in self.held.items() if name == channel]:

@@ -72,6 +72,10 @@ class Leases(Protocol):
         """Take the channel's lease: None when this node holds it now, else the holder's id."""
         ...
 
+    async def idle(self, channel: str) -> None:
+        """The channel's publisher is gone (reconnect grace): another node may take it."""
+        ...
+
     async def release(self, channel: str) -> None: ...
 
 
@@ -164,6 +168,23 @@ class IngestHub:
             return UNKNOWN_KEY
         async with self._lock:
             await self._carry_out()
+            waiting = self.core.live.get(ref.username)
+            if waiting is not None and waiting.publisher is None and self.leases is not None:
+                # a resume within the grace: the lease is this node's again, unless another
+                # node took the channel meanwhile (then this broadcast ends and the publish is
+                # refused, as any publish of a channel live elsewhere)
+                holder = await self.leases.acquire(ref.channel_id, ref.username)
+                if holder is not None:
+                    self.core.lost(ref.username, "taken by another node", self.wall())
+                    await self._carry_out()
+                    log.warning(
+                        "refused second publisher %s on live channel %s (live on node %s)",
+                        conn.peer,
+                        ref.username,
+                        holder,
+                    )
+                    metrics.PUBLISH_REFUSED.labels(ALREADY_LIVE.reason).inc()
+                    return ALREADY_LIVE
             result = self.core.claim(ref.username, key, conn, self.clock(), self.wall())
             if result is None and self.leases is not None:
                 holder = await self.leases.acquire(ref.channel_id, ref.username)
@@ -209,6 +230,11 @@ class IngestHub:
             self.core.dropped(b, conn, reason, self.clock(), self.wall())
             await self._carry_out()
             self._wake.set()
+            if self.leases is not None and self.core.live.get(b.channel) is b and not b.publisher:
+                try:  # the grace runs here, but the publisher may come back on another node
+                    await self.leases.idle(b.channel)
+                except Exception:
+                    log.exception("could not mark the lease of %s idle", b.channel)
 
     async def unpublished(self, b: Broadcast, conn: Publisher) -> None:
         """The streamer stopped on purpose: end the broadcast now."""

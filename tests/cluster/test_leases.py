@@ -366,3 +366,37 @@ async def test_a_pruned_row_comes_back_with_the_next_heartbeat(db: Database) -> 
     assert renewal.owned and not renewal.lost  # its expired lease was deleted: free, retaken
     assert await leases.node_rows(db) == [("a", URL_A, 121.0, "i")]
     assert await leases.holder(db, "alice", 121.0) == leases.Holder("a", URL_A)
+
+
+async def test_an_idle_lease_goes_to_the_next_publish_anywhere(db: Database) -> None:
+    cid = await channel(db, "alice")
+    await node(db, "a", 100.0)
+    await leases.acquire(db, cid, "alice", "a", 100.0, TTL)
+    await leases.idle(db, cid, "b")  # only the holder marks it
+    assert await leases.acquire(db, cid, "alice", "b", 101.0, TTL) == "a"
+    await leases.idle(db, cid, "a")  # A's publisher dropped: the grace runs there
+    assert await leases.holder(db, "alice", 101.0) is not None  # still routed to A
+    assert await leases.acquire(db, cid, "alice", "b", 101.0, TTL) is None
+    assert await leases.acquire(db, cid, "alice", "a", 102.0, TTL) == "b"  # B's is publishing
+    renewal = await leases.renew(db, "a", URL_A, "i", {cid: "alice"}, 103.0, TTL)
+    assert renewal.lost == frozenset({cid})
+
+
+async def test_a_publisher_that_drops_may_come_back_on_another_node(
+    db: Database, two_hubs: list[tuple[IngestHub, ClusterNode]]
+) -> None:
+    (hub_a, node_a), (hub_b, _) = two_hubs
+    _, key = await create_user(db, "erin", "erin@example.test", "x")
+    pa = Peer("a-encoder")
+    first = await hub_a.begin(key, pa)
+    assert isinstance(first, Broadcast)
+    await hub_a.publisher_gone(first, pa, "connection reset")  # grace 0.5 s starts on A
+    assert "erin" in hub_a.live
+    second = await hub_b.begin(key, Peer("b-encoder"))  # at once, not after the grace
+    assert isinstance(second, Broadcast)
+    # the encoder comes back to A within A's grace: refused there, A's broadcast ends
+    assert await hub_a.begin(key, Peer("a-again")) == ALREADY_LIVE
+    assert "erin" not in hub_a.live and "erin" in hub_b.live
+    assert not node_a.held
+    row = await get_channel(db, "erin")
+    assert row is not None and row.live

@@ -19,7 +19,7 @@ import av
 import pytest
 
 from tests.support.hls import play_hls
-from tests.support.media import Fixture, publish_pyav
+from tests.support.media import Fixture, ffmpeg_cli_publish, publish_pyav
 from tests.support.server import KitchServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -87,9 +87,10 @@ def follow(url: str) -> tuple[str, bytes]:
         return resp.geturl(), resp.read()
 
 
-def segments(srv: KitchServer) -> int:
-    """Complete segments in alice's source playlist on ``srv`` (FFmpeg's reader wants two)."""
-    return raw_get(srv, "/hls/alice/source/index.m3u8")[2].count(b"#EXTINF")
+def segments(srv: KitchServer, name: str = "alice") -> int:
+    """Complete segments in the channel's source playlist on ``srv`` (FFmpeg's reader wants
+    two)."""
+    return raw_get(srv, f"/hls/{name}/source/index.m3u8")[2].count(b"#EXTINF")
 
 
 def live(srv: KitchServer, name: str) -> bool:
@@ -236,3 +237,35 @@ def test_hls_workers_redirect_to_the_holding_node_too(
         pub.stop()
     # the broadcast ended: nobody holds carol, B's worker answers its own 404 again
     b.wait_for(lambda: worker_status(wb) == 404, 5, "B's worker forgetting carol")
+
+
+def test_a_publisher_that_drops_comes_back_on_another_node_within_the_grace(
+    tmp_path: Path, nodes: list[KitchServer], av_fixture: Fixture
+) -> None:
+    """The reconnect grace (10 s by default) keeps the broadcast on A for a publisher that
+    comes back there; one that comes back on B is accepted at once, and A's broadcast ends."""
+    a, b = node(tmp_path, "a"), node(tmp_path, "b")
+    nodes += [a.start(), b.start()]
+    acct = a.create_account("erin")
+    encoder = ffmpeg_cli_publish(a.rtmp_url(acct.stream_key), av_fixture, loops=-1)
+    try:
+        a.wait_for(lambda: lease_rows(tmp_path / "data") == [("erin", "a")], 10, "erin on A")
+    finally:
+        encoder.kill()  # the connection drops without an unpublish: A's grace starts
+        encoder.wait()
+        assert encoder.stderr is not None
+        encoder.stderr.close()
+    a.wait_for(lambda: "grace" in a.log(), 5, "A's grace")
+    dropped = time.monotonic()
+    pub = Publisher(b.rtmp_url(acct.stream_key), av_fixture)
+    try:
+        b.wait_for(lambda: lease_rows(tmp_path / "data") == [("erin", "b")], 5, "erin on B")
+        assert time.monotonic() - dropped < 3  # not after A's 10 s grace
+        a.wait_for(lambda: "taken by another node" in a.log(), 5, "A ending its broadcast")
+        assert live(a, "erin") and live(b, "erin")
+        b.wait_for(lambda: segments(b, "erin") >= 1, 10, "erin's playlist on B")
+        status, headers, _ = raw_get(a, "/hls/erin/master.m3u8")
+        assert (status, headers["location"]) == (307, b.base + "/hls/erin/master.m3u8")
+    finally:
+        pub.stop()
+    assert pub.error is None

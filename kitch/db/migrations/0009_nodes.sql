@@ -15,12 +15,14 @@ CREATE TABLE nodes (
 
 -- A channel is live on at most one node: the holder of its lease until expires_at (the holder
 -- renews it with every heartbeat, and deletes it when the broadcast ends). channel is the
--- channel's name, as /hls/{channel}/ spells it, for routing.
+-- channel's name, as /hls/{channel}/ spells it, for routing. publishing is 0 while the holder's
+-- publisher is gone (the reconnect grace): another node may then take the lease.
 CREATE TABLE channel_leases (
     channel_id INTEGER PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
     channel    TEXT NOT NULL,
     node_id    TEXT NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    publishing INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX channel_leases_by_channel ON channel_leases (channel);
 CREATE INDEX channel_leases_by_node ON channel_leases (node_id);
