@@ -236,6 +236,27 @@ class Settings:
         "the recording (the live stream goes on).",
     )
 
+    # -- cluster: several nodes sharing one database (docs/CLUSTER.md, "Nodes") --
+    node_id: str | None = _opt(
+        None,
+        "This node's id in a cluster (letters, digits, . _ -; at most 64); unset: an id made "
+        "once from the host name and kept in DATA_DIR/node-id. Nodes sharing a data dir must set "
+        "distinct ids.",
+    )
+    node_url: str | None = _opt(
+        None,
+        "HTTP base URL where the other nodes and the edge reach this node (HLS redirects point "
+        "there); unset: --public-url, else http:// and the address of --http.",
+    )
+    node_heartbeat: float = _opt(
+        1.0, "Seconds between a node's heartbeats (each renews the leases of its live channels)."
+    )
+    node_lease: float = _opt(
+        5.0,
+        "Seconds a channel's lease lasts without a heartbeat: how long a killed node's "
+        "channels stay unavailable to the other nodes.",
+    )
+
     @property
     def database_url(self) -> str:
         """The database to open: ``database``, else the SQLite file DATA_DIR/kitch.db."""
@@ -287,6 +308,14 @@ class Settings:
             raise ConfigError("hls_port must be a port number 1..65535")
         if self.hls_workers and self.hls_port == parse_hostport(self.http)[1]:
             raise ConfigError("hls_port must differ from the port of --http")
+        if self.node_id is not None and not valid_node_id(self.node_id):
+            raise ConfigError(
+                "node_id must be 1-64 characters of letters, digits, '.', '_' and '-'"
+            )
+        if self.node_url is not None and not self.node_url.startswith(("http://", "https://")):
+            raise ConfigError("node_url must start with http:// or https://")
+        if not 0 < self.node_heartbeat < self.node_lease:
+            raise ConfigError("node_heartbeat must be above 0 and below node_lease")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -306,6 +335,11 @@ class Settings:
         for name in POSITIVE:  # 0 would silently mean "unlimited" or "always expired"
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be greater than 0")
+
+
+def valid_node_id(text: str) -> bool:
+    """A node id: 1-64 ASCII letters, digits, ``.``, ``_`` or ``-``."""
+    return 0 < len(text) <= 64 and text.isascii() and all(c.isalnum() or c in "._-" for c in text)
 
 
 def split_list(value: str | None) -> list[str]:

@@ -37,7 +37,7 @@ from kitch.api.channels import HealthProvider
 from kitch.api.errors import EXCEPTION_HANDLERS, not_found
 from kitch.api.events import Events
 from kitch.api.events import routes as events_routes
-from kitch.api.hls import HlsApp
+from kitch.api.hls import HlsApp, HlsRouter
 from kitch.api.hosts import HostCheck, HostPolicy
 from kitch.api.openapi import openapi_json
 from kitch.api.reminders import Reminders
@@ -109,9 +109,11 @@ class MetricsMiddleware:
 class HlsAhead:
     """Hands every ``/hls`` request to :class:`~kitch.api.hls.HlsApp` ahead of the router."""
 
-    def __init__(self, app: ASGIApp, registry: HlsRegistry, events: Events) -> None:
+    def __init__(
+        self, app: ASGIApp, registry: HlsRegistry, events: Events, router: HlsRouter | None = None
+    ) -> None:
         self.app = app
-        self.hls = HlsApp(registry, events.viewers)
+        self.hls = HlsApp(registry, events.viewers, router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -185,6 +187,7 @@ def create_app(
     health: HealthProvider | None = None,
     events: Events | None = None,
     thumbnails: ThumbnailStore | None = None,
+    hls_router: HlsRouter | None = None,
 ) -> Starlette:
     """Build the app. Without ``db`` it opens ``settings.database_url`` at start-up
     (and closes broadcasts a crash left open) and closes it at shutdown; with ``db`` the caller
@@ -198,7 +201,9 @@ def create_app(
     given) pushes go-lives, notifications and viewer counts on ``/ws/events``; the ingest hub
     shares it. ``thumbnails`` holds the channels' pictures served under ``/thumbnails`` (without
     it every channel has none). The scheduled streams' notifications run as a task of the
-    lifespan (:class:`~kitch.api.reminders.Reminders`).
+    lifespan (:class:`~kitch.api.reminders.Reminders`). ``hls_router`` (several nodes
+    sharing the database) redirects ``/hls`` requests for a channel live on another node
+    there; the page's Content-Security-Policy lets the player follow (its ``peer_origins``).
     """
     events = events if events is not None else Events(settings.viewer_window, settings.viewer_tick)
     reminders = Reminders(events, settings.schedule_reminder)
@@ -242,7 +247,7 @@ def create_app(
     if hosts is not None:
         middleware.append(Middleware(HostCheck, policy=hosts))
     if hls is not None:
-        middleware.append(Middleware(HlsAhead, registry=hls, events=events))
+        middleware.append(Middleware(HlsAhead, registry=hls, events=events, router=hls_router))
     middleware.append(Middleware(chat.ChatAhead))
     app = Starlette(
         routes=routes,
@@ -255,6 +260,7 @@ def create_app(
     app.state.health = health
     app.state.events = events
     app.state.thumbnails = thumbnails
+    app.state.hls_router = hls_router
     app.state.reminders = reminders
     on_sign_out(app, events.revoke_user)
     app.state.hosts = hosts

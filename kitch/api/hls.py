@@ -28,7 +28,7 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from starlette.types import Receive, Scope, Send
 
@@ -63,6 +63,35 @@ class Sightings(Protocol):
     or an HLS worker process's batch sent to the main process)."""
 
     def seen(self, channel: str, scope: Scope) -> None: ...
+
+
+class HlsRouter(Protocol):
+    """Where a channel this node does not serve lives (several nodes sharing one database:
+    :class:`~kitch.cluster.nodes.ClusterNode`)."""
+
+    async def locate(self, channel: str) -> str | None:
+        """The base URL of the node holding ``channel`` when that is another node, else None."""
+        ...
+
+
+def redirect_answer(base: str, scope: Scope) -> Answer:
+    """307 to the same path and query on the node at ``base`` (an absolute URL, so an edge
+    that follows redirects itself, and hls.js, resolve it alike). Never cached: the channel
+    may move to another node."""
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()  # never a raw CR/LF
+    location = base.encode() + raw
+    query = scope.get("query_string", b"")
+    if query:
+        location += b"?" + query
+    return Answer(
+        307,
+        [
+            (b"location", location),
+            (b"content-length", b"0"),
+            _CORS,
+            (b"cache-control", b"no-store"),
+        ],
+    )
 
 
 class ChangeWaiter:
@@ -220,12 +249,20 @@ def _query_int(params: dict[str, str], name: str) -> int | None:
 
 class HlsEndpoints:
     """The handlers, sharing one registry, one waiter and one playlist cache. They read only
-    ``method``, ``query_string``, ``headers`` and ``client`` of the ``scope`` they are given
-    (an HLS worker process passes a dict of just those)."""
+    ``method``, ``query_string``, ``headers`` and ``client`` of the ``scope`` they are given,
+    and ``path`` (``raw_path`` if there) for a redirect to another node (an HLS worker process
+    passes a dict of just those)."""
 
-    def __init__(self, registry: HlsRegistry, viewers: Sightings | None = None) -> None:
+    def __init__(
+        self,
+        registry: HlsRegistry,
+        viewers: Sightings | None = None,
+        router: HlsRouter | None = None,
+    ) -> None:
         self.registry = registry
         self.viewers = viewers
+        #: with several nodes: a channel not live here (or ended here) may be live elsewhere
+        self.router = router
         self.waiter = ChangeWaiter(registry)
         self._cache: dict[tuple[str, str, bool], _Rendered] = {}
         registry.add_listener(self._forget)
@@ -366,6 +403,12 @@ class HlsEndpoints:
         if method == "OPTIONS":
             return _OPTIONS_ANSWER
         segs = path.split("/")
+        if self.router is not None and len(segs) in (3, 4) and segs[1]:
+            stream = self.registry.get(segs[1])
+            if stream is None or stream.ended:
+                base = await self.router.locate(segs[1])
+                if base is not None:
+                    return redirect_answer(base, scope)
         if len(segs) == 4 and segs[1] and segs[2] and segs[3]:
             if segs[3] == "index.m3u8":
                 return await self.media(scope, segs[1], segs[2])
@@ -378,8 +421,13 @@ class HlsEndpoints:
 class HlsApp:
     """The ``/hls`` tree as a raw ASGI app: it answers ``scope["path"]`` (``/hls/...``)."""
 
-    def __init__(self, registry: HlsRegistry, viewers: ViewerCounter | None = None) -> None:
-        self.endpoints = HlsEndpoints(registry, viewers)
+    def __init__(
+        self,
+        registry: HlsRegistry,
+        viewers: ViewerCounter | None = None,
+        router: HlsRouter | None = None,
+    ) -> None:
+        self.endpoints = HlsEndpoints(registry, viewers, router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -140,11 +140,18 @@ def page_headers(request: Request) -> dict[str, str]:
     """The page's headers: with HLS worker processes, the player also connects to their
     origin (:func:`kitch.api.views.hls_base`), which the Content-Security-Policy must allow."""
     base = hls_base(request)
-    if not base:
+    origins: list[str] = []
+    if base:
+        parts = urlsplit(base)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    # several nodes: /hls answers may redirect the player to the node holding the channel
+    router = getattr(request.app.state, "hls_router", None)
+    origins += [o for o in getattr(router, "peer_origins", ()) if o not in origins]
+    if not origins:
         return PAGE_HEADERS
-    parts = urlsplit(base)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    policy = CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {origin}")
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'", "connect-src 'self' " + " ".join(origins)
+    )
     return {**PAGE_HEADERS, "Content-Security-Policy": policy}
 
 

@@ -61,6 +61,9 @@ class Op(IntEnum):
     CONFIG = 21
     #: worker -> main: [[method, area, status, count], ...] requests answered since the last
     REQUESTS = 22
+    #: main -> worker: {channel: node base URL} of every channel live on another node of a
+    #: cluster (the whole table, sent when it changes and after every snapshot)
+    ROUTES = 23
 
 
 class MirrorError(ValueError):

@@ -277,6 +277,18 @@ class Hub:
             b.publisher = None
         self._end(b, "stream key revoked", wall)
 
+    def lost(self, channel: str, reason: str, wall: float) -> None:
+        """The channel is no longer this server's (another node holds it now): drop the
+        publisher and end the broadcast, whatever its state."""
+        b = self.live.get(channel)
+        if b is None:
+            return
+        if b.publisher is not None:
+            log.warning("%s: %s; dropping %s", channel, reason, b.publisher.peer)
+            b.publisher.kick(reason)
+            b.publisher = None
+        self._end(b, reason, wall)
+
     def stop(self, wall: float) -> None:
         """End every broadcast; publishes claimed from now on are refused."""
         self.stopping = True

@@ -128,6 +128,24 @@ class Sightings:
         return batch
 
 
+class Routes:
+    """Where the channels live on other nodes of a cluster are (the main process sends the
+    whole table when it changes): the worker's :class:`~kitch.api.hls.HlsRouter`."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] = {}
+
+    def replace(self, table: object) -> None:
+        if not isinstance(table, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in table.items()
+        ):
+            raise MirrorError("routes must map channel names to URLs")
+        self.table = table
+
+    async def locate(self, channel: str) -> str | None:
+        return self.table.get(channel)
+
+
 class Limits:
     def __init__(self, config: dict[str, Any]) -> None:
         self.max_connections = int(config["http_max_connections"])
@@ -145,7 +163,8 @@ class Worker:
         self.sightings = Sightings()
         #: (method, area, status) -> requests answered, for the main process's /metrics
         self.answered: dict[tuple[str, str, int], int] = {}
-        self.endpoints = HlsEndpoints(self.registry, self.sightings)
+        self.routes = Routes()
+        self.endpoints = HlsEndpoints(self.registry, self.sightings, self.routes)
         self.limits = Limits(config)
         self.proxies = Proxies(list(config.get("trusted_proxies") or []))
         self.connections: set[HlsConnection] = set()
@@ -520,6 +539,8 @@ class Control(asyncio.Protocol):
                     if message[0] != Op.CONFIG or not isinstance(message[1], dict):
                         raise MirrorError("the first message must be the configuration")
                     self.worker = self.started(message[1])
+                elif message[0] == Op.ROUTES and len(message) == 2:
+                    self.worker.routes.replace(message[1])
                 else:
                     self.worker.registry.apply(message)
             if not self.listening and self.worker is not None and self.worker.registry.synced:

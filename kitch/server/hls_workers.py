@@ -141,6 +141,8 @@ class _Link(asyncio.Protocol):
             return
         for frame in snapshot_frames(registry):
             t.write(frame)
+        if self.owner.routes_frame is not None:
+            t.write(self.owner.routes_frame)
         self.base = t.get_write_buffer_size()
         self.behind = False
 
@@ -181,6 +183,8 @@ class HlsWorkers:
         self.tap: MirrorTap | None = None
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
+        #: the last ROUTES message (channels live on other nodes), for workers that resync
+        self.routes_frame: bytes | None = None
 
     @property
     def port(self) -> int:
@@ -202,6 +206,12 @@ class HlsWorkers:
         for slot in self.slots:
             if slot.link is not None:
                 slot.link.send(frame)
+
+    def routes(self, table: dict[str, str]) -> None:
+        """The channels live on other nodes of a cluster (name -> node base URL): the workers
+        redirect requests for them there, as the main process does."""
+        self.routes_frame = encode([Op.ROUTES, table])
+        self._broadcast(self.routes_frame)
 
     def sightings(self, batch: object) -> None:
         if self.viewers is not None:

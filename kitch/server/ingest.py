@@ -28,6 +28,7 @@ from kitch.db.queries import (
 from kitch.db.schedule import link_broadcast
 from kitch.hls import HlsRegistry
 from kitch.ingest.hub import (
+    ALREADY_LIVE,
     UNKNOWN_KEY,
     Broadcast,
     Hub,
@@ -44,7 +45,7 @@ from kitch.server import metrics
 
 log = logging.getLogger("kitch.ingest")
 
-__all__ = ["IngestHub", "LiveListener"]
+__all__ = ["IngestHub", "Leases", "LiveListener"]
 
 
 class LiveListener(Protocol):
@@ -63,10 +64,27 @@ class LiveListener(Protocol):
     def went_offline(self, name: str, broadcast_id: int) -> None: ...
 
 
+class Leases(Protocol):
+    """Where a channel's lease is taken and given up when several nodes share the database
+    (:class:`~kitch.cluster.nodes.ClusterNode`): a channel is live on one node at a time."""
+
+    async def acquire(self, channel_id: int, channel: str) -> str | None:
+        """Take the channel's lease: None when this node holds it now, else the holder's id."""
+        ...
+
+    async def idle(self, channel: str) -> None:
+        """The channel's publisher is gone (reconnect grace): another node may take it."""
+        ...
+
+    async def release(self, channel: str) -> None: ...
+
+
 class IngestHub:
     """The hub on the event loop. ``sinks``: the outputs every broadcast feeds after the
     passthrough HLS sink (see :mod:`kitch.ingest.sinks`). ``listener`` hears of go-lives (after
-    each follower's notification is stored, off the publish path) and of ends."""
+    each follower's notification is stored, off the publish path) and of ends. ``leases``:
+    a new broadcast first takes the channel's lease (refused as a second publisher while
+    another node holds it); an ended one gives it up."""
 
     def __init__(
         self,
@@ -76,6 +94,7 @@ class IngestHub:
         *,
         sinks: Sequence[SinkFactory] = (),
         listener: LiveListener | None = None,
+        leases: Leases | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -85,6 +104,7 @@ class IngestHub:
         self.clock = clock
         self.wall = wall
         self.listener = listener
+        self.leases = leases
         self.core = Hub(
             registry, sinks=sinks, reconnect_grace=settings.reconnect_grace, now=clock()
         )
@@ -148,9 +168,40 @@ class IngestHub:
             return UNKNOWN_KEY
         async with self._lock:
             await self._carry_out()
+            waiting = self.core.live.get(ref.username)
+            if waiting is not None and waiting.publisher is None and self.leases is not None:
+                # a resume within the grace: the lease is this node's again, unless another
+                # node took the channel meanwhile (then this broadcast ends and the publish is
+                # refused, as any publish of a channel live elsewhere)
+                holder = await self.leases.acquire(ref.channel_id, ref.username)
+                if holder is not None:
+                    self.core.lost(ref.username, "taken by another node", self.wall())
+                    await self._carry_out()
+                    log.warning(
+                        "refused second publisher %s on live channel %s (live on node %s)",
+                        conn.peer,
+                        ref.username,
+                        holder,
+                    )
+                    metrics.PUBLISH_REFUSED.labels(ALREADY_LIVE.reason).inc()
+                    return ALREADY_LIVE
             result = self.core.claim(ref.username, key, conn, self.clock(), self.wall())
+            if result is None and self.leases is not None:
+                holder = await self.leases.acquire(ref.channel_id, ref.username)
+                if holder is not None:
+                    log.warning(
+                        "refused second publisher %s on live channel %s (live on node %s)",
+                        conn.peer,
+                        ref.username,
+                        holder,
+                    )
+                    result = ALREADY_LIVE
             if result is None:
-                broadcast_id = await start_broadcast(self.db, ref.channel_id, {})
+                try:
+                    broadcast_id = await start_broadcast(self.db, ref.channel_id, {})
+                except BaseException:
+                    await self._release(ref.username)
+                    raise
                 result = self.core.open(
                     ref.username, ref.channel_id, broadcast_id, key, conn, self.clock(), self.wall()
                 )
@@ -179,6 +230,11 @@ class IngestHub:
             self.core.dropped(b, conn, reason, self.clock(), self.wall())
             await self._carry_out()
             self._wake.set()
+            if self.leases is not None and self.core.live.get(b.channel) is b and not b.publisher:
+                try:  # the grace runs here, but the publisher may come back on another node
+                    await self.leases.idle(b.channel)
+                except Exception:
+                    log.exception("could not mark the lease of %s idle", b.channel)
 
     async def unpublished(self, b: Broadcast, conn: Publisher) -> None:
         """The streamer stopped on purpose: end the broadcast now."""
@@ -236,11 +292,27 @@ class IngestHub:
                     await end_broadcast(self.db, action.broadcast_id, action.reason)
                 except Exception:
                     log.exception("could not record the end of broadcast %s", action.broadcast_id)
+                if action.channel not in self.core.live:
+                    await self._release(action.channel)
             else:
                 later.append(action)
         if ended:
             metrics.LIVE_CHANNELS.set(len(self.core.live))
         return later
+
+    async def _release(self, channel: str) -> None:
+        if self.leases is not None:
+            try:
+                await self.leases.release(channel)
+            except Exception:  # it expires on its own within the lease period
+                log.exception("could not release the lease of %s", channel)
+
+    async def lease_lost(self, channel: str) -> None:
+        """Another node took the channel's lease (this node was stalled past it): drop the
+        publisher and end the broadcast here."""
+        async with self._lock:
+            self.core.lost(channel, "taken by another node", self.wall())
+            await self._carry_out()
 
     async def recheck_keys(self, keys: Sequence[tuple[str, str]] | None = None) -> None:
         """Look the live keys up (all those publishing, by default); a key that no longer

@@ -18,9 +18,10 @@ from kitch.api.app import create_app, metrics_app
 from kitch.api.events import Events
 from kitch.api.hosts import HostPolicy
 from kitch.api.web import web_routes
+from kitch.cluster.nodes import ClusterNode, NodeIdInUseError
 from kitch.config import Settings, parse_hostport, parse_ladder
 from kitch.db import Database, open_database
-from kitch.db.queries import close_stale_broadcasts, ladder_settings
+from kitch.db.queries import ladder_settings
 from kitch.hls import HlsRegistry, HlsSettings
 from kitch.ingest.ladder import LadderConfig, LadderPool, LadderSink
 from kitch.ingest.sinks import SinkFactory
@@ -130,8 +131,12 @@ async def _serve(
 ) -> None:
     db = await open_database(settings.database_url)
     log.info("database %s", db.url)  # the password never shows
+    node: ClusterNode | None = None
     try:
-        closed = await close_stale_broadcasts(db)
+        # cluster: this node's row and heartbeat; a crash's leftovers are closed, but not the
+        # channels other running nodes hold (docs/CLUSTER.md, "Nodes")
+        node = await ClusterNode.from_settings(db, settings)
+        closed = await node.start()
         if closed:
             log.warning("closed %d broadcast session(s) left open by an earlier crash", closed)
         registry = HlsRegistry(hls_settings_from(settings))
@@ -151,7 +156,8 @@ async def _serve(
         recordings = Recordings(db, settings)
         await recordings.start()
         sinks = sink_factories(settings, db, thumbnailer, recordings)
-        hub = IngestHub(db, registry, settings, sinks=sinks, listener=events)
+        hub = IngestHub(db, registry, settings, sinks=sinks, listener=events, leases=node)
+        node.on_lost = hub.lease_lost
         app = create_app(
             settings,
             db=db,
@@ -162,6 +168,7 @@ async def _serve(
             health=hub.health,
             events=events,
             thumbnails=store,
+            hls_router=node,
         )
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)
@@ -174,6 +181,8 @@ async def _serve(
         if settings.hls_workers:
             workers = HlsWorkers(settings, registry, events.viewers, asdict(registry.settings))
             await workers.start()
+            workers.routes(node.routes)  # channels live on other nodes: workers redirect too
+            node.on_routes = workers.routes
         guard = ConnectionGuard(HttpLimits.from_settings(settings))
         (address, _), *metrics_listener = listeners
         servers = [_HttpServer(listener_config(app, address, guard, settings, lifespan="on"))]
@@ -213,6 +222,7 @@ async def _serve(
             server.stop()
         await rtmp.close()
         await hub.stop()
+        await node.stop()
         if workers is not None:
             await workers.stop()
         if thumbnailer is not None:  # the ended broadcasts' last pictures reach the disk
@@ -222,6 +232,8 @@ async def _serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     finally:
+        if node is not None:
+            await node.stop()  # a failed start: the heartbeat stops, the node row goes
         await db.close()
 
 
@@ -234,7 +246,7 @@ def run(settings: Settings) -> int:
             asyncio.run(serve(settings))
         else:
             uvloop.run(serve(settings))
-    except OSError as exc:
+    except (OSError, NodeIdInUseError) as exc:
         log.error("cannot start: %s", exc)
         return 1
     return 0
