@@ -28,16 +28,17 @@ URL_A = "http://a.test:8000"
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "kitch.db")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The shared database: an SQLite file, or a PostgreSQL database (each test runs on both)."""
+    database = await open_database(database_url)
     yield database
     await database.close()
 
 
 @pytest.fixture
-async def other(tmp_path: Path, db: Database) -> AsyncIterator[Database]:
-    """A second connection to the same file (another node's process)."""
-    database = await open_database(tmp_path / "kitch.db")
+async def other(database_url: str, db: Database) -> AsyncIterator[Database]:
+    """A second connection to the same database (another node's process)."""
+    database = await open_database(database_url)
     yield database
     await database.close()
 

@@ -352,12 +352,12 @@ async def test_a_portable_migration_runs_on_both(
     """A new migration in portable SQL (plain INTEGER/TEXT/REAL, no AUTOINCREMENT) needs no
     PostgreSQL override: big integers and fractional times survive."""
     extra = (
-        "CREATE TABLE nodes (\n    id TEXT PRIMARY KEY,\n    url TEXT NOT NULL,\n"
+        "CREATE TABLE sample_nodes (\n    id TEXT PRIMARY KEY,\n    url TEXT NOT NULL,\n"
         "    seen_at REAL NOT NULL,\n    epoch INTEGER NOT NULL DEFAULT 0\n);\n"
-        "CREATE TABLE leases (\n    channel_id INTEGER PRIMARY KEY REFERENCES channels(id) "
-        "ON DELETE CASCADE,\n    node_id TEXT NOT NULL REFERENCES nodes(id),\n"
+        "CREATE TABLE sample_leases (\n    channel_id INTEGER PRIMARY KEY REFERENCES channels(id) "
+        "ON DELETE CASCADE,\n    node_id TEXT NOT NULL REFERENCES sample_nodes(id),\n"
         "    expires_at REAL NOT NULL\n);\n"
-        "CREATE INDEX leases_by_node ON leases (node_id);\n"
+        "CREATE INDEX sample_leases_by_node ON sample_leases (node_id);\n"
     )
     if engine == "postgresql":  # as migrations() hands a shared file to PostgreSQL
         extra = portable_ddl(extra)
@@ -366,10 +366,10 @@ async def test_a_portable_migration_runs_on_both(
     db = await open_database(url, _migrations=[*good, (len(good) + 1, extra)])
     try:
         await db.execute(
-            "INSERT INTO nodes (id, url, seen_at, epoch) VALUES (?, ?, ?, ?)",
+            "INSERT INTO sample_nodes (id, url, seen_at, epoch) VALUES (?, ?, ?, ?)",
             ("a", "http://a", 1764560000.125, 2**40),
         )
-        row = await db.fetchone("SELECT seen_at, epoch FROM nodes WHERE id = 'a'")
+        row = await db.fetchone("SELECT seen_at, epoch FROM sample_nodes WHERE id = 'a'")
         assert row is not None and (row[0], row[1]) == (1764560000.125, 2**40)
     finally:
         await db.close()
