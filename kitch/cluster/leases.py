@@ -13,12 +13,14 @@ each decision is one statement (``INSERT .. ON CONFLICT DO UPDATE .. WHERE``), a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kitch.db import Database
 
 __all__ = [
     "Holder",
+    "Position",
     "Renewal",
     "acquire",
     "close_orphans",
@@ -26,6 +28,7 @@ __all__ = [
     "holder",
     "idle",
     "node_rows",
+    "position",
     "register_node",
     "release",
     "release_node",
@@ -39,6 +42,16 @@ class Holder:
 
     node_id: str
     url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a channel's HLS numbering stood at its holder's last heartbeat: the next media
+    sequence number and the discontinuity sequence a broadcast replacing it should use."""
+
+    node_id: str
+    next_msn: int
+    discontinuity_sequence: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +90,15 @@ async def acquire(
             "SELECT node_id FROM channel_leases WHERE channel_id = ?", (channel_id,)
         )
     return str(row[0]) if row is not None else "?"
+
+
+async def position(db: Database, channel_id: int) -> Position | None:
+    """The channel's lease row as its holder last wrote it (expired or not), if any."""
+    row = await db.fetchone(
+        "SELECT node_id, next_msn, discontinuity_sequence FROM channel_leases WHERE channel_id = ?",
+        (channel_id,),
+    )
+    return None if row is None else Position(str(row[0]), int(row[1]), int(row[2]))
 
 
 async def idle(db: Database, channel_id: int, node_id: str) -> None:
@@ -120,14 +142,16 @@ async def renew(
     held: dict[int, str],
     now: float,
     ttl: float,
+    positions: Mapping[int, tuple[int, int]] | None = None,
 ) -> Renewal:
     """One heartbeat, in one transaction: the node row's ``heartbeat_at`` (the row is written
     again if a starting node pruned it while this one was stalled), then every lease
     ``node_id`` holds extended to ``now + ttl``. Leases of this node that it does not hold
     (``held``: the channels live here, id -> name) are deleted; a ``held`` channel whose lease
     is gone (this node was stalled past it) is taken again if still free, and reported lost if
-    another node has it. If another process has taken this node's row (another incarnation),
-    nothing is written."""
+    another node has it. ``positions`` (channel id -> next media sequence number, discontinuity
+    sequence) are written to the leases of those held channels. If another process has taken
+    this node's row (another incarnation), nothing is written."""
     async with db.transaction() as tx:
         _, mine = await tx.execute(
             "UPDATE nodes SET heartbeat_at = ? WHERE id = ? AND incarnation = ?",
@@ -159,6 +183,13 @@ async def renew(
             _, taken = await tx.execute(_TAKE, (missing, held[missing], node_id, now + ttl, now))
             if not taken:
                 lost.add(missing)
+        for channel_id, (msn, discontinuity) in sorted((positions or {}).items()):
+            if channel_id in held and channel_id not in lost:
+                await tx.execute(
+                    "UPDATE channel_leases SET next_msn = ?, discontinuity_sequence = ? "
+                    "WHERE channel_id = ? AND node_id = ?",
+                    (msn, discontinuity, channel_id, node_id),
+                )
     return Renewal(True, frozenset(lost))
 
 

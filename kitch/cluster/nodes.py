@@ -32,6 +32,9 @@ __all__ = ["ClusterNode", "NodeIdInUseError", "node_id_from", "node_url_from"]
 
 #: Where the node id made once is kept, under the data dir.
 NODE_ID_FILE = "node-id"
+#: Media sequence numbers a broadcast taking a channel over from another node skips past the
+#: old holder's last written position: segments it may have started after its last heartbeat.
+RESUME_MSN_MARGIN = 3
 
 
 class NodeIdInUseError(RuntimeError):
@@ -129,6 +132,13 @@ class ClusterNode:
         self.held: dict[int, str] = {}
         #: origins (scheme://host:port) of the other nodes seen at the last heartbeat
         self.peer_origins: tuple[str, ...] = ()
+        #: where the HLS numbering of each channel live here stands (name -> next media
+        #: sequence number, discontinuity sequence), read at every heartbeat and written to the
+        #: leases so that a node taking a channel over numbers on from it
+        self.positions: Callable[[], dict[str, tuple[int, int]]] | None = None
+        self._written: dict[int, tuple[int, int]] = {}
+        #: channels taken over from another node -> the numbering their new broadcast starts at
+        self._resumes: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._registered = False
 
@@ -236,15 +246,26 @@ class ClusterNode:
 
     async def beat(self) -> None:
         """One heartbeat: renew the node row and its leases; end what was lost."""
+        held = dict(self.held)
+        changed = {}
+        if self.positions is not None:
+            now_at = self.positions()
+            for channel_id, name in held.items():
+                at = now_at.get(name)
+                if at is not None and self._written.get(channel_id) != at:
+                    changed[channel_id] = at
         renewal = await leases.renew(
             self.db,
             self.node_id,
             self.url,
             self.incarnation,
-            dict(self.held),
+            held,
             self.wall(),
             self.lease,
+            changed,
         )
+        if renewal.owned:
+            self._written = {i: at for i, at in {**self._written, **changed}.items() if i in held}
         if not renewal.owned:
             log.error(
                 "another process now runs as node %s: give each node its own --node-id",
@@ -281,14 +302,27 @@ class ClusterNode:
     # -- leases ----------------------------------------------------------------------------
 
     async def acquire(self, channel_id: int, channel: str) -> str | None:
-        """Take the channel's lease; None when this node holds it now, else the holder's id."""
+        """Take the channel's lease; None when this node holds it now, else the holder's id.
+        Taken from another node, the channel's new broadcast numbers on from where that node
+        last said its numbering stood (:meth:`resume`)."""
+        before = await leases.position(self.db, channel_id)
         found = await leases.acquire(
             self.db, channel_id, channel, self.node_id, self.wall(), self.lease
         )
         if found is None:
+            if before is not None and before.node_id != self.node_id and before.next_msn > 0:
+                self._resumes[channel] = (
+                    before.next_msn + RESUME_MSN_MARGIN,
+                    before.discontinuity_sequence + 1,
+                )
             self.held[channel_id] = channel
             self.routes.pop(channel, None)  # ours now (the next heartbeat tells the workers)
         return found
+
+    def resume(self, channel: str) -> tuple[int, int] | None:
+        """For a broadcast opening on ``channel`` just taken from another node: the media
+        sequence number and discontinuity sequence to start at (once), else None."""
+        return self._resumes.pop(channel, None)
 
     async def idle(self, channel: str) -> None:
         """The channel's publisher is gone (the reconnect grace runs): another node may take

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from kitch.hls import HlsRegistry, LiveStream
+from kitch.hls import HlsRegistry, LiveStream, Resume
 from kitch.ingest.passthrough import PassthroughSink
 from kitch.ingest.sinks import BroadcastInfo, Sink, SinkFactory, merge_health
 from kitch.ingest.stats import IngestStats
@@ -199,9 +199,11 @@ class Hub:
         conn: Publisher,
         now: float,
         wall: float,
+        resume: Resume | None = None,
     ) -> Broadcast:
-        """Start broadcast ``broadcast_id`` (recorded by the caller) on ``channel``."""
-        stream = self.registry.open(channel, wall)
+        """Start broadcast ``broadcast_id`` (recorded by the caller) on ``channel``; its playlists
+        number on from ``resume`` (a channel taken over from another node)."""
+        stream = self.registry.open(channel, wall, resume)
         info = BroadcastInfo(channel, channel_id, broadcast_id, stream)
         sinks: list[Sink] = []
         for factory in self.factories:

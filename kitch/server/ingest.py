@@ -26,7 +26,7 @@ from kitch.db.queries import (
     update_broadcast_stats,
 )
 from kitch.db.schedule import link_broadcast
-from kitch.hls import HlsRegistry
+from kitch.hls import HlsRegistry, Resume
 from kitch.ingest.hub import (
     ALREADY_LIVE,
     UNKNOWN_KEY,
@@ -70,6 +70,11 @@ class Leases(Protocol):
 
     async def acquire(self, channel_id: int, channel: str) -> str | None:
         """Take the channel's lease: None when this node holds it now, else the holder's id."""
+        ...
+
+    def resume(self, channel: str) -> tuple[int, int] | None:
+        """Just taken from another node: the (media sequence, discontinuity sequence) the new
+        broadcast numbers its playlists from, so players following the channel read on."""
         ...
 
     async def idle(self, channel: str) -> None:
@@ -202,8 +207,16 @@ class IngestHub:
                 except BaseException:
                     await self._release(ref.username)
                     raise
+                resumed = None if self.leases is None else self.leases.resume(ref.username)
                 result = self.core.open(
-                    ref.username, ref.channel_id, broadcast_id, key, conn, self.clock(), self.wall()
+                    ref.username,
+                    ref.channel_id,
+                    broadcast_id,
+                    key,
+                    conn,
+                    self.clock(),
+                    self.wall(),
+                    None if resumed is None else Resume(*resumed),
                 )
                 self._spawn(self._announce(ref.username, ref.channel_id, broadcast_id))
             elif isinstance(result, Refusal):

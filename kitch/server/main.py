@@ -11,6 +11,7 @@ import socket
 import ssl
 from collections.abc import Generator
 from dataclasses import asdict
+from functools import partial
 
 import uvicorn
 
@@ -126,6 +127,18 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                 sock.close()
 
 
+def _positions(registry: HlsRegistry) -> dict[str, tuple[int, int]]:
+    """Where each live channel's HLS numbering stands (the cluster node writes it to the
+    channel's lease, for a node that takes the channel over)."""
+    out = {}
+    for channel in registry.channels():
+        stream = registry.get(channel)
+        if stream is not None and not stream.ended:
+            at = stream.resume_point()
+            out[channel] = (at.next_msn, at.discontinuity_sequence)
+    return out
+
+
 async def _serve(
     settings: Settings, listeners: list[Listener], ready: asyncio.Event | None
 ) -> None:
@@ -158,6 +171,7 @@ async def _serve(
         sinks = sink_factories(settings, db, thumbnailer, recordings)
         hub = IngestHub(db, registry, settings, sinks=sinks, listener=events, leases=node)
         node.on_lost = hub.lease_lost
+        node.positions = partial(_positions, registry)
         app = create_app(
             settings,
             db=db,

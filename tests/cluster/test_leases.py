@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from kitch.cluster import leases
-from kitch.cluster.nodes import ClusterNode, NodeIdInUseError, node_id_from, node_url_from
+from kitch.cluster.nodes import (
+    RESUME_MSN_MARGIN,
+    ClusterNode,
+    NodeIdInUseError,
+    node_id_from,
+    node_url_from,
+)
 from kitch.config import ConfigError, Settings
 from kitch.db import Database, open_database
 from kitch.db.queries import channel_for_stream_key, get_channel, start_broadcast
@@ -194,6 +200,42 @@ async def test_two_connections_racing_for_one_channel_never_both_win(
         assert len(held) == 1  # every loser names the same winner
         row = await db.fetchone("SELECT node_id FROM channel_leases WHERE channel_id = ?", (cid,))
         assert row is not None and {row[0]} == held
+
+
+async def test_a_channel_taken_over_numbers_on_from_its_old_holders_last_heartbeat(
+    db: Database, other: Database
+) -> None:
+    """The holder writes where each channel's HLS numbering stands with its heartbeats (only
+    when it moved); the node that takes the channel over after the holder died starts past it,
+    one discontinuity later. The same node taking its own channel again, or a channel whose
+    lease was given up (a broadcast that ended), starts afresh."""
+    cid = await channel(db, "alice")
+    bob = await channel(db, "bob")
+    a = ClusterNode(db, "a", "http://a.test:1", heartbeat=60, lease=0.3)
+    b = ClusterNode(other, "b", "http://b.test:2", heartbeat=60, lease=0.3)
+    await a.start()
+    await b.start()
+    at = {"alice": (40, 2), "bob": (7, 1)}
+    a.positions = lambda: dict(at)
+    try:
+        assert await a.acquire(cid, "alice") is None
+        assert await a.acquire(bob, "bob") is None
+        assert a.resume("alice") is None  # a free lease: nothing to number on from
+        await a.beat()
+        assert await leases.position(db, cid) == leases.Position("a", 40, 2)
+        at["alice"] = (41, 2)
+        await a.beat()
+        assert await leases.position(db, cid) == leases.Position("a", 41, 2)
+        assert await a.acquire(cid, "alice") is None and a.resume("alice") is None  # its own
+        await a.release("bob")  # bob's broadcast ended: his next one starts afresh anywhere
+        assert await b.acquire(bob, "bob") is None and b.resume("bob") is None
+        await asyncio.sleep(0.35)  # A stops beating (killed): its lease expires
+        assert await b.acquire(cid, "alice") is None
+        assert b.resume("alice") == (41 + RESUME_MSN_MARGIN, 3)
+        assert b.resume("alice") is None  # once
+    finally:
+        await a.stop()
+        await b.stop()
 
 
 async def test_node_locates_other_holders_from_its_heartbeat_and_ends_lost_channels(

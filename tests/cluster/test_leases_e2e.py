@@ -93,6 +93,20 @@ def segments(srv: KitchServer, name: str = "alice") -> int:
     return raw_get(srv, f"/hls/{name}/source/index.m3u8")[2].count(b"#EXTINF")
 
 
+def numbering(srv: KitchServer, name: str = "alice") -> tuple[int, int]:
+    """(the newest listed media sequence number, its discontinuity number) on ``srv``: for
+    A the last it served, for B (just after the move) the first of its own."""
+    text = raw_get(srv, f"/hls/{name}/source/index.m3u8")[2].decode()
+    msn = int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text).group(1))  # type: ignore[union-attr]
+    found = re.search(r"#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)", text)
+    disc = int(found.group(1)) if found else 0
+    segs = text.split("#EXTINF")[1:]
+    if segs:  # the newest complete segment and the discontinuity tags before it
+        msn += len(segs) - 1
+        disc += text.count("#EXT-X-DISCONTINUITY\n")
+    return msn, disc
+
+
 def live(srv: KitchServer, name: str) -> bool:
     return bool(srv.channel(name)["live"])
 
@@ -149,6 +163,7 @@ def test_a_channel_plays_through_any_node_and_moves_when_its_node_dies(
         assert first.thread.is_alive() and first.error is None
 
         # A dies: within the lease B accepts the publisher again, and serves alice itself
+        a_msn, a_disc = numbering(a)
         a.stop(signal.SIGKILL)
         died = time.monotonic()
         moved = [("alice", "b")]
@@ -169,6 +184,11 @@ def test_a_channel_plays_through_any_node_and_moves_when_its_node_dies(
         b.wait_for(lambda: segments(b) >= 2, 10, "two segments of alice on B")
         playback = play_hls(f"{b.base}/hls/alice/master.m3u8", video_frames=30)
         assert len(playback.video_pts) >= 30
+        # B numbers on from A: a player reloading across the move reads forward, after a
+        # discontinuity, instead of seeing the media sequence go back
+        b_msn, b_disc = numbering(b)
+        print(f"last segment on A {a_msn} (discontinuity {a_disc}), first on B {b_msn} ({b_disc})")
+        assert b_msn > a_msn and b_disc > a_disc
         assert live(b, "alice")
         assert lease_rows(tmp_path / "data") == [("alice", "b")]
     finally:
