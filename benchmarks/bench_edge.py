@@ -3,7 +3,7 @@
 Run from the repository root after the Cython build (``apt-get install -y nginx``)::
 
     python3 benchmarks/bench_edge.py [--quick] [--viewers 1000] [--seconds 20] [--clients 4]
-        [--ramp 5] [--locks 40s:40s,300ms:50ms]
+        [--ramp 5] [--locks 40s:40s,250ms:20ms]
 
 One fresh ``kitch serve`` (passthrough alone) takes one publisher (``ffmpeg -re -stream_loop -1
 -c copy`` of the cached 720p 2.5 Mb/s fixture of bench_viewers, 2 s GOP: 2 s segments, 0.2 s
@@ -209,8 +209,8 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=3.0, help="seconds of no-viewer CPU (3)")
     ap.add_argument(
         "--locks",
-        default="40s:40s,300ms:50ms",
-        help="edge runs, each PLAYLIST:MEDIA proxy_cache_lock_timeout (40s:40s,300ms:50ms)",
+        default="40s:40s,250ms:20ms",
+        help="edge runs, each PLAYLIST:MEDIA proxy_cache_lock_timeout (40s:40s,250ms:20ms)",
     )
     args = ap.parse_args()
     print(machine(), flush=True)
