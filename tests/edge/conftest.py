@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.edge.nginx import NGINX, EdgeNginx
+from tests.edge.nginx import NGINX, EdgeNginx, free_port
 from tests.support.media import Fixture, publish_pyav
 from tests.support.server import Account, KitchServer, serving
 
@@ -23,16 +23,18 @@ pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
 class Live:
     origin: KitchServer
     account: Account
-    edge: EdgeNginx
+    edge: EdgeNginx  # /hls from the origin's main port
+    hls_port: int  # the origin's HLS worker (one)
 
     @property
     def playlist(self) -> str:
         return f"/hls/{CHANNEL}/source/index.m3u8"
 
 
-def _segments(srv: KitchServer, path: str) -> int:
+def segments(base: str, path: str) -> int:
+    """Complete segments listed at ``base`` + ``path`` (0 while there is no playlist)."""
     try:
-        with urllib.request.urlopen(srv.base + path, timeout=5) as resp:
+        with urllib.request.urlopen(base + path, timeout=5) as resp:
             text: str = resp.read().decode()
             return text.count("#EXTINF")
     except OSError:
@@ -41,8 +43,13 @@ def _segments(srv: KitchServer, path: str) -> int:
 
 @pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory, av_fixture: Fixture) -> Iterator[Live]:
+    hls_port = free_port()
     with serving(
         tmp_path_factory.mktemp("edge"),
+        "--hls-workers",
+        "1",
+        "--hls-port",
+        str(hls_port),
         KITCH_LADDER="off",
         KITCH_THUMBNAIL_INTERVAL="0",
         KITCH_RECORDINGS="off",
@@ -58,9 +65,11 @@ def live(tmp_path_factory: pytest.TempPathFactory, av_fixture: Fixture) -> Itera
         publisher.start()
         try:
             path = f"/hls/{CHANNEL}/source/index.m3u8"
-            srv.wait_for(lambda: _segments(srv, path) >= 2, 30, "two segments")
+            srv.wait_for(lambda: segments(srv.base, path) >= 2, 30, "two segments")
+            worker = f"http://127.0.0.1:{hls_port}"
+            srv.wait_for(lambda: segments(worker, path) >= 2, 30, "the HLS worker")
             with EdgeNginx(origins=[f"127.0.0.1:{srv.http_port}"]) as edge:
-                yield Live(srv, account, edge)
+                yield Live(srv, account, edge, hls_port)
         finally:
             stop.set()
             publisher.join(10)

@@ -46,9 +46,9 @@ def fetch(
         conn.close()
 
 
-def hls_requests(live: Live) -> float:
+def hls_requests(base: str) -> float:
     """The origin's count of answered /hls requests (every status)."""
-    with urllib.request.urlopen(live.origin.base + "/metrics", timeout=10) as resp:
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -59,10 +59,10 @@ def hls_requests(live: Live) -> float:
 
 def settled_count(live: Live) -> float:
     """The origin's /hls count once it stopped moving (a request is counted after its answer)."""
-    last = hls_requests(live)
+    last = hls_requests(live.origin.base)
     while True:
         time.sleep(0.3)
-        now = hls_requests(live)
+        now = hls_requests(live.origin.base)
         if now == last:
             return now
         last = now
