@@ -4,6 +4,7 @@ front of it, shared by the module's tests (starting them is the slow part)."""
 from __future__ import annotations
 
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +42,29 @@ def segments(base: str, path: str) -> int:
         return 0
 
 
+def hls_requests(base: str) -> float:
+    """The origin's count of answered /hls requests, every status (its own and, reported
+    once a second, its HLS workers')."""
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("kitch_http_requests_total{") and 'area="hls"' in line
+    )
+
+
+def settled_hls_requests(base: str, quiet: float) -> float:
+    """:func:`hls_requests` once it has not moved for ``quiet`` seconds."""
+    last = hls_requests(base)
+    while True:
+        time.sleep(quiet)
+        now = hls_requests(base)
+        if now == last:
+            return now
+        last = now
+
+
 @pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory, av_fixture: Fixture) -> Iterator[Live]:
     hls_port = free_port()
@@ -68,6 +92,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, av_fixture: Fixture) -> Itera
             srv.wait_for(lambda: segments(srv.base, path) >= 2, 30, "two segments")
             worker = f"http://127.0.0.1:{hls_port}"
             srv.wait_for(lambda: segments(worker, path) >= 2, 30, "the HLS worker")
+            settled_hls_requests(srv.base, 1.5)  # the worker's report of those requests is in
             with EdgeNginx(origins=[f"127.0.0.1:{srv.http_port}"]) as edge:
                 yield Live(srv, account, edge, hls_port)
         finally:

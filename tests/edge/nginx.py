@@ -92,12 +92,18 @@ class EdgeNginx:
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers write the cache dir
         files = f"worker_rlimit_nofile {worker_connections * 2 + 64};\n"
         log = f"access_log {self.log_path} kitch_edge;\n" if access_log else "access_log off;\n"
+        # the packaged nginx's temporary paths are under /var/lib/nginx: keep them in the prefix
+        temp = "".join(
+            f"{kind}_temp_path {self.dir}/{kind}_temp;\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         self.conf = self.dir / "nginx.conf"
         self.conf.write_text(
             f"daemon off;\nmaster_process on;\nworker_processes {workers};\n{user}{files}"
             f"pid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log info;\n"
             f"events {{ worker_connections {worker_connections}; }}\n"
-            f"http {{\n{LOG_FORMAT}{log}{extra_http}\ninclude {self.dir}/kitch-edge.conf;\n}}\n"
+            f"http {{\n{LOG_FORMAT}{log}{temp}{extra_http}\n"
+            f"include {self.dir}/kitch-edge.conf;\n}}\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -3,26 +3,18 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.edge.conftest import CHANNEL, Live
+from tests.edge.conftest import CHANNEL, Live, settled_hls_requests
 from tests.edge.nginx import EdgeNginx
-from tests.edge.test_edge import crowd, fetch, hls_requests, next_part
+from tests.edge.test_edge import crowd, fetch, next_part
 
 pytestmark = pytest.mark.slow
 
 
 def settled(base: str) -> float:
     """The /hls count once stable for 1.5 s (the workers report their requests every second)."""
-    last = hls_requests(base)
-    while True:
-        time.sleep(1.5)
-        now = hls_requests(base)
-        if now == last:
-            return now
-        last = now
+    return settled_hls_requests(base, 1.5)
 
 
 def test_the_edge_serves_hls_from_the_workers(live: Live) -> None:
