@@ -86,7 +86,7 @@ def render(
     for i, (url, address) in enumerate(known.items()):
         upstreams.append(
             f"upstream kitch_node_{i} {{\n    server {address};\n    keepalive 16;\n"
-            "    keepalive_requests 100000;\n}"
+            "    keepalive_requests 100000;\n    keepalive_timeout 8s;\n}"
         )
         pattern = re.escape(url).replace('"', r"\"")
         lines.append(f'    "~^{pattern}(?<kitch_node_path>/hls/.*)$" kitch_node_{i};')
