@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import http.client
+import json
 import re
 import subprocess
 import threading
@@ -332,4 +333,6 @@ def test_a_307_to_the_holding_node_is_followed_and_cached_under_the_original_key
         assert settled_count(live) - before == 1  # one request reached the holding node
         assert fetch(edge.base, query)[1]["x-cache"] == "HIT"
     with EdgeNginx(origins=[origin], hls_origins=[f"127.0.0.1:{stray}"], extra_http=extra) as bad:
-        assert fetch(bad.base, live.playlist)[0] == 502  # a node the edge does not know
+        status, headers, body = fetch(bad.base, live.playlist)  # a node the edge does not know
+        assert status == 502 and headers["content-type"] == "application/json"
+        assert json.loads(body)["error"]["code"] == "bad_gateway"
