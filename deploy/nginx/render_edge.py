@@ -49,6 +49,7 @@ def render(
     *,
     listen: str,
     cache_dir: str,
+    server_name: str = "_",
     origins: Sequence[str],
     hls_origins: Sequence[str] = (),
     nodes: Sequence[str] = (),
@@ -63,6 +64,8 @@ def render(
         raise ValueError("at least one --origin is needed")
     if not re.match(r"^(\[[0-9a-fA-F:.]+\]:|[A-Za-z0-9.*-]+:)?\d{1,5}$", listen):
         raise ValueError(f"--listen {listen!r} is not PORT or HOST:PORT")
+    if not re.match(r"^[A-Za-z0-9._*~^$-]+( [A-Za-z0-9._*~^$-]+)*$", server_name):
+        raise ValueError(f"--server-name {server_name!r} is not a list of host names")
     if not cache_dir.startswith("/") or any(c in cache_dir for c in " ;{}'\"\n"):
         raise ValueError(f"--cache-dir {cache_dir!r} must be an absolute path without spaces")
     if not _SIZE.match(cache_max_size):
@@ -92,6 +95,7 @@ def render(
         lines.append(f'    "~^{pattern}(?<kitch_node_path>/hls/.*)$" kitch_node_{i};')
     values = {
         "LISTEN": listen,
+        "SERVER_NAME": server_name,
         "CACHE_DIR": cache_dir,
         "CACHE_MAX_SIZE": cache_max_size,
         "APP_SERVERS": "\n".join(f"    server {a};" for a in app),
@@ -118,6 +122,9 @@ def render(
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--listen", default="80", help="PORT or HOST:PORT to listen on (80)")
+    ap.add_argument(
+        "--server-name", default="_", help="the site's host names, space-separated (_: any)"
+    )
     ap.add_argument(
         "--cache-dir", default="/var/cache/kitch-edge", help="cache directory (tmpfs is best)"
     )
@@ -156,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         text = render(
             listen=args.listen,
+            server_name=args.server_name,
             cache_dir=args.cache_dir,
             origins=args.origin,
             hls_origins=args.hls_origin,

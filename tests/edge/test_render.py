@@ -24,6 +24,7 @@ def render(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_multi_node_config_loads_in_nginx(tmp_path: Path) -> None:
     proc = render(
         "--listen", "127.0.0.1:8080",
+        "--server-name", "tv.example.com www.tv.example.com",
         "--cache-dir", str(tmp_path / "cache"),
         "--origin", "10.0.0.2:8000",
         "--origin", "10.0.0.3:8000",
@@ -36,6 +37,7 @@ def test_a_multi_node_config_loads_in_nginx(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert "@" not in text.replace("$", "")  # every placeholder filled
+    assert "server_name tv.example.com www.tv.example.com;" in text
     assert "server 10.0.0.3:8001;" in text and "server 10.0.0.3:8000;" in text
     assert "proxy_cache_lock_timeout 200ms;" in text and "proxy_cache_lock_timeout 20ms;" in text
     # a 307 may name any node: the origins, the HLS origins and the extra node URL
@@ -66,6 +68,7 @@ def test_a_multi_node_config_loads_in_nginx(tmp_path: Path) -> None:
         (["--origin", "a:1", "--playlist-lock-timeout", "soon"], "is not a duration"),
         (["--origin", "a:1", "--node", "https://b:8000"], "a node URL is http://"),
         (["--origin", "a:1", "--listen", "80; include /etc/passwd"], "is not PORT"),
+        (["--origin", "a:1", "--server-name", "a; include x"], "not a list of host names"),
     ],
 )
 def test_bad_values_are_refused(args: list[str], message: str) -> None:
