@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.edge.nginx
 
 from _common import (
+    NO_BASELINE,
     NOT_INSTALLED,
     SETUP_HINT,
     Kitch,
@@ -214,7 +215,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     print(machine(), flush=True)
-    if NGINX is None:
+    if NGINX is None or NO_BASELINE:
         print(f"edge: nginx {NOT_INSTALLED}, nothing to measure ({SETUP_HINT})")
         return
     locks = [tuple(x.split(":", 1)) for x in args.locks.split(",") if x.strip()]
