@@ -234,3 +234,25 @@ def test_bench_streams_quick() -> None:
         assert "nginx-rtmp hls, 3 publishers" in out
     else:
         assert "baseline not installed" in out
+
+
+def test_bench_edge_quick() -> None:
+    out = run_quick("bench_edge.py")
+    if not shutil.which("nginx"):
+        assert "nothing to measure" in out
+        return
+    direct = re.search(
+        r"direct to the origin, 20 viewers: .*\n(?:  .*\n)*?  origin: .* = ([\d.]+) per part", out
+    )
+    edge = re.search(
+        r"  edge \(lock timeouts: playlists 40s, parts 40s\): origin requests per part ([\d.]+) "
+        r".* (\d+) of 20 joined; errors (\d+)",
+        out,
+    )
+    assert direct and edge, out
+    assert float(direct.group(1)) > 10, out  # 20 viewers: ~40 origin requests per part
+    per_part = float(edge.group(1))
+    assert 1.0 <= per_part <= 3.0, out  # aim: 2 (one blocking reload and one part fetch)
+    assert edge.group(2) == "20" and edge.group(3) == "0", out
+    assert re.search(r"p99 fan-out \d+ ms \(direct \d+", out), out
+    assert "summary: edge (lock timeouts: playlists 40s, parts 40s): aim one origin" in out
