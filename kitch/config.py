@@ -231,6 +231,14 @@ class Settings:
         "the recording (the live stream goes on).",
     )
 
+    # -- several nodes: fan-out through Redis (docs/CLUSTER.md, "Fan-out") --
+    redis: str | None = _opt(
+        None,
+        "Redis URL (redis://HOST:PORT/DB or rediss://) through which several Kitch nodes share "
+        "chat, moderation, presence, viewer counts, notifications and channel changes; unset: "
+        "one node alone.",
+    )
+
     @property
     def recordings_root(self) -> Path:
         """Where recordings are written (``recordings_dir``, else DATA_DIR/recordings)."""
@@ -280,6 +288,10 @@ class Settings:
             raise ConfigError("bcrypt_cost must be between 4 and 31")
         if self.secret is not None and len(self.secret) < 32:
             raise ConfigError("secret must be at least 32 characters (e.g. openssl rand -hex 32)")
+        if self.redis is not None and not self.redis.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ConfigError("redis must be a redis://, rediss:// or unix:// URL")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:

@@ -1,0 +1,301 @@
+"""Fan-out between Kitch nodes through Redis pub/sub (docs/CLUSTER.md, "Fan-out").
+
+One :class:`Fanout` per node. What one node must show on every node's sockets (a chat room's
+broadcasts, moderation, channel changes, notifications) is published once, on a topic; every
+node, the sender's included, gets it back from Redis in the same order and fans it out to its
+own sockets through its usual one-encode path. A topic's handler is called for each payload, on
+the event loop.
+
+While Redis is unreachable :meth:`Fanout.publish` answers False (the caller delivers locally),
+the connection is retried with a backoff (``BACKOFF_MIN`` doubling to ``BACKOFF_MAX``), and the
+up hooks run after each new subscription so the callers can make up for what pub/sub dropped
+meanwhile (the chat reads the stored messages back from the database).
+
+Viewer counts: every ``VIEWERS_EVERY`` seconds each node writes its own per-channel counts into
+one Redis hash (with an expiry time, ``VIEWERS_TTL`` seconds ahead) and reads the others', so a
+node's count is its own plus the other live nodes'; a node that dies stops refreshing its entry
+and its viewers are gone within ``VIEWERS_TTL`` seconds.
+
+This module knows nothing of the HTTP layer: payloads are bytes, counts are dictionaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger("kitch.fanout")
+
+PREFIX = "kitch:"
+TOPICS = ("chat", "events")
+BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
+#: Payloads waiting for the publisher at most; past it the caller delivers locally.
+MAX_QUEUE = 100_000
+VIEWERS_EVERY = 2.0
+VIEWERS_TTL = 6.0
+#: Nodes tell their message ids apart by a tag in their low bits (``TAG_BITS``).
+TAG_BITS = 10
+
+Handler = Callable[[bytes], None]
+UpHook = Callable[[], Awaitable[None]]
+DownHook = Callable[[], None]
+
+
+def _client(url: str) -> aioredis.Redis:
+    # No silent retries inside redis-py: a lost connection must surface here, since pub/sub
+    # drops what is published while a subscriber is away and the callers have to resync.
+    client: aioredis.Redis = aioredis.Redis.from_url(
+        url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0, socket_keepalive=True
+    )
+    return client
+
+
+class Fanout:
+    """A node's link to the others through Redis."""
+
+    def __init__(self, url: str, node: str | None = None, prefix: str = PREFIX) -> None:
+        self.url = url
+        self.node = node or secrets.token_hex(6)
+        self.prefix = prefix
+        #: the low bits of this node's chat message ids (set from Redis at the first connect)
+        self.tag = secrets.randbelow(1 << TAG_BITS)
+        self._tagged = False
+        self.connected = False
+        self.handlers: dict[str, Handler] = {}
+        self.up_hooks: list[UpHook] = []
+        self.down_hooks: list[DownHook] = []
+        #: counts of this node's viewers per channel, read every ``VIEWERS_EVERY`` s
+        self.local_viewers: Callable[[], dict[str, int]] | None = None
+        #: the other live nodes' viewers per channel, summed
+        self.remote_viewers: dict[str, int] = {}
+        self.published = 0
+        self.received = 0
+        self.reconnects = 0
+        self._queue: list[tuple[str, bytes]] = []
+        self._wake = asyncio.Event()
+        self._pub: aioredis.Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: asyncio.Task[None] | None = None
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def on(self, topic: str, handler: Handler) -> None:
+        if topic not in TOPICS:
+            raise ValueError(f"unknown topic {topic!r}")
+        self.handlers[topic] = handler
+
+    def channel_name(self, topic: str) -> str:
+        return f"{self.prefix}{topic}"
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._pub = _client(self.url)
+        self._tasks = [
+            asyncio.create_task(self._subscribe_loop(), name="fanout-subscribe"),
+            asyncio.create_task(self._publish_loop(), name="fanout-publish"),
+            asyncio.create_task(self._viewers_loop(), name="fanout-viewers"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self.connected = False
+        if self._pub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pub.hdel(self._viewers_key, self.node)
+            with contextlib.suppress(RedisError, OSError):
+                await self._pub.aclose()
+            self._pub = None
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, topic: str, data: bytes) -> bool:
+        """Queue ``data`` for every node (this one included); False when Redis is away (the
+        caller then delivers it to its own sockets)."""
+        if not self.connected or len(self._queue) >= MAX_QUEUE:
+            return False
+        self._queue.append((topic, data))
+        self._wake.set()
+        return True
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            assert self._pub is not None
+            try:
+                async with self._pub.pipeline(transaction=False) as pipe:
+                    for topic, data in batch:
+                        pipe.publish(self.channel_name(topic), data)
+                    await pipe.execute()
+                self.published += len(batch)
+            except (RedisError, OSError) as exc:
+                log.warning("fan-out: publishing %d payload(s) failed: %s", len(batch), exc)
+                # what could not be published is delivered here; the others resync
+                self._down()
+                for topic, data in batch:
+                    self._deliver(topic, data)
+                if self._session is not None:
+                    self._session.cancel()  # reconnect the subscriber too, then resync
+
+    # -- subscribing -------------------------------------------------------------------------
+
+    def _deliver(self, topic: str, data: bytes) -> None:
+        handler = self.handlers.get(topic)
+        if handler is None:
+            return
+        try:
+            handler(data)
+        except Exception:
+            log.exception("fan-out: a %s payload failed", topic)
+
+    def _down(self) -> None:
+        if not self.connected:
+            return
+        self.connected = False
+        self.remote_viewers = {}
+        log.warning("fan-out: lost Redis at %s; delivering locally until it is back", self.url)
+        for hook in self.down_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("fan-out: a down hook failed")
+
+    async def _subscribe_loop(self) -> None:
+        delay = BACKOFF_MIN
+        while True:
+            self._session = asyncio.create_task(self._listen(), name="fanout-listen")
+            try:
+                await self._session
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    self._session.cancel()
+                    raise
+            except (RedisError, OSError) as exc:
+                if self.connected:
+                    delay = BACKOFF_MIN
+                log.warning(
+                    "fan-out: Redis at %s unreachable (%s); retrying in %.1f s",
+                    self.url,
+                    exc or type(exc).__name__,
+                    delay,
+                )
+            except Exception:
+                log.exception("fan-out: the subscriber failed")
+            self._down()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _listen(self) -> None:
+        client = _client(self.url)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(*(self.channel_name(t) for t in TOPICS))
+            confirmed = 0
+            while confirmed < len(TOPICS):
+                message = await pubsub.get_message(timeout=5.0)
+                if message is None:
+                    raise TimeoutError("no subscribe confirmation")
+                if message["type"] == "subscribe":
+                    confirmed += 1
+            if not self._tagged:
+                seq = await client.incr(f"{self.prefix}node-seq")
+                self.tag = int(seq) % (1 << TAG_BITS)
+                self._tagged = True
+            else:
+                self.reconnects += 1
+            if self._pub is not None:  # its connections from before the loss are dead
+                await self._pub.connection_pool.disconnect()
+            self.connected = True
+            log.info("fan-out: subscribed to Redis at %s as node %s", self.url, self.node)
+            for hook in self.up_hooks:
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("fan-out: an up hook failed")
+            names = {self.channel_name(t): t for t in TOPICS}
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] != "message":
+                    if message["type"] == "subscribe":  # a silent reconnect: resubscribed
+                        raise ConnectionError("the subscription was renewed")
+                    continue
+                topic = names.get(message["channel"].decode())
+                if topic is not None:
+                    self.received += 1
+                    self._deliver(topic, message["data"])
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    # -- viewer counts -----------------------------------------------------------------------
+
+    @property
+    def _viewers_key(self) -> str:
+        return f"{self.prefix}viewers"
+
+    async def _viewers_loop(self) -> None:
+        while True:
+            await asyncio.sleep(VIEWERS_EVERY)
+            if not self.connected or self._pub is None:
+                continue
+            try:
+                await self.exchange_viewers()
+            except (RedisError, OSError) as exc:
+                log.warning("fan-out: viewer counts not exchanged: %s", exc)
+                self.remote_viewers = {}
+
+    async def exchange_viewers(self) -> None:
+        """Write this node's counts, read the other live nodes' (dropping expired entries)."""
+        assert self._pub is not None
+        local = self.local_viewers() if self.local_viewers is not None else {}
+        now = time.time()
+        entry = msgpack.packb({"until": now + VIEWERS_TTL, "counts": local})
+        async with self._pub.pipeline(transaction=False) as pipe:
+            pipe.hset(self._viewers_key, self.node, entry)
+            pipe.hgetall(self._viewers_key)
+            _, found = await pipe.execute()
+        totals: dict[str, int] = {}
+        stale: list[Any] = []
+        for node, raw in found.items():
+            if node.decode() == self.node:
+                continue
+            try:
+                other = msgpack.unpackb(raw, raw=False)
+                until, counts = float(other["until"]), dict(other["counts"])
+            except (ValueError, TypeError, KeyError, msgpack.UnpackException):
+                stale.append(node)
+                continue
+            if until < now:
+                stale.append(node)
+                continue
+            for channel, count in counts.items():
+                if isinstance(channel, str) and isinstance(count, int) and count > 0:
+                    totals[channel] = totals.get(channel, 0) + count
+        if stale:
+            await self._pub.hdel(self._viewers_key, *stale)
+        self.remote_viewers = totals

@@ -1,0 +1,230 @@
+"""Two real `kitch serve` nodes sharing one database and one real redis-server: chat,
+moderation, presence, channel changes and a Redis outage, seen by real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.chat.test_chat_server import Chat, fresh
+from tests.support.redis import RedisServer, redis_server
+from tests.support.server import Account, KitchServer
+
+
+class Cluster:
+    def __init__(self, redis: RedisServer, a: KitchServer, b: KitchServer) -> None:
+        self.redis, self.a, self.b = redis, a, b
+
+    def account(self, prefix: str) -> Account:
+        return self.a.create_account(fresh(prefix))
+
+
+def start_node(tmp: Path, data: Path, name: str, redis: RedisServer) -> KitchServer:
+    node = KitchServer(
+        data_dir=data,
+        log_path=tmp / f"{name}.log",
+        extra_args=["--redis", redis.url, "--thumbnail-interval", "0", "--ladder", "off"],
+    )
+    return node.start()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("fanout")
+    with redis_server() as redis:
+        a = start_node(tmp, tmp / "data", "a", redis)  # A creates the database first
+        b = start_node(tmp, tmp / "data", "b", redis)
+        try:
+            yield Cluster(redis, a, b)
+        finally:
+            for node in (a, b):
+                if node.proc is not None and node.proc.poll() is None:
+                    node.stop()
+
+
+async def messages(chat: Chat, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    found = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count:
+        found.append(await chat.expect("message", timeout=max(0.01, deadline - time.monotonic())))
+    return found
+
+
+async def no_message(chat: Chat, seconds: float) -> None:
+    with pytest.raises(TimeoutError):
+        frame = await chat.expect("message", timeout=seconds)
+        pytest.fail(f"unexpected message {frame}")
+
+
+async def test_messages_reach_both_nodes_in_the_same_order(cluster: Cluster) -> None:
+    owner, viewer = cluster.account("own"), cluster.account("view")
+    room = owner.username
+    on_a = await Chat.open(cluster.a, room, owner.access_token)
+    on_b = await Chat.open(cluster.b, room, viewer.access_token)
+    reader_a, reader_b = await Chat.open(cluster.a, room), await Chat.open(cluster.b, room)
+
+    async def talk(chat: Chat, who: str) -> None:
+        for i in range(8):
+            await chat.say(f"{who} {i}")
+            await asyncio.sleep(0.003 * (i % 3))
+
+    await asyncio.gather(talk(on_a, "a"), talk(on_b, "b"))
+    seen = [await messages(c, 16) for c in (reader_a, reader_b, on_a, on_b)]
+    order = [(m["id"], m["text"]) for m in seen[0]]
+    assert sorted(t for _, t in order) == sorted(
+        [f"a {i}" for i in range(8)] + [f"b {i}" for i in range(8)]
+    )
+    for other in seen[1:]:
+        assert [(m["id"], m["text"]) for m in other] == order
+    assert len({i for i, _ in order}) == 16  # ids unique across the nodes
+    for who in "ab":  # each sender's own messages in the order sent, ids increasing
+        mine = [(i, t) for i, t in order if t.startswith(who)]
+        assert [t for _, t in mine] == [f"{who} {i}" for i in range(8)]
+        assert [i for i, _ in mine] == sorted(i for i, _ in mine)
+    # what one node said is the history the other gives a newcomer
+    late = await Chat.open(cluster.b, room)
+    assert [m["id"] for m in late.welcome["history"]][-16:] == [i for i, _ in order]
+    for chat in (on_a, on_b, reader_a, reader_b, late):
+        await chat.close()
+
+
+async def test_moderation_on_one_node_applies_on_the_other(cluster: Cluster) -> None:
+    owner, viewer = cluster.account("own"), cluster.account("bad")
+    room = owner.username
+    mod_a = await Chat.open(cluster.a, room, owner.access_token)
+    user_b = await Chat.open(cluster.b, room, viewer.access_token)
+    reader_b = await Chat.open(cluster.b, room)
+    await user_b.say("before")
+    first = (await messages(reader_b, 1))[0]
+    # a deletion, a mode change and a timeout on A reach B's sockets and B's room
+    await mod_a.send({"type": "delete", "id": first["id"]})
+    assert (await reader_b.expect("deleted"))["id"] == first["id"]
+    await mod_a.send({"type": "mode", "slow": 5, "followers_only": None})
+    assert (await reader_b.expect("mode"))["slow"] == 5
+    late = await Chat.open(cluster.b, room)
+    assert late.welcome["room"]["slow"] == 5
+    assert first["id"] not in [m["id"] for m in late.welcome["history"]]
+    await mod_a.send({"type": "timeout", "user": viewer.username, "seconds": 60, "reason": "x"})
+    assert (await reader_b.expect("timeout"))["user"] == viewer.username
+    await user_b.say("during the timeout", nonce="t")
+    refused = await user_b.expect("error")
+    assert refused["code"] == "timed_out" and refused["nonce"] == "t"
+    # a ban on A: B's sockets of that user are told and closed, and B refuses them
+    await mod_a.send({"type": "ban", "user": viewer.username, "reason": "spam"})
+    assert (await reader_b.expect("ban"))["user"] == viewer.username
+    assert (await user_b.expect("ban"))["reason"] == "spam"
+    await asyncio.wait_for(user_b.ws.wait_closed(), 5)
+    again = await Chat.open(cluster.b, room, viewer.access_token)
+    await again.say("let me back", nonce="z")
+    assert (await again.expect("error"))["code"] == "banned"
+    # a clear on A empties the history B gives
+    await mod_a.send({"type": "clear"})
+    await reader_b.expect("cleared")
+    newcomer = await Chat.open(cluster.b, room)
+    assert newcomer.welcome["history"] == []
+    for chat in (mod_a, user_b, reader_b, late, again, newcomer):
+        await chat.close()
+
+
+async def test_viewer_counts_add_up_across_nodes(cluster: Cluster) -> None:
+    owner = cluster.account("own")
+    room = owner.username
+    chats = [
+        await Chat.open(node, room, additional_headers={"User-Agent": f"viewer-{i}"})
+        for i, node in enumerate([cluster.a, cluster.a, cluster.b, cluster.b, cluster.b])
+    ]
+
+    async def presence_until(chat: Chat, viewers: int) -> dict[str, Any]:
+        deadline = time.monotonic() + 20
+        while True:
+            frame = await chat.expect("presence", timeout=max(0.01, deadline - time.monotonic()))
+            if frame["viewers"] == viewers:
+                return frame
+
+    # 2 on A + 3 on B, whichever node is asked
+    await presence_until(chats[0], 5)
+    await presence_until(chats[2], 5)
+    # B's viewers leave: A's count falls back to its own within a few seconds
+    for chat in chats[2:]:
+        await chat.close()
+    await presence_until(chats[0], 2)
+    for chat in chats[:2]:
+        await chat.close()
+
+
+async def events_socket(node: KitchServer, token: str) -> ClientConnection:
+    ws = await connect(f"ws://127.0.0.1:{node.http_port}/ws/events")
+    await ws.send(msgpack.packb({"type": "auth", "token": token}))
+    while True:
+        frame = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5), raw=False)
+        if frame["type"] == "hello" and frame["user"] is not None:
+            return ws
+
+
+async def test_channel_changes_reach_the_events_sockets_of_every_node(cluster: Cluster) -> None:
+    owner, fan = cluster.account("own"), cluster.account("fan")
+    status, _ = cluster.a.request(
+        "PUT", f"/api/v1/channels/{owner.username}/follow", token=fan.access_token
+    )
+    assert status in (200, 201, 204)
+    on_b = await events_socket(cluster.b, fan.access_token)
+    status, body = cluster.a.request(
+        "PATCH", f"/api/v1/channels/{owner.username}", {"title": "moved"}, owner.access_token
+    )
+    assert status == 200, body
+    while True:
+        frame = msgpack.unpackb(await asyncio.wait_for(on_b.recv(), 5), raw=False)
+        if frame["type"] == "channel":
+            break
+    assert frame["name"] == owner.username and frame["title"] == "moved"
+    await on_b.close()
+
+
+async def test_a_redis_outage_loses_no_stored_message(cluster: Cluster) -> None:
+    owner, viewer = cluster.account("own"), cluster.account("view")
+    room = owner.username
+    talker_a = await Chat.open(cluster.a, room, owner.access_token)
+    talker_b = await Chat.open(cluster.b, room, viewer.access_token)
+    reader_a, reader_b = await Chat.open(cluster.a, room), await Chat.open(cluster.b, room)
+    await talker_a.say("before")
+    assert [m["text"] for m in await messages(reader_b, 1)] == ["before"]
+    assert [m["text"] for m in await messages(reader_a, 1)] == ["before"]
+
+    cluster.redis.stop(signal.SIGKILL)
+    await asyncio.sleep(0.5)
+    sent_a = [f"a during {i}" for i in range(5)]
+    sent_b = [f"b during {i}" for i in range(3)]
+    for text in sent_a:
+        await talker_a.say(text)
+    for text in sent_b:
+        await talker_b.say(text)
+    # local chat goes on: each node's own readers get their node's messages at once
+    assert [m["text"] for m in await messages(reader_a, 5)] == sent_a
+    assert [m["text"] for m in await messages(reader_b, 3)] == sent_b
+    await asyncio.sleep(1.5)  # both nodes store theirs and keep retrying Redis
+
+    cluster.redis.start()
+    # each node gets the other's messages back from the database, in id order, once
+    got_b = await messages(reader_b, 5, timeout=20)
+    got_a = await messages(reader_a, 3, timeout=20)
+    assert [m["text"] for m in got_b] == sent_a
+    assert [m["text"] for m in got_a] == sent_b
+    for got in (got_a, got_b):
+        assert [m["id"] for m in got] == sorted(m["id"] for m in got)
+    # and the fan-out works again, without repeats of anything
+    await talker_b.say("after")
+    assert [m["text"] for m in await messages(reader_a, 1, timeout=10)] == ["after"]
+    assert [m["text"] for m in await messages(reader_b, 1, timeout=10)] == ["after"]
+    await no_message(reader_a, 1.5)
+    await no_message(reader_b, 0.1)
+    assert "lost Redis" in cluster.a.log() and "subscribed to Redis" in cluster.b.log()
+    for chat in (talker_a, talker_b, reader_a, reader_b):
+        await chat.close()
