@@ -1,0 +1,78 @@
+"""The parts of the fan-out that need no Redis: a room replaying another node's decisions, and
+viewer counts summed with the other nodes'."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from kitch.api.viewers import ViewerCounter
+from kitch.chat import Broadcast, Chatter, Room, RoomState, Store, message_data
+
+OWNER = Chatter(1, "streamer", "Streamer")
+ALICE = Chatter(3, "alice", "Alice")
+BOB = Chatter(4, "bob", "Bob")
+T0 = 1_000_000.0
+
+
+def twin_rooms() -> tuple[Room, Room]:
+    ids = itertools.count(1)
+    return tuple(  # type: ignore[return-value]
+        Room(RoomState("streamer", 10, OWNER.id), ids.__next__) for _ in range(2)
+    )
+
+
+def replay_all(events: list[Any], into: Room) -> None:
+    """What a node does with another node's payload: replay the state, as published."""
+    for event in events:
+        if isinstance(event, Store) and event.kind != "audit":
+            data = event.data
+            if event.kind == "message":
+                data = {"message": message_data(data["message"])}
+            into.replay(event.kind, data)
+
+
+def test_a_replayed_room_decides_as_the_deciding_one() -> None:
+    a, b = twin_rooms()
+    replay_all(a.say(ALICE, "hello", T0), b)
+    assert [m.text for m in b.history] == ["hello"]
+    replay_all(a.mode(OWNER, 10, None, T0), b)
+    assert (b.slow, b.followers_only) == (10, None)
+    replay_all(a.set_blocked_terms(OWNER, ["Spoiler"], T0), b)
+    assert b.blocked_terms == ["spoiler"]
+    replay_all(a.appoint(OWNER, BOB, True, T0), b)
+    assert b.privileged(BOB)
+    replay_all(a.timeout(OWNER, ALICE, 60, "calm", T0), b)
+    assert b.say(ALICE, "again", T0 + 1)[0].frame["code"] == "timed_out"
+    replay_all(a.unban(OWNER, ALICE, T0 + 2), b)
+    assert isinstance(b.say(ALICE, "back", T0 + 40)[0], Broadcast)
+    replay_all(a.ban(OWNER, ALICE, "spam", T0 + 41), b)
+    assert b.say(ALICE, "still", T0 + 100)[0].frame["code"] == "banned"
+    first = a.history[0].id
+    replay_all(a.delete(OWNER, first, T0, ALICE), b)
+    assert first not in [m.id for m in b.history]
+    replay_all(a.clear(OWNER, T0), b)
+    assert not b.history
+    replay_all(a.appoint(OWNER, BOB, False, T0), b)
+    assert not b.privileged(BOB)
+
+
+def test_a_message_replayed_again_moves_to_the_end_once() -> None:
+    a, _ = twin_rooms()
+    first = a.say(ALICE, "one", T0)
+    a.say(BOB, "two", T0)
+    # its own message comes back from Redis after the other's: the history follows delivery
+    replay_all(first, a)
+    assert [m.text for m in a.history] == ["two", "one"]
+
+
+def test_viewer_counts_add_the_other_nodes() -> None:
+    counter = ViewerCounter(30.0)
+    scope = {"client": ("10.0.0.1", 1), "headers": [(b"user-agent", b"x")]}
+    counter.seen("alice", scope)
+    counter.chat_opened("bob", scope)
+    assert counter.local_counts() == {"alice": 1, "bob": 1}
+    others = {"alice": 4, "carol": 2}
+    counter.remote = lambda name: others.get(name, 0)
+    assert (counter.count("alice"), counter.count("bob"), counter.count("carol")) == (5, 1, 2)
+    assert counter.local_counts() == {"alice": 1, "bob": 1}  # what this node reports: its own
