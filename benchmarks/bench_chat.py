@@ -399,9 +399,11 @@ def room_run(
     seconds: float,
     n_senders: int,
     prefix: str,
+    crossed: bool = False,
 ) -> Result:
     """A room on ``nodes``: its owner and moderators send, each sender on the next node in
-    turn, the receivers spread over the nodes the same way."""
+    turn, the receivers spread over the nodes the same way; ``crossed``: every receiver on the
+    first node, every sender on the others (each message crosses Redis once to reach them)."""
     first = nodes[0]
     owner = first.create_account(f"{prefix}cast")
     mods = [first.create_account(f"{prefix}mod{i}") for i in range(n_senders - 1)]
@@ -417,8 +419,12 @@ def room_run(
     asyncio.run(appoint())
     tokens: list[str | None] = [a.access_token for a in [owner, *mods]]
     send_urls = [urls[i % len(urls)] for i in range(n_senders)]
+    recv_urls = urls
+    if crossed:
+        recv_urls = urls[:1]
+        send_urls = [urls[1 + i % (len(urls) - 1)] for i in range(n_senders)]
     pids = [n.proc.pid for n in nodes]
-    found = run(name, pids, urls, send_urls, tokens, receivers, rate, seconds)
+    found = run(name, pids, recv_urls, send_urls, tokens, receivers, rate, seconds)
     show(name, found)
     return found
 
@@ -430,7 +436,8 @@ def main_nodes(args: argparse.Namespace, receivers: int, rate: float, seconds: f
     print(
         f"setup: 1 room, {receivers} receivers, {n_senders} senders, "
         f"{rate:g} messages/s for {seconds:g} s (offered: {rate * receivers:,.0f} deliveries/s); "
-        f"1 node alone, then {args.nodes} nodes through Redis, clients spread over them"
+        f"1 node alone, then {args.nodes} nodes through Redis: clients spread over them, then "
+        f"crossed (receivers on one node, senders on the others)"
     )
     env = {"KITCH_BCRYPT_COST": "4", "KITCH_HTTP_MAX_CONNECTIONS": str(receivers + 100)}
     with kitch_nodes(1, None, env) as nodes:
@@ -439,11 +446,17 @@ def main_nodes(args: argparse.Namespace, receivers: int, rate: float, seconds: f
         many = room_run(
             f"kitch, {args.nodes} nodes + Redis", nodes, receivers, rate, seconds, n_senders, "many"
         )
-    print(
-        f"{args.nodes} nodes / 1 node: deliveries/s {ratio(many.rate, one.rate)}, "
-        f"p99 {ratio(many.p99_ms, one.p99_ms)}, server CPU {ratio(many.server_cpu, one.server_cpu)}"
-    )
-    complete = many.delivered >= many.expected and one.delivered >= one.expected
+        crossed = room_run(
+            f"kitch, {args.nodes} nodes + Redis, receivers on node 1, senders on the others",
+            nodes, receivers, rate, seconds, n_senders, "cross", crossed=True,
+        )  # fmt: skip
+    for label, found in (("", many), (", crossed", crossed)):
+        print(
+            f"{args.nodes} nodes{label} / 1 node: deliveries/s {ratio(found.rate, one.rate)}, "
+            f"p99 {ratio(found.p99_ms, one.p99_ms)}, "
+            f"server CPU {ratio(found.server_cpu, one.server_cpu)}"
+        )
+    complete = all(r.delivered >= r.expected for r in (one, many, crossed))
     print(
         f"summary: every message delivered on every node: {verdict(complete)}; "
         f"aim p99 < {AIM_P99_MS:g} ms with {args.nodes} nodes: {verdict(many.p99_ms < AIM_P99_MS)}"
