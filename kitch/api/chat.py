@@ -332,6 +332,7 @@ class ChatService:
         self.fanout: Fanout | None = None
         self._tick = 0  # with a fan-out: the millisecond part of the last message id
         self._floor: int | None = None  # with a fan-out: the first id made while Redis was away
+        self._away_tag = 0  # and the node's tag then (set from Redis at the first connect)
         self._generation = 0  # Redis losses so far
         self._resyncs: set[asyncio.Task[None]] = set()
 
@@ -569,6 +570,7 @@ class ChatService:
         """Share the rooms with the other nodes through ``fanout``."""
         self.fanout = fanout
         self._floor = (int(time.time() * 1000) << TAG_BITS) - RESYNC_MARGIN
+        self._away_tag = fanout.tag
         fanout.on("chat", self._received)
         fanout.up_hooks.append(self._redis_up)
         fanout.down_hooks.append(self._redis_down)
@@ -610,7 +612,10 @@ class ChatService:
         payload = msgpack.unpackb(data, raw=False)
         own = payload.get("n") == self.fanout.node
         if "resync" in payload:
-            self._schedule_resync(None if own else int(payload["resync"]))
+            if own:
+                self._schedule_resync(None, None)
+            else:
+                self._schedule_resync(int(payload["resync"]), int(payload["tag"]))
             return
         entries = payload["e"]
         if not own:
@@ -639,6 +644,7 @@ class ChatService:
         self._generation += 1
         if self._floor is None:
             self._floor = (self._tick << TAG_BITS) - RESYNC_MARGIN
+            self._away_tag = self.fanout.tag if self.fanout is not None else 0
         for channel in self.channels.values():
             if channel.mark is None:
                 channel.mark = max(0, channel.high - RESYNC_MARGIN)
@@ -650,33 +656,37 @@ class ChatService:
         await self.flush()
         if self._floor is not None:
             floor, self._floor = self._floor, None
-            self.fanout.publish("chat", encode({"n": self.fanout.node, "resync": floor}))
-        self._schedule_resync(None)
+            notice = {"n": self.fanout.node, "resync": floor, "tag": self._away_tag}
+            self.fanout.publish("chat", encode(notice))
+        self._schedule_resync(None, None)
 
-    def _schedule_resync(self, since: int | None) -> None:
+    def _schedule_resync(self, since: int | None, tag: int | None) -> None:
         """In ``RESYNC_DELAY`` s, deliver the stored messages this node may have missed: after
         each room's mark (its last delivery before Redis went away) and, for another node's
-        notice, after ``since`` (the first id that node made while away)."""
-        task = asyncio.ensure_future(self._resync(since))
+        notice, that node's (its ``tag`` in their low bits) after ``since`` (the first id it
+        made while away)."""
+        task = asyncio.ensure_future(self._resync(since, tag))
         self._resyncs.add(task)
         task.add_done_callback(self._resyncs.discard)
 
-    async def _resync(self, since: int | None) -> None:
+    async def _resync(self, since: int | None, tag: int | None) -> None:
         generation = self._generation
+        mask = (1 << TAG_BITS) - 1
         await asyncio.sleep(RESYNC_DELAY)
         await self.flush()
         for channel in list(self.channels.values()):
             marks = [m for m in (channel.mark, since) if m is not None]
             if not marks or not channel.conns:
                 continue
-            after, count = min(marks), 0
+            after, count, mark = min(marks), 0, channel.mark
             try:
                 for _ in range(RESYNC_PAGES):
                     stored = await store.messages(
                         self.db, channel.id, after=after, limit=SINCE_LIMIT
                     )
                     for m in stored:
-                        if channel.first_delivery(m.id):
+                        missed = (mark is not None and m.id > mark) or (m.id & mask) == tag
+                        if missed and channel.first_delivery(m.id):
                             message = self.message(channel.room, m)
                             channel.room.replay("message", {"message": message_data(message)})
                             channel.broadcast(encode(message.frame()), m.id)

@@ -228,3 +228,45 @@ async def test_a_redis_outage_loses_no_stored_message(cluster: Cluster) -> None:
     assert "lost Redis" in cluster.a.log() and "subscribed to Redis" in cluster.b.log()
     for chat in (talker_a, talker_b, reader_a, reader_b):
         await chat.close()
+
+
+async def test_a_sign_out_on_one_node_closes_the_sockets_on_the_other(cluster: Cluster) -> None:
+    user = cluster.account("out")
+    chat_b = await Chat.open(cluster.b, user.username, user.access_token)
+    events_b = await events_socket(cluster.b, user.access_token)
+    t0 = time.monotonic()
+    status, _ = cluster.a.request("POST", "/api/v1/auth/logout", token=user.access_token)
+    assert status == 204
+    assert (await chat_b.expect("error", timeout=2.0))["code"] == "signed_out"
+    await asyncio.wait_for(chat_b.ws.wait_closed(), 2.0)
+    await asyncio.wait_for(events_b.wait_closed(), 2.0)
+    assert events_b.close_code == 4001
+    assert time.monotonic() - t0 < 2.0  # at once, not at the periodic session checks
+
+
+async def test_a_node_started_without_redis_chats_alone_then_joins(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path)  # not started yet: its port refuses connections
+    alone = start_node(tmp_path, tmp_path / "data", "alone", redis)
+    try:
+        owner = alone.create_account(fresh("own"))
+        talker = await Chat.open(alone, owner.username, owner.access_token)
+        reader = await Chat.open(alone, owner.username)
+        await talker.say("nobody else here")
+        assert [m["text"] for m in await messages(reader, 1)] == ["nobody else here"]
+        assert "unreachable" in alone.log()
+        redis.start()
+        other = start_node(tmp_path, tmp_path / "data", "other", redis)
+        try:
+            alone.wait_for(lambda: "subscribed to Redis" in alone.log(), 15, "the subscription")
+            on_other = await Chat.open(other, owner.username, owner.access_token)
+            await on_other.say("from the other node")
+            got = await messages(reader, 1, timeout=10)
+            assert [m["text"] for m in got] == ["from the other node"]
+            await no_message(reader, 2.0)  # the resync repeats nothing
+            for chat in (talker, reader, on_other):
+                await chat.close()
+        finally:
+            other.stop()
+    finally:
+        alone.stop()
+        redis.stop()
