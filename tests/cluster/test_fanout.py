@@ -15,6 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.chat.test_chat_server import Chat, fresh
+from tests.support.media import Fixture, ffmpeg_cli_publish
 from tests.support.redis import RedisServer, redis_server
 from tests.support.server import Account, KitchServer
 
@@ -270,3 +271,48 @@ async def test_a_node_started_without_redis_chats_alone_then_joins(tmp_path: Pat
     finally:
         alone.stop()
         redis.stop()
+
+
+async def channel_frame(ws: ClientConnection, name: str, live: bool) -> dict[str, Any]:
+    while True:
+        frame = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15), raw=False)
+        if frame["type"] == "channel" and frame["name"] == name and frame["live"] is live:
+            return frame
+
+
+async def test_a_go_live_on_one_node_shows_on_the_other_with_summed_viewers(
+    cluster: Cluster, av_fixture: Fixture
+) -> None:
+    streamer, fan = cluster.account("live"), cluster.account("fan")
+    name = streamer.username
+    status, _ = cluster.b.request("PUT", f"/api/v1/channels/{name}/follow", token=fan.access_token)
+    assert status in (200, 201, 204)
+    on_b = await events_socket(cluster.b, fan.access_token)
+    # chat watchers: one on A, two on B (distinct clients)
+    chats = [
+        await Chat.open(node, name, additional_headers={"User-Agent": f"watcher-{i}"})
+        for i, node in enumerate([cluster.a, cluster.b, cluster.b])
+    ]
+    with ffmpeg_cli_publish(cluster.a.rtmp_url(streamer.stream_key), av_fixture, loops=-1) as proc:
+        try:
+            await channel_frame(on_b, name, True)  # the go-live, published by A's ingest
+            note = None
+            while note is None:
+                frame = msgpack.unpackb(await asyncio.wait_for(on_b.recv(), 10), raw=False)
+                if frame["type"] == "notification" and frame["channel"] == name:
+                    note = frame
+            assert note["kind"] == "live"
+
+            def viewers_everywhere() -> bool:
+                return all(
+                    node.channel(name).get("viewers") == 3 for node in (cluster.a, cluster.b)
+                )
+
+            cluster.a.wait_for(viewers_everywhere, 20, "3 viewers on both nodes")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    await channel_frame(on_b, name, False)  # the broadcast ended on A: offline on B too
+    await on_b.close()
+    for chat in chats:
+        await chat.close()
