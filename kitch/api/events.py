@@ -60,6 +60,9 @@ HEARTBEAT = 25.0
 TICK = 5.0
 #: Viewer samples kept per broadcast (one per TICK: 12 h at 5 s).
 MAX_SAMPLES = 8640
+#: Seconds a channel announced live (or offline) by another node is trusted before the lists
+#: the nodes share in Redis are (they lag by a few seconds).
+LIVE_GRACE = 15.0
 #: Close codes.
 CLOSE_TOO_SLOW = 4008
 CLOSE_REVOKED = 4001
@@ -106,6 +109,7 @@ class LiveChannel:
     series: list[tuple[float, int]] = field(default_factory=list)
     #: announced by this node (its ingest): this node records the viewers
     local: bool = True
+    since: float = field(default_factory=time.monotonic)
 
 
 class Events:
@@ -124,6 +128,9 @@ class Events:
         self.fanout: Fanout | None = None
         #: called when another node signs a user out (the chat closes its sockets)
         self.revoke_hooks: list[Callable[[int, str | None], None]] = []
+        #: with a fan-out: the last broadcast of each channel that went offline (not announced
+        #: again from a lagging list of another node)
+        self._ended: dict[str, int] = {}
 
     # -- several nodes (a fan-out through Redis; docs/CLUSTER.md) ----------------------------
 
@@ -134,7 +141,36 @@ class Events:
         self.fanout = fanout
         fanout.on("events", self._received)
         fanout.local_viewers = self.viewers.local_counts
+        fanout.local_live = self._local_live
         self.viewers.remote = lambda name: fanout.remote_viewers.get(name, 0)
+
+    def _local_live(self) -> dict[str, Any]:
+        return {
+            c.name: [c.broadcast_id, c.title, c.category] for c in self.live.values() if c.local
+        }
+
+    def reconcile(self, now: float) -> None:
+        """Match the live channels of the other nodes with what they last wrote to Redis: one
+        this node missed (it started later, or Redis was away at the go-live) is announced here;
+        one whose node stopped listing it (the node died) goes offline here. A go-live or an
+        offline just received is left alone for ``LIVE_GRACE`` s (the lists lag behind)."""
+        fanout = self.fanout
+        if fanout is None or not fanout.connected or now - fanout.exchanged_at > 2 * self.tick:
+            return
+        remote = fanout.remote_live
+        for name, (broadcast_id, title, category) in remote.items():
+            if name in self.live or self._ended.get(name) == broadcast_id:
+                continue
+            self.live[name] = LiveChannel(name, broadcast_id, title, category, local=False)
+            self._send(self._channel_frame(name, True, title, category), list(self.sockets))
+        for channel in list(self.live.values()):
+            if channel.local or channel.name in remote or now - channel.since < LIVE_GRACE:
+                continue
+            del self.live[channel.name]
+            self.viewers.forget(channel.name)
+            self._ended[channel.name] = channel.broadcast_id
+            frame = self._channel_frame(channel.name, False, channel.title, channel.category)
+            self._send(frame, list(self.sockets))
 
     def _fan(self, kind: str, *args: Any) -> bool:
         """Publish a change for every node; False when it must be applied here alone (one
@@ -276,6 +312,8 @@ class Events:
         if channel.broadcast_id != broadcast_id:
             return  # a newer broadcast of the channel is live: its readers stay
         del self.live[name]
+        if self.fanout is not None:
+            self._ended[name] = broadcast_id
         self.viewers.forget(name)
         self._send(
             self._channel_frame(name, False, channel.title, channel.category), list(self.sockets)
@@ -331,6 +369,7 @@ class Events:
             await asyncio.sleep(self.tick)
             records += 1
             try:
+                self.reconcile(time.monotonic())
                 self.sample(time.time())
                 if records * self.tick >= 60:
                     records = 0

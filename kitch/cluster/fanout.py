@@ -11,10 +11,10 @@ the connection is retried with a backoff (``BACKOFF_MIN`` doubling to ``BACKOFF_
 up hooks run after each new subscription so the callers can make up for what pub/sub dropped
 meanwhile (the chat reads the stored messages back from the database).
 
-Viewer counts: every ``VIEWERS_EVERY`` seconds each node writes its own per-channel counts into
-one Redis hash (with an expiry time, ``VIEWERS_TTL`` seconds ahead) and reads the others', so a
-node's count is its own plus the other live nodes'; a node that dies stops refreshing its entry
-and its viewers are gone within ``VIEWERS_TTL`` seconds.
+Viewer counts: every ``VIEWERS_EVERY`` seconds each node writes its own per-channel counts (and
+the channels live on it) into one Redis hash (with an expiry time, ``VIEWERS_TTL`` seconds
+ahead) and reads the others', so a node's count is its own plus the other live nodes'; a node
+that dies stops refreshing its entry and its viewers are gone within ``VIEWERS_TTL`` seconds.
 
 This module knows nothing of the HTTP layer: payloads are bytes, counts are dictionaries.
 """
@@ -79,6 +79,13 @@ class Fanout:
         self.local_viewers: Callable[[], dict[str, int]] | None = None
         #: the other live nodes' viewers per channel, summed
         self.remote_viewers: dict[str, int] = {}
+        #: this node's live channels (name -> what describes its broadcast), shared with the
+        #: counts so that a node started later, or one whose peer died, learns which are live
+        self.local_live: Callable[[], dict[str, Any]] | None = None
+        #: the other live nodes' live channels, and when they were last read (monotonic; 0:
+        #: never, or Redis was lost since)
+        self.remote_live: dict[str, Any] = {}
+        self.exchanged_at = 0.0
         self.published = 0
         self.received = 0
         self.reconnects = 0
@@ -173,6 +180,8 @@ class Fanout:
             return
         self.connected = False
         self.remote_viewers = {}
+        self.remote_live = {}
+        self.exchanged_at = 0.0
         log.warning("fan-out: lost Redis at %s; delivering locally until it is back", self.url)
         for hook in self.down_hooks:
             try:
@@ -268,18 +277,22 @@ class Fanout:
             except (RedisError, OSError) as exc:
                 log.warning("fan-out: viewer counts not exchanged: %s", exc)
                 self.remote_viewers = {}
+                self.remote_live = {}
+                self.exchanged_at = 0.0
 
     async def exchange_viewers(self) -> None:
         """Write this node's counts, read the other live nodes' (dropping expired entries)."""
         assert self._pub is not None
         local = self.local_viewers() if self.local_viewers is not None else {}
+        live = self.local_live() if self.local_live is not None else {}
         now = time.time()
-        entry = msgpack.packb({"until": now + VIEWERS_TTL, "counts": local})
+        entry = msgpack.packb({"until": now + VIEWERS_TTL, "counts": local, "live": live})
         async with self._pub.pipeline(transaction=False) as pipe:
             pipe.hset(self._viewers_key, self.node, entry)
             pipe.hgetall(self._viewers_key)
             _, found = await pipe.execute()
         totals: dict[str, int] = {}
+        lives: dict[str, Any] = {}
         stale: list[Any] = []
         for node, raw in found.items():
             if node.decode() == self.node:
@@ -287,6 +300,7 @@ class Fanout:
             try:
                 other = msgpack.unpackb(raw, raw=False)
                 until, counts = float(other["until"]), dict(other["counts"])
+                other_live = dict(other.get("live") or {})
             except (ValueError, TypeError, KeyError, msgpack.UnpackException):
                 stale.append(node)
                 continue
@@ -296,6 +310,9 @@ class Fanout:
             for channel, count in counts.items():
                 if isinstance(channel, str) and isinstance(count, int) and count > 0:
                     totals[channel] = totals.get(channel, 0) + count
+            lives.update(other_live)
         if stale:
             await self._pub.hdel(self._viewers_key, *stale)
         self.remote_viewers = totals
+        self.remote_live = lives
+        self.exchanged_at = time.monotonic()

@@ -4,10 +4,13 @@ viewer counts summed with the other nodes'."""
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
+from kitch.api.events import LIVE_GRACE, Events
 from kitch.api.viewers import ViewerCounter
 from kitch.chat import Broadcast, Chatter, Room, RoomState, Store, message_data
+from kitch.cluster.fanout import Fanout
 
 OWNER = Chatter(1, "streamer", "Streamer")
 ALICE = Chatter(3, "alice", "Alice")
@@ -76,3 +79,38 @@ def test_viewer_counts_add_the_other_nodes() -> None:
     counter.remote = lambda name: others.get(name, 0)
     assert (counter.count("alice"), counter.count("bob"), counter.count("carol")) == (5, 1, 2)
     assert counter.local_counts() == {"alice": 1, "bob": 1}  # what this node reports: its own
+
+
+def test_live_channels_of_other_nodes_are_reconciled() -> None:
+    t = time.monotonic()  # the clock LiveChannel.since is read from
+    events = Events()
+    fanout = Fanout("redis://127.0.0.1:1/0")
+    events.attach(fanout)
+    fanout.connected, fanout.exchanged_at = True, t
+    fanout.remote_live = {"alice": [7, "title", "games"]}
+    fanout.remote_viewers = {"alice": 4}
+    # a channel live on another node since before this node started: learnt from the lists
+    events.reconcile(t + 1)
+    assert events.viewer_count("alice") == 4 and not events.live["alice"].local
+    # its node stops listing it (the node died): offline here once the grace is over
+    fanout.remote_live = {}
+    events.reconcile(t + 1)
+    assert "alice" in events.live
+    events.live["alice"].since -= LIVE_GRACE + 1
+    fanout.exchanged_at = t + 2
+    events.reconcile(t + 2)
+    assert events.viewer_count("alice") is None
+    # an offline received through Redis is not undone by a list that still names the broadcast
+    fanout.remote_live = {"alice": [8, "again", "games"]}
+    events.reconcile(t + 2)
+    assert events.live["alice"].broadcast_id == 8
+    events._went_offline("alice", 8)
+    events.reconcile(t + 2)
+    assert "alice" not in events.live
+    # stale lists (Redis away, or not read lately) change nothing
+    fanout.remote_live = {"bob": [9, "", ""]}
+    events.reconcile(t + 2 + 3 * events.tick)
+    assert "bob" not in events.live
+    # this node's own live channels are what it writes for the others
+    events._went_live("carol", 10, "mine", "", [], True)
+    assert fanout.local_live is not None and fanout.local_live() == {"carol": [10, "mine", ""]}
