@@ -94,6 +94,7 @@ class Fanout:
         self._pub: aioredis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._session: asyncio.Task[None] | None = None
+        self._subscribed = False  # the current session reached its subscription
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -192,7 +193,9 @@ class Fanout:
     async def _subscribe_loop(self) -> None:
         delay = BACKOFF_MIN
         while True:
+            self._subscribed = False
             self._session = asyncio.create_task(self._listen(), name="fanout-listen")
+            reason = "the publisher failed"
             try:
                 await self._session
             except asyncio.CancelledError:
@@ -201,17 +204,16 @@ class Fanout:
                     self._session.cancel()
                     raise
             except (RedisError, OSError) as exc:
-                if self.connected:
-                    delay = BACKOFF_MIN
-                log.warning(
-                    "fan-out: Redis at %s unreachable (%s); retrying in %.1f s",
-                    self.url,
-                    exc or type(exc).__name__,
-                    delay,
-                )
+                reason = str(exc) or type(exc).__name__
             except Exception:
                 log.exception("fan-out: the subscriber failed")
+                reason = "the subscriber failed"
+            if self._subscribed:  # a loss after a good session: retry soon
+                delay = BACKOFF_MIN
             self._down()
+            log.warning(
+                "fan-out: Redis at %s unreachable (%s); retrying in %.1f s", self.url, reason, delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -235,7 +237,7 @@ class Fanout:
                 self.reconnects += 1
             if self._pub is not None:  # its connections from before the loss are dead
                 await self._pub.connection_pool.disconnect()
-            self.connected = True
+            self.connected = self._subscribed = True
             log.info("fan-out: subscribed to Redis at %s as node %s", self.url, self.node)
             for hook in self.up_hooks:
                 try:
