@@ -95,6 +95,10 @@ RESYNC_DELAY = 2 * FLUSH_INTERVAL + 0.3
 RESYNC_PAGES = 10
 
 DROPPED = Counter("kitch_chat_dropped_total", "Chat sockets dropped for not reading")
+RESYNCED = Counter(
+    "kitch_chat_resynced_total",
+    "Stored chat messages delivered after Redis came back (missed while it was away)",
+)
 CLOSE_FRAME = b""  # the writer's "close now" marker
 
 
@@ -698,6 +702,7 @@ class ChatService:
                 log.exception("chat resync of %s failed", channel.name)
                 continue
             if count:
+                RESYNCED.inc(count)
                 log.info("chat resync of %s: %d message(s) delivered", channel.name, count)
             if self._generation == generation and self.fanout is not None and self.fanout.connected:
                 channel.mark = None

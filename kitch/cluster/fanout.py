@@ -31,6 +31,7 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -46,6 +47,12 @@ VIEWERS_EVERY = 2.0
 VIEWERS_TTL = 6.0
 #: Nodes tell their message ids apart by a tag in their low bits (``TAG_BITS``).
 TAG_BITS = 10
+
+CONNECTED = Gauge("kitch_fanout_connected", "1 while this node is subscribed to Redis")
+PUBLISHED = Counter("kitch_fanout_published_total", "Payloads published to Redis")
+RECEIVED = Counter("kitch_fanout_received_total", "Payloads received from Redis")
+LOCAL = Counter("kitch_fanout_local_total", "Payloads delivered to this node alone: Redis was away")
+LOSSES = Counter("kitch_fanout_losses_total", "Times this node lost Redis")
 
 Handler = Callable[[bytes], None]
 UpHook = Callable[[], Awaitable[None]]
@@ -137,6 +144,7 @@ class Fanout:
         """Queue ``data`` for every node (this one included); False when Redis is away (the
         caller then delivers it to its own sockets)."""
         if not self.connected or len(self._queue) >= MAX_QUEUE:
+            LOCAL.inc()
             return False
         self._queue.append((topic, data))
         self._wake.set()
@@ -156,10 +164,12 @@ class Fanout:
                         pipe.publish(self.channel_name(topic), data)
                     await pipe.execute()
                 self.published += len(batch)
+                PUBLISHED.inc(len(batch))
             except (RedisError, OSError) as exc:
                 log.warning("fan-out: publishing %d payload(s) failed: %s", len(batch), exc)
                 # what could not be published is delivered here; the others resync
                 self._down()
+                LOCAL.inc(len(batch))
                 for topic, data in batch:
                     self._deliver(topic, data)
                 if self._session is not None:
@@ -180,6 +190,8 @@ class Fanout:
         if not self.connected:
             return
         self.connected = False
+        CONNECTED.set(0)
+        LOSSES.inc()
         self.remote_viewers = {}
         self.remote_live = {}
         self.exchanged_at = 0.0
@@ -238,6 +250,7 @@ class Fanout:
             if self._pub is not None:  # its connections from before the loss are dead
                 await self._pub.connection_pool.disconnect()
             self.connected = self._subscribed = True
+            CONNECTED.set(1)
             log.info("fan-out: subscribed to Redis at %s as node %s", self.url, self.node)
             for hook in self.up_hooks:
                 try:
@@ -256,6 +269,7 @@ class Fanout:
                 topic = names.get(message["channel"].decode())
                 if topic is not None:
                     self.received += 1
+                    RECEIVED.inc()
                     self._deliver(topic, message["data"])
         finally:
             with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ moderation, presence, channel changes and a Redis outage, seen by real WebSocket
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -227,6 +228,13 @@ async def test_a_redis_outage_loses_no_stored_message(cluster: Cluster) -> None:
     await no_message(reader_a, 1.5)
     await no_message(reader_b, 0.1)
     assert "lost Redis" in cluster.a.log() and "subscribed to Redis" in cluster.b.log()
+    for node, resynced in ((cluster.a, 3), (cluster.b, 5)):
+        metrics = node.get("/metrics").decode()
+        assert "kitch_fanout_connected 1.0" in metrics, metrics
+        found = re.search(r"^kitch_chat_resynced_total (\S+)", metrics, re.M)
+        assert found and float(found.group(1)) >= resynced, metrics
+        found = re.search(r"^kitch_fanout_losses_total (\S+)", metrics, re.M)
+        assert found and float(found.group(1)) >= 1, metrics
     for chat in (talker_a, talker_b, reader_a, reader_b):
         await chat.close()
 
