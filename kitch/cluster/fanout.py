@@ -45,6 +45,10 @@ BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
 MAX_QUEUE = 100_000
 VIEWERS_EVERY = 2.0
 VIEWERS_TTL = 6.0
+#: Seconds a publish or a count exchange may take before Redis counts as lost.
+COMMAND_TIMEOUT = 5.0
+#: Seconds without a payload after which the subscriber pings Redis (two unanswered: lost).
+PING_EVERY = 5.0
 #: Nodes tell their message ids apart by a tag in their low bits (``TAG_BITS``).
 TAG_BITS = 10
 
@@ -59,11 +63,15 @@ UpHook = Callable[[], Awaitable[None]]
 DownHook = Callable[[], None]
 
 
-def _client(url: str) -> aioredis.Redis:
+def _client(url: str, timeout: float | None = None) -> aioredis.Redis:
     # No silent retries inside redis-py: a lost connection must surface here, since pub/sub
     # drops what is published while a subscriber is away and the callers have to resync.
     client: aioredis.Redis = aioredis.Redis.from_url(
-        url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0, socket_keepalive=True
+        url,
+        retry=Retry(NoBackoff(), 0),
+        socket_connect_timeout=2.0,
+        socket_timeout=timeout,
+        socket_keepalive=True,
     )
     return client
 
@@ -116,7 +124,7 @@ class Fanout:
     async def start(self) -> None:
         if self._tasks:
             return
-        self._pub = _client(self.url)
+        self._pub = _client(self.url, COMMAND_TIMEOUT)
         self._tasks = [
             asyncio.create_task(self._subscribe_loop(), name="fanout-subscribe"),
             asyncio.create_task(self._publish_loop(), name="fanout-publish"),
@@ -258,10 +266,16 @@ class Fanout:
                 except Exception:
                     log.exception("fan-out: an up hook failed")
             names = {self.channel_name(t): t for t in TOPICS}
+            quiet = 0  # pings unanswered: a connection cut without a reset (a partition)
             while True:
-                message = await pubsub.get_message(timeout=None)
+                message = await pubsub.get_message(timeout=PING_EVERY)
                 if message is None:
+                    quiet += 1
+                    if quiet > 2:
+                        raise TimeoutError("Redis stopped answering pings")
+                    await pubsub.ping()
                     continue
+                quiet = 0
                 if message["type"] != "message":
                     if message["type"] == "subscribe":  # a silent reconnect: resubscribed
                         raise ConnectionError("the subscription was renewed")
