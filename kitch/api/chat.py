@@ -512,8 +512,11 @@ class ChatService:
             if self.fanout is not None:
                 for message in room.history:  # the welcome gives them: never again
                     found.first_delivery(message.id)
-                if not self.fanout.connected:
-                    found.mark = max(0, found.high - RESYNC_MARGIN)
+                # what another node said just before (not stored yet) or during the load (not
+                # delivered to a room not loaded) is read back once stored
+                found.mark = max(0, found.high - RESYNC_MARGIN)
+                if self.fanout.connected:
+                    self._schedule_resync(None, None)
             return found
 
     @staticmethod

@@ -324,3 +324,19 @@ async def test_a_go_live_on_one_node_shows_on_the_other_with_summed_viewers(
     await on_b.close()
     for chat in chats:
         await chat.close()
+
+
+async def test_a_room_loaded_just_after_a_message_still_gets_it(cluster: Cluster) -> None:
+    owner = cluster.account("own")
+    talker = await Chat.open(cluster.a, owner.username, owner.access_token)
+    await talker.say("just before")
+    await talker.expect("message")
+    # B loads the room now: the message is not stored yet (A writes every 0.5 s)
+    reader = await Chat.open(cluster.b, owner.username)
+    texts = [m["text"] for m in reader.welcome["history"]]
+    if "just before" not in texts:
+        texts += [m["text"] for m in await messages(reader, 1, timeout=5)]
+    assert texts == ["just before"]
+    await no_message(reader, 2.0)  # once
+    for chat in (talker, reader):
+        await chat.close()
