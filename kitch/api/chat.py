@@ -434,13 +434,36 @@ class ChatService:
         names = sorted({c.chatter.name for c in channel.conns if c.chatter is not None})
         anonymous = sum(1 for c in channel.conns if c.chatter is None)
         viewers = len(channel.conns) if self.viewers is None else self.viewers.count(channel.name)
+        chatters = len(names)
+        if self.fanout is not None:  # with the other nodes' sockets
+            others = self.fanout.remote_presence.get(channel.name.lower(), [])
+            known, complete = set(names), True
+            for other_chatters, other_anonymous, other_names in others:
+                anonymous += other_anonymous
+                known.update(other_names)
+                complete = complete and len(other_names) >= other_chatters
+                chatters += other_chatters
+            if complete:  # every node's names known: a user on two nodes counts once
+                chatters = len(known)
+            names = sorted(known)
         return {
             "type": "presence",
             "viewers": viewers,
-            "chatters": len(names),
+            "chatters": chatters,
             "anonymous": anonymous,
             "users": names[:PRESENCE_NAMES],
         }
+
+    def local_presence(self) -> dict[str, Any]:
+        """This node's chat presence per room with sockets (for the other nodes):
+        ``[chatters, anonymous, up to PRESENCE_NAMES names]``."""
+        found: dict[str, Any] = {}
+        for key, channel in self.channels.items():
+            if channel.conns:
+                names = sorted({c.chatter.name for c in channel.conns if c.chatter is not None})
+                anonymous = sum(1 for c in channel.conns if c.chatter is None)
+                found[key] = [len(names), anonymous, names[:PRESENCE_NAMES]]
+        return found
 
     async def _recheck_sessions(self) -> None:
         """Close the signed-in sockets whose session was revoked or password changed."""
@@ -579,6 +602,7 @@ class ChatService:
         self._floor = (int(time.time() * 1000) << TAG_BITS) - RESYNC_MARGIN
         self._away_tag = fanout.tag
         fanout.on("chat", self._received)
+        fanout.local_presence = self.local_presence
         fanout.up_hooks.append(self._redis_up)
         fanout.down_hooks.append(self._redis_down)
 

@@ -101,6 +101,10 @@ class Fanout:
         #: never, or Redis was lost since)
         self.remote_live: dict[str, Any] = {}
         self.exchanged_at = 0.0
+        #: this node's chat presence per channel (its own sockets), and the other nodes' (a
+        #: list per channel, one entry per node)
+        self.local_presence: Callable[[], dict[str, Any]] | None = None
+        self.remote_presence: dict[str, list[Any]] = {}
         self.published = 0
         self.received = 0
         self.reconnects = 0
@@ -201,6 +205,7 @@ class Fanout:
         CONNECTED.set(0)
         LOSSES.inc()
         self.remote_viewers = {}
+        self.remote_presence = {}
         self.remote_live = {}
         self.exchanged_at = 0.0
         log.warning("fan-out: lost Redis at %s; delivering locally until it is back", self.url)
@@ -307,6 +312,7 @@ class Fanout:
             except (RedisError, OSError) as exc:
                 log.warning("fan-out: viewer counts not exchanged: %s", exc)
                 self.remote_viewers = {}
+                self.remote_presence = {}
                 self.remote_live = {}
                 self.exchanged_at = 0.0
 
@@ -315,14 +321,18 @@ class Fanout:
         assert self._pub is not None
         local = self.local_viewers() if self.local_viewers is not None else {}
         live = self.local_live() if self.local_live is not None else {}
+        presence = self.local_presence() if self.local_presence is not None else {}
         now = time.time()
-        entry = msgpack.packb({"until": now + VIEWERS_TTL, "counts": local, "live": live})
+        entry = msgpack.packb(
+            {"until": now + VIEWERS_TTL, "counts": local, "live": live, "presence": presence}
+        )
         async with self._pub.pipeline(transaction=False) as pipe:
             pipe.hset(self._viewers_key, self.node, entry)
             pipe.hgetall(self._viewers_key)
             _, found = await pipe.execute()
         totals: dict[str, int] = {}
         lives: dict[str, Any] = {}
+        presences: dict[str, list[Any]] = {}
         stale: list[Any] = []
         for node, raw in found.items():
             if node.decode() == self.node:
@@ -331,6 +341,7 @@ class Fanout:
                 other = msgpack.unpackb(raw, raw=False)
                 until, counts = float(other["until"]), dict(other["counts"])
                 other_live = dict(other.get("live") or {})
+                other_presence = dict(other.get("presence") or {})
             except (ValueError, TypeError, KeyError, msgpack.UnpackException):
                 stale.append(node)
                 continue
@@ -341,8 +352,11 @@ class Fanout:
                 if isinstance(channel, str) and isinstance(count, int) and count > 0:
                     totals[channel] = totals.get(channel, 0) + count
             lives.update(other_live)
+            for channel, seen in other_presence.items():
+                presences.setdefault(channel, []).append(seen)
         if stale:
             await self._pub.hdel(self._viewers_key, *stale)
         self.remote_viewers = totals
         self.remote_live = lives
+        self.remote_presence = presences
         self.exchanged_at = time.monotonic()

@@ -136,28 +136,32 @@ async def test_moderation_on_one_node_applies_on_the_other(cluster: Cluster) -> 
         await chat.close()
 
 
-async def test_viewer_counts_add_up_across_nodes(cluster: Cluster) -> None:
-    owner = cluster.account("own")
+async def test_viewer_counts_and_presence_add_up_across_nodes(cluster: Cluster) -> None:
+    owner, viewer = cluster.account("own"), cluster.account("pres")
     room = owner.username
     chats = [
         await Chat.open(node, room, additional_headers={"User-Agent": f"viewer-{i}"})
         for i, node in enumerate([cluster.a, cluster.a, cluster.b, cluster.b, cluster.b])
     ]
+    signed_in = await Chat.open(
+        cluster.b, room, viewer.access_token, additional_headers={"User-Agent": "signed-in"}
+    )
 
-    async def presence_until(chat: Chat, viewers: int) -> dict[str, Any]:
+    async def presence_until(chat: Chat, **want: Any) -> dict[str, Any]:
         deadline = time.monotonic() + 20
         while True:
             frame = await chat.expect("presence", timeout=max(0.01, deadline - time.monotonic()))
-            if frame["viewers"] == viewers:
+            if all(frame[k] == v for k, v in want.items()):
                 return frame
 
-    # 2 on A + 3 on B, whichever node is asked
-    await presence_until(chats[0], 5)
-    await presence_until(chats[2], 5)
+    # 2 on A + 4 on B (one signed in), whichever node is asked
+    everyone = {"viewers": 6, "anonymous": 5, "chatters": 1, "users": [viewer.username]}
+    await presence_until(chats[0], **everyone)
+    await presence_until(chats[2], **everyone)
     # B's viewers leave: A's count falls back to its own within a few seconds
-    for chat in chats[2:]:
+    for chat in [*chats[2:], signed_in]:
         await chat.close()
-    await presence_until(chats[0], 2)
+    await presence_until(chats[0], viewers=2, anonymous=2, chatters=0, users=[])
     for chat in chats[:2]:
         await chat.close()
 
