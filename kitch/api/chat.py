@@ -339,6 +339,7 @@ class ChatService:
         self._away_tag = 0  # and the node's tag then (set from Redis at the first connect)
         self._generation = 0  # Redis losses so far
         self._resyncs: set[asyncio.Task[None]] = set()
+        self._resync_waiting = False  # a resync of the rooms' marks is scheduled, not begun
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -696,18 +697,27 @@ class ChatService:
         each room's mark (its last delivery before Redis went away) and, for another node's
         notice, that node's (its ``tag`` in their low bits) after ``since`` (the first id it
         made while away)."""
+        if since is None:
+            if self._resync_waiting:  # the one waiting reads every room's mark when it begins
+                return
+            self._resync_waiting = True
         task = asyncio.ensure_future(self._resync(since, tag))
         self._resyncs.add(task)
         task.add_done_callback(self._resyncs.discard)
 
     async def _resync(self, since: int | None, tag: int | None) -> None:
-        generation = self._generation
         mask = (1 << TAG_BITS) - 1
-        await asyncio.sleep(RESYNC_DELAY)
+        try:
+            await asyncio.sleep(RESYNC_DELAY)
+        finally:
+            if since is None:
+                self._resync_waiting = False
+        generation = self._generation  # a loss from now on keeps the marks for the next one
         await self.flush()
         for channel in list(self.channels.values()):
+            # a room without sockets too: its history is the next welcome
             marks = [m for m in (channel.mark, since) if m is not None]
-            if not marks or not channel.conns:
+            if not marks:
                 continue
             after, count, mark = min(marks), 0, channel.mark
             try:
