@@ -143,9 +143,10 @@ class Fanout:
                 await task
         self._tasks = []
         self.connected = False
-        if self._pub is not None:
+        CONNECTED.set(0)
+        if self._pub is not None:  # this node's viewers leave the counts at once
             with contextlib.suppress(RedisError, OSError):
-                await self._pub.hdel(self._viewers_key, self.node)
+                await asyncio.wait_for(self._pub.hdel(self._viewers_key, self.node), 1.0)
             with contextlib.suppress(RedisError, OSError):
                 await self._pub.aclose()
             self._pub = None
