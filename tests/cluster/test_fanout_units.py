@@ -7,10 +7,13 @@ import itertools
 import time
 from typing import Any
 
+import pytest
+
 from kitch.api.events import LIVE_GRACE, Events
 from kitch.api.viewers import ViewerCounter
 from kitch.chat import Broadcast, Chatter, Room, RoomState, Store, message_data
 from kitch.cluster.fanout import Fanout
+from kitch.config import ConfigError, load_settings
 
 OWNER = Chatter(1, "streamer", "Streamer")
 ALICE = Chatter(3, "alice", "Alice")
@@ -114,3 +117,13 @@ def test_live_channels_of_other_nodes_are_reconciled() -> None:
     # this node's own live channels are what it writes for the others
     events._went_live("carol", 10, "mine", "", [], True)
     assert fanout.local_live is not None and fanout.local_live() == {"carol": [10, "mine", ""]}
+
+
+def test_the_redis_setting() -> None:
+    assert load_settings(env={}, dotenv=None).redis is None  # one node alone
+    found = load_settings(env={"KITCH_REDIS": "redis://10.0.0.5:6379/2"}, dotenv=None)
+    assert found.redis == "redis://10.0.0.5:6379/2"
+    cli = load_settings({"redis": "rediss://cache:6380/0"}, env={"KITCH_REDIS": "x"}, dotenv=None)
+    assert cli.redis == "rediss://cache:6380/0"  # the flag wins
+    with pytest.raises(ConfigError, match="redis"):
+        load_settings(env={"KITCH_REDIS": "http://10.0.0.5:6379"}, dotenv=None)
