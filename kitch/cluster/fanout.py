@@ -27,14 +27,13 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
-import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+
+if TYPE_CHECKING:  # redis itself is imported when a node starts its fan-out (80 ms)
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("kitch.fanout")
 
@@ -64,6 +63,10 @@ DownHook = Callable[[], None]
 
 
 def _client(url: str, timeout: float | None = None) -> aioredis.Redis:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     # No silent retries inside redis-py: a lost connection must surface here, since pub/sub
     # drops what is published while a subscriber is away and the callers have to resync.
     client: aioredis.Redis = aioredis.Redis.from_url(
@@ -114,6 +117,8 @@ class Fanout:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: asyncio.Task[None] | None = None
         self._subscribed = False  # the current session reached its subscription
+        #: what a failed Redis command raises (redis-py's errors, set by :meth:`start`)
+        self._errors: tuple[type[BaseException], ...] = (OSError,)
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -128,6 +133,9 @@ class Fanout:
     async def start(self) -> None:
         if self._tasks:
             return
+        from redis.exceptions import RedisError
+
+        self._errors = (RedisError, OSError)
         self._pub = _client(self.url, COMMAND_TIMEOUT)
         self._tasks = [
             asyncio.create_task(self._subscribe_loop(), name="fanout-subscribe"),
@@ -145,9 +153,9 @@ class Fanout:
         self.connected = False
         CONNECTED.set(0)
         if self._pub is not None:  # this node's viewers leave the counts at once
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*self._errors):
                 await asyncio.wait_for(self._pub.hdel(self._viewers_key, self.node), 1.0)
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*self._errors):
                 await self._pub.aclose()
             self._pub = None
 
@@ -178,7 +186,7 @@ class Fanout:
                     await pipe.execute()
                 self.published += len(batch)
                 PUBLISHED.inc(len(batch))
-            except (RedisError, OSError) as exc:
+            except self._errors as exc:
                 log.warning("fan-out: publishing %d payload(s) failed: %s", len(batch), exc)
                 # what could not be published is delivered here; the others resync
                 self._down()
@@ -229,7 +237,7 @@ class Fanout:
                 if task is not None and task.cancelling():
                     self._session.cancel()
                     raise
-            except (RedisError, OSError) as exc:
+            except self._errors as exc:
                 reason = str(exc) or type(exc).__name__
             except Exception:
                 log.exception("fan-out: the subscriber failed")
@@ -310,7 +318,7 @@ class Fanout:
                 continue
             try:
                 await self.exchange_viewers()
-            except (RedisError, OSError) as exc:
+            except self._errors as exc:
                 log.warning("fan-out: viewer counts not exchanged: %s", exc)
                 self.remote_viewers = {}
                 self.remote_presence = {}
