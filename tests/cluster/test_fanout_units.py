@@ -127,3 +127,5 @@ def test_the_redis_setting() -> None:
     assert cli.redis == "rediss://cache:6380/0"  # the flag wins
     with pytest.raises(ConfigError, match="redis"):
         load_settings(env={"KITCH_REDIS": "http://10.0.0.5:6379"}, dotenv=None)
+    with pytest.raises(ConfigError, match="bad port"):
+        load_settings(env={"KITCH_REDIS": "redis://10.0.0.5:sixty/0"}, dotenv=None)
