@@ -28,6 +28,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import msgpack
 from prometheus_client import Counter, Gauge
@@ -84,6 +85,10 @@ class Fanout:
 
     def __init__(self, url: str, node: str | None = None, prefix: str = PREFIX) -> None:
         self.url = url
+        #: the URL as logged: without its user name and password
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        self.shown = parts._replace(netloc=f"***@{host}").geturl() if "@" in parts.netloc else url
         self.node = node or secrets.token_hex(6)
         self.prefix = prefix
         #: the low bits of this node's chat message ids (set from Redis at the first connect)
@@ -217,7 +222,7 @@ class Fanout:
         self.remote_presence = {}
         self.remote_live = {}
         self.exchanged_at = 0.0
-        log.warning("fan-out: lost Redis at %s; delivering locally until it is back", self.url)
+        log.warning("fan-out: lost Redis at %s; delivering locally until it is back", self.shown)
         for hook in self.down_hooks:
             try:
                 hook()
@@ -246,13 +251,16 @@ class Fanout:
                 delay = BACKOFF_MIN
             self._down()
             log.warning(
-                "fan-out: Redis at %s unreachable (%s); retrying in %.1f s", self.url, reason, delay
+                "fan-out: Redis at %s unreachable (%s); retrying in %.1f s",
+                self.shown,
+                reason,
+                delay,
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
     async def _listen(self) -> None:
-        client = _client(self.url)
+        client = _client(self.shown)
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(*(self.channel_name(t) for t in TOPICS))
@@ -273,7 +281,7 @@ class Fanout:
                 await self._pub.connection_pool.disconnect()
             self.connected = self._subscribed = True
             CONNECTED.set(1)
-            log.info("fan-out: subscribed to Redis at %s as node %s", self.url, self.node)
+            log.info("fan-out: subscribed to Redis at %s as node %s", self.shown, self.node)
             for hook in self.up_hooks:
                 try:
                     await hook()

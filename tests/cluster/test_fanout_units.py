@@ -129,3 +129,9 @@ def test_the_redis_setting() -> None:
         load_settings(env={"KITCH_REDIS": "http://10.0.0.5:6379"}, dotenv=None)
     with pytest.raises(ConfigError, match="bad port"):
         load_settings(env={"KITCH_REDIS": "redis://10.0.0.5:sixty/0"}, dotenv=None)
+
+
+def test_the_logged_url_hides_the_password() -> None:
+    assert Fanout("redis://:s3cret@cache:6379/0").shown == "redis://***@cache:6379/0"
+    assert Fanout("rediss://kitch:s3cret@cache/1").shown == "rediss://***@cache/1"
+    assert Fanout("redis://cache:6379/0").shown == "redis://cache:6379/0"
