@@ -260,7 +260,7 @@ class Fanout:
             delay = min(delay * 2, BACKOFF_MAX)
 
     async def _listen(self) -> None:
-        client = _client(self.shown)
+        client = _client(self.url)
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(*(self.channel_name(t) for t in TOPICS))

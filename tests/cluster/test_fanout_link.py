@@ -7,6 +7,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,19 @@ async def test_payloads_counts_and_a_silent_redis(
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_redis_with_a_password(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, password="s3cret-pass").start()
+    node = Fanout(server.url)
+    got: list[bytes] = []
+    node.on("events", got.append)
+    await node.start()
+    try:
+        await until(lambda: node.connected, 10)
+        assert node.publish("events", b"hello")
+        await until(lambda: got == [b"hello"], 5)
+        assert "s3cret" not in node.shown
+    finally:
+        await node.stop()
+        server.stop()

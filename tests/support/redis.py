@@ -31,11 +31,13 @@ def redis_server_path() -> str:
 class RedisServer:
     directory: Path
     port: int = field(default_factory=free_port)
+    password: str | None = None  # --requirepass
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - the child holds it
@@ -47,6 +49,8 @@ class RedisServer:
             "appendonly": "no",
             "daemonize": "no",
         }
+        if self.password:
+            args["requirepass"] = self.password
         self.proc = subprocess.Popen(
             [redis_server_path(), *(x for k, v in args.items() for x in (f"--{k}", v))],
             stdout=log,
@@ -60,7 +64,8 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    answer = s.recv(64)
+                    if answer.startswith(b"+PONG") or answer.startswith(b"-NOAUTH"):
                         return self
             except OSError:
                 time.sleep(0.05)
