@@ -5,14 +5,15 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Only the tests need these: real clients (ffmpeg, GStreamer's librtmp sink), the browser,
-# openssl for RTMPS certificates, and nginx/wrk as benchmark baselines. The server needs none.
+# openssl for RTMPS certificates, nginx/wrk as benchmark baselines, redis-server for the
+# fan-out between nodes. The server needs none (a cluster points --redis at its own Redis).
 TEST_APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base \
                      gstreamer1.0-plugins-good gstreamer1.0-plugins-bad chromium openssl \
-                     nginx libnginx-mod-rtmp wrk
+                     nginx libnginx-mod-rtmp wrk redis-server
 # The database tests run on PostgreSQL too: the suite starts its own server from these
 # programs (initdb, pg_ctl; not on PATH in Debian's package).
 TEST_APT_PACKAGES += postgresql
-TEST_COMMANDS := ffmpeg gst-launch-1.0 chromium openssl nginx wrk
+TEST_COMMANDS := ffmpeg gst-launch-1.0 chromium openssl nginx wrk redis-server
 PYTEST_ARGS ?=
 
 .PHONY: setup test-deps serve test lint native clean

@@ -17,7 +17,14 @@ The receivers run in a separate process (asyncio, the ``websockets`` client, no 
 on either side); their CPU is printed too. Memory per idle connection: the server's RSS before
 and after the receivers connect, divided by their number.
 
+Several nodes (``--nodes N --redis [URL]``): N ``kitch serve`` processes sharing one data
+directory and one Redis (a redis-server the script starts, unless a URL is given), the
+receivers and the senders spread over the nodes in turn, every message crossing Redis; it is
+measured against one node alone with the same clients in the same invocation (no bare
+baselines then), and printed as ratios: ``N nodes / 1 node``.
+
     python benchmarks/bench_chat.py [--quick] [--receivers N] [--rate MSG_PER_S] [--seconds S]
+                                    [--nodes N --redis [URL]]
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ import contextlib
 import multiprocessing as mp
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -123,11 +132,12 @@ def bare_server(port: int, window: float | None) -> None:
 # -- the receivers (a separate process) ---------------------------------------------------------
 
 
-def receivers_process(url: str, count: int, pipe: Connection) -> None:
-    asyncio.run(_receivers(url, count, pipe))
+def receivers_process(urls: list[str], count: int, pipe: Connection) -> None:
+    asyncio.run(_receivers(urls, count, pipe))
 
 
-async def _receivers(url: str, count: int, pipe: Connection) -> None:
+async def _receivers(urls: list[str], count: int, pipe: Connection) -> None:
+    """``count`` receivers, receiver ``i`` on ``urls[i % len(urls)]`` (one node each)."""
     got = [0] * count
     messages = [0]  # WebSocket messages, each one or more frames
     latencies: list[float] = []
@@ -136,7 +146,11 @@ async def _receivers(url: str, count: int, pipe: Connection) -> None:
     async def one(i: int, ready: asyncio.Event) -> None:
         host = f"127.0.2.{i // PER_ADDRESS + 1}"
         async with connect(
-            url, compression=None, max_size=1 << 16, local_addr=(host, 0), max_queue=None
+            urls[i % len(urls)],
+            compression=None,
+            max_size=1 << 16,
+            local_addr=(host, 0),
+            max_queue=None,
         ) as ws:
             ready.set()
             lat = latencies.append
@@ -261,30 +275,33 @@ async def _send(
 
 def run(
     name: str,
-    pid: int,
-    recv_url: str,
+    pid: int | list[int],
+    recv_url: str | list[str],
     send_urls: list[str],
     tokens: list[str | None],
     receivers: int,
     rate: float,
     seconds: float,
 ) -> Result:
-    rss0 = rss_bytes(pid)
+    """One measured run; ``pid`` and ``recv_url`` name every node when several serve."""
+    pids = pid if isinstance(pid, list) else [pid]
+    recv_urls = recv_url if isinstance(recv_url, list) else [recv_url]
+    rss0 = sum(rss_bytes(p) for p in pids)
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(
-        target=receivers_process, args=(recv_url, receivers, child), daemon=True
+        target=receivers_process, args=(recv_urls, receivers, child), daemon=True
     )
     proc.start()
     if not parent.poll(120):
         proc.kill()
         raise RuntimeError(f"{name}: the receivers did not connect")
     assert parent.recv() == "ready"
-    rss1 = rss_bytes(pid)
-    cpu0 = cpu_seconds(pid)
+    rss1 = sum(rss_bytes(p) for p in pids)
+    cpu0 = sum(cpu_seconds(p) for p in pids)
     sent, t0 = asyncio.run(_send(send_urls, tokens, rate, seconds))
     parent.send(sent)
     stats: dict[str, Any] = parent.recv()
-    cpu = cpu_seconds(pid) - cpu0
+    cpu = sum(cpu_seconds(p) for p in pids) - cpu0
     proc.join(10)
     if proc.is_alive():
         proc.kill()
@@ -334,6 +351,118 @@ def bare(name: str, window: float | None, *run_args: Any) -> Result:
     return found
 
 
+# -- several nodes through Redis ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_url(given: str | None) -> Iterator[str]:
+    """``given``, or a redis-server started for the run (tests/support/redis.py)."""
+    if given:
+        yield given
+        return
+    from tests.support.redis import RedisServer
+
+    with tempfile.TemporaryDirectory(prefix="kitch-bench-redis-") as tmp:
+        server = RedisServer(Path(tmp)).start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def kitch_nodes(count: int, redis: str | None, env: dict[str, str]) -> Iterator[list[Any]]:
+    """``count`` ``kitch serve`` nodes on one data directory (with ``--redis`` when given)."""
+    from tests.support.server import KitchServer
+
+    args = ["--thumbnail-interval", "0", "--ladder", "off"]
+    if redis is not None:
+        args += ["--redis", redis]
+    with tempfile.TemporaryDirectory(prefix="kitch-bench-nodes-") as tmp:
+        nodes = []
+        try:
+            for i in range(count):  # one after the other: the first creates the database
+                node = KitchServer(Path(tmp) / "data", Path(tmp) / f"node{i}.log", args, env)
+                nodes.append(node.start())
+            yield nodes
+        finally:
+            for node in nodes:
+                with contextlib.suppress(Exception):
+                    node.stop()
+
+
+def room_run(
+    name: str,
+    nodes: list[Any],
+    receivers: int,
+    rate: float,
+    seconds: float,
+    n_senders: int,
+    prefix: str,
+    crossed: bool = False,
+) -> Result:
+    """A room on ``nodes``: its owner and moderators send, each sender on the next node in
+    turn, the receivers spread over the nodes the same way; ``crossed``: every receiver on the
+    first node, every sender on the others (each message crosses Redis once to reach them)."""
+    first = nodes[0]
+    owner = first.create_account(f"{prefix}cast")
+    mods = [first.create_account(f"{prefix}mod{i}") for i in range(n_senders - 1)]
+    urls = [f"ws://127.0.0.1:{n.http_port}/ws/chat/{owner.username}" for n in nodes]
+
+    async def appoint() -> None:
+        async with connect(urls[0], compression=None) as ws:
+            await ws.send(msgpack.packb({"type": "auth", "token": owner.access_token}))
+            for m in mods:
+                await ws.send(msgpack.packb({"type": "mod", "user": m.username}))
+            await asyncio.sleep(1.0)  # stored, and known to every node's room
+
+    asyncio.run(appoint())
+    tokens: list[str | None] = [a.access_token for a in [owner, *mods]]
+    send_urls = [urls[i % len(urls)] for i in range(n_senders)]
+    recv_urls = urls
+    if crossed:
+        recv_urls = urls[:1]
+        send_urls = [urls[1 + i % (len(urls) - 1)] for i in range(n_senders)]
+    pids = [n.proc.pid for n in nodes]
+    found = run(name, pids, recv_urls, send_urls, tokens, receivers, rate, seconds)
+    show(name, found)
+    return found
+
+
+def main_nodes(args: argparse.Namespace, receivers: int, rate: float, seconds: float) -> None:
+    n_senders = max(2 if args.quick else 10, int(rate * seconds / 90) + 1)
+    n_senders = max(n_senders, args.nodes)
+    print(machine())
+    print(
+        f"setup: 1 room, {receivers} receivers, {n_senders} senders, "
+        f"{rate:g} messages/s for {seconds:g} s (offered: {rate * receivers:,.0f} deliveries/s); "
+        f"1 node alone, then {args.nodes} nodes through Redis: clients spread over them, then "
+        f"crossed (receivers on one node, senders on the others)"
+    )
+    env = {"KITCH_BCRYPT_COST": "4", "KITCH_HTTP_MAX_CONNECTIONS": str(receivers + 100)}
+    with kitch_nodes(1, None, env) as nodes:
+        one = room_run("kitch, 1 node", nodes, receivers, rate, seconds, n_senders, "one")
+    with redis_url(args.redis or None) as url, kitch_nodes(args.nodes, url, env) as nodes:
+        many = room_run(
+            f"kitch, {args.nodes} nodes + Redis", nodes, receivers, rate, seconds, n_senders, "many"
+        )
+        crossed = room_run(
+            f"kitch, {args.nodes} nodes + Redis, receivers on node 1, senders on the others",
+            nodes, receivers, rate, seconds, n_senders, "cross", crossed=True,
+        )  # fmt: skip
+    for label, found in (("", many), (", crossed", crossed)):
+        print(
+            f"{args.nodes} nodes{label} / 1 node: deliveries/s {ratio(found.rate, one.rate)}, "
+            f"p99 {ratio(found.p99_ms, one.p99_ms)}, "
+            f"server CPU {ratio(found.server_cpu, one.server_cpu)}"
+        )
+    complete = all(r.delivered >= r.expected for r in (one, many, crossed))
+    print(
+        f"summary: every message delivered on every node: {verdict(complete)}; "
+        f"aim p99 < {AIM_P99_MS:g} ms with {args.nodes} nodes: {verdict(many.p99_ms < AIM_P99_MS)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,6 +471,16 @@ def main() -> None:
     parser.add_argument("--receivers", type=int, help="receiving sockets (default 1000)")
     parser.add_argument("--rate", type=float, help="messages per second sent (default 100)")
     parser.add_argument("--seconds", type=float, help="sending time (default 8)")
+    parser.add_argument(
+        "--nodes", type=int, default=1, help="kitch nodes sharing the room (>1 needs --redis)"
+    )
+    parser.add_argument(
+        "--redis",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="fan-out through Redis: this URL, or (no URL) a redis-server started for the run",
+    )
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--window", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -351,6 +490,11 @@ def main() -> None:
     receivers = args.receivers or (50 if args.quick else 1000)
     rate = args.rate or (50.0 if args.quick else 100.0)
     seconds = args.seconds or (2.0 if args.quick else 8.0)
+    if args.nodes > 1 or args.redis is not None:
+        if args.nodes < 2 or args.redis is None:
+            parser.error("several nodes need --nodes N (2 or more) and --redis")
+        main_nodes(args, receivers, rate, seconds)
+        return
     n_senders = 2 if args.quick else 10
     # privileged senders may send 100 messages per 30 s each
     n_senders = max(n_senders, int(rate * seconds / 90) + 1)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -264,6 +265,14 @@ class Settings:
 
         return self.database or default_url(self.data_dir)
 
+    # -- several nodes: fan-out through Redis (docs/CLUSTER.md, "Fan-out") --
+    redis: str | None = _opt(
+        None,
+        "Redis URL (redis://HOST:PORT/DB or rediss://) through which several Kitch nodes share "
+        "chat, moderation, presence, viewer counts, notifications and channel changes; unset: "
+        "one node alone.",
+    )
+
     @property
     def recordings_root(self) -> Path:
         """Where recordings are written (``recordings_dir``, else DATA_DIR/recordings)."""
@@ -328,6 +337,13 @@ class Settings:
             raise ConfigError("bcrypt_cost must be between 4 and 31")
         if self.secret is not None and len(self.secret) < 32:
             raise ConfigError("secret must be at least 32 characters (e.g. openssl rand -hex 32)")
+        if self.redis is not None:
+            if not self.redis.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError("redis must be a redis://, rediss:// or unix:// URL")
+            try:
+                urlsplit(self.redis).port  # noqa: B018 - a port that is not a number raises
+            except ValueError:
+                raise ConfigError(f"redis: {self.redis!r} has a bad port") from None
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:

@@ -53,6 +53,7 @@ LOWER = (
     "kitch/recordings",
     "kitch/media.py",
     "kitch/keys.py",
+    "kitch/cluster/fanout.py",
 )
 UPPER = {"kitch.api", "kitch.server", "kitch.cli"}
 

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import time
 from collections import Counter as Tally
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,8 +50,20 @@ from kitch.api.errors import ApiError, invalid, not_found
 from kitch.api.hosts import HostPolicy
 from kitch.api.routing import api_route
 from kitch.api.viewers import ViewerCounter
-from kitch.chat import Broadcast, Chatter, Event, Kick, Message, Reply, Room, RoomState, Store
+from kitch.chat import (
+    Broadcast,
+    Chatter,
+    Event,
+    Kick,
+    Message,
+    Reply,
+    Room,
+    RoomState,
+    Store,
+    message_data,
+)
 from kitch.chat.room import HISTORY
+from kitch.cluster.fanout import TAG_BITS, Fanout
 from kitch.db import Database
 from kitch.db import chat as store
 from kitch.db.queries import get_channel
@@ -72,8 +85,20 @@ FLOOD_FRAMES, FLOOD_WINDOW = 150, 10.0  # frames of any type per socket per wind
 SINCE_LIMIT = 200  # messages a reconnecting client gets at most (more: page the REST history)
 PAGE_LIMIT = 100
 PRESENCE_NAMES = 100
+#: With several nodes (a fan-out through Redis): message ids remembered per room to deliver each
+#: once, how far before the last one delivered a resync reads back (ids are milliseconds in
+#: their high bits), how long after Redis is back (stored batches of the other nodes land
+#: meanwhile) and how many pages of ``SINCE_LIMIT`` at most.
+DELIVERED = 4096
+RESYNC_MARGIN = 2000 << TAG_BITS
+RESYNC_DELAY = 2 * FLUSH_INTERVAL + 0.3
+RESYNC_PAGES = 10
 
 DROPPED = Counter("kitch_chat_dropped_total", "Chat sockets dropped for not reading")
+RESYNCED = Counter(
+    "kitch_chat_resynced_total",
+    "Stored chat messages delivered after Redis came back (missed while it was away)",
+)
 CLOSE_FRAME = b""  # the writer's "close now" marker
 
 
@@ -204,6 +229,23 @@ class ChatChannel:
     holding: int = 0  # sockets building a welcome
     last_flush: float = float("-inf")  # loop time
     timer: asyncio.Handle | None = None
+    #: with a fan-out: the message ids delivered lately (each is delivered once), the highest,
+    #: and the id after which a resync reads (set while Redis is away)
+    delivered: deque[int] = field(default_factory=deque)
+    delivered_set: set[int] = field(default_factory=set)
+    high: int = 0
+    mark: int | None = None
+
+    def first_delivery(self, message_id: int) -> bool:
+        """Remember ``message_id`` as delivered; False when it already was."""
+        if message_id in self.delivered_set:
+            return False
+        self.delivered.append(message_id)
+        self.delivered_set.add(message_id)
+        if len(self.delivered) > DELIVERED:
+            self.delivered_set.discard(self.delivered.popleft())
+        self.high = max(self.high, message_id)
+        return True
 
     def join(self, conn: Conn) -> None:
         self.conns.add(conn)
@@ -290,6 +332,14 @@ class ChatService:
         self._load_lock = asyncio.Lock()
         self._flush_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        #: the fan-out to the other nodes (None: this node alone); see :meth:`attach`
+        self.fanout: Fanout | None = None
+        self._tick = 0  # with a fan-out: the millisecond part of the last message id
+        self._floor: int | None = None  # with a fan-out: the first id made while Redis was away
+        self._away_tag = 0  # and the node's tag then (set from Redis at the first connect)
+        self._generation = 0  # Redis losses so far
+        self._resyncs: set[asyncio.Task[None]] = set()
+        self._resync_waiting = False  # a resync of the rooms' marks is scheduled, not begun
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -299,7 +349,9 @@ class ChatService:
                 return
             # Ids increase across restarts, even past messages a crash lost: a client that saw
             # one of those still gets every later message when it asks for what follows it.
-            self._next = max(await store.max_message_id(self.db) + 1, int(time.time() * 1000))
+            highest = await store.max_message_id(self.db)
+            self._next = max(highest + 1, int(time.time() * 1000))
+            self._tick = max(self._tick, highest >> TAG_BITS)
             self._tasks = [
                 asyncio.create_task(self._flush_loop(), name="chat-flush"),
                 asyncio.create_task(self._presence_loop(), name="chat-presence"),
@@ -307,9 +359,9 @@ class ChatService:
             self._started = True
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._resyncs]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._resyncs]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -320,6 +372,10 @@ class ChatService:
         await self.flush()
 
     def next_id(self) -> int:
+        if self.fanout is not None:
+            # unique across nodes (the node's tag in the low bits), in time order across them
+            self._tick = max(self._tick + 1, int(time.time() * 1000))
+            return (self._tick << TAG_BITS) | self.fanout.tag
         value = self._next
         self._next += 1
         return value
@@ -379,13 +435,36 @@ class ChatService:
         names = sorted({c.chatter.name for c in channel.conns if c.chatter is not None})
         anonymous = sum(1 for c in channel.conns if c.chatter is None)
         viewers = len(channel.conns) if self.viewers is None else self.viewers.count(channel.name)
+        chatters = len(names)
+        if self.fanout is not None:  # with the other nodes' sockets
+            others = self.fanout.remote_presence.get(channel.name.lower(), [])
+            known, complete = set(names), True
+            for other_chatters, other_anonymous, other_names in others:
+                anonymous += other_anonymous
+                known.update(other_names)
+                complete = complete and len(other_names) >= other_chatters
+                chatters += other_chatters
+            if complete:  # every node's names known: a user on two nodes counts once
+                chatters = len(known)
+            names = sorted(known)
         return {
             "type": "presence",
             "viewers": viewers,
-            "chatters": len(names),
+            "chatters": chatters,
             "anonymous": anonymous,
             "users": names[:PRESENCE_NAMES],
         }
+
+    def local_presence(self) -> dict[str, Any]:
+        """This node's chat presence per room with sockets (for the other nodes):
+        ``[chatters, anonymous, up to PRESENCE_NAMES names]``."""
+        found: dict[str, Any] = {}
+        for key, channel in self.channels.items():
+            if channel.conns:
+                names = sorted({c.chatter.name for c in channel.conns if c.chatter is not None})
+                anonymous = sum(1 for c in channel.conns if c.chatter is None)
+                found[key] = [len(names), anonymous, names[:PRESENCE_NAMES]]
+        return found
 
     async def _recheck_sessions(self) -> None:
         """Close the signed-in sockets whose session was revoked or password changed."""
@@ -454,6 +533,14 @@ class ChatService:
             stored = await store.messages(self.db, info.id, limit=HISTORY)
             room.history.extend(self.message(room, m) for m in stored)
             found = self.channels[key] = ChatChannel(info.id, info.name, room)
+            if self.fanout is not None:
+                for message in room.history:  # the welcome gives them: never again
+                    found.first_delivery(message.id)
+                # what another node said just before (not stored yet) or during the load (not
+                # delivered to a room not loaded) is read back once stored
+                found.mark = max(0, found.high - RESYNC_MARGIN)
+                if self.fanout.connected:
+                    self._schedule_resync(None, None)
             return found
 
     @staticmethod
@@ -484,6 +571,9 @@ class ChatService:
         channel.broadcast(encode(frame), message_id)  # encoded once, for every socket
 
     def apply(self, channel: ChatChannel, conn: Conn | None, events: list[Event]) -> None:
+        if self.fanout is not None:
+            self._apply_fanned(channel, conn, events)
+            return
         for event in events:
             if isinstance(event, Broadcast):
                 self.broadcast(channel, event.frame)
@@ -492,14 +582,167 @@ class ChatService:
                     conn.send(encode(event.frame))
             elif isinstance(event, Kick):
                 data = None if event.frame is None else encode(event.frame)
-                for other in list(channel.conns):
-                    if other.chatter is not None and other.chatter.id == event.user_id:
-                        if data is not None:
-                            other.send(data)
-                        if event.close:
-                            other.close_soon()
+                self._kick(channel, event.user_id, data, event.close)
             elif isinstance(event, Store):
                 self.pending.append(store.Action(channel.id, event.kind, event.data))
+
+    @staticmethod
+    def _kick(channel: ChatChannel, user_id: int, data: bytes | None, close: bool) -> None:
+        for other in list(channel.conns):
+            if other.chatter is not None and other.chatter.id == user_id:
+                if data is not None:
+                    other.send(data)
+                if close:
+                    other.close_soon()
+
+    # -- several nodes (a fan-out through Redis; docs/CLUSTER.md) -----------------------------
+
+    def attach(self, fanout: Fanout) -> None:
+        """Share the rooms with the other nodes through ``fanout``."""
+        self.fanout = fanout
+        self._floor = (int(time.time() * 1000) << TAG_BITS) - RESYNC_MARGIN
+        self._away_tag = fanout.tag
+        fanout.on("chat", self._received)
+        fanout.local_presence = self.local_presence
+        fanout.up_hooks.append(self._redis_up)
+        fanout.down_hooks.append(self._redis_down)
+
+    def _apply_fanned(self, channel: ChatChannel, conn: Conn | None, events: list[Event]) -> None:
+        """Apply a room's decisions through the fan-out: replies and storage here; broadcasts,
+        kicks and the room's new state published once, delivered by every node (this one when
+        it gets them back), each broadcast encoded once."""
+        assert self.fanout is not None
+        entries: list[list[Any]] = []
+        for event in events:
+            if isinstance(event, Broadcast):
+                frame = event.frame
+                message_id = frame["id"] if frame["type"] == "message" else None
+                entries.append(["b", encode(frame), message_id])
+            elif isinstance(event, Reply):
+                if conn is not None:
+                    conn.send(encode(event.frame))
+            elif isinstance(event, Kick):
+                data = None if event.frame is None else encode(event.frame)
+                entries.append(["k", event.user_id, data, event.close])
+            elif isinstance(event, Store):
+                self.pending.append(store.Action(channel.id, event.kind, event.data))
+                if event.kind == "message":
+                    entries.append(
+                        ["s", "message", {"message": message_data(event.data["message"])}]
+                    )
+                elif event.kind != "audit":
+                    entries.append(["s", event.kind, event.data])
+        if not entries:
+            return
+        payload = {"n": self.fanout.node, "c": channel.name.lower(), "e": entries}
+        if not self.fanout.publish("chat", encode(payload)):
+            self._deliver(channel, entries, own=True)  # Redis is away: this node's sockets
+
+    def _received(self, data: bytes) -> None:
+        """A payload of the chat topic (from any node, this one included)."""
+        assert self.fanout is not None
+        payload = msgpack.unpackb(data, raw=False)
+        own = payload.get("n") == self.fanout.node
+        if "resync" in payload:
+            if own:
+                self._schedule_resync(None, None)
+            else:
+                self._schedule_resync(int(payload["resync"]), int(payload["tag"]))
+            return
+        entries = payload["e"]
+        if not own:
+            for entry in entries:  # later ids of this node follow the other nodes' ones
+                if entry[0] == "b" and entry[2] is not None:
+                    self._tick = max(self._tick, entry[2] >> TAG_BITS)
+        channel = self.channels.get(payload["c"])
+        if channel is not None:  # a room not loaded here reads its state when it loads
+            self._deliver(channel, entries, own=own)
+
+    def _deliver(self, channel: ChatChannel, entries: list[list[Any]], *, own: bool) -> None:
+        for entry in entries:
+            kind = entry[0]
+            if kind == "b":
+                data, message_id = entry[1], entry[2]
+                if message_id is not None and not channel.first_delivery(message_id):
+                    continue
+                channel.broadcast(data, message_id)
+            elif kind == "k":
+                self._kick(channel, entry[1], entry[2], entry[3])
+            elif kind == "s" and (not own or entry[1] == "message"):
+                # the sender's room decided it already; its history follows the delivery order
+                channel.room.replay(entry[1], entry[2])
+
+    def _redis_down(self) -> None:
+        self._generation += 1
+        if self._floor is None:
+            self._floor = (self._tick << TAG_BITS) - RESYNC_MARGIN
+            self._away_tag = self.fanout.tag if self.fanout is not None else 0
+        for channel in self.channels.values():
+            if channel.mark is None:
+                channel.mark = max(0, channel.high - RESYNC_MARGIN)
+
+    async def _redis_up(self) -> None:
+        """Redis is back: store what this node said meanwhile, tell the other nodes to read it
+        back, and read back what they said (pub/sub dropped it)."""
+        assert self.fanout is not None
+        await self.flush()
+        if self._floor is not None:
+            floor, self._floor = self._floor, None
+            notice = {"n": self.fanout.node, "resync": floor, "tag": self._away_tag}
+            self.fanout.publish("chat", encode(notice))
+        self._schedule_resync(None, None)
+
+    def _schedule_resync(self, since: int | None, tag: int | None) -> None:
+        """In ``RESYNC_DELAY`` s, deliver the stored messages this node may have missed: after
+        each room's mark (its last delivery before Redis went away) and, for another node's
+        notice, that node's (its ``tag`` in their low bits) after ``since`` (the first id it
+        made while away)."""
+        if since is None:
+            if self._resync_waiting:  # the one waiting reads every room's mark when it begins
+                return
+            self._resync_waiting = True
+        task = asyncio.ensure_future(self._resync(since, tag))
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
+
+    async def _resync(self, since: int | None, tag: int | None) -> None:
+        mask = (1 << TAG_BITS) - 1
+        try:
+            await asyncio.sleep(RESYNC_DELAY)
+        finally:
+            if since is None:
+                self._resync_waiting = False
+        generation = self._generation  # a loss from now on keeps the marks for the next one
+        await self.flush()
+        for channel in list(self.channels.values()):
+            # a room without sockets too: its history is the next welcome
+            marks = [m for m in (channel.mark, since) if m is not None]
+            if not marks:
+                continue
+            after, count, mark = min(marks), 0, channel.mark
+            try:
+                for _ in range(RESYNC_PAGES):
+                    stored = await store.messages(
+                        self.db, channel.id, after=after, limit=SINCE_LIMIT
+                    )
+                    for m in stored:
+                        missed = (mark is not None and m.id > mark) or (m.id & mask) == tag
+                        if missed and channel.first_delivery(m.id):
+                            message = self.message(channel.room, m)
+                            channel.room.replay("message", {"message": message_data(message)})
+                            channel.broadcast(encode(message.frame()), m.id)
+                            count += 1
+                    if len(stored) < SINCE_LIMIT:
+                        break
+                    after = stored[-1].id
+            except Exception:
+                log.exception("chat resync of %s failed", channel.name)
+                continue
+            if count:
+                RESYNCED.inc(count)
+                log.info("chat resync of %s: %d message(s) delivered", channel.name, count)
+            if self._generation == generation and self.fanout is not None and self.fanout.connected:
+                channel.mark = None
 
     async def welcome(self, channel: ChatChannel, conn: Conn, since: int | None) -> None:
         """Queue the welcome (recent history, or what followed ``since``), then what was
@@ -750,6 +993,11 @@ def service(app: Starlette) -> ChatService:
         )
         events = getattr(app.state, "events", None)
         found.viewers = None if events is None else events.viewers
+        fanout: Fanout | None = getattr(app.state, "fanout", None)
+        if fanout is not None:
+            found.attach(fanout)
+            if events is not None:  # another node's sign-out closes the sockets here too
+                events.revoke_hooks.append(found.revoke_user)
         app.state.chat = found
         on_sign_out(app, found.revoke_user)
     return found

@@ -32,8 +32,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import msgpack
@@ -44,6 +44,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from kitch.api.auth import SignedIn, session_valid, verify_access_token
 from kitch.api.hosts import origin_allowed
 from kitch.api.viewers import ViewerCounter
+from kitch.cluster.fanout import Fanout
 from kitch.db import Database
 from kitch.db.follows import Notification, followed_names, record_viewers
 
@@ -59,6 +60,9 @@ HEARTBEAT = 25.0
 TICK = 5.0
 #: Viewer samples kept per broadcast (one per TICK: 12 h at 5 s).
 MAX_SAMPLES = 8640
+#: Seconds a channel announced live (or offline) by another node is trusted before the lists
+#: the nodes share in Redis are (they lag by a few seconds).
+LIVE_GRACE = 15.0
 #: Close codes.
 CLOSE_TOO_SLOW = 4008
 CLOSE_REVOKED = 4001
@@ -103,6 +107,9 @@ class LiveChannel:
     viewers: int = 0
     peak: int = 0
     series: list[tuple[float, int]] = field(default_factory=list)
+    #: announced by this node (its ingest): this node records the viewers
+    local: bool = True
+    since: float = field(default_factory=time.monotonic)
 
 
 class Events:
@@ -117,6 +124,85 @@ class Events:
         self.db: Database | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        #: the fan-out to the other nodes (None: this node alone); see :meth:`attach`
+        self.fanout: Fanout | None = None
+        #: called when another node signs a user out (the chat closes its sockets)
+        self.revoke_hooks: list[Callable[[int, str | None], None]] = []
+        #: with a fan-out: the last broadcast of each channel that went offline (not announced
+        #: again from a lagging list of another node)
+        self._ended: dict[str, int] = {}
+
+    # -- several nodes (a fan-out through Redis; docs/CLUSTER.md) ----------------------------
+
+    def attach(self, fanout: Fanout) -> None:
+        """Share what happens with the other nodes through ``fanout``: each change is published
+        once and every node (this one when it gets it back) pushes it to its own sockets; the
+        viewer counts become the sum of every node's."""
+        self.fanout = fanout
+        fanout.on("events", self._received)
+        fanout.local_viewers = self.viewers.local_counts
+        fanout.local_live = self._local_live
+        self.viewers.remote = lambda name: fanout.remote_viewers.get(name, 0)
+
+    def _local_live(self) -> dict[str, Any]:
+        return {
+            c.name: [c.broadcast_id, c.title, c.category] for c in self.live.values() if c.local
+        }
+
+    def reconcile(self, now: float) -> None:
+        """Match the live channels of the other nodes with what they last wrote to Redis: one
+        this node missed (it started later, or Redis was away at the go-live) is announced here;
+        one whose node stopped listing it (the node died) goes offline here. A go-live or an
+        offline just received is left alone for ``LIVE_GRACE`` s (the lists lag behind)."""
+        fanout = self.fanout
+        if fanout is None or not fanout.connected or now - fanout.exchanged_at > 2 * self.tick:
+            return
+        remote = fanout.remote_live
+        for name, (broadcast_id, title, category) in remote.items():
+            if name in self.live or self._ended.get(name) == broadcast_id:
+                continue
+            self.live[name] = LiveChannel(name, broadcast_id, title, category, local=False)
+            self._send(self._channel_frame(name, True, title, category), list(self.sockets))
+        for channel in list(self.live.values()):
+            if channel.local or channel.name in remote or now - channel.since < LIVE_GRACE:
+                continue
+            del self.live[channel.name]
+            self.viewers.forget(channel.name)
+            self._ended[channel.name] = channel.broadcast_id
+            frame = self._channel_frame(channel.name, False, channel.title, channel.category)
+            self._send(frame, list(self.sockets))
+
+    def _fan(self, kind: str, *args: Any) -> bool:
+        """Publish a change for every node; False when it must be applied here alone (one
+        node, or Redis is away)."""
+        if self.fanout is None:
+            return False
+        payload = encode({"n": self.fanout.node, "k": kind, "a": list(args)})
+        return self.fanout.publish("events", payload)
+
+    def _received(self, data: bytes) -> None:
+        assert self.fanout is not None
+        payload = msgpack.unpackb(data, raw=False)
+        own = payload["n"] == self.fanout.node
+        kind, args = payload["k"], payload["a"]
+        if kind == "live":
+            name, broadcast_id, title, category, notes = args
+            self._went_live(
+                name, broadcast_id, title, category, [Notification(**n) for n in notes], own
+            )
+        elif kind == "notify":
+            self._notify([Notification(**n) for n in args[0]])
+        elif kind == "offline":
+            self._went_offline(*args)
+        elif kind == "changed":
+            self._channel_changed(*args)
+        elif kind == "followed":
+            self._followed(*args)
+        elif kind == "revoke":
+            self._revoke_user(*args)
+            if not own:
+                for hook in self.revoke_hooks:
+                    hook(*args)
 
     # -- lifecycle (the app's lifespan) ------------------------------------------------------
 
@@ -132,11 +218,16 @@ class Events:
             self._ticker = None
         await asyncio.gather(*self._writes, return_exceptions=True)
         for channel in list(self.live.values()):
-            await self._record(channel)
+            if channel.local:
+                await self._record(channel)
 
     def revoke_user(self, user_id: int, session: str | None = None) -> None:
         """Close ``user_id``'s sockets signed in with ``session`` now (that session signed out);
         with None every one of them (password change, sign-out everywhere, account deleted)."""
+        if not self._fan("revoke", user_id, session):
+            self._revoke_user(user_id, session)
+
+    def _revoke_user(self, user_id: int, session: str | None) -> None:
         for sub in self.sockets:
             if sub.user_id == user_id and (session is None or sub.session == session):
                 sub.revoked.set()
@@ -170,7 +261,20 @@ class Events:
         """A new broadcast started: tell every socket, and each follower its notification.
         Playlist readers seen since the broadcast started count (the previous broadcast's were
         forgotten when it went offline)."""
-        self.live[name] = LiveChannel(name, broadcast_id, title, category)
+        notes = list(notifications)
+        if not self._fan("live", name, broadcast_id, title, category, [asdict(n) for n in notes]):
+            self._went_live(name, broadcast_id, title, category, notes, True)
+
+    def _went_live(
+        self,
+        name: str,
+        broadcast_id: int,
+        title: str,
+        category: str,
+        notifications: Iterable[Notification],
+        local: bool,
+    ) -> None:
+        self.live[name] = LiveChannel(name, broadcast_id, title, category, local=local)
         self._send(self._channel_frame(name, True, title, category), list(self.sockets))
         by_user: dict[int, Notification] = {n.user_id: n for n in notifications}
         if not by_user:
@@ -182,6 +286,11 @@ class Events:
 
     def notify(self, notifications: Iterable[Notification]) -> None:
         """Push stored notifications (a scheduled stream's) to their users' open sockets."""
+        notes = list(notifications)
+        if not self._fan("notify", [asdict(n) for n in notes]):
+            self._notify(notes)
+
+    def _notify(self, notifications: Iterable[Notification]) -> None:
         by_user: dict[int, list[bytes]] = {}
         for note in notifications:
             by_user.setdefault(note.user_id, []).append(encode(notification_frame(note)))
@@ -192,6 +301,10 @@ class Events:
                 sub.push(frame)
 
     def went_offline(self, name: str, broadcast_id: int) -> None:
+        if not self._fan("offline", name, broadcast_id):
+            self._went_offline(name, broadcast_id)
+
+    def _went_offline(self, name: str, broadcast_id: int) -> None:
         channel = self.live.get(name)
         if channel is None:  # never announced (its announcement failed): forget its readers
             self.viewers.forget(name)
@@ -199,16 +312,25 @@ class Events:
         if channel.broadcast_id != broadcast_id:
             return  # a newer broadcast of the channel is live: its readers stay
         del self.live[name]
+        if self.fanout is not None:
+            self._ended[name] = broadcast_id
         self.viewers.forget(name)
         self._send(
             self._channel_frame(name, False, channel.title, channel.category), list(self.sockets)
         )
-        self._spawn_record(channel)
+        if channel.local:
+            self._spawn_record(channel)
 
     def channel_changed(
         self, name: str, title: str, category: str, tags: list[str] | None = None
     ) -> None:
         """Title, category or (``tags`` given) tags changed (``PATCH channels/{name}``)."""
+        if not self._fan("changed", name, title, category, tags):
+            self._channel_changed(name, title, category, tags)
+
+    def _channel_changed(
+        self, name: str, title: str, category: str, tags: list[str] | None
+    ) -> None:
         channel = self.live.get(name)
         if channel is not None:
             if (channel.title, channel.category) == (title, category) and tags is None:
@@ -224,6 +346,10 @@ class Events:
 
     def followed(self, user_id: int, name: str, following: bool) -> None:
         """Keep the user's open sockets' follow sets current."""
+        if not self._fan("followed", user_id, name, following):
+            self._followed(user_id, name, following)
+
+    def _followed(self, user_id: int, name: str, following: bool) -> None:
         for sub in self.sockets:
             if sub.user_id == user_id:
                 if following:
@@ -243,11 +369,13 @@ class Events:
             await asyncio.sleep(self.tick)
             records += 1
             try:
+                self.reconcile(time.monotonic())
                 self.sample(time.time())
                 if records * self.tick >= 60:
                     records = 0
                     for channel in list(self.live.values()):
-                        await self._record(channel)
+                        if channel.local:
+                            await self._record(channel)
             except Exception:
                 log.exception("viewer count tick failed")
 

@@ -50,6 +50,8 @@ class ViewerCounter:
     def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.window = window
         self.clock = clock
+        #: the other nodes' viewers of a channel (a fan-out through Redis; None: one node)
+        self.remote: Callable[[str], int] | None = None
         self._seen: dict[str, dict[int, float]] = {}
         #: channel -> client -> open chat sockets of that client
         self._chat: dict[str, dict[int, int]] = {}
@@ -97,8 +99,24 @@ class ViewerCounter:
             self._seen.pop(channel, None)
 
     def count(self, channel: str) -> int:
-        """Distinct viewers of ``channel``: playlist readers within the window and clients with
-        the chat open, each client once."""
+        """Viewers of ``channel``: :meth:`local_count`, plus the other nodes' when several
+        nodes share their counts."""
+        if self.remote is None:
+            return self.local_count(channel)
+        return self.local_count(channel) + self.remote(channel)
+
+    def local_counts(self) -> dict[str, int]:
+        """:meth:`local_count` of every channel with a viewer here."""
+        counts = {}
+        for channel in {*self._seen, *self._chat}:
+            count = self.local_count(channel)
+            if count:
+                counts[channel] = count
+        return counts
+
+    def local_count(self, channel: str) -> int:
+        """Distinct viewers of ``channel`` on this node: playlist readers within the window and
+        clients with the chat open, each client once."""
         viewers = self._seen.get(channel)
         if viewers:
             self._prune(channel, viewers)

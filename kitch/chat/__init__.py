@@ -17,6 +17,7 @@ from kitch.chat.room import (
     Room,
     RoomState,
     Store,
+    message_data,
     normalise_text,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "Room",
     "RoomState",
     "Store",
+    "message_data",
     "normalise_text",
 ]

@@ -91,6 +91,20 @@ class Message:
         }
 
 
+def message_data(message: Message) -> dict[str, Any]:
+    """A message as plain data (for :meth:`Room.replay` on another node)."""
+    return {
+        "id": message.id,
+        "user_id": message.user_id,
+        "name": message.name,
+        "display_name": message.display_name,
+        "color": message.color,
+        "role": message.role,
+        "text": message.text,
+        "ts": message.ts,
+    }
+
+
 @dataclass(frozen=True)
 class Broadcast:
     frame: dict[str, Any]
@@ -331,6 +345,36 @@ class Room:
             Broadcast(message.frame()),
             Store("message", {"message": message}),
         ]
+
+    # -- another node's decisions -------------------------------------------------------------
+
+    def replay(self, kind: str, data: dict[str, Any]) -> None:
+        """Apply what another node's room of this channel decided (the data of its
+        :class:`Store` event of ``kind``, with a message as :func:`message_data`), so both
+        rooms keep the same bans, moderators, modes and recent history. A message replayed
+        again (its own room's, once delivered) moves to the end of the history."""
+        if kind == "message":  # delivered now: last in the history (which keeps that order)
+            message = Message(**data["message"])
+            for found in [m for m in self.history if m.id == message.id]:
+                self.history.remove(found)
+            self.history.append(message)
+        elif kind == "ban":
+            self.bans[data["user_id"]] = data["until"]
+        elif kind == "unban":
+            self.bans.pop(data["user_id"], None)
+        elif kind == "delete":
+            for message in [m for m in self.history if m.id == data["id"]]:
+                self.history.remove(message)
+        elif kind == "clear":
+            self.history.clear()
+        elif kind == "settings":
+            self.slow = data["slow"]
+            self.followers_only = data["followers_only"]
+            self.blocked_terms = list(data["blocked_terms"])
+        elif kind == "mod":
+            self.moderators.add(data["user_id"])
+        elif kind == "unmod":
+            self.moderators.discard(data["user_id"])
 
     # -- moderation --------------------------------------------------------------------------
 

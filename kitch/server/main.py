@@ -16,9 +16,11 @@ from functools import partial
 import uvicorn
 
 from kitch.api.app import create_app, metrics_app
+from kitch.api.chat import service as chat_service
 from kitch.api.events import Events
 from kitch.api.hosts import HostPolicy
 from kitch.api.web import web_routes
+from kitch.cluster.fanout import Fanout
 from kitch.cluster.nodes import ClusterNode, NodeIdInUseError
 from kitch.config import Settings, parse_hostport, parse_ladder
 from kitch.db import Database, open_database
@@ -184,6 +186,14 @@ async def _serve(
             thumbnails=store,
             hls_router=node,
         )
+        # -- several nodes: the fan-out through Redis (docs/CLUSTER.md, "Fan-out") --
+        fanout = None
+        if settings.redis is not None:
+            fanout = Fanout(settings.redis)
+            app.state.fanout = fanout
+            events.attach(fanout)
+            chat_service(app)  # the chat takes its payloads from now on
+            await fanout.start()
         rtmp = RtmpServer(settings, hub)
         host, port = parse_hostport(settings.rtmp)
         await rtmp.listen(host, port)
@@ -243,6 +253,8 @@ async def _serve(
             await asyncio.to_thread(thumbnailer.close)
         await recordings.close()
         await asyncio.gather(*tasks)
+        if fanout is not None:
+            await fanout.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     finally:

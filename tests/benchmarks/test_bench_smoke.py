@@ -158,6 +158,20 @@ def test_bench_chat_quick() -> None:
     assert "summary: aim >= 100,000 deliveries/s:" in out
 
 
+def test_bench_chat_two_nodes_quick() -> None:
+    """Two nodes through a real redis-server against one node, in the same invocation."""
+    out = run_quick("bench_chat.py", "--nodes", "2", "--redis")
+    pattern = r"{}: ([\d,]+) deliveries/s \(([\d,]+) of ([\d,]+) .*p99 ([\d.]+) ms"
+    for name in ("kitch, 1 node", "kitch, 2 nodes \\+ Redis"):
+        m = re.search(pattern.format(name), out)
+        assert m, out
+        rate, delivered, expected = (int(m.group(i).replace(",", "")) for i in (1, 2, 3))
+        assert delivered >= expected * 0.9 and rate >= 1000, out
+        assert float(m.group(4)) < 1000, out
+    assert re.search(r"2 nodes / 1 node: deliveries/s [\d.]+x, p99 [\d.]+x", out), out
+    assert "summary: every message delivered on every node:" in out
+
+
 def test_bench_memory_quick() -> None:
     out = run_quick("bench_memory.py")
     line = re.search(
