@@ -189,7 +189,7 @@ async def _serve(
         # -- several nodes: the fan-out through Redis (docs/CLUSTER.md, "Fan-out") --
         fanout = None
         if settings.redis is not None:
-            fanout = Fanout(settings.redis)
+            fanout = Fanout(settings.redis, node=node.node_id)  # its viewer counts under this id
             app.state.fanout = fanout
             events.attach(fanout)
             chat_service(app)  # the chat takes its payloads from now on

@@ -83,6 +83,8 @@ class EdgeViewer:
         found = re.search(r"#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)", text)
         disc = int(found.group(1)) if found else 0
         body = text.split("#EXTINF")
+        if len(body) < 2:
+            raise ValueError("no complete segment listed yet")
         msn += len(body) - 2  # the newest complete segment
         disc += text.count("#EXT-X-DISCONTINUITY\n")
         names = re.findall(r'URI="([0-9a-f]+)-p(\d+)\.m4s"', text)
