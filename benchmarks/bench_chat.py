@@ -382,7 +382,8 @@ def kitch_nodes(count: int, redis: str | None, env: dict[str, str]) -> Iterator[
         nodes = []
         try:
             for i in range(count):  # one after the other: the first creates the database
-                node = KitchServer(Path(tmp) / "data", Path(tmp) / f"node{i}.log", args, env)
+                node_args = [*args, "--node-id", f"node{i}"]  # one data dir: ids of their own
+                node = KitchServer(Path(tmp) / "data", Path(tmp) / f"node{i}.log", node_args, env)
                 nodes.append(node.start())
             yield nodes
         finally:

@@ -30,11 +30,8 @@ class Cluster:
 
 
 def start_node(tmp: Path, data: Path, name: str, redis: RedisServer) -> KitchServer:
-    node = KitchServer(
-        data_dir=data,
-        log_path=tmp / f"{name}.log",
-        extra_args=["--redis", redis.url, "--thumbnail-interval", "0", "--ladder", "off"],
-    )
+    args = ["--redis", redis.url, "--node-id", name, "--thumbnail-interval", "0", "--ladder", "off"]
+    node = KitchServer(data_dir=data, log_path=tmp / f"{name}.log", extra_args=args)
     return node.start()
 
 
