@@ -15,13 +15,16 @@ from tests.api.helpers import PASSWORD, TEST_SECRET, FakeHub
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", bcrypt_cost=4, secret=TEST_SECRET)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Every API test runs twice: on an SQLite file and on a PostgreSQL database."""
+    return Settings(
+        data_dir=tmp_path / "data", bcrypt_cost=4, secret=TEST_SECRET, database=database_url
+    )
 
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = await open_database(settings.data_dir / "kitch.db")
+    database = await open_database(settings.database_url)
     yield database
     await database.close()
 

@@ -161,7 +161,7 @@ async def test_metrics_count_requests(client: httpx.AsyncClient) -> None:
 
 async def test_lifespan_opens_db_and_closes_stale_broadcasts(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d", bcrypt_cost=4)
-    db = await open_database(settings.data_dir / "kitch.db")
+    db = await open_database(settings.database_url)
     user, _ = await create_user(db, "yuri", "y@example.com", "x")
     channel = await db.fetchone("SELECT id FROM channels WHERE user_id = ?", (user.id,))
     assert channel is not None
@@ -177,7 +177,7 @@ async def test_lifespan_opens_db_and_closes_stale_broadcasts(tmp_path: Path) -> 
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             channel = (await client.get("/api/v1/channels/yuri")).json()
     assert channel["live"] is False
-    db = await open_database(settings.data_dir / "kitch.db")
+    db = await open_database(settings.database_url)
     row = await db.fetchone("SELECT end_reason FROM broadcast_sessions")
     await db.close()
     assert row is not None and row[0] == "server_restart"

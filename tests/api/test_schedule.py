@@ -365,7 +365,7 @@ async def test_reminder_and_start_notices_once_even_across_a_restart(
     assert _pushed(sub) == []
 
     # a restart: another process, another reminder task, the same file
-    other = await open_database(settings.data_dir / "kitch.db")
+    other = await open_database(settings.database_url)
     try:
         again = Reminders(events, 600)
         again.db = other
