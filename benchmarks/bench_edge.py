@@ -67,22 +67,12 @@ from _common import (
     tree_cpu_seconds,
     verdict,
 )
-from bench_viewers import PASSTHROUGH_ONLY, Phase, pct, run_viewers
+from bench_viewers import PASSTHROUGH_ONLY, Phase, add_run_arguments, pct, run_viewers
 
-from tests.edge.nginx import NGINX, EdgeNginx
+from tests.edge.nginx import NGINX, EdgeNginx, hls_requests
 
 CHANNEL = "viewers"  # the simulator's Referer names this channel
 AIM_PER_PART = 1.0  # origin requests per part and kind (one blocking reload, one part)
-
-
-def hls_requests(base: str) -> float:
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("kitch_http_requests_total{") and 'area="hls"' in line
-    )
 
 
 def next_part_number(base: str) -> int:
@@ -203,11 +193,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20 viewers, tiny media, ~3 s (CI)")
     ap.add_argument("--viewers", type=int, default=1000, help="N (1000)")
-    ap.add_argument("--seconds", type=float, default=20.0, help="measuring window (20)")
-    ap.add_argument("--clients", type=int, default=4, help="client processes (4)")
-    ap.add_argument("--ramp", type=float, default=5.0, help="seconds over which viewers join (5)")
-    ap.add_argument("--settle", type=float, default=2.0, help="seconds after the ramp (2)")
-    ap.add_argument("--idle", type=float, default=3.0, help="seconds of no-viewer CPU (3)")
+    add_run_arguments(ap)
     ap.add_argument(
         "--locks",
         default="40s:40s,250ms:20ms",

@@ -917,15 +917,21 @@ def run_n(
     return kitch, base
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20 viewers, tiny media, ~5 s (CI)")
-    ap.add_argument("--viewers", default="100,500,1000,2000", help="N list (100,500,1000,2000)")
+def add_run_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of a viewers run (window, client processes, ramp, settle, idle) that the
+    scripts built on this simulator share."""
     ap.add_argument("--seconds", type=float, default=20.0, help="measuring window (20)")
     ap.add_argument("--clients", type=int, default=4, help="client processes (4)")
     ap.add_argument("--ramp", type=float, default=5.0, help="seconds over which viewers join (5)")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds after the ramp (2)")
     ap.add_argument("--idle", type=float, default=3.0, help="seconds of no-viewer CPU (3)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="20 viewers, tiny media, ~5 s (CI)")
+    ap.add_argument("--viewers", default="100,500,1000,2000", help="N list (100,500,1000,2000)")
+    add_run_arguments(ap)
     ap.add_argument(
         "--hls-workers",
         default="0",

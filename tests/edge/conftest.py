@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.edge.nginx import NGINX, EdgeNginx, free_port
+from tests.edge.nginx import NGINX, EdgeNginx, free_port, hls_requests
 from tests.support.media import Fixture, publish_pyav
 from tests.support.server import Account, KitchServer, serving
 
@@ -40,18 +40,6 @@ def segments(base: str, path: str) -> int:
             return text.count("#EXTINF")
     except OSError:
         return 0
-
-
-def hls_requests(base: str) -> float:
-    """The origin's count of answered /hls requests, every status (its own and, reported
-    once a second, its HLS workers')."""
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("kitch_http_requests_total{") and 'area="hls"' in line
-    )
 
 
 def settled_hls_requests(base: str, quiet: float) -> float:

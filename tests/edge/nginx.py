@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -164,3 +165,15 @@ class EdgeNginx:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def hls_requests(base: str) -> float:
+    """The origin's count of answered /hls requests, every status (its own and, reported
+    once a second, its HLS workers')."""
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("kitch_http_requests_total{") and 'area="hls"' in line
+    )
