@@ -380,7 +380,7 @@ class HlsEndpoints:
         elif kind == "s" and ext in ("m4s", "ts"):
             seg = store.segment(n)
             if seg is not None and store.is_ts(seg.init) == (ext == "ts"):
-                data = seg.data
+                data = seg.body()
                 media_type = TS_TYPE if ext == "ts" else SEGMENT_TYPE
         elif kind == "p" and ext == "m4s":
             found = store.parts.get(n)

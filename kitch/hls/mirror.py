@@ -209,7 +209,7 @@ def _init_fields(init: InitReady) -> list[Any]:
 
 
 def _segment_state(seg: Segment) -> list[Any]:
-    if seg.data is not None:  # complete: the parts are slices of the segment's bytes
+    if seg.data is not None:  # asked for whole: the parts are slices of the segment's bytes
         parts: list[Any] = [[p.number, len(p.data), p.duration, p.independent] for p in seg.parts]
     else:
         parts = [[p.number, p.data, p.duration, p.independent] for p in seg.parts]

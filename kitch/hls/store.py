@@ -38,7 +38,7 @@ class Segment:
     parts: list[Part] = field(default_factory=list)
     complete: bool = False
     duration: float = 0.0
-    data: bytes | None = None  # the joined parts, once complete (the parts then view it)
+    data: bytes | None = None  # the joined parts, once asked for (the parts then view it)
     departed_at: float | None = None
 
     @property
@@ -46,6 +46,20 @@ class Segment:
         if self.data is not None:
             return len(self.data)
         return sum(len(p.data) for p in self.parts)
+
+    def body(self) -> bytes:
+        """The whole (complete) segment as one buffer: its parts joined on the first request
+        for it, and from then on views of that buffer, so its bytes are held once. Most
+        segments are never asked for whole (LL-HLS players fetch parts; the recorder writes the
+        parts): those are never copied."""
+        if self.data is None:
+            self.data = data = b"".join(p.data for p in self.parts)
+            view, offset = memoryview(data), 0
+            for p in self.parts:
+                end = offset + len(p.data)
+                p.data = view[offset:end]
+                offset = end
+        return self.data
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +183,6 @@ class RenditionStore:
             return
         seg = self.segments[-1]
         seg.complete = True
-        # One buffer per segment: the parts become zero-copy slices of it, so their own bytes
-        # are freed and a complete segment is held once, not twice.
-        seg.data = data = b"".join(p.data for p in seg.parts)
-        view, offset = memoryview(data), 0
-        for p in seg.parts:
-            end = offset + len(p.data)
-            p.data = view[offset:end]
-            offset = end
         for listener in list(self.segment_listeners):
             try:
                 listener(self, seg)
@@ -190,11 +196,10 @@ class RenditionStore:
     def _depart(self, now: float) -> Segment:
         old = self.segments.popleft()
         old.departed_at = now
-        for p in old.parts:
+        for p in old.parts:  # no longer listed: not served as parts (the segment still is)
             self.parts.pop(p.number, None)
             self.part_to_segment.pop(p.number, None)
-        old.parts = []
-        if old.data is not None:
+        if old.complete:
             self.departed[old.msn] = old
         if self.segments and self.segments[0].discontinuity:
             # the discontinuity tag at the head of the window leaves with its predecessor
@@ -299,6 +304,6 @@ class RenditionStore:
             size = sum(len(p.data) for p in parts)
             avg = int(size * 8 / sum(p.duration for p in parts))
             return avg, avg
-        peak = max(int(len(s.data or b"") * 8 / s.duration) for s in done)
-        avg = int(sum(len(s.data or b"") for s in done) * 8 / sum(s.duration for s in done))
+        peak = max(int(s.size * 8 / s.duration) for s in done)
+        avg = int(sum(s.size for s in done) * 8 / sum(s.duration for s in done))
         return max(peak, avg), avg

@@ -144,7 +144,7 @@ class RecorderSink:
     # ---- segments --------------------------------------------------------------------------
 
     def _on_segment(self, store: RenditionStore, seg: Segment) -> None:
-        if seg.data is None or self.state not in ("starting", "recording"):
+        if not seg.complete or self.state not in ("starting", "recording"):
             return
         init = store.inits.get(seg.init)
         if init is None:
@@ -152,7 +152,7 @@ class RecorderSink:
         ts = init.container == "ts"
         job = SegmentJob(
             seg.msn,
-            seg.data,
+            tuple(p.data for p in seg.parts),  # not joined here: the writer's thread writes them
             seg.duration,
             -1 if ts else seg.init,
             seg.discontinuity,

@@ -53,13 +53,23 @@ class InitJob:
 @dataclass(frozen=True, slots=True)
 class SegmentJob:
     msn: int
-    data: bytes
+    #: the segment's bytes: one buffer, or its parts in order (written one after the other,
+    #: never joined on the event loop)
+    data: bytes | tuple[bytes | memoryview, ...]
     duration: float
     init: int  # the init segment it needs (fMP4); -1 for MPEG-TS
     discontinuity: bool
     program_date_time: float
     target_duration: int  # the live stream's TARGETDURATION (header of the EVENT playlist)
     ts: bool = False
+
+    @property
+    def chunks(self) -> tuple[bytes | memoryview, ...]:
+        return (self.data,) if isinstance(self.data, bytes) else self.data
+
+    @property
+    def size(self) -> int:
+        return sum(len(c) for c in self.chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +165,7 @@ class RecordingWriter:
         return self._put(InitJob(number, data), len(data))
 
     def put_segment(self, job: SegmentJob) -> bool:
-        return self._put(job, len(job.data))
+        return self._put(job, job.size)
 
     def _put(self, job: InitJob | SegmentJob, size: int) -> bool:
         with self._cond:
@@ -204,8 +214,10 @@ class RecordingWriter:
                     while not self._queue:
                         self._cond.wait()
                     job = self._queue.popleft()
-                    if isinstance(job, InitJob | SegmentJob):
+                    if isinstance(job, InitJob):
                         self._queued_bytes -= len(job.data)
+                    elif isinstance(job, SegmentJob):
+                        self._queued_bytes -= job.size
                     reason = self._stop_reason
                 if job is _FINISH:
                     self._close()
@@ -254,12 +266,12 @@ class RecordingWriter:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._made = True
 
-    def _write_file(self, name: str, data: bytes) -> None:
+    def _write_file(self, name: str, chunks: tuple[bytes | memoryview, ...]) -> None:
         path = self.directory / name
         try:
             if self._direct:
                 try:
-                    self._write_direct(path, data)
+                    self._write_direct(path, chunks)
                     return
                 except OSError as exc:
                     if exc.errno != errno.EINVAL:
@@ -267,14 +279,14 @@ class RecordingWriter:
                     self._direct = False  # not on this filesystem: the page cache from now on
                     self._release_buffer()
             with open(path, "wb") as f:
-                f.write(data)
+                f.writelines(chunks)
         except OSError:
             with contextlib.suppress(OSError):  # a file cut short is never listed: none left
                 path.unlink(missing_ok=True)
             raise
 
-    def _write_direct(self, path: Path, data: bytes) -> None:
-        size = len(data)
+    def _write_direct(self, path: Path, chunks: tuple[bytes | memoryview, ...]) -> None:
+        size = sum(len(c) for c in chunks)
         padded = -(-size // BLOCK) * BLOCK
         if self._buffer is None or len(self._buffer) < padded:
             self._release_buffer()
@@ -282,7 +294,10 @@ class RecordingWriter:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | _O_DIRECT, 0o644)
         try:
             with memoryview(self._buffer) as whole, whole[:padded] as view:
-                view[:size] = data
+                offset = 0
+                for chunk in chunks:
+                    view[offset : offset + len(chunk)] = chunk
+                    offset += len(chunk)
                 written = os.write(fd, view)
             if written != padded:
                 raise OSError(errno.EIO, f"short write ({written} of {padded} bytes)")
@@ -299,14 +314,14 @@ class RecordingWriter:
     def _write_init(self, job: InitJob) -> None:
         self._make_directory()
         name = files.init_name(job.number)
-        self._write_file(name, job.data)
+        self._write_file(name, (job.data,))
         self._inits[job.number] = name
         self.bytes += len(job.data)
 
     def _write_segment(self, job: SegmentJob) -> None:
         self._make_directory()
         name = files.segment_name(job.msn, job.ts)
-        self._write_file(name, job.data)
+        self._write_file(name, job.chunks)
         map_uri = None
         if not job.ts and job.init != self._last_init:
             map_uri = self._inits.get(job.init)
@@ -334,7 +349,7 @@ class RecordingWriter:
         self._entries.append(entry)
         self._last_init = job.init
         self.segments += 1
-        self.bytes += len(job.data)
+        self.bytes += job.size
         self.duration += job.duration
         self._report(Progress(*self._figures()))
 

@@ -267,7 +267,11 @@ def test_every_playlist_parses_and_departed_segments_stay_fetchable(
     assert store.segment(store.media_sequence) is not None
 
 
-def test_complete_segments_are_held_once_with_parts_as_views(av_fixture: Fixture) -> None:
+def test_complete_segments_are_held_once_and_joined_only_when_asked_for(
+    av_fixture: Fixture,
+) -> None:
+    """Parts are never copied when their segment completes: a segment is joined into one
+    buffer only when asked for whole, and its parts then view that buffer (held once)."""
     registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=3))
     stream = registry.open("once", 0.0)
     for p in demux_packets(av_fixture.path):
@@ -275,18 +279,24 @@ def test_complete_segments_are_held_once_with_parts_as_views(av_fixture: Fixture
     store = stream.renditions["source"].store
     done = [s for s in store.segments if s.complete]
     assert done and not store.segments[-1].complete
-    for seg in done:
-        assert seg.data is not None and len(seg.parts) > 1
-        assert all(isinstance(p.data, memoryview) and p.data.obj is seg.data for p in seg.parts)
-        assert b"".join(p.data for p in seg.parts) == seg.data
-    live = store.segments[-1]
-    assert all(isinstance(p.data, bytes) for p in live.parts)
-    held = sum(len(s.data or b"") for s in done) + sum(len(p.data) for p in live.parts)
-    window = held + len(store.inits[max(store.inits)].data)
-    held += sum(len(s.data or b"") for s in store.departed.values())
-    assert store.bytes_held == held + sum(len(i.data) for i in store.inits.values())
+    everything = [*done, *store.departed.values(), store.segments[-1]]
+    assert all(
+        s.data is None and all(isinstance(p.data, bytes) for p in s.parts) for s in everything
+    )
+    inits = sum(len(i.data) for i in store.inits.values())
+    held = sum(len(p.data) for s in everything for p in s.parts) + inits
+    assert store.bytes_held == held
     # the window: listed segments and the parts of the one in progress, and the newest init
+    window = held - inits + len(store.inits[max(store.inits)].data)
+    window -= sum(s.size for s in store.departed.values())
     assert store.window_bytes == window <= store.bytes_held
+    for seg in [*done, *store.departed.values()]:
+        whole = seg.body()
+        assert whole is seg.body() and len(seg.parts) > 1  # joined once
+        assert all(isinstance(p.data, memoryview) and p.data.obj is whole for p in seg.parts)
+        assert b"".join(p.data for p in seg.parts) == whole
+    assert store.bytes_held == held  # the same bytes, now one buffer per segment
+    assert all(isinstance(p.data, bytes) for p in store.segments[-1].parts)
 
 
 def test_memory_cap_drops_oldest_media(av_fixture: Fixture) -> None:
