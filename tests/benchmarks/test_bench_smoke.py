@@ -84,7 +84,8 @@ def test_bench_passthrough_with_thumbnails_quick() -> None:
     encode_ms = numbers(r"encode_ms\) median ([\d.]+) ms", out)
     assert per_picture and encode_ms, out
     assert 0 < encode_ms[0] < 200, out  # a 320x240 keyframe: a few ms
-    assert re.search(r"at the default 45 s interval: [\d.]+ % of a core per stream", out), out
+    # the quick window is short: noise may make the difference zero or below it
+    assert re.search(r"at the default 45 s interval: -?[\d.]+ % of a core per stream", out), out
 
 
 def test_bench_passthrough_recording_quick() -> None:
