@@ -59,9 +59,9 @@ def state(registry: HlsRegistry) -> dict[str, object]:
                 stream.media_playlist(name),
                 stream.media_playlist(name, skip=True),
                 {n: bytes(p.data) for n, p in s.parts.items()},
-                {m: bytes(d.data or b"") for m, d in s.departed.items()},
+                {m: bytes(d.body()) for m, d in s.departed.items()},
                 {n: i.data for n, i in s.inits.items()},
-                [(g.msn, g.complete, bytes(g.data or b"")) for g in s.segments],
+                [(g.msn, g.complete, bytes(g.body() if g.complete else b"")) for g in s.segments],
                 s.next_part_number,
                 s.memory_drops,
             )

@@ -86,7 +86,7 @@ def test_every_rendition_has_the_same_segments_and_parts(
         # the rung reads back whole: its resolution, every frame, a keyframe at each segment
         # start that has one in the source
         store = stream.renditions[name].store
-        body = io.BytesIO(store.inits[0].data + b"".join(s.data or b"" for s in store.segments))
+        body = io.BytesIO(store.inits[0].data + b"".join(s.body() for s in store.segments))
         with av.open(body) as inp:
             frames = list(inp.decode(video=0))
         assert {(f.width, f.height) for f in frames} == {(plan_width(height), height)}
