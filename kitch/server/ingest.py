@@ -84,6 +84,17 @@ class Leases(Protocol):
     async def release(self, channel: str) -> None: ...
 
 
+def _held_elsewhere(conn: Publisher, channel: str, holder: str) -> Refusal:
+    """The refusal of a publish while another node holds the channel (as a second publisher)."""
+    log.warning(
+        "refused second publisher %s on live channel %s (live on node %s)",
+        conn.peer,
+        channel,
+        holder,
+    )
+    return ALREADY_LIVE
+
+
 class IngestHub:
     """The hub on the event loop. ``sinks``: the outputs every broadcast feeds after the
     passthrough HLS sink (see :mod:`kitch.ingest.sinks`). ``listener`` hears of go-lives (after
@@ -173,6 +184,7 @@ class IngestHub:
             return UNKNOWN_KEY
         async with self._lock:
             await self._carry_out()
+            result: Broadcast | Refusal | None = None
             waiting = self.core.live.get(ref.username)
             if waiting is not None and waiting.publisher is None and self.leases is not None:
                 # a resume within the grace: the lease is this node's again, unless another
@@ -182,25 +194,13 @@ class IngestHub:
                 if holder is not None:
                     self.core.lost(ref.username, "taken by another node", self.wall())
                     await self._carry_out()
-                    log.warning(
-                        "refused second publisher %s on live channel %s (live on node %s)",
-                        conn.peer,
-                        ref.username,
-                        holder,
-                    )
-                    metrics.PUBLISH_REFUSED.labels(ALREADY_LIVE.reason).inc()
-                    return ALREADY_LIVE
-            result = self.core.claim(ref.username, key, conn, self.clock(), self.wall())
-            if result is None and self.leases is not None:
-                holder = await self.leases.acquire(ref.channel_id, ref.username)
-                if holder is not None:
-                    log.warning(
-                        "refused second publisher %s on live channel %s (live on node %s)",
-                        conn.peer,
-                        ref.username,
-                        holder,
-                    )
-                    result = ALREADY_LIVE
+                    result = _held_elsewhere(conn, ref.username, holder)
+            if result is None:
+                result = self.core.claim(ref.username, key, conn, self.clock(), self.wall())
+                if result is None and self.leases is not None:
+                    holder = await self.leases.acquire(ref.channel_id, ref.username)
+                    if holder is not None:
+                        result = _held_elsewhere(conn, ref.username, holder)
             if result is None:
                 try:
                     broadcast_id = await start_broadcast(self.db, ref.channel_id, {})
