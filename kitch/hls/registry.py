@@ -34,8 +34,6 @@ from kitch.media import MediaPacket
 from kitch.twins import mux as _mux
 
 SOURCE = "source"
-
-
 log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
 
