@@ -9,9 +9,10 @@ Run from the repository root after the Cython build; the baseline needs
 
 Each publisher is ``ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv`` of a 10 s 1080p
 6 Mb/s H.264 + AAC FLV (made once with PyAV, cached in .bench-cache/). Runs, each on a fresh
-server: 1 publisher, N publishers, N publishers beside H hostile sockets (see _hostile.py);
-then, where installed, 1 and N publishers into nginx-rtmp with ``live on; hls on`` (one
-worker, HLS fragments written to /dev/shm). After the streams are live and a warm-up, the server
+server: none (the idle server, whose cost the summary splits off each figure), 1 publisher,
+N publishers, N publishers beside H hostile sockets (see _hostile.py); then, where installed,
+1 and N publishers into nginx-rtmp with ``live on; hls on`` (one worker, HLS fragments written
+to /dev/shm). After the streams are live and a warm-up, the server
 process's CPU time (/proc; for nginx master + worker) is sampled over the window in slices:
 figures are server CPU-seconds per stream-second (mean, and the spread across slices as the
 noise) and RSS growth per stream at the end of the window (kitch holds its HLS window in
@@ -187,7 +188,7 @@ def kitch_run(
             if option is not None:
                 label += f" + {option}"
             if not n:
-                label = f"kitch, {hostile} hostile sockets alone"
+                label = f"kitch, {hostile} hostile sockets alone" if hostile else "kitch, idle"
             if not hostile:
                 time.sleep(warmup)
                 return measure(
@@ -350,6 +351,9 @@ def main() -> None:
     print(f"media: {media.path.name}, window {window:g} s after {warmup:g} s warm-up")
     counts = (n,) if args.quick else (1, n)
     runs: dict[tuple[str, int], Run] = {}
+    # the server with no publisher: what every figure below carries whatever the streams
+    idle, _ = kitch_run(media, 0, window, warmup, slices)
+    print(idle.describe(), flush=True)
     thumbnail_runs: dict[int, ThumbnailsRun] = {}
     for c in counts:
         run, _ = kitch_run(media, c, window, warmup, slices)
@@ -417,6 +421,13 @@ def main() -> None:
                 f"  {c} publisher(s){feed}: kitch {k.mean * 100:.2f} vs nginx-rtmp "
                 f"{ng.mean * 100:.2f} % of a core per stream = {vs}{on_disk}; aim <= 1x: "
                 f"{verdict(k.mean <= ng.mean + max(k.noise, ng.noise))}"
+            )
+            marginal = (k.total - idle.total) / c
+            print(
+                f"    of which the idle server {idle.total * 100:.2f} % of a core; each stream "
+                f"adds {marginal * 100:.2f} % (vs nginx-rtmp: {marginal / ng.mean:.2f}x)"
+                if ng.mean > 0
+                else f"    of which the idle server {idle.total * 100:.2f} % of a core"
             )
     for c, t in thumbnail_runs.items():
         print(f"  {c} publisher(s) with thumbnails:")

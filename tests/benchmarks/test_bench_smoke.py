@@ -69,6 +69,9 @@ def test_bench_passthrough_quick() -> None:
     assert cpu, out
     assert cpu[0] < 25, out  # a 600 kb/s passthrough stream (measured ~1 % at 6 Mb/s)
     assert "+ 6 hostile" in out
+    # the idle server is measured too, and split off the per-stream figure
+    assert re.search(r"kitch, idle: server [\d.]+ % of a core", out), out
+    assert re.search(r"of which the idle server [\d.]+ % of a core", out), out
     garbage = re.search(r"hostile garbage: (\d+) connects, (\d+) closed", out)
     assert garbage and int(garbage.group(2)) >= 1, out  # the server closed garbage sockets
     if shutil.which("nginx") and Path("/usr/lib/nginx/modules/ngx_rtmp_module.so").exists():
