@@ -403,11 +403,17 @@ def main() -> None:
             if k is None:
                 continue
             ng = table.get(("nginx", c))
+            marginal = (k.total - idle.total) / c
+            split = (
+                f"    of which the idle server {idle.total * 100:.2f} % of a core; each stream "
+                f"adds {marginal * 100:.2f} %"
+            )
             if ng is None:
                 print(
                     f"  {c} publisher(s){feed}: kitch {k.mean * 100:.2f} % core/stream "
                     "(no baseline)"
                 )
+                print(split)
                 continue
             # A --quick window can be too short for the clock-tick CPU counters to see nginx.
             vs = f"{k.mean / ng.mean:.2f}x" if ng.mean > 0 else "n/a (baseline below one tick)"
@@ -422,13 +428,7 @@ def main() -> None:
                 f"{ng.mean * 100:.2f} % of a core per stream = {vs}{on_disk}; aim <= 1x: "
                 f"{verdict(k.mean <= ng.mean + max(k.noise, ng.noise))}"
             )
-            marginal = (k.total - idle.total) / c
-            print(
-                f"    of which the idle server {idle.total * 100:.2f} % of a core; each stream "
-                f"adds {marginal * 100:.2f} % (vs nginx-rtmp: {marginal / ng.mean:.2f}x)"
-                if ng.mean > 0
-                else f"    of which the idle server {idle.total * 100:.2f} % of a core"
-            )
+            print(split + (f" (vs nginx-rtmp: {marginal / ng.mean:.2f}x)" if ng.mean > 0 else ""))
     for c, t in thumbnail_runs.items():
         print(f"  {c} publisher(s) with thumbnails:")
         for line in describe_thumbnails(runs["kitch", c], t)[2:]:
