@@ -195,14 +195,15 @@ async def test_two_nodes_behind_the_edge_survive_the_loss_of_one(
             on_b = next(i for i, s in enumerate(viewer.seen) if s.broadcast != on_a)
             from_a, from_b = viewer.seen[:on_b], viewer.seen[on_b:]
             assert all(s.broadcast != on_a for s in from_b), (viewer.seen, viewer.errors)
-            assert min(s.msn for s in from_b) > max(s.msn for s in from_a), viewer.seen
+            newest_a = max(s.msn for s in from_a)
+            assert min(s.msn for s in from_b) > newest_a, viewer.seen
             last_a, first_b = from_a[-1], from_b[0]
             assert first_b.discontinuity > last_a.discontinuity, viewer.seen
             gap = first_b.at - last_a.at
             print(
                 f"A killed: B took the channel and the viewer read on from it after {moved:.1f} s "
                 f"(playlist gap {gap:.1f} s, {len(viewer.errors)} failed requests meanwhile); "
-                f"segment {last_a.msn} on A -> {first_b.msn} on B, discontinuity "
+                f"segment {newest_a} on A -> {first_b.msn} on B, discontinuity "
                 f"{last_a.discontinuity} -> {first_b.discontinuity}"
             )
 
