@@ -165,8 +165,7 @@ class ClusterNode:
         await leases.register_node(self.db, self.node_id, self.url, self.incarnation, self.wall())
         self._registered = True
         closed = await leases.close_orphans(self.db, self.node_id, self.wall(), self.lease)
-        await self._refresh_peers()
-        await self._refresh_routes()
+        await self._refresh_others()
         for node_id, url, _beat, _ in await leases.node_rows(self.db):
             if node_id != self.node_id and url.rstrip("/") == self.url:
                 log.warning(
@@ -259,7 +258,7 @@ class ClusterNode:
             self.node_id,
             self.url,
             self.incarnation,
-            held,
+            self.held,  # live: a channel released during the beat must not be taken again
             self.wall(),
             self.lease,
             changed,
@@ -278,26 +277,25 @@ class ClusterNode:
             log.warning("lease of %s was taken by another node: ending it here", channel)
             if self.on_lost is not None:
                 await self.on_lost(channel)
-        await self._refresh_peers()
-        await self._refresh_routes()
+        await self._refresh_others()
 
-    async def _refresh_routes(self) -> None:
-        routes = await leases.elsewhere(self.db, self.node_id, self.wall())
-        if routes != self.routes:
-            self.routes = routes
-            if self.on_routes is not None:
-                self.on_routes(routes)
-
-    async def _refresh_peers(self) -> None:
+    async def _refresh_others(self) -> None:
+        """Read the other nodes: the origins of the live ones, and the channels they hold
+        (told to ``on_routes`` when that table changed)."""
         now = self.wall()
+        found = await leases.others(self.db, self.node_id, now)
         origins = []
-        for node_id, url, beat, _ in await leases.node_rows(self.db):
-            if node_id != self.node_id and beat > now - self.lease:
+        for _node_id, url, beat in found.peers:
+            if beat > now - self.lease:
                 parts = urlsplit(url)
                 origin = f"{parts.scheme}://{parts.netloc}"
                 if origin not in origins:
                     origins.append(origin)
         self.peer_origins = tuple(origins)
+        if found.routes != self.routes:
+            self.routes = found.routes
+            if self.on_routes is not None:
+                self.on_routes(found.routes)
 
     # -- leases ----------------------------------------------------------------------------
 

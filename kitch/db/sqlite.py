@@ -37,25 +37,29 @@ class _Statements(Transaction):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
+    # Each await below is one round trip to aiosqlite's thread (a queue put there, a wake-up of
+    # the event loop back): one per statement where the result allows it. A cursor is not
+    # closed by another round trip: dropping it (at once, by reference count) resets its
+    # statement.
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         try:
-            async with self.conn.execute(sql, params) as cursor:
-                row: Row | None = await cursor.fetchone()
-                return row
+            cursor = await self.conn.execute(sql, params)
+            row: Row | None = await cursor.fetchone()
+            return row
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         try:
-            async with self.conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            return list(await self.conn.execute_fetchall(sql, params))
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 
     async def execute(self, sql: str, params: Params = ()) -> tuple[int, int]:
         try:
-            async with self.conn.execute(sql, params) as cursor:
-                return cursor.lastrowid or 0, cursor.rowcount
+            cursor = await self.conn.execute(sql, params)
+            return cursor.lastrowid or 0, cursor.rowcount
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
 

@@ -443,3 +443,33 @@ async def test_a_publisher_that_drops_may_come_back_on_another_node(
     assert not node_a.held
     row = await get_channel(db, "erin")
     assert row is not None and row.live
+
+
+async def test_a_channel_released_during_a_heartbeat_is_not_taken_again(db: Database) -> None:
+    """The broadcast ends while a beat is under way: the beat must not take back the lease
+    the end just gave up (another node could not publish the channel until the next beat)."""
+    cid = await channel(db, "frank")
+    a = ClusterNode(db, "a", "http://a.test:1", heartbeat=60, lease=TTL)
+    await a.start()
+    try:
+        assert await a.acquire(cid, "frank") is None
+        ending = asyncio.create_task(a.release("frank"))  # runs at the beat's first await
+        await a.beat()
+        await ending
+        assert await leases.holder(db, "frank", time.time()) is None
+        assert await leases.acquire(db, cid, "frank", "b", time.time(), TTL) is None
+    finally:
+        await a.stop()
+
+
+async def test_a_heartbeat_reads_the_other_nodes_and_their_channels(db: Database) -> None:
+    cid = await channel(db, "gina")
+    await channel(db, "hugo")
+    for name in ("a", "b", "c"):
+        await node(db, name, 100.0)
+    await leases.acquire(db, cid, "gina", "b", 100.0, TTL)
+    found = await leases.others(db, "a", 101.0)
+    assert [p[0] for p in found.peers] == ["b", "c"]  # a node without a channel is a peer too
+    assert found.routes == {"gina": "http://b.test:8000"}
+    assert (await leases.others(db, "a", 100.0 + TTL)).routes == {}  # expired: routed nowhere
+    assert (await leases.others(db, "b", 101.0)).routes == {}  # its own channel is not a route
