@@ -40,12 +40,19 @@ class Segment:
     duration: float = 0.0
     data: bytes | None = None  # the joined parts, once asked for (the parts then view it)
     departed_at: float | None = None
+    #: its bytes, counted once it is complete (the memory limit sums every segment per part)
+    sized: int = field(default=-1, init=False, repr=False, compare=False)
 
     @property
     def size(self) -> int:
         if self.data is not None:
             return len(self.data)
-        return sum(len(p.data) for p in self.parts)
+        if self.sized >= 0:
+            return self.sized
+        total = sum(len(p.data) for p in self.parts)
+        if self.complete:
+            self.sized = total
+        return total
 
     def body(self) -> bytes:
         """The whole (complete) segment as one buffer: its parts joined on the first request
