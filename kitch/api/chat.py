@@ -324,6 +324,7 @@ class ChatService:
         self.viewers: ViewerCounter | None = None
         self.channels: dict[str, ChatChannel] = {}
         self.pending: list[store.Action] = []
+        self._queued = asyncio.Event()  # set when ``pending`` gets its first action
         self.addresses: Tally[str] = Tally()
         self.dropped = 0
         self._next = 0
@@ -399,9 +400,17 @@ class ChatService:
                             "chat %s action for channel %d dropped", action.kind, action.channel_id
                         )
 
+    def _store(self, action: store.Action) -> None:
+        self.pending.append(action)
+        self._queued.set()
+
     async def _flush_loop(self) -> None:
+        """Write what was queued ``FLUSH_INTERVAL`` after the first of it (a quiet server does
+        not wake for this)."""
         while True:
+            await self._queued.wait()
             await asyncio.sleep(FLUSH_INTERVAL)
+            self._queued.clear()
             await self.flush()
 
     async def _presence_loop(self) -> None:
@@ -584,7 +593,7 @@ class ChatService:
                 data = None if event.frame is None else encode(event.frame)
                 self._kick(channel, event.user_id, data, event.close)
             elif isinstance(event, Store):
-                self.pending.append(store.Action(channel.id, event.kind, event.data))
+                self._store(store.Action(channel.id, event.kind, event.data))
 
     @staticmethod
     def _kick(channel: ChatChannel, user_id: int, data: bytes | None, close: bool) -> None:
@@ -625,7 +634,7 @@ class ChatService:
                 data = None if event.frame is None else encode(event.frame)
                 entries.append(["k", event.user_id, data, event.close])
             elif isinstance(event, Store):
-                self.pending.append(store.Action(channel.id, event.kind, event.data))
+                self._store(store.Action(channel.id, event.kind, event.data))
                 if event.kind == "message":
                     entries.append(
                         ["s", "message", {"message": message_data(event.data["message"])}]
