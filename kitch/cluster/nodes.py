@@ -165,9 +165,9 @@ class ClusterNode:
         await leases.register_node(self.db, self.node_id, self.url, self.incarnation, self.wall())
         self._registered = True
         closed = await leases.close_orphans(self.db, self.node_id, self.wall(), self.lease)
-        await self._refresh_others()
-        for node_id, url, _beat, _ in await leases.node_rows(self.db):
-            if node_id != self.node_id and url.rstrip("/") == self.url:
+        found = await self._refresh_others()
+        for node_id, url, _beat in found.peers:
+            if url.rstrip("/") == self.url:
                 log.warning(
                     "node %s has the same URL %s as this node %s: redirects between them would "
                     "loop; give each node its own --node-url",
@@ -279,9 +279,9 @@ class ClusterNode:
                 await self.on_lost(channel)
         await self._refresh_others()
 
-    async def _refresh_others(self) -> None:
+    async def _refresh_others(self) -> leases.Others:
         """Read the other nodes: the origins of the live ones, and the channels they hold
-        (told to ``on_routes`` when that table changed)."""
+        (told to ``on_routes`` when that table changed). Returns what was read."""
         now = self.wall()
         found = await leases.others(self.db, self.node_id, now)
         origins = []
@@ -296,6 +296,7 @@ class ClusterNode:
             self.routes = found.routes
             if self.on_routes is not None:
                 self.on_routes(found.routes)
+        return found
 
     # -- leases ----------------------------------------------------------------------------
 

@@ -473,3 +473,14 @@ async def test_a_heartbeat_reads_the_other_nodes_and_their_channels(db: Database
     assert found.routes == {"gina": "http://b.test:8000"}
     assert (await leases.others(db, "a", 100.0 + TTL)).routes == {}  # expired: routed nowhere
     assert (await leases.others(db, "b", 101.0)).routes == {}  # its own channel is not a route
+
+
+async def test_a_node_warns_at_start_up_when_another_node_has_its_url(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    await node(db, "b", time.time())  # URL http://b.test:8000
+    a = ClusterNode(db, "a", "http://b.test:8000/", heartbeat=60, lease=TTL)
+    with caplog.at_level("WARNING", logger="kitch"):
+        await a.start()
+    await a.stop()
+    assert "node b has the same URL http://b.test:8000 as this node a" in caplog.text
