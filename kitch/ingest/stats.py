@@ -11,6 +11,7 @@ from kitch.media import MediaPacket
 
 #: How much history the rate figures look back over, in seconds.
 WINDOW_SECONDS = 5.0
+_WINDOW_MS = int(WINDOW_SECONDS * 1000)
 #: Most packets the rate history keeps (5 s of 240 fps video plus audio fit), so timestamps
 #: that never advance cannot grow it without end.
 MAX_WINDOW_PACKETS = 4096
@@ -73,7 +74,8 @@ class IngestStats:
             self.encoder = enc[:200]
 
     def on_packet(self, packet: MediaPacket) -> None:
-        if packet.kind == "video":
+        video = packet.kind == "video"
+        if video:
             self.video_codec = packet.codec
         else:
             self.audio_codec = packet.codec
@@ -81,21 +83,29 @@ class IngestStats:
             return
         self.packets_total += 1
         t = packet.dts
-        self._bytes.append((t, len(packet.data)))
-        if packet.kind == "video":
-            self._video_dts.append(t)
+        sizes = self._bytes
+        sizes.append((t, len(packet.data)))
+        if video:
+            dts = self._video_dts
+            dts.append(t)
             self._last_video = t
             if packet.keyframe:
                 self._keyframes.append(t)
+            other = self._last_audio
+            if other is not None:
+                self._drift.append(other - t)
         else:
             self._last_audio = t
-        if self._last_audio is not None and self._last_video is not None:
-            self._drift.append(self._last_audio - self._last_video)
-        horizon = t - int(WINDOW_SECONDS * 1000)
-        while self._bytes and self._bytes[0][0] < horizon:
-            self._bytes.popleft()
-        while self._video_dts and self._video_dts[0] < horizon:
-            self._video_dts.popleft()
+            other = self._last_video
+            if other is not None:
+                self._drift.append(t - other)
+        horizon = t - _WINDOW_MS
+        if sizes[0][0] < horizon:
+            while sizes and sizes[0][0] < horizon:
+                sizes.popleft()
+        dts = self._video_dts
+        while dts and dts[0] < horizon:
+            dts.popleft()
 
     @property
     def fps(self) -> float | None:

@@ -305,12 +305,18 @@ class FlvTagParser:
         if len(data) < 5:
             raise RtmpProtocolError("video tag shorter than its AVC header")
         packet_type = data[1]
-        cts = int.from_bytes(data[2:5], "big", signed=True)
         dts = self._video_clock.unwrap(timestamp)
+        if packet_type == 1:  # a coded frame, the hot path: a view of the message, no copy
+            if len(data) == 5:
+                return []
+            if codec != self.video_codec or self.video_config is None:
+                self.dropped += 1
+                return []
+            cts = int.from_bytes(data[2:5], "big", signed=True)
+            keyframe = frame_type in _KEYFRAME_TYPES
+            return [MediaPacket("video", codec, dts, dts + cts, memoryview(data)[5:], keyframe)]
         if packet_type == 0:
             return self._video_config(codec, dts, data[5:])
-        if packet_type == 1:  # the frame is a view of the message: no copy
-            return self._video_frame(codec, dts, cts, frame_type, memoryview(data)[5:])
         if packet_type == 2:
             return []  # end of sequence
         raise RtmpProtocolError(f"unknown AVC packet type {packet_type}")
@@ -380,10 +386,15 @@ class FlvTagParser:
         if len(data) < 2:
             raise RtmpProtocolError("audio tag shorter than its AAC header")
         dts = self._audio_clock.unwrap(timestamp)
+        if data[1] == 1:  # a raw frame, the hot path: a view of the message, no copy
+            if len(data) == 2:
+                return []
+            if self.audio_codec != "aac" or self.audio_config is None:
+                self.dropped += 1
+                return []
+            return [MediaPacket("audio", "aac", dts, dts, memoryview(data)[2:], True)]
         if data[1] == 0:
             return self._audio_config("aac", dts, data[2:])
-        if data[1] == 1:  # the frame is a view of the message: no copy
-            return self._audio_frame("aac", dts, memoryview(data)[2:])
         raise RtmpProtocolError(f"unknown AAC packet type {data[1]}")
 
     def _ex_audio(self, timestamp: int, data: bytes) -> list[MediaPacket]:

@@ -166,13 +166,14 @@ class RtmpServerSession:
                     return
             reader = self._reader
             reader.feed(data)
+            next_message = reader.next_message
             while not self._paused():
-                message = reader.next_message()
+                message = next_message()
                 if message is None:
                     break
                 self.messages_received += 1
                 kind = message[1]
-                if kind in (_MSG_VIDEO, _MSG_AUDIO):  # media, the hot path: no _handle(*message)
+                if kind in (_MSG_VIDEO, _MSG_AUDIO):  # the hot path: no _handle(*message)
                     self._media(kind, message[3], message[4], now)
                 else:
                     self._handle(*message, now)
@@ -281,17 +282,15 @@ class RtmpServerSession:
             self._dropped_unpublished += 1
             return
         self.last_media_at = now
+        flv = self._flv
         try:
-            if msg_type == _MSG_VIDEO:
-                packets = self._flv.video(ts, payload)
-            else:
-                packets = self._flv.audio(ts, payload)
+            packets = flv.video(ts, payload) if msg_type == _MSG_VIDEO else flv.audio(ts, payload)
         except UnsupportedCodecError as exc:
             self._refuse(self._publish_stream_id, "NetStream.Publish.Rejected", str(exc))
             return
-        for packet in packets:
-            self.media_packets += 1
-            self._events.append(MediaReceived(packet))
+        if packets:
+            self.media_packets += len(packets)
+            self._events.extend(map(MediaReceived, packets))
 
     def _data(self, values: list[Any]) -> None:
         if values and values[0] == "@setDataFrame":

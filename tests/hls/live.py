@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import uvicorn
 
@@ -81,7 +81,7 @@ def shifted(packets: list[MediaPacket], loops: int, seconds: float) -> list[Medi
     media = [p for p in packets if not p.is_config]
     for i in range(loops):
         shift = round(i * seconds * 1000)
-        out.extend(replace(p, dts=p.dts + shift, pts=p.pts + shift) for p in media)
+        out.extend(p._replace(dts=p.dts + shift, pts=p.pts + shift) for p in media)
     return out
 
 

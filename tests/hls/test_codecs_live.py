@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -121,7 +120,7 @@ def test_resolution_change_mid_stream_plays_through(fmt: str, media_dir: Path) -
     big = clip_packets(make_clip(media_dir, "h264", "aac", width=192, height=144))
     first = shifted(small, 2, CLIP_SECONDS)
     second = [
-        replace(p, dts=p.dts + 1600, pts=p.pts + 1600) if not p.is_config else p
+        p._replace(dts=p.dts + 1600, pts=p.pts + 1600) if not p.is_config else p
         for p in shifted(big, 2, CLIP_SECONDS)
     ]
     _, sizes, errors, playlist, _ = _serve(first + second, fmt)

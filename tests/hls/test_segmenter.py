@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -134,7 +133,7 @@ def test_long_gop_grows_target_duration_and_is_reported(av_fixture: Fixture) -> 
     packets = shifted(demux_packets(av_fixture.path), 5, av_fixture.seconds)
     frame = itertools.count()
     long_gop = [
-        replace(p, keyframe=next(frame) % 150 == 0) if p.kind == "video" and not p.is_config else p
+        p._replace(keyframe=next(frame) % 150 == 0) if p.kind == "video" and not p.is_config else p
         for p in packets
     ]
     registry = HlsRegistry(HlsSettings(segment_duration=2.0))
@@ -158,7 +157,7 @@ def test_non_monotonic_dts_is_repaired_and_counted(av_fixture: Fixture, tmp_path
     broken = list(packets)
     for i in (vids[40], vids[41], vids[70]):
         p = broken[i]
-        broken[i] = replace(p, dts=p.dts - 80, pts=p.pts - 80)
+        broken[i] = p._replace(dts=p.dts - 80, pts=p.pts - 80)
     seg, events = _run(broken, HlsSettings(segment_duration=1.0))
     assert seg.repaired_dts >= 2
     _check_rules(seg, events)
@@ -376,7 +375,7 @@ def test_sequence_header_change_mid_stream_gives_new_init_and_discontinuity(
     other = demux_packets(bframes_fixture.path)
     end = max(p.dts for p in plain) + 33
     # the same publisher switches encoder settings: new avcC, timestamps keep going
-    later = [replace(p, dts=p.dts + end + 67, pts=p.pts + end + 67) for p in other]
+    later = [p._replace(dts=p.dts + end + 67, pts=p.pts + end + 67) for p in other]
     registry = HlsRegistry(HlsSettings(segment_duration=1.0))
     stream = registry.open("henry", 0.0)
     for p in plain + later:
@@ -426,7 +425,7 @@ def test_target_duration_never_changes_when_the_gop_grows(
         return n % 30 == 0 if n < 120 else n % 90 == 0
 
     grown = [
-        replace(p, keyframe=key(next(frame))) if p.kind == "video" and not p.is_config else p
+        p._replace(keyframe=key(next(frame))) if p.kind == "video" and not p.is_config else p
         for p in packets
     ]
     registry = HlsRegistry(HlsSettings(segment_duration=1.0, segment_count=4))
