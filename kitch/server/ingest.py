@@ -141,6 +141,10 @@ class IngestHub:
 
     async def stop(self) -> None:
         """End every broadcast; publishes still being authorised are refused from now on."""
+        # Refuse from the first moment: a publish whose key lookup ends while the timer below is
+        # being stopped would otherwise take the lock first and open a broadcast only to have
+        # it ended at once (and be told it is live).
+        self.core.stopping = True
         metrics.STREAM_HEALTH.discard(self.health_all)
         if self._timer is not None:
             self._timer.cancel()
