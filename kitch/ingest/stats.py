@@ -86,8 +86,7 @@ class IngestStats:
         sizes = self._bytes
         sizes.append((t, len(packet.data)))
         if video:
-            dts = self._video_dts
-            dts.append(t)
+            self._video_dts.append(t)
             self._last_video = t
             if packet.keyframe:
                 self._keyframes.append(t)
@@ -100,12 +99,11 @@ class IngestStats:
             if other is not None:
                 self._drift.append(t - other)
         horizon = t - _WINDOW_MS
-        if sizes[0][0] < horizon:
-            while sizes and sizes[0][0] < horizon:
-                sizes.popleft()
-        dts = self._video_dts
-        while dts and dts[0] < horizon:
-            dts.popleft()
+        while sizes and sizes[0][0] < horizon:
+            sizes.popleft()
+        video_dts = self._video_dts
+        while video_dts and video_dts[0] < horizon:
+            video_dts.popleft()
 
     @property
     def fps(self) -> float | None:

@@ -307,14 +307,8 @@ class FlvTagParser:
         packet_type = data[1]
         dts = self._video_clock.unwrap(timestamp)
         if packet_type == 1:  # a coded frame, the hot path: a view of the message, no copy
-            if len(data) == 5:
-                return []
-            if codec != self.video_codec or self.video_config is None:
-                self.dropped += 1
-                return []
             cts = int.from_bytes(data[2:5], "big", signed=True)
-            keyframe = frame_type in _KEYFRAME_TYPES
-            return [MediaPacket("video", codec, dts, dts + cts, memoryview(data)[5:], keyframe)]
+            return self._video_frame(codec, dts, cts, frame_type, memoryview(data)[5:])
         if packet_type == 0:
             return self._video_config(codec, dts, data[5:])
         if packet_type == 2:
@@ -387,12 +381,7 @@ class FlvTagParser:
             raise RtmpProtocolError("audio tag shorter than its AAC header")
         dts = self._audio_clock.unwrap(timestamp)
         if data[1] == 1:  # a raw frame, the hot path: a view of the message, no copy
-            if len(data) == 2:
-                return []
-            if self.audio_codec != "aac" or self.audio_config is None:
-                self.dropped += 1
-                return []
-            return [MediaPacket("audio", "aac", dts, dts, memoryview(data)[2:], True)]
+            return self._audio_frame("aac", dts, memoryview(data)[2:])
         if data[1] == 0:
             return self._audio_config("aac", dts, data[2:])
         raise RtmpProtocolError(f"unknown AAC packet type {data[1]}")
