@@ -4,7 +4,8 @@
 Sans-IO: bytes in, bytes out. ``fragment`` (moof/trun sample tables and the mdat copy) fills one
 pre-sized buffer with C stores; :class:`TsMuxer` packetizes each access unit the same way. What
 runs once per broadcast (the init segment, the codec configuration readers) is plain Python in
-:mod:`kitch.hls`. Import this module through :mod:`kitch.twins`, which picks it or its
+:mod:`kitch.hls`; so is the segmenter, but for the common case of each frame
+(:func:`video_step`, :func:`audio_step`), which is done here. Import this module through :mod:`kitch.twins`, which picks it or its
 pure-Python twin :mod:`kitch._mux_py` (same API, same bytes).
 
 A run is ``(track_id, base_decode_time, samples)``; a sample is
@@ -17,10 +18,22 @@ from collections.abc import Sequence
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_Insert
+from libc.math cimport fabs, rint
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-__all__ = ["MuxError", "Run", "Sample", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
+__all__ = [
+    "MuxError",
+    "Run",
+    "Sample",
+    "TsMuxer",
+    "adts_header",
+    "audio_step",
+    "crc32_mpeg",
+    "fragment",
+    "video_step",
+]
 
 #: ``(data, duration, composition_offset, keyframe)``, times in the track's timescale.
 Sample = tuple[bytes | memoryview, int, int, bool]
@@ -466,3 +479,122 @@ cdef class TsMuxer:
         memcpy(b + hl, <const char*>es, es_size)
         return self._packetize(AUDIO_PID, b, hl + es_size,
                                pts if self.pcr_pid == AUDIO_PID else -1, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The segmenter's per-frame work (kitch.hls.segmenter.Segmenter), its common case
+
+# the segmenter's constants (kitch/hls/segmenter.py)
+cdef enum:
+    _TICKS = 90000  # video timescale
+    _FD_WINDOW = 30  # recent frame durations whose median is the frame duration
+    _AUDIO_RESYNC_MS = 200
+    _PENDING_AUDIO_MAX = 2000
+    _AAC_FRAME = 1024
+cdef double _GRID_TOLERANCE_MS = 1.0
+cdef double _OVERRUN_S = 0.4
+
+
+cdef inline int64_t _pyround(double x) noexcept:
+    # Python's round() of a float: to the nearest integer, halves to even (rint in the
+    # default rounding mode)
+    return <int64_t>rint(x)
+
+
+cdef Py_ssize_t _bisect(list values, int64_t x, bint right) except -1:
+    """bisect.bisect_left / bisect_right of ``x`` in a sorted list of ints."""
+    cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(values), mid
+    cdef int64_t v
+    while lo < hi:
+        mid = (lo + hi) // 2
+        v = <object>PyList_GET_ITEM(values, mid)
+        if v < x or (right and v == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def video_step(seg, packet, frame_type):
+    """The common case of ``Segmenter._video`` for ``packet``, done natively: a frame on the
+    stream's frame grid, after the last one, not a keyframe, within the segment's and the
+    part's bounds. Returns 0 when the frame is not that case (nothing was changed: the
+    segmenter takes it its own way), 1 when it was added to the part in progress, 2 when it
+    also filled the part (the segmenter closes it). ``frame_type`` builds the part's frame
+    record (``frame_type(data, dts, cts, keyframe, end)``)."""
+    cdef object grid_obj = seg._grid
+    cdef object last_obj = seg._last_vdts
+    cdef object part_target = seg._part_target
+    cdef object seg_start = seg._seg_start
+    if (
+        grid_obj is None or last_obj is None or not part_target or seg_start is None
+        or seg._fresh or packet.keyframe
+    ):
+        return 0
+    cdef double grid = grid_obj
+    cdef int64_t last = last_obj
+    cdef int64_t base_ms = seg._base_ms, offset_ms = seg._offset_ms
+    cdef tuple origin = seg._grid_origin
+    cdef int64_t origin_ms = origin[0], offset = offset_ms * 90 + <int64_t>origin[1]
+    cdef int64_t ms = packet.dts, pts_ms = packet.pts
+    cdef int64_t rel = ms - base_ms - origin_ms
+    cdef int64_t n = _pyround(rel / (grid / 90))
+    if fabs(rel - n * grid / 90) > _GRID_TOLERANCE_MS:
+        return 0  # off the grid: the grid may move
+    cdef int64_t dts = offset + _pyround(n * grid)
+    cdef int64_t grid_end = offset + _pyround((n + 1) * grid)
+    cdef int64_t cts = 0
+    if pts_ms != ms:
+        rel = pts_ms - base_ms - origin_ms
+        n = _pyround(rel / (grid / 90))
+        if fabs(rel - n * grid / 90) <= _GRID_TOLERANCE_MS:
+            cts = offset + _pyround(n * grid) - dts
+        else:
+            cts = (pts_ms - base_ms + offset_ms) * 90 - dts
+    cdef int64_t delta = dts - last
+    if delta <= 0 or delta >= 10 * _TICKS:
+        return 0  # a stamp to repair, or a gap
+    cdef int64_t frame_ticks = seg._frame_ticks
+    cdef int64_t target_ticks = _pyround(<double>part_target * _TICKS)
+    cdef double t = dts / <double>_TICKS
+    cdef object td = seg._target_duration
+    cdef double limit = td if td else seg.settings.max_target_duration
+    if t + frame_ticks / <double>_TICKS - <double>seg_start > limit + _OVERRUN_S:
+        return 0  # the segment would outgrow TARGETDURATION: cut without a keyframe
+    cdef list part = seg._part_v
+    if part and dts + frame_ticks - <int64_t>part[0].dts > target_ticks:
+        return 0  # a gap or a slower frame rate: the part closes first
+    # the frame is ours: from here on, state changes
+    cdef object deltas = seg._fd_deltas
+    cdef list ordered = seg._fd_sorted
+    if len(deltas) == _FD_WINDOW:
+        del ordered[_bisect(ordered, deltas[0], False)]
+    deltas.append(delta)
+    PyList_Insert(ordered, _bisect(ordered, delta, True), delta)
+    frame_ticks = <object>PyList_GET_ITEM(ordered, PyList_GET_SIZE(ordered) // 2)
+    seg._frame_ticks = frame_ticks
+    cdef int64_t end = grid_end if grid_end > dts else dts + frame_ticks
+    part.append(frame_type(packet.data, dts, cts, False, end))
+    seg._last_vdts = dts
+    return 2 if end - <int64_t>part[0].dts >= target_ticks - frame_ticks // 2 else 1
+
+
+def audio_step(seg, packet, frame_type):
+    """The common case of ``Segmenter._audio``, done natively: an AAC frame of a stream with
+    video, within the resync tolerance of where the last one ended. Returns 0 when it is not
+    that case (nothing was changed), 1 when the frame now waits for its video part.
+    ``frame_type`` builds the frame record (``frame_type(data, ts, samples)``)."""
+    cdef object a_next_obj = seg._a_next
+    if a_next_obj is None or not seg._has_video or seg._acodec != "aac":
+        return 0
+    cdef int64_t a_next = a_next_obj, rate = seg._sample_rate
+    cdef int64_t ms = <int64_t>packet.dts - <int64_t>seg._base_ms + <int64_t>seg._offset_ms
+    if fabs(ms - (a_next * 1000) / <double>rate) > _AUDIO_RESYNC_MS:
+        return 0
+    pending = seg._pending_a
+    pending.append(frame_type(packet.data, a_next, _AAC_FRAME))
+    seg._a_next = seg._a_end = a_next + _AAC_FRAME
+    if len(pending) > _PENDING_AUDIO_MAX:
+        pending.popleft()
+        seg.dropped_packets += 1
+    return 1

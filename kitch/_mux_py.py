@@ -9,12 +9,23 @@ per broadcast (init segment, codec configuration readers) exists once, in plain 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 Sample = tuple[bytes | memoryview, int, int, bool]
 Run = tuple[int, int, Sequence[Sample]]
 
-__all__ = ["MuxError", "Run", "Sample", "TsMuxer", "adts_header", "crc32_mpeg", "fragment"]
+__all__ = [
+    "MuxError",
+    "Run",
+    "Sample",
+    "TsMuxer",
+    "adts_header",
+    "audio_step",
+    "crc32_mpeg",
+    "fragment",
+    "video_step",
+]
 
 _SYNC = 0x02000000
 _NON_SYNC = 0x01010000
@@ -338,3 +349,18 @@ class TsMuxer:
         pes = _pes_header(sid, pts, pts, len(es), True) + es
         pcr = pts if self.pcr_pid == AUDIO_PID else -1
         return self._packetize(AUDIO_PID, pes, pcr, True)
+
+
+# -- the segmenter's per-frame work -------------------------------------------------------------
+# Natively, the common case of each frame is done outside the segmenter's own methods; here the
+# segmenter itself is the twin: these take no frame, so it takes every frame its own way.
+
+
+def video_step(seg: Any, packet: Any, frame_type: Callable[..., Any]) -> int:
+    """Take no frame (0): ``Segmenter._video`` does the work (see the native module)."""
+    return 0
+
+
+def audio_step(seg: Any, packet: Any, frame_type: Callable[..., Any]) -> int:
+    """Take no frame (0): ``Segmenter._audio`` does the work (see the native module)."""
+    return 0

@@ -1,11 +1,22 @@
 """Type stub for the native RTMP chunk reader (see kitch/_rtmp.pyx; twin: kitch/_rtmp_py.py)."""
 
+from collections.abc import Callable
+from typing import Any, Protocol
+
 from typing_extensions import Buffer
 
 DEFAULT_CHUNK_SIZE: int
 MAX_CHUNK_SIZE: int
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "MAX_CHUNK_SIZE", "ChunkReader", "Message", "RtmpError"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_CHUNK_SIZE",
+    "ChunkReader",
+    "MediaFastPath",
+    "Message",
+    "RtmpError",
+    "TimestampUnwrapper",
+]
 
 #: ``(csid, msg_type, stream_id, timestamp, payload)``
 Message = tuple[int, int, int, int, bytes]
@@ -25,3 +36,26 @@ class ChunkReader:
     def chunk_streams(self) -> int: ...
     def feed(self, data: Buffer) -> None: ...
     def next_message(self) -> Message | None: ...
+
+class TimestampUnwrapper:
+    def unwrap(self, ts32: int) -> int: ...
+
+class _Appendable(Protocol):
+    def append(self, item: Any, /) -> None: ...
+
+class MediaFastPath:
+    video_codec: str | None
+    audio_codec: str | None
+    ex_video: bool
+    ex_audio: bool
+    @property
+    def taken(self) -> int: ...
+    def __init__(
+        self,
+        video_clock: TimestampUnwrapper,
+        audio_clock: TimestampUnwrapper,
+        packet_type: Callable[..., Any],
+        event_type: Callable[[Any], Any],
+    ) -> None: ...
+    def drain(self, reader: ChunkReader, events: _Appendable) -> Message | None: ...
+    def packet(self, msg_type: int, timestamp: int, payload: bytes) -> Any: ...

@@ -2,7 +2,8 @@
 """RTMP chunk stream reader, native: every byte a publisher sends goes through it.
 
 Bytes in, ``(csid, msg_type, stream_id, timestamp, payload)`` tuples out; the meaning
-(commands, media) is added in :mod:`kitch.rtmp`. Every malformed or over-limit input raises
+(commands, media) is added in :mod:`kitch.rtmp`, except for the common media messages of a
+publish, which :class:`MediaFastPath` turns into packets here (the rest goes to the FLV parser). Every malformed or over-limit input raises
 :class:`RtmpError` and nothing else. Import it through :mod:`kitch.twins`, which picks this
 module or its pure-Python twin :mod:`kitch._rtmp_py` (same API, same results).
 """
@@ -14,10 +15,18 @@ from cpython.bytearray cimport (
     PyByteArray_Resize,
 )
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdint cimport uint8_t, uint32_t
-from libc.string cimport memcpy
+from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.string cimport memcmp, memcpy
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "MAX_CHUNK_SIZE", "ChunkReader", "Message", "RtmpError"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_CHUNK_SIZE",
+    "ChunkReader",
+    "MediaFastPath",
+    "Message",
+    "RtmpError",
+    "TimestampUnwrapper",
+]
 
 #: ``(csid, msg_type, stream_id, timestamp, payload)``
 Message = tuple[int, int, int, int, bytes]
@@ -281,3 +290,204 @@ cdef class ChunkReader:
                 other.partial = None
                 other.received = 0
         return (csid, st.msg_type, st.stream_id, st.timestamp, payload)
+
+
+# ---------------------------------------------------------------------------------------------
+# Media messages of a publish: timestamps and the FLV tag headers of coded frames
+
+cdef int64_t _WRAP = 1LL << 32
+cdef int64_t _HALF = 1LL << 31
+
+
+cdef class TimestampUnwrapper:
+    """Turn 32-bit millisecond timestamps into 64-bit ones across rollovers.
+
+    Each value is placed within 2^31 ms of the previous one, so both forward wraps and slightly
+    late (non-monotonic) stamps land right. The first value is taken as is.
+    """
+
+    cdef int64_t last
+    cdef bint started  # (both start at 0: no stamp seen yet)
+
+    cdef inline bint _near(self, int64_t ts32) noexcept:
+        # the usual case (no rollover near): the stamp is taken as it is
+        return self.started and self.last < _WRAP and -_HALF <= ts32 - self.last <= _HALF
+
+    def unwrap(self, int64_t ts32):
+        cdef int64_t value
+        if self._near(ts32):
+            self.last = ts32
+            return ts32
+        if not self.started:
+            value = ts32
+        else:
+            value = (self.last & ~(_WRAP - 1)) | ts32
+            if value - self.last > _HALF:
+                value -= _WRAP
+            elif self.last - value > _HALF:
+                value += _WRAP
+            if value < 0:
+                value += _WRAP
+        self.last = value
+        self.started = True
+        return value
+
+
+cdef inline int64_t _s24(const uint8_t* p) noexcept:
+    cdef int64_t v = (<int64_t>p[0] << 16) | (<int64_t>p[1] << 8) | p[2]
+    return v - (1 << 24) if v & 0x800000 else v
+
+
+cdef object _tuple_new = tuple.__new__
+
+
+cdef object _ex_codec(const uint8_t* f, bint video):
+    """The codec name of an Enhanced RTMP FourCC (None: not one taken here)."""
+    cdef const char* c = <const char*>f
+    if video:
+        if memcmp(c, b"avc1", 4) == 0:
+            return "h264"
+        if memcmp(c, b"hvc1", 4) == 0:
+            return "hevc"
+        if memcmp(c, b"av01", 4) == 0:
+            return "av1"
+        if memcmp(c, b"vp09", 4) == 0:
+            return "vp9"
+        return None
+    if memcmp(c, b"mp4a", 4) == 0:
+        return "aac"
+    if memcmp(c, b"Opus", 4) == 0:
+        return "opus"
+    return None
+
+
+cdef class MediaFastPath:
+    """The common media messages of a publish, made into packets without the FLV parser.
+
+    Taken here: coded frames of the video and audio codec whose configuration the parser has
+    accepted (``video_codec`` / ``audio_codec``, set by the parser; None: none yet), in legacy
+    FLV tags (AVC/HEVC packet type 1, AAC raw) and in single-track Enhanced RTMP tags
+    (CodedFrames, CodedFramesX) once the parser has chosen track 0 (``ex_video`` /
+    ``ex_audio``), with a non-empty frame and a timestamp that needs no rollover handling.
+    Anything else (commands, configurations, other codecs, errors) is left to the caller, so
+    the packets, and the errors, are the parser's own.
+    """
+
+    cdef public object video_codec
+    cdef public object audio_codec
+    cdef public bint ex_video
+    cdef public bint ex_audio
+    cdef TimestampUnwrapper video_clock
+    cdef TimestampUnwrapper audio_clock
+    cdef object packet_type
+    cdef object event_type
+    cdef readonly Py_ssize_t taken
+
+    def __init__(
+        self,
+        TimestampUnwrapper video_clock,
+        TimestampUnwrapper audio_clock,
+        packet_type,
+        event_type,
+    ):
+        self.video_clock = video_clock
+        self.audio_clock = audio_clock
+        self.packet_type = packet_type
+        self.event_type = event_type
+        self.video_codec = None
+        self.audio_codec = None
+        self.ex_video = False
+        self.ex_audio = False
+        self.taken = 0
+
+    def drain(self, ChunkReader reader, events):
+        """Read messages from ``reader``, appending ``event_type(packet_type(...))`` to
+        ``events`` for each one taken, until one is not: return it (None: more bytes needed).
+        ``taken`` is then how many were taken."""
+        cdef object message, packet
+        cdef bytes payload
+        self.taken = 0
+        while True:
+            message = reader.next_message()
+            if message is None:
+                return None
+            packet = self._packet(message)
+            if packet is None:
+                return message
+            events.append(_tuple_new(self.event_type, (packet,)))
+            self.taken += 1
+
+    def packet(self, int msg_type, int64_t timestamp, bytes payload):
+        """The packet of one media message, or None when it is not one this path takes."""
+        return self._packet((0, msg_type, 0, timestamp, payload))
+
+    cdef object _packet(self, tuple message):
+        cdef int msg_type = message[1]
+        cdef bytes payload
+        cdef const uint8_t* p
+        cdef Py_ssize_t n, start
+        cdef int64_t ts, cts = 0
+        cdef int head, kind
+        cdef object codec
+        cdef bint key
+        if msg_type != 9 and msg_type != 8:
+            return None
+        payload = message[4]
+        n = len(payload)
+        if n < 2:
+            return None
+        p = <const uint8_t*>PyBytes_AS_STRING(payload)
+        ts = message[3]
+        head = p[0]
+        if msg_type == 9:
+            codec = self.video_codec
+            if codec is None or not self.video_clock._near(ts):
+                return None
+            if head & 0x80:  # Enhanced RTMP
+                kind = head & 0x0F
+                if not self.ex_video or n < 5 or (kind != 1 and kind != 3):
+                    return None
+                if ((head >> 4) & 0x07) == 5:  # a video command
+                    return None
+                if codec != _ex_codec(p + 1, True):
+                    return None
+                start = 5
+                if kind == 1 and (codec == "h264" or codec == "hevc"):
+                    if n < 8:
+                        return None
+                    cts = _s24(p + 5)
+                    start = 8
+                key = ((head >> 4) & 0x07) in (1, 4)
+            else:
+                if n < 5 or p[1] != 1 or (head >> 4) == 5:
+                    return None
+                kind = head & 0x0F
+                if not ((kind == 7 and codec == "h264") or (kind == 12 and codec == "hevc")):
+                    return None
+                cts = _s24(p + 2)
+                start = 5
+                key = (head >> 4) in (1, 4)
+            if n <= start:
+                return None
+            self.video_clock.last = ts
+            return _tuple_new(
+                self.packet_type,
+                ("video", codec, ts, ts + cts, memoryview(payload)[start:], key, False),
+            )
+        codec = self.audio_codec
+        if codec is None or not self.audio_clock._near(ts):
+            return None
+        if (head >> 4) == 9:  # Enhanced RTMP
+            if not self.ex_audio or n < 6 or (head & 0x0F) != 1:
+                return None
+            if codec != _ex_codec(p + 1, False):
+                return None
+            start = 5
+        elif (head >> 4) == 10 and codec == "aac" and p[1] == 1 and n > 2:
+            start = 2
+        else:
+            return None
+        self.audio_clock.last = ts
+        return _tuple_new(
+            self.packet_type, ("audio", codec, ts, ts, memoryview(payload)[start:], True, False)
+        )

@@ -1,19 +1,28 @@
-"""Pure-Python twin of :mod:`kitch._rtmp`: the RTMP chunk stream reader, same API and results.
+"""Pure-Python twin of :mod:`kitch._rtmp`: the RTMP chunk stream reader and the media fast path
+(the common FLV frames of a publish made into packets), same API and results.
 
 :mod:`kitch.twins` selects it with ``KITCH_PUREPYTHON=1`` or when the native build is missing;
-the reader's unit and fuzz tests run on both. Keep the two in step: any behaviour change goes in
-both files. The cold parts of the wire format (handshake, AMF0, the chunk writer) exist once, in
+the unit and fuzz tests run on both. Keep the two in step: any behaviour change goes in both
+files. The cold parts of the wire format (handshake, AMF0, the chunk writer) exist once, in
 plain Python, in :mod:`kitch.rtmp`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "MAX_CHUNK_SIZE", "ChunkReader", "Message", "RtmpError"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_CHUNK_SIZE",
+    "ChunkReader",
+    "MediaFastPath",
+    "Message",
+    "RtmpError",
+    "TimestampUnwrapper",
+]
 
 DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 0xFFFFFF
@@ -215,3 +224,154 @@ class ChunkReader:
                 self._partial_bytes -= other.length if other.exact else len(other.partial)
                 other.partial = None
         return (csid, st.msg_type, st.stream_id, st.timestamp, payload)
+
+
+# -- media messages of a publish ----------------------------------------------------------------
+
+_WRAP = 1 << 32
+_HALF = 1 << 31
+_VIDEO_FOURCCS = {b"avc1": "h264", b"hvc1": "hevc", b"av01": "av1", b"vp09": "vp9"}
+_AUDIO_FOURCCS = {b"mp4a": "aac", b"Opus": "opus"}
+_LEGACY_VIDEO = {7: "h264", 12: "hevc"}
+
+
+class TimestampUnwrapper:
+    """Turn 32-bit millisecond timestamps into 64-bit ones across rollovers.
+
+    Each value is placed within 2^31 ms of the previous one, so both forward wraps and slightly
+    late (non-monotonic) stamps land right. The first value is taken as is.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def _near(self, ts32: int) -> bool:
+        """Whether ``ts32`` is taken as it is (no rollover near)."""
+        last = self._last
+        return last is not None and last < _WRAP and -_HALF <= ts32 - last <= _HALF
+
+    def unwrap(self, ts32: int) -> int:
+        if self._near(ts32):
+            self._last = ts32
+            return ts32
+        last = self._last
+        if last is None:
+            value = ts32
+        else:
+            value = (last & ~(_WRAP - 1)) | ts32
+            if value - last > _HALF:
+                value -= _WRAP
+            elif last - value > _HALF:
+                value += _WRAP
+            if value < 0:
+                value += _WRAP
+        self._last = value
+        return value
+
+
+class MediaFastPath:
+    """The common media messages of a publish, made into packets without the FLV parser.
+
+    Taken here: coded frames of the video and audio codec whose configuration the parser has
+    accepted (``video_codec`` / ``audio_codec``, set by the parser; None: none yet), in legacy
+    FLV tags (AVC/HEVC packet type 1, AAC raw) and in single-track Enhanced RTMP tags
+    (CodedFrames, CodedFramesX) once the parser has chosen track 0 (``ex_video`` /
+    ``ex_audio``), with a non-empty frame and a timestamp that needs no rollover handling.
+    Anything else (commands, configurations, other codecs, errors) is left to the caller, so
+    the packets, and the errors, are the parser's own.
+    """
+
+    def __init__(
+        self,
+        video_clock: TimestampUnwrapper,
+        audio_clock: TimestampUnwrapper,
+        packet_type: Any,
+        event_type: Any,
+    ) -> None:
+        self.video_clock = video_clock
+        self.audio_clock = audio_clock
+        self.packet_type = packet_type
+        self.event_type = event_type
+        self.video_codec: str | None = None
+        self.audio_codec: str | None = None
+        self.ex_video = False
+        self.ex_audio = False
+        self._taken = 0
+
+    @property
+    def taken(self) -> int:
+        """How many messages the last ``drain`` took."""
+        return self._taken
+
+    def drain(self, reader: ChunkReader, events: Any) -> Message | None:
+        """Read messages from ``reader``, appending ``event_type(packet_type(...))`` to
+        ``events`` for each one taken, until one is not: return it (None: more bytes needed).
+        ``taken`` is then how many were taken."""
+        self._taken = 0
+        while True:
+            message = reader.next_message()
+            if message is None:
+                return None
+            packet = self.packet(message[1], message[3], message[4])
+            if packet is None:
+                return message
+            events.append(self.event_type(packet))
+            self._taken += 1
+
+    def packet(self, msg_type: int, timestamp: int, payload: bytes) -> Any:
+        """The packet of one media message, or None when it is not one this path takes."""
+        if msg_type == 9:
+            return self._video(timestamp, payload)
+        if msg_type == 8:
+            return self._audio(timestamp, payload)
+        return None
+
+    def _video(self, ts: int, data: bytes) -> Any:
+        codec = self.video_codec
+        if codec is None or len(data) < 5 or not self.video_clock._near(ts):
+            return None
+        head = data[0]
+        cts = 0
+        if head & 0x80:  # Enhanced RTMP
+            kind = head & 0x0F
+            if not self.ex_video or kind not in (1, 3) or (head >> 4) & 0x07 == 5:
+                return None
+            if _VIDEO_FOURCCS.get(bytes(data[1:5])) != codec:
+                return None
+            start = 5
+            if kind == 1 and codec in ("h264", "hevc"):
+                if len(data) < 8:
+                    return None
+                cts = int.from_bytes(data[5:8], "big", signed=True)
+                start = 8
+            key = (head >> 4) & 0x07 in (1, 4)
+        else:
+            if data[1] != 1 or head >> 4 == 5 or _LEGACY_VIDEO.get(head & 0x0F) != codec:
+                return None
+            cts = int.from_bytes(data[2:5], "big", signed=True)
+            start = 5
+            key = head >> 4 in (1, 4)
+        if len(data) <= start:
+            return None
+        self.video_clock._last = ts
+        return self.packet_type("video", codec, ts, ts + cts, memoryview(data)[start:], key)
+
+    def _audio(self, ts: int, data: bytes) -> Any:
+        codec = self.audio_codec
+        if codec is None or len(data) < 2 or not self.audio_clock._near(ts):
+            return None
+        head = data[0]
+        if head >> 4 == 9:  # Enhanced RTMP
+            if not self.ex_audio or len(data) < 6 or head & 0x0F != 1:
+                return None
+            if _AUDIO_FOURCCS.get(bytes(data[1:5])) != codec:
+                return None
+            start = 5
+        elif head >> 4 == 10 and codec == "aac" and data[1] == 1 and len(data) > 2:
+            start = 2
+        else:
+            return None
+        self.audio_clock._last = ts
+        return self.packet_type("audio", codec, ts, ts, memoryview(data)[start:], True)

@@ -46,6 +46,8 @@ from kitch.hls.settings import HlsSettings
 from kitch.media import MediaPacket
 from kitch.twins import mux as _mux
 
+_video_step, _audio_step = _mux.video_step, _mux.audio_step
+
 VIDEO_TIMESCALE = 90_000
 AAC_FRAME = 1024
 VIDEO_TRACK = 1
@@ -433,6 +435,12 @@ class Segmenter:
         return self._out_ms(ms) * 90, None
 
     def _video(self, packet: MediaPacket, out: list[Event]) -> None:
+        # the common case (a frame on the grid, inside the part) natively, when built
+        step = _video_step(self, packet, _Video)
+        if step:
+            if step == 2:
+                self._close_part(out, None)
+            return
         dts, grid_end = self._video_ticks(packet.dts, regrid=True)
         # without B-frames PTS == DTS: the same stamp maps to the same ticks (the grid is settled)
         cts = 0 if packet.pts == packet.dts else self._video_ticks(packet.pts)[0] - dts
@@ -501,6 +509,8 @@ class Segmenter:
         return True
 
     def _audio(self, packet: MediaPacket, out: list[Event]) -> None:
+        if _audio_step(self, packet, _Audio):  # the common case natively, when built
+            return
         rate = self._sample_rate
         ms = self._out_ms(packet.dts)
         if self._a_next is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kitch.media import MediaPacket
 
@@ -38,9 +39,9 @@ class MetadataReceived:
     values: dict[str, MetaValue]
 
 
-@dataclass(frozen=True, slots=True)
-class MediaReceived:
-    """One media packet (or codec configuration) of the accepted publish."""
+class MediaReceived(NamedTuple):
+    """One media packet (or codec configuration) of the accepted publish (a named tuple, not a
+    dataclass like the others: one is made per media message)."""
 
     packet: MediaPacket
 

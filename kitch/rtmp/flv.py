@@ -22,11 +22,13 @@ from collections.abc import Iterable
 
 from kitch.media import AUDIO_CODECS, VIDEO_CODECS, MediaPacket
 from kitch.rtmp.errors import RtmpProtocolError, UnsupportedCodecError
+from kitch.rtmp.events import MediaReceived
+from kitch.twins import rtmp as _core
+
+#: 32-bit RTMP timestamps to 64-bit ones (native, with a pure-Python twin).
+TimestampUnwrapper = _core.TimestampUnwrapper
 
 log = logging.getLogger("kitch.rtmp.flv")
-
-_WRAP = 1 << 32
-_HALF = 1 << 31
 
 #: FLV video codec ids we ingest, with their Kitch codec names.
 VIDEO_CODEC_IDS = {7: "h264", 12: "hevc"}
@@ -73,37 +75,6 @@ _A_MULTICHANNEL_CONFIG = 4
 _A_MULTITRACK = 5
 _MODEX = 7
 _ONE_TRACK, _MANY_TRACKS, _MANY_TRACKS_MANY_CODECS = 0, 1, 2
-
-
-class TimestampUnwrapper:
-    """Turn 32-bit millisecond timestamps into 64-bit ones across rollovers.
-
-    Each value is placed within 2^31 ms of the previous one, so both forward wraps and slightly
-    late (non-monotonic) stamps land right. The first value is taken as is.
-    """
-
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: int | None = None
-
-    def unwrap(self, ts32: int) -> int:
-        last = self._last
-        if last is not None and last < _WRAP and -_HALF <= ts32 - last <= _HALF:
-            self._last = ts32  # the usual case (no rollover near): the stamp as it is
-            return ts32
-        if last is None:
-            value = ts32
-        else:
-            value = (last & ~(_WRAP - 1)) | ts32
-            if value - last > _HALF:
-                value -= _WRAP
-            elif last - value > _HALF:
-                value += _WRAP
-            if value < 0:
-                value += _WRAP
-        self._last = value
-        return value
 
 
 class _Cursor:
@@ -212,6 +183,11 @@ class FlvTagParser:
         self.accepted = INGEST_CODECS if accepted is None else frozenset(accepted)
         self._video_clock = TimestampUnwrapper()
         self._audio_clock = TimestampUnwrapper()
+        #: The common frames, parsed natively (the session drains the chunk reader through it);
+        #: kept in step with this parser's state: the codecs with a configuration, the tracks.
+        self.fast = _core.MediaFastPath(
+            self._video_clock, self._audio_clock, MediaPacket, MediaReceived
+        )
         self.video_config: bytes | None = None
         self.audio_config: bytes | None = None
         self.video_codec: str | None = None
@@ -234,6 +210,10 @@ class FlvTagParser:
 
     def _use_track(self, kind: str, track: int, fourcc: bytes) -> bool:
         chosen = self.track.setdefault(kind, track)
+        if kind == "video":
+            self.fast.ex_video = chosen == 0
+        else:
+            self.fast.ex_audio = chosen == 0
         if track == chosen:
             return True
         if (kind, track) not in self.ignored_tracks:
@@ -252,6 +232,7 @@ class FlvTagParser:
         if config == self.video_config and codec == self.video_codec:
             return []
         self.video_config, self.video_codec = config, codec
+        self.fast.video_codec = codec
         return [MediaPacket("video", codec, dts, dts, config, is_config=True)]
 
     def _video_frame(
@@ -274,6 +255,7 @@ class FlvTagParser:
         if config == self.audio_config and codec == self.audio_codec:
             return []
         self.audio_config, self.audio_codec = config, codec
+        self.fast.audio_codec = codec
         return [MediaPacket("audio", codec, dts, dts, config, is_config=True)]
 
     def _audio_frame(self, codec: str, dts: int, frame: bytes | memoryview) -> list[MediaPacket]:

@@ -166,9 +166,18 @@ class RtmpServerSession:
                     return
             reader = self._reader
             reader.feed(data)
-            next_message = reader.next_message
             while not self._paused():
-                message = next_message()
+                if self.state is State.PUBLISHING:
+                    # the common frames become events natively; the rest comes back here
+                    fast = self._flv.fast
+                    message = fast.drain(reader, self._events)
+                    taken = fast.taken
+                    if taken:
+                        self.messages_received += taken
+                        self.media_packets += taken
+                        self.last_media_at = now
+                else:
+                    message = reader.next_message()
                 if message is None:
                     break
                 self.messages_received += 1
