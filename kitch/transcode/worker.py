@@ -87,7 +87,9 @@ class _Backoff:
 class _FrameBuffer:
     """A bounded queue of decoded frames for one rung. When it is full a new frame is dropped,
     unless it is a keyframe: then the oldest queued non-keyframe makes room for it (keyframes
-    become IDRs and must all arrive). Answers how many frames it dropped."""
+    become IDRs and must all arrive); with none queued, the keyframe is added beyond the
+    capacity, up to twice it (past that, a rung so far behind loses its oldest keyframe).
+    Answers how many frames it dropped."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)
@@ -100,12 +102,15 @@ class _FrameBuffer:
             if len(self.items) >= self.capacity and not force:
                 if not (isinstance(item, DecodedFrame) and item.keyframe):
                     return 1
-                victim = next(
+                victim: object = next(
                     (i for i in self.items if isinstance(i, DecodedFrame) and not i.keyframe),
-                    self.items[0],
+                    None,
                 )
-                self.items.remove(victim)
-                dropped = 1
+                if victim is None and len(self.items) >= 2 * self.capacity:
+                    victim = self.items[0]
+                if victim is not None:
+                    self.items.remove(victim)
+                    dropped = 1
             self.items.append(item)
             self.ready.notify()
             return dropped

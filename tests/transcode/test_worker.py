@@ -6,9 +6,11 @@ import threading
 import time
 from pathlib import Path
 
+import av
+
 from kitch.media import MediaPacket
-from kitch.transcode.ladder import Rung, plan_ladder
-from kitch.transcode.worker import LadderWorker
+from kitch.transcode.ladder import DecodedFrame, Rung, plan_ladder
+from kitch.transcode.worker import LadderWorker, _FrameBuffer
 from tests.hls.packets import demux_packets
 from tests.support.media import make_fixture
 
@@ -110,3 +112,15 @@ def test_a_rung_that_falls_behind_drops_frames_but_keeps_every_keyframe(media_di
     print(f"dropped {stats.dropped} of {stats.dropped + stats.frames_out} frames")
     assert stats.dropped > 0 and stats.dropped + len(out) == 90
     assert [p.dts for p in out if p.keyframe] == [p.dts for p in packets[1:] if p.keyframe]
+
+
+def test_a_buffer_full_of_keyframes_still_takes_the_next_one() -> None:
+    """The encoder stalled for whole GOPs: a new keyframe goes beyond the capacity (up to
+    twice it) rather than pushing out a queued one; only past that is the oldest given up."""
+    frame = av.VideoFrame(16, 16, "yuv420p")
+    buffer = _FrameBuffer(2)
+    keys = [DecodedFrame(frame, 1000 * i, True) for i in range(5)]
+    assert [buffer.put(k) for k in keys[:4]] == [0, 0, 0, 0]
+    assert buffer.put(DecodedFrame(frame, 4500, False)) == 1  # a plain frame is dropped
+    assert buffer.put(keys[4]) == 1  # four held: the oldest keyframe makes room
+    assert [i.pts for i in buffer.items if isinstance(i, DecodedFrame)] == [1000, 2000, 3000, 4000]
