@@ -516,41 +516,54 @@ cdef Py_ssize_t _bisect(list values, int64_t x, bint right) except -1:
 
 
 def video_step(seg, packet, frame_type):
-    """The common case of ``Segmenter._video`` for ``packet``, done natively: a frame on the
-    stream's frame grid, after the last one, not a keyframe, within the segment's and the
-    part's bounds. Returns 0 when the frame is not that case (nothing was changed: the
-    segmenter takes it its own way), 1 when it was added to the part in progress, 2 when it
-    also filled the part (the segmenter closes it). ``frame_type`` builds the part's frame
-    record (``frame_type(data, dts, cts, keyframe, end)``)."""
+    """The common case of ``Segmenter._video`` for ``packet``, done natively: a frame after the
+    last one, not a keyframe, within the segment's and the part's bounds, whose stamp does not
+    move the frame grid (on it, off it by a jump, or a stream without one). Returns 0 when the
+    frame is not that case (nothing was changed: the segmenter takes it its own way), 1 when it
+    was added to the part in progress, 2 when it also filled the part (the segmenter closes
+    it). ``frame_type`` builds the part's frame record (``frame_type(data, dts, cts, keyframe,
+    end)``)."""
     cdef object grid_obj = seg._grid
     cdef object last_obj = seg._last_vdts
     cdef object part_target = seg._part_target
     cdef object seg_start = seg._seg_start
     if (
-        grid_obj is None or last_obj is None or not part_target or seg_start is None
-        or seg._fresh or packet.keyframe
+        last_obj is None or not part_target or seg_start is None or seg._fresh
+        or packet.keyframe
     ):
         return 0
-    cdef double grid = grid_obj
     cdef int64_t last = last_obj
     cdef int64_t base_ms = seg._base_ms, offset_ms = seg._offset_ms
-    cdef tuple origin = seg._grid_origin
-    cdef int64_t origin_ms = origin[0], offset = offset_ms * 90 + <int64_t>origin[1]
     cdef int64_t ms = packet.dts, pts_ms = packet.pts
-    cdef int64_t rel = ms - base_ms - origin_ms
-    cdef int64_t n = _pyround(rel / (grid / 90))
-    if fabs(rel - n * grid / 90) > _GRID_TOLERANCE_MS:
-        return 0  # off the grid: the grid may move
-    cdef int64_t dts = offset + _pyround(n * grid)
-    cdef int64_t grid_end = offset + _pyround((n + 1) * grid)
-    cdef int64_t cts = 0
-    if pts_ms != ms:
-        rel = pts_ms - base_ms - origin_ms
+    cdef int64_t dts, grid_end = 0, cts = 0, n, rel, origin_ms = 0, offset = 0
+    cdef bint on_grid = False
+    cdef double grid = 0.0, off
+    cdef tuple origin
+    if grid_obj is None:  # no known constant rate: stamps as they are
+        dts = (ms - base_ms + offset_ms) * 90
+    else:
+        grid = grid_obj
+        origin = seg._grid_origin
+        origin_ms = origin[0]
+        offset = offset_ms * 90 + <int64_t>origin[1]
+        rel = ms - base_ms - origin_ms
         n = _pyround(rel / (grid / 90))
-        if fabs(rel - n * grid / 90) <= _GRID_TOLERANCE_MS:
-            cts = offset + _pyround(n * grid) - dts
+        off = fabs(rel - n * grid / 90)
+        if off <= _GRID_TOLERANCE_MS:
+            dts = offset + _pyround(n * grid)
+            grid_end = offset + _pyround((n + 1) * grid)
+            on_grid = True
+        elif off <= grid / 360 and rel > 0:
+            return 0  # a slow drift: the grid moves
         else:
-            cts = (pts_ms - base_ms + offset_ms) * 90 - dts
+            dts = (ms - base_ms + offset_ms) * 90  # a jump: taken as it is
+    if pts_ms != ms:
+        cts = (pts_ms - base_ms + offset_ms) * 90 - dts
+        if grid_obj is not None:
+            rel = pts_ms - base_ms - origin_ms
+            n = _pyround(rel / (grid / 90))
+            if fabs(rel - n * grid / 90) <= _GRID_TOLERANCE_MS:
+                cts = offset + _pyround(n * grid) - dts
     cdef int64_t delta = dts - last
     if delta <= 0 or delta >= 10 * _TICKS:
         return 0  # a stamp to repair, or a gap
@@ -573,7 +586,7 @@ def video_step(seg, packet, frame_type):
     PyList_Insert(ordered, _bisect(ordered, delta, True), delta)
     frame_ticks = <object>PyList_GET_ITEM(ordered, PyList_GET_SIZE(ordered) // 2)
     seg._frame_ticks = frame_ticks
-    cdef int64_t end = grid_end if grid_end > dts else dts + frame_ticks
+    cdef int64_t end = grid_end if on_grid and grid_end > dts else dts + frame_ticks
     part.append(frame_type(packet.data, dts, cts, False, end))
     seg._last_vdts = dts
     return 2 if end - <int64_t>part[0].dts >= target_ticks - frame_ticks // 2 else 1

@@ -42,6 +42,7 @@ class TimestampUnwrapper:
 
 class _Appendable(Protocol):
     def append(self, item: Any, /) -> None: ...
+    def __len__(self) -> int: ...
 
 class MediaFastPath:
     video_codec: str | None
@@ -57,5 +58,10 @@ class MediaFastPath:
         packet_type: Callable[..., Any],
         event_type: Callable[[Any], Any],
     ) -> None: ...
-    def drain(self, reader: ChunkReader, events: _Appendable) -> Message | None: ...
+    def drain(
+        self,
+        reader: ChunkReader,
+        events: _Appendable,
+        lane: Callable[[Any], bool] | None = None,
+    ) -> Message | None: ...
     def packet(self, msg_type: int, timestamp: int, payload: bytes) -> Any: ...

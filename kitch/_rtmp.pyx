@@ -400,12 +400,13 @@ cdef class MediaFastPath:
         self.ex_audio = False
         self.taken = 0
 
-    def drain(self, ChunkReader reader, events):
+    def drain(self, ChunkReader reader, events, lane=None):
         """Read messages from ``reader``, appending ``event_type(packet_type(...))`` to
         ``events`` for each one taken, until one is not: return it (None: more bytes needed).
-        ``taken`` is then how many were taken."""
+        ``taken`` is then how many were taken. With ``lane``, a packet taken while ``events``
+        is empty goes to ``lane(packet)`` first, and becomes an event only if that is false
+        (so packets stay in order)."""
         cdef object message, packet
-        cdef bytes payload
         self.taken = 0
         while True:
             message = reader.next_message()
@@ -414,8 +415,10 @@ cdef class MediaFastPath:
             packet = self._packet(message)
             if packet is None:
                 return message
-            events.append(_tuple_new(self.event_type, (packet,)))
             self.taken += 1
+            if lane is not None and not events and lane(packet):
+                continue
+            events.append(_tuple_new(self.event_type, (packet,)))
 
     def packet(self, int msg_type, int64_t timestamp, bytes payload):
         """The packet of one media message, or None when it is not one this path takes."""

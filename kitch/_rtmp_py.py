@@ -9,6 +9,7 @@ plain Python, in :mod:`kitch.rtmp`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -305,10 +306,14 @@ class MediaFastPath:
         """How many messages the last ``drain`` took."""
         return self._taken
 
-    def drain(self, reader: ChunkReader, events: Any) -> Message | None:
+    def drain(
+        self, reader: ChunkReader, events: Any, lane: Callable[[Any], bool] | None = None
+    ) -> Message | None:
         """Read messages from ``reader``, appending ``event_type(packet_type(...))`` to
         ``events`` for each one taken, until one is not: return it (None: more bytes needed).
-        ``taken`` is then how many were taken."""
+        ``taken`` is then how many were taken. With ``lane``, a packet taken while ``events``
+        is empty goes to ``lane(packet)`` first, and becomes an event only if that is false
+        (so packets stay in order)."""
         self._taken = 0
         while True:
             message = reader.next_message()
@@ -317,8 +322,10 @@ class MediaFastPath:
             packet = self.packet(message[1], message[3], message[4])
             if packet is None:
                 return message
-            events.append(self.event_type(packet))
             self._taken += 1
+            if lane is not None and not events and lane(packet):
+                continue
+            events.append(self.event_type(packet))
 
     def packet(self, msg_type: int, timestamp: int, payload: bytes) -> Any:
         """The packet of one media message, or None when it is not one this path takes."""

@@ -2,9 +2,10 @@
 
 Each Cython module at the top of the package has a twin beside it with the same API and the
 same results (``kitch/_rtmp.pyx`` and ``kitch/_rtmp_py.py``, ``kitch/_mux.pyx`` and
-``kitch/_mux_py.py``); only the hot loops are twinned. Import them from here::
+``kitch/_mux_py.py``, ``kitch/_ingest.pyx`` and ``kitch/_ingest_py.py``); only the hot loops are
+twinned. Import them from here::
 
-    from kitch.twins import mux, rtmp
+    from kitch.twins import ingest, mux, rtmp
 
 ``KITCH_PUREPYTHON`` is read once, at import: ``1``, ``true``, ``yes`` or ``on`` (any case)
 selects the twins; ``0``, ``false``, ``no``, ``off``, empty or unset selects the native build,
@@ -46,13 +47,19 @@ def _load(native: str, twin: str) -> ModuleType:
 
 
 if TYPE_CHECKING:
+    from kitch import _ingest as ingest
     from kitch import _mux as mux
     from kitch import _rtmp as rtmp
 else:
     rtmp = _load("kitch._rtmp", "kitch._rtmp_py")
     mux = _load("kitch._mux", "kitch._mux_py")
+    ingest = _load("kitch._ingest", "kitch._ingest_py")
 
-#: Both native modules are in use (False with KITCH_PUREPYTHON on or without a native build).
-NATIVE: bool = rtmp.__name__ == "kitch._rtmp" and mux.__name__ == "kitch._mux"
+#: The native modules are in use (False with KITCH_PUREPYTHON on or without a native build).
+NATIVE: bool = (
+    rtmp.__name__ == "kitch._rtmp"
+    and mux.__name__ == "kitch._mux"
+    and ingest.__name__ == "kitch._ingest"
+)
 
-__all__ = ["ENV_VAR", "NATIVE", "PURE_PYTHON", "mux", "pure_python_requested", "rtmp"]
+__all__ = ["ENV_VAR", "NATIVE", "PURE_PYTHON", "ingest", "mux", "pure_python_requested", "rtmp"]

@@ -41,7 +41,7 @@ from kitch.hls import segmenter
 from kitch.rtmp import RtmpLimits, RtmpServerSession
 session = RtmpServerSession(RtmpLimits(), 0.0)
 here = Path(kitch.__file__).parent
-own = all(Path(m.__file__).parent == here for m in (twins.rtmp, twins.mux))
+own = all(Path(m.__file__).parent == here for m in (twins.rtmp, twins.mux, twins.ingest))
 print(twins.NATIVE, type(session._reader).__module__, segmenter._mux.__name__, own)
 """
 

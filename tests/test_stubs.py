@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORES = ("_rtmp", "_mux")
+CORES = ("_rtmp", "_mux", "_ingest")
 #: What Cython adds to every extension class (pickling support), not part of the API.
-CYTHON_ALLOWLIST = r"kitch\._(rtmp|mux)\.\w+\.__(reduce|setstate)_cython__"
+CYTHON_ALLOWLIST = r"kitch\._(rtmp|mux|ingest)\.\w+\.__(reduce|setstate)_cython__"
 
 
 def stubtest(modules: list[str], tmp: Path, mypypath: Path | None = None) -> str:

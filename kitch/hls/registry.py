@@ -75,6 +75,16 @@ class Rendition:
             return
         self._apply(events, now)
 
+    def part_filled(self, now: float) -> None:
+        """A frame fed natively (``kitch._ingest.FrameLane``) filled the part in progress."""
+        assert isinstance(self.segmenter, Segmenter)
+        try:
+            events = self.segmenter.close_part()
+        except _mux.MuxError:
+            self.config_errors += 1
+            return
+        self._apply(events, now)
+
     def plan(self, plans: list[Plan], now: float) -> None:
         """The source's cuts, for a rung rendition."""
         assert isinstance(self.segmenter, Follower)

@@ -81,6 +81,14 @@ class _Audio:
     n: int  # samples in this frame
 
 
+def frame_steps() -> tuple[object, object, object, object]:
+    """What a native caller (``kitch._ingest.FrameLane``) needs to take a frame the way
+    :meth:`Segmenter._video` / ``_audio`` would: ``(video_step, video_record, audio_step,
+    audio_record)``; the steps answer 2 when the frame filled its part, then call
+    :meth:`Segmenter.close_part`."""
+    return _video_step, _Video, _audio_step, _Audio
+
+
 class Segmenter:
     """Cuts one rendition into CMAF parts and segments. Call :meth:`feed` with every packet
     (config packets included); it returns the events to hand to the store, in order."""
@@ -207,6 +215,13 @@ class Segmenter:
             self._anchor_until = None
         elif self._wall_anchor is not None and now - media < self._wall_anchor:
             self._wall_anchor = now - media
+
+    def close_part(self) -> list[Event]:
+        """Close the part in progress: a frame a native step took (see :func:`frame_steps`)
+        filled it."""
+        out: list[Event] = []
+        self._close_part(out, None)
+        return out
 
     def discontinuity(self) -> list[Event]:
         """The publisher reconnected: flush, then restart timestamps at the next keyframe."""

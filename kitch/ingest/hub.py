@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from kitch.hls import HlsRegistry, LiveStream, Resume
+from kitch.hls.segmenter import frame_steps
 from kitch.ingest.passthrough import PassthroughSink
 from kitch.ingest.sinks import BroadcastInfo, Sink, SinkFactory, merge_health
 from kitch.ingest.stats import IngestStats
 from kitch.media import MediaPacket
+from kitch.twins import ingest as _ingest
 
 log = logging.getLogger("kitch.ingest")
 
@@ -242,6 +244,18 @@ class Hub:
             except Exception:
                 self._sink_failed(b, sink, "packet", wall)
         return None
+
+    def lane(
+        self, b: Broadcast, conn: Publisher, clock: Callable[[], float], wall: Callable[[], float]
+    ) -> _ingest.FrameLane | None:
+        """The native path of ``conn``'s common frames into ``b``'s passthrough muxer (what
+        :meth:`feed` does with them; see :mod:`kitch._ingest`), or None when ``b`` does not
+        start with a passthrough sink. It checks at every frame that ``conn`` still publishes
+        ``b`` and that no other sink wants the frame; otherwise the frame comes to :meth:`feed`."""
+        sink = b.sinks[0] if b.sinks else None
+        if not isinstance(sink, PassthroughSink):
+            return None
+        return _ingest.FrameLane(b, conn, sink, clock, wall, self._sink_failed, frame_steps())
 
     def metadata(self, b: Broadcast, conn: Publisher, values: dict[str, Any]) -> None:
         if b.publisher is conn:

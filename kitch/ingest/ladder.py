@@ -136,6 +136,11 @@ class LadderSink:
     def refuse(self, packet: MediaPacket) -> str | None:
         return None  # a source the ladder cannot decode plays as passthrough only
 
+    @property
+    def wants_frames(self) -> bool:
+        """Every frame while the transcoder runs, and the AAC frames while there are rungs."""
+        return self.worker is not None or bool(self.stream.rungs)
+
     def packet(self, packet: MediaPacket, now: float) -> None:
         if packet.is_config:
             if packet.kind == "video":

@@ -18,6 +18,7 @@ from kitch.media import MediaPacket
 
 class PassthroughSink:
     name = "hls"
+    wants_frames = True  # every frame; the native lane feeds its stream for it
 
     def __init__(self, info: BroadcastInfo) -> None:
         self.stream = info.stream

@@ -219,6 +219,9 @@ class RecorderSink:
     def refuse(self, packet: MediaPacket) -> str | None:
         return None
 
+    #: Segments come from the source rendition's store, not from packets.
+    wants_frames = False
+
     def packet(self, packet: MediaPacket, now: float) -> None:
         pass  # segments come from the source rendition's store
 

@@ -47,6 +47,14 @@ class BroadcastInfo:
 class Sink(Protocol):
     name: str  # "hls", "ladder", "thumbnails"
 
+    @property
+    def wants_frames(self) -> bool:
+        """Whether :meth:`packet` does anything, now, with a coded frame other than a video
+        keyframe (audio frames included). While no sink after the passthrough one does, such
+        frames go to the passthrough muxer natively (``kitch._ingest.FrameLane``) and the
+        other sinks are not called for them."""
+        ...
+
     def refuse(self, packet: MediaPacket) -> str | None:
         """Called for each config packet before it is fed: a reason string refuses the
         publish (NetStream.Publish.Rejected naming the codec), None accepts."""

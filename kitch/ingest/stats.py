@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from kitch.media import MediaPacket
 
@@ -46,6 +46,9 @@ class IngestStats:
     stats); the hub's ``stats_of`` replaces the resolution with the muxer's, read from the
     SPS, once it has one.
     """
+
+    #: The rate window in milliseconds of media time (the native frame lane reads it too).
+    window_ms: ClassVar[int] = _WINDOW_MS
 
     video_codec: str | None = None
     audio_codec: str | None = None
@@ -98,7 +101,7 @@ class IngestStats:
             other = self._last_video
             if other is not None:
                 self._drift.append(t - other)
-        horizon = t - _WINDOW_MS
+        horizon = t - self.window_ms
         while sizes and sizes[0][0] < horizon:
             sizes.popleft()
         video_dts = self._video_dts

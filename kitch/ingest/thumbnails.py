@@ -270,6 +270,9 @@ class ThumbnailSink:
     def refuse(self, packet: MediaPacket) -> str | None:
         return None  # a codec without a decoder here just has no thumbnail
 
+    #: Only video configurations and keyframes are read.
+    wants_frames = False
+
     def packet(self, packet: MediaPacket, now: float) -> None:
         if packet.kind != "video" or self._ended:
             return

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from kitch.media import MediaPacket
 from kitch.rtmp.amf0 import amf0_decode_all, amf0_encode
 from kitch.rtmp.chunks import ChunkWriter
 from kitch.rtmp.errors import RtmpError, RtmpProtocolError, UnsupportedCodecError
@@ -128,6 +129,11 @@ class RtmpServerSession:
             INGEST_CODECS if accepted_codecs is None else frozenset(accepted_codecs)
         )
         self._flv = FlvTagParser(self.accepted_codecs)
+        #: Set by the caller while a publish is live: ``lane(packet)`` may take a common frame
+        #: instead of it becoming a :class:`MediaReceived` event (True: taken); it is only
+        #: offered frames while publishing and no event is waiting, so the order of packets
+        #: holds. The caller also clears it (after an unpublish, the next publish is its call).
+        self.lane: Callable[[MediaPacket], bool] | None = None
 
     # -- public API -------------------------------------------------------------------------
 
@@ -170,7 +176,7 @@ class RtmpServerSession:
                 if self.state is State.PUBLISHING:
                     # the common frames become events natively; the rest comes back here
                     fast = self._flv.fast
-                    message = fast.drain(reader, self._events)
+                    message = fast.drain(reader, self._events, self.lane)
                     taken = fast.taken
                     if taken:
                         self.messages_received += taken

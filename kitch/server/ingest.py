@@ -238,6 +238,10 @@ class IngestHub:
             self._spawn(self._settle())
         return refusal
 
+    def lane(self, b: Broadcast, conn: Publisher) -> Callable[[MediaPacket], bool] | None:
+        """The native path of ``conn``'s common frames into ``b`` (see :meth:`Hub.lane`)."""
+        return self.core.lane(b, conn, self.clock, self.wall)
+
     def metadata(self, b: Broadcast, conn: Publisher, values: dict[str, Any]) -> None:
         self.core.metadata(b, conn, values)
 

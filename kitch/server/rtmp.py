@@ -15,13 +15,14 @@ import logging
 import ssl
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from kitch.auth.ratelimit import address_key
 from kitch.config import Settings
 from kitch.ingest.hub import Broadcast, Refusal
 from kitch.logs import fingerprint
+from kitch.media import MediaPacket
 from kitch.rtmp import RtmpLimits, RtmpProtocolError, RtmpServerSession
 from kitch.rtmp.events import (
     Event,
@@ -34,6 +35,7 @@ from kitch.rtmp.events import (
 from kitch.server import metrics
 from kitch.server.ingest import IngestHub
 from kitch.server.tls import TlsLayer
+from kitch.twins import ingest as _ingest
 
 log = logging.getLogger("kitch.rtmp")
 
@@ -164,6 +166,7 @@ class RtmpConnection(asyncio.Protocol):
         self._held = bytearray()  # input that arrived while a hub call was under way
         self._paused: set[str] = set()
         self._unreported = 0  # bytes received, not yet added to the metric (BYTES_REPORT)
+        self._native = 0  # media packets earlier lanes took (a connection may publish again)
 
     def __repr__(self) -> str:
         return f"<RtmpConnection {self.peer} {self.channel or '-'}>"
@@ -249,7 +252,15 @@ class RtmpConnection(asyncio.Protocol):
                 self.kind = "connection_error"
         if self.kicked is not None:
             self.reason, self.kind = self.kicked, "kicked"
-        log.info("rtmp %s: closed (%s)", self._who(), self.reason)
+        lane = self.session.lane
+        native = self._native + (lane.taken if isinstance(lane, _ingest.FrameLane) else 0)
+        log.info(
+            "rtmp %s: closed (%s); %d of %d media packets took the native path",
+            self._who(),
+            self.reason,
+            native,
+            self.session.media_packets,
+        )
         metrics.RTMP_CLOSED.labels(self.kind).inc()
         if self._unreported:
             metrics.RTMP_BYTES.inc(self._unreported)
@@ -365,6 +376,12 @@ class RtmpConnection(asyncio.Protocol):
                 self._other_event(event)
         self._flush()
 
+    def _set_lane(self, lane: Callable[[MediaPacket], bool] | None) -> None:
+        old = self.session.lane
+        if isinstance(old, _ingest.FrameLane):
+            self._native += old.taken
+        self.session.lane = lane
+
     def _other_event(self, event: Event) -> None:
         if isinstance(event, MetadataReceived):
             if self.broadcast is not None:
@@ -397,6 +414,7 @@ class RtmpConnection(asyncio.Protocol):
                 elif isinstance(event, Unpublished):
                     if self.broadcast is not None:
                         b, self.broadcast = self.broadcast, None
+                        self._set_lane(None)
                         self.waiting_since = time.monotonic()
                         self._rearm()
                         await self.hub.unpublished(b, self)
@@ -433,6 +451,7 @@ class RtmpConnection(asyncio.Protocol):
         the input is ignored, the socket closes (see ``_flush``); the hub ended the broadcast."""
         log.warning("rtmp %s: refused: %s %s", self._who(), refusal.code, refusal.description)
         self.broadcast = None
+        self._set_lane(None)
         self.session.reject_publish(refusal.code, refusal.description)
 
     async def _publish(self, key: str) -> None:
@@ -450,6 +469,8 @@ class RtmpConnection(asyncio.Protocol):
             return
         self.broadcast = result
         self.channel = result.channel
+        # the common frames go to the passthrough muxer natively, not through _events
+        self._set_lane(self.hub.lane(result, self))
         self._rearm()
         self.session.accept_publish()
         log.info("rtmp %s: publishing", self._who())

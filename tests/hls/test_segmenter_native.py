@@ -33,24 +33,27 @@ STATE = (
 
 @st.composite
 def streams(draw: st.DrawFn) -> list[MediaPacket]:
-    """An H.264 + AAC publish as encoders send it, with the irregularities they have: jitter,
-    gaps, late and repeated stamps, B-frames, irregular keyframes, audio that jumps."""
+    """An H.264 + AAC publish as encoders send it, with the irregularities they have:
+    jitter, gaps, late and repeated stamps, stamps that jump for good, B-frames, irregular
+    keyframes, audio that jumps."""
     fps = draw(st.sampled_from([30.0, 30000 / 1001, 25.0, 60.0, 24.0, 15.0, 29.0]))
     key_every = draw(st.integers(10, 150))
     bframes = draw(st.booleans())
     rate = draw(st.sampled_from([44100, 48000]))
     start = draw(st.sampled_from([0, 1000, 123456]))
-    odd = st.sampled_from(["jitter", "gap", "late", "same", "key", "none", "none", "none"])
+    odd = st.sampled_from(["jitter", "gap", "late", "same", "shift", "key", "none", "none", "none"])
     packets = [
         MediaPacket("video", "h264", start, start, AVCC, True, True),
         MediaPacket("audio", "aac", start, start, ASC[rate], True, True),
     ]
     timed: list[tuple[int, int, MediaPacket]] = []
-    k = 0
+    k = shift = 0
     for i in range(draw(st.integers(30, 240))):
         how = draw(odd)
         k += 1 + (draw(st.integers(1, 40)) if how == "gap" else 0)
-        t = start + round(k * 1000 / fps) + (draw(st.integers(-3, 3)) if how == "jitter" else 0)
+        shift += draw(st.sampled_from([2, 5, 9, 14, -9])) if how == "shift" else 0
+        t = start + shift + round(k * 1000 / fps)
+        t += draw(st.integers(-3, 3)) if how == "jitter" else 0
         t -= draw(st.integers(1, 80)) if how == "late" else 0
         t = timed[-1][0] if how == "same" and timed else t
         pts = t + (round(draw(st.integers(0, 3)) * 1000 / fps) if bframes else 0)
@@ -107,16 +110,18 @@ def counted() -> Iterator[dict[str, int]]:
         yield counts
 
 
-def test_the_common_frames_take_the_native_steps(counted: dict[str, int]) -> None:
+@pytest.mark.parametrize("jump_ms", [0, 9], ids=["steady", "stamps-jump-for-good"])
+def test_the_common_frames_take_the_native_steps(counted: dict[str, int], jump_ms: int) -> None:
     """A regular 29.97 fps stream with B-frames: all but the keyframes and the first frames go
     the native way (without this the parity test above would pass with steps that take
-    nothing)."""
+    nothing); also after its stamps jump off the frame grid for good (a looped file, an encoder
+    that skipped), where every later frame is off the grid."""
     seg = Segmenter(HlsSettings())
     seg.feed(MediaPacket("video", "h264", 0, 0, AVCC, True, True))
     seg.feed(MediaPacket("audio", "aac", 0, 0, ASC[48000], True, True))
     frames = 600
     for k in range(frames):
-        t = round(k * 1001 / 30)
+        t = round(k * 1001 / 30) + (jump_ms if k >= 300 else 0)
         seg.feed(MediaPacket("video", "h264", t, t + 67, b"\x00\x00\x00\x01\x65", k % 60 == 0))
         for j in range(round(k * 1001 / 30 * 48 / 1024), round((k + 1) * 1001 / 30 * 48 / 1024)):
             ms = round(j * 1024 / 48)

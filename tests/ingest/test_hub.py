@@ -48,6 +48,7 @@ class Recorder:
     fails_on: int | None = None  # raise on this packet number
     packets: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    wants_frames: bool = True
 
     def refuse(self, packet: MediaPacket) -> str | None:
         self.log.append((self.name, "refuse", packet.codec))
