@@ -96,6 +96,9 @@ class LadderSink:
         self.reason: str | None = None
         self.rungs: tuple[Rung, ...] = config.rungs
         self.worker: LadderWorker | None = None
+        #: Every frame from the first start of the transcoder on (its rungs then exist for
+        #: good and take the AAC frames as they are); a plain attribute: it is read per frame.
+        self.wants_frames = False
         self.plans: list[RungPlan] = []
         self._video_config: MediaPacket | None = None
         self._audio_config: MediaPacket | None = None
@@ -135,11 +138,6 @@ class LadderSink:
 
     def refuse(self, packet: MediaPacket) -> str | None:
         return None  # a source the ladder cannot decode plays as passthrough only
-
-    @property
-    def wants_frames(self) -> bool:
-        """Every frame while the transcoder runs, and the AAC frames while there are rungs."""
-        return self.worker is not None or bool(self.stream.rungs)
 
     def packet(self, packet: MediaPacket, now: float) -> None:
         if packet.is_config:
@@ -245,6 +243,7 @@ class LadderSink:
         self.state, self.reason = "starting", None
 
     def _start_worker(self) -> None:
+        self.wants_frames = True
         for plan in self.plans:
             self.stream.add_rung(plan.name)
             if self._audio_config is not None and self._audio_config.codec == "aac":

@@ -79,6 +79,11 @@ class State(enum.Enum):
     CLOSED = "closed"  # refused or failed; ignores further input
 
 
+# the states as module constants: the hot path compares them at every read
+_HANDSHAKE, _HANDSHAKE_ACK = State.HANDSHAKE, State.HANDSHAKE_ACK
+_PUBLISH_PENDING, _PUBLISHING, _CLOSED = State.PUBLISH_PENDING, State.PUBLISHING, State.CLOSED
+
+
 class RtmpServerSession:
     """One RTMP connection, server side. ``app`` (default "live") is the only accepted app.
 
@@ -154,34 +159,43 @@ class RtmpServerSession:
     def audio_codec(self) -> str | None:
         return self._flv.audio_codec
 
-    def receive_data(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: bytes, now: float) -> bool:
         """Feed bytes from the socket. Raises :class:`RtmpProtocolError` on bad input or a
         broken limit (the session is then closed). Input after a refusal is ignored.
 
         While a publish awaits ``accept_publish()`` / ``reject_publish()``, input is only
         buffered; ``receive_data(b"", now)`` after answering processes what arrived meanwhile.
+
+        Returns whether the caller has something to do: events to read, bytes to send or a
+        close (False for most reads while media flows).
         """
-        if self.state is State.CLOSED:
-            return
+        state = self.state
+        if state is _CLOSED:
+            return False
         self.bytes_received += len(data)
         self.last_data_at = now
+        events = self._events
         try:
-            if self.state in (State.HANDSHAKE, State.HANDSHAKE_ACK):
+            if state is _HANDSHAKE or state is _HANDSHAKE_ACK:
                 data = self._handshake_data(data)
                 if not data:
-                    return
+                    return bool(self._out)
             reader = self._reader
             reader.feed(data)
-            while not self._paused():
-                if self.state is State.PUBLISHING:
-                    # the common frames become events natively; the rest comes back here
+            while not self.wants_close:
+                state = self.state
+                if state is _PUBLISHING:
+                    # the common frames become events (or go to the lane) natively; the rest
+                    # comes back here
                     fast = self._flv.fast
-                    message = fast.drain(reader, self._events, self.lane)
+                    message = fast.drain(reader, events, self.lane)
                     taken = fast.taken
                     if taken:
                         self.messages_received += taken
                         self.media_packets += taken
                         self.last_media_at = now
+                elif state is _PUBLISH_PENDING:
+                    break  # nothing more is parsed until the server has answered
                 else:
                     message = reader.next_message()
                 if message is None:
@@ -192,7 +206,7 @@ class RtmpServerSession:
                     self._media(kind, message[3], message[4], now)
                 else:
                     self._handle(*message, now)
-            if self._reader.buffered > self.limits.max_buffered_bytes:
+            if reader.buffered > self.limits.max_buffered_bytes:
                 raise RtmpProtocolError(
                     f"more than {self.limits.max_buffered_bytes} bytes buffered"
                 )
@@ -202,11 +216,9 @@ class RtmpServerSession:
         except RtmpError as exc:
             self._fail(str(exc))
             raise RtmpProtocolError(str(exc)) from exc
-        self._maybe_ack()
-
-    def _paused(self) -> bool:
-        # After PublishRequested nothing more is parsed until the server has answered.
-        return self.wants_close or self.state is State.PUBLISH_PENDING
+        if self._peer_window and self.bytes_received - self._acked >= self._peer_window:
+            self._ack()
+        return bool(events or self._out or self.wants_close)
 
     def next_event(self) -> Event | None:
         """The next event, or None."""
@@ -450,11 +462,10 @@ class RtmpServerSession:
     def _fail(self, reason: str) -> None:
         self._close(f"protocol error: {reason}")
 
-    def _maybe_ack(self) -> None:
-        if self._peer_window and self.bytes_received - self._acked >= self._peer_window:
-            self._acked = self.bytes_received
-            seq = struct.pack(">I", self.bytes_received & 0xFFFFFFFF)
-            self._send(_CSID_CONTROL, _MSG_ACK, 0, seq)
+    def _ack(self) -> None:
+        self._acked = self.bytes_received
+        seq = struct.pack(">I", self.bytes_received & 0xFFFFFFFF)
+        self._send(_CSID_CONTROL, _MSG_ACK, 0, seq)
 
 
 def _text(value: object) -> str:

@@ -351,11 +351,12 @@ class RtmpConnection(asyncio.Protocol):
             metrics.RTMP_BYTES.inc(self._unreported)
             self._unreported = 0
         try:
-            self.session.receive_data(data, time.monotonic())
+            work = self.session.receive_data(data, time.monotonic())
         except RtmpProtocolError as exc:
             self._protocol_error(exc)
             return
-        self._events()
+        if work:  # most reads while media flows leave nothing: the lane took the frames
+            self._events()
 
     def _events(self) -> None:
         """Hand the session's events to the hub; at the first one that must await the hub, the
