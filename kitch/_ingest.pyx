@@ -85,7 +85,7 @@ cdef class FrameLane:
         cdef list sinks
         cdef Py_ssize_t i
         cdef int step
-        cdef bint step_video = False
+        cdef bint video
         if b.publisher is not self.conn or b.ended or packet.is_config:
             return False
         sinks = b.sinks
@@ -99,28 +99,39 @@ cdef class FrameLane:
             or seg._restart_pending
         ):
             return False
+        video = packet.kind == "video"
+        if video:
+            if packet.codec != seg._vcodec or seg._vcfg is None:
+                return False
+        elif packet.codec != seg._acodec or seg._acfg is None or not seg._has_audio:
+            return False
         wall = self.wall()
         try:
-            if packet.kind == "video":
-                if packet.codec != seg._vcodec or seg._vcfg is None:
-                    return False
-                step_video = True
+            if video:
                 step = self.video_step(seg, packet, self.video_record)
             else:
-                if packet.codec != seg._acodec or seg._acfg is None or not seg._has_audio:
-                    return False
                 step = self.audio_step(seg, packet, self.audio_record)
-            if not step:
-                return False
-            b.last_media = self.clock()
-            _count(b.stats, packet, step_video)
-            stream = self.stream
-            if stream.first_frame_at is None:
-                stream.first_frame_at = wall
-            stream.bytes_in += len(packet.data)
-            if step == 2:
-                self.rendition.part_filled(wall)
-        except Exception:
+        except Exception:  # as Hub.feed: the packet was counted before its sink failed
+            self._book(b, packet, video, wall)
             self.failed(b, self.sink, "packet", wall)
+            self.taken += 1
+            return True
+        if not step:
+            return False
+        self._book(b, packet, video, wall)
+        if step == 2:
+            try:
+                self.rendition.part_filled(wall)
+            except Exception:
+                self.failed(b, self.sink, "packet", wall)
         self.taken += 1
         return True
+
+    cdef _book(self, b, packet, bint video, wall):
+        """What Hub.feed and LiveStream.feed note for a packet before the segmenter runs."""
+        b.last_media = self.clock()
+        _count(b.stats, packet, video)
+        stream = self.stream
+        if stream.first_frame_at is None:
+            stream.first_frame_at = wall
+        stream.bytes_in += len(packet.data)

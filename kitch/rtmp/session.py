@@ -188,12 +188,14 @@ class RtmpServerSession:
                     # the common frames become events (or go to the lane) natively; the rest
                     # comes back here
                     fast = self._flv.fast
-                    message = fast.drain(reader, events, self.lane)
-                    taken = fast.taken
-                    if taken:
-                        self.messages_received += taken
-                        self.media_packets += taken
-                        self.last_media_at = now
+                    try:
+                        message = fast.drain(reader, events, self.lane)
+                    finally:  # also what it took before a bad message
+                        taken = fast.taken
+                        if taken:
+                            self.messages_received += taken
+                            self.media_packets += taken
+                            self.last_media_at = now
                 elif state is _PUBLISH_PENDING:
                     break  # nothing more is parsed until the server has answered
                 else:

@@ -470,8 +470,9 @@ class RtmpConnection(asyncio.Protocol):
             return
         self.broadcast = result
         self.channel = result.channel
-        # the common frames go to the passthrough muxer natively, not through _events
-        self._set_lane(self.hub.lane(result, self))
+        if not self.lost and self.reason is None:
+            # the common frames go to the passthrough muxer natively, not through _events
+            self._set_lane(self.hub.lane(result, self))
         self._rearm()
         self.session.accept_publish()
         log.info("rtmp %s: publishing", self._who())
