@@ -56,9 +56,9 @@ class Keyframes:
 class Run:
     """One hub with a passthrough sink (and ``extra``), one broadcast, a clock moved by hand."""
 
-    def __init__(self, extra: Keyframes | None = None) -> None:
+    def __init__(self, extra: Keyframes | None = None, fmt: str = "fmp4") -> None:
         self.t = 0.0
-        self.registry = HlsRegistry(HlsSettings())
+        self.registry = HlsRegistry(HlsSettings(format=fmt))  # type: ignore[arg-type]
         factories: list[Callable[[BroadcastInfo], Sink]] = []  # after the passthrough sink
         if extra is not None:
             factories.append(lambda info: extra)
@@ -97,8 +97,9 @@ def publish(av_fixture: Fixture) -> list[MediaPacket]:
     return shifted(demux_packets(av_fixture.path), 4, av_fixture.seconds)
 
 
-def test_lane_first_gives_what_the_hub_gives(publish: list[MediaPacket]) -> None:
-    alone, first = Run(), Run()
+@pytest.mark.parametrize("fmt", ["fmp4", "ts"])
+def test_lane_first_gives_what_the_hub_gives(publish: list[MediaPacket], fmt: str) -> None:
+    alone, first = Run(fmt=fmt), Run(fmt=fmt)
     alone.feed(publish, lane=False)
     first.feed(publish, lane=True)
     assert first.outcome() == alone.outcome()
