@@ -252,13 +252,12 @@ class RtmpConnection(asyncio.Protocol):
                 self.kind = "connection_error"
         if self.kicked is not None:
             self.reason, self.kind = self.kicked, "kicked"
-        lane = self.session.lane
-        native = self._native + (lane.taken if isinstance(lane, _ingest.FrameLane) else 0)
+        self._set_lane(None)  # adds what the lane took to _native
         log.info(
             "rtmp %s: closed (%s); %d of %d media packets took the native path",
             self._who(),
             self.reason,
-            native,
+            self._native,
             self.session.media_packets,
         )
         metrics.RTMP_CLOSED.labels(self.kind).inc()
