@@ -106,6 +106,33 @@ class MetricsMiddleware:
             self._counted(method, area, status)
 
 
+SERVER_TIME_HEADER = b"kitch-time"
+
+
+class ServerTime:
+    """Puts the server's clock, epoch milliseconds read as the response starts, on every ``/api``
+    response (``Kitch-Time``). The web app sets its clock by it (behind-live, chat times): the
+    ``Date`` header cannot serve, as uvicorn refreshes it once a second, so it lags by up to a
+    second plus the event loop's delay on top of its one-second resolution."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_time(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                headers.append((SERVER_TIME_HEADER, b"%d" % round(time.time() * 1000)))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_time)
+
+
 class HlsAhead:
     """Hands every ``/hls`` request to :class:`~kitch.api.hls.HlsApp` ahead of the router."""
 
@@ -249,6 +276,7 @@ def create_app(
     if hls is not None:
         middleware.append(Middleware(HlsAhead, registry=hls, events=events, router=hls_router))
     middleware.append(Middleware(chat.ChatAhead))
+    middleware.append(Middleware(ServerTime))
     app = Starlette(
         routes=routes,
         middleware=middleware,

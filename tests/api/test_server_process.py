@@ -143,3 +143,23 @@ async def test_sigkill_during_writes_loses_no_committed_account(server: KitchSer
     missing = set(answered) - names
     assert not missing, f"{len(missing)} acknowledged registrations were lost"
     assert orphans == 0
+
+
+async def test_api_responses_carry_the_servers_clock_to_the_millisecond(
+    server: KitchServer,
+) -> None:
+    """``Kitch-Time`` (the web app's clock) is read as each response starts, unlike uvicorn's
+    ``Date``, which is refreshed once a second; HLS answers do not carry it."""
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        for pause in (0.0, 0.35, 0.7):
+            await asyncio.sleep(pause)
+            before = time.time() * 1000
+            response = await client.get("/api/v1/channels")
+            after = time.time() * 1000
+            stamp = int(response.headers["kitch-time"])
+            print(f"request took {after - before:.1f} ms; Kitch-Time {stamp - before:+.1f} ms")
+            assert before - 1 <= stamp <= after + 1
+        missing = await client.get("/api/v1/nope")
+        assert missing.status_code == 404 and "kitch-time" in missing.headers
+        hls = await client.get("/hls/nobody/index.m3u8")
+        assert "kitch-time" not in hls.headers

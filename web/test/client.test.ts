@@ -281,6 +281,24 @@ describe("server clock", () => {
     await client.channels();
     expect(clock.offsetMs()).toBe(60_000);
   });
+
+  it("prefers Kitch-Time, to the millisecond, over the Date header", async () => {
+    const serverTime = Date.UTC(2030, 0, 1, 0, 0, 10, 250);
+    const f = scriptedFetch([
+      {
+        status: 200,
+        body: { channels: [] },
+        // a Date header as uvicorn sends it: refreshed once a second, so behind the clock
+        headers: { "Kitch-Time": String(serverTime), Date: new Date(serverTime - 1800).toUTCString() },
+      },
+    ]);
+    const clock = new ServerClock();
+    const client = new ApiClient({ fetch: f.fetch, clock, tabs: null, now: () => serverTime - 750 });
+    await client.channels();
+    expect(clock.offsetMs()).toBe(749); // 750 less the header's rounding allowance
+    clock.observe(null, new Date(serverTime + 30_000).toUTCString(), serverTime, serverTime);
+    expect(clock.offsetMs()).toBe(749); // once Kitch-Time is seen, Date headers are ignored
+  });
 });
 
 describe("community routes", () => {

@@ -286,7 +286,7 @@ export class ApiClient {
       signal,
       credentials: "same-origin",
     });
-    this.clock.observe(res.headers.get("Date"), sentAt, this.now());
+    this.clock.observe(res.headers.get("Kitch-Time"), res.headers.get("Date"), sentAt, this.now());
     return res;
   }
 
