@@ -489,6 +489,7 @@ cdef enum:
     _TICKS = 90000  # video timescale
     _FD_WINDOW = 30  # recent frame durations whose median is the frame duration
     _AUDIO_RESYNC_MS = 200
+    _AUDIO_OVERLAP_MS = 100
     _PENDING_AUDIO_MAX = 2000
     _AAC_FRAME = 1024
 cdef double _GRID_TOLERANCE_MS = 1.0
@@ -594,15 +595,16 @@ def video_step(seg, packet, frame_type):
 
 def audio_step(seg, packet, frame_type):
     """The common case of ``Segmenter._audio``, done natively: an AAC frame of a stream with
-    video, within the resync tolerance of where the last one ended. Returns 0 when it is not
-    that case (nothing was changed), 1 when the frame now waits for its video part.
+    video, within the gap and overlap tolerances of where the last one ended. Returns 0 when it
+    is not that case (nothing was changed), 1 when the frame now waits for its video part.
     ``frame_type`` builds the frame record (``frame_type(data, ts, samples)``)."""
     cdef object a_next_obj = seg._a_next
-    if a_next_obj is None or not seg._has_video or seg._acodec != "aac":
+    if a_next_obj is None or not seg._has_video or seg._acodec != "aac" or seg._a_catchup:
         return 0
     cdef int64_t a_next = a_next_obj, rate = seg._sample_rate
     cdef int64_t ms = <int64_t>packet.dts - <int64_t>seg._base_ms + <int64_t>seg._offset_ms
-    if fabs(ms - (a_next * 1000) / <double>rate) > _AUDIO_RESYNC_MS:
+    cdef double ahead = ms - (a_next * 1000) / <double>rate
+    if ahead > _AUDIO_RESYNC_MS or -ahead > _AUDIO_OVERLAP_MS:
         return 0
     pending = seg._pending_a
     pending.append(frame_type(packet.data, a_next, _AAC_FRAME))

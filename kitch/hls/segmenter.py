@@ -10,7 +10,12 @@ snapped to that rate's frame grid, so 30 fps stamps 0, 33, 67, 100 ms become 0, 
 ticks: every part lasts whole frames exactly and starts where the one before ended; other streams
 use milliseconds x 90. Audio in its sample rate, stamped by sample counts (AAC: 1024 per
 frame, Opus: from each packet's TOC) anchored to the RTMP stamp of the first frame and
-re-anchored only when the stamps drift more than ``_AUDIO_RESYNC_MS`` away. The output
+re-anchored only when the stamps jump more than ``_AUDIO_RESYNC_MS`` ahead (a gap). Stamps that
+fall more than ``_AUDIO_OVERLAP_MS`` behind the samples already placed (a publisher whose audio
+clock runs fast against its stamps, an encoder restart or a looped file that overlaps) drop
+frames until they are back within half a frame, so audio and video stay in sync however long
+the broadcast runs (counted in ``audio_resyncs`` once per catch-up, frames in
+``dropped_packets``). The output
 timeline starts at 0 at the first keyframe and stays monotonic across reconnects.
 
 Rules: segments start at keyframes (audio-only: cut by time); a part closes as soon as the
@@ -53,6 +58,7 @@ AAC_FRAME = 1024
 VIDEO_TRACK = 1
 AUDIO_TRACK = 2
 _AUDIO_RESYNC_MS = 200
+_AUDIO_OVERLAP_MS = 100  # stamps this far behind the placed samples: drop frames to catch up
 _FD_WINDOW = 30  # recent frame durations whose median is the frame duration
 _PRESTART_AUDIO_MAX = 400  # frames buffered while waiting for the first keyframe (~9 s)
 _PENDING_AUDIO_MAX = 2000  # frames waiting for a video part to close before we drop
@@ -130,6 +136,7 @@ class Segmenter:
         self._fd_sorted: list[int] = []  # the same deltas, kept sorted (for their median)
         self._a_next: int | None = None
         self._a_end = 0  # samples
+        self._a_catchup = False  # dropping audio frames whose stamps lag the placed samples
         self._v_end = 0  # ticks
         self._part_v: list[_Video] = []
         self._part_a: list[_Audio] = []
@@ -365,6 +372,7 @@ class Segmenter:
             )
             self._rebase = False
             self._a_next = None
+            self._a_catchup = False
             self._wall_anchor = None if arrived is None else arrived - self._offset_ms / 1000
             self._anchor_until = self._offset_ms / 1000 + _ANCHOR_SECONDS
         self._started = True
@@ -528,14 +536,22 @@ class Segmenter:
             return
         rate = self._sample_rate
         ms = self._out_ms(packet.dts)
+        n = codecs.audio_samples(self._acodec, packet.data)
         if self._a_next is None:
             self._a_next = max(self._a_end, round(ms * rate / 1000))
         else:
-            expected_ms = self._a_next * 1000 / rate
-            if abs(ms - expected_ms) > _AUDIO_RESYNC_MS:
+            behind = self._a_next * 1000 / rate - ms
+            if behind > _AUDIO_OVERLAP_MS or (self._a_catchup and behind > n * 500 / rate):
+                # the frame's time is already filled: more audio came than its stamps say
+                if not self._a_catchup:
+                    self.audio_resyncs += 1
+                    self._a_catchup = True
+                self.dropped_packets += 1
+                return
+            self._a_catchup = False
+            if -behind > _AUDIO_RESYNC_MS:
                 self.audio_resyncs += 1
                 self._a_next = max(self._a_end, round(ms * rate / 1000))
-        n = codecs.audio_samples(self._acodec, packet.data)
         sample = _Audio(packet.data, self._a_next, n)
         self._a_next += n
         self._a_end = self._a_next

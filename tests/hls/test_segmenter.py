@@ -115,6 +115,42 @@ def test_part_target_at_2997_fps_is_six_frames() -> None:
     assert sizes == {10}  # 60-frame GOP = 2.002 s = 10 parts of 6 frames
 
 
+@pytest.mark.parametrize("skew", [1.01, 0.99], ids=["audio-clock-fast", "audio-clock-slow"])
+def test_audio_stays_in_sync_when_its_stamps_drift_from_its_samples(skew: float) -> None:
+    """An encoder whose audio clock runs 1 % off its stamps, for 60 s: audio is placed by
+    sample count, so without correction it would drift 600 ms from the video. Stamps that fall
+    behind drop frames until audio is back in step (fast clock); stamps that run ahead re-anchor
+    it past the gap (slow clock). Either way the placed audio stays within the tolerances of its
+    stamps, and each correction counts once, not once per frame."""
+    seg = Segmenter(HlsSettings())
+    seg.feed(MediaPacket("video", "h264", 0, 0, _synthetic_config(), True, True))
+    seg.feed(MediaPacket("audio", "aac", 0, 0, bytes([0x11, 0x90]), True, True))  # 48 kHz
+    worst = 0.0
+    j = 0
+    frames = 60 * 30
+    for k in range(frames):
+        t = round(k * 1000 / 30)
+        seg.feed(MediaPacket("video", "h264", t, t, b"\x00\x00\x00\x01\x65", k % 60 == 0))
+        while j * 1024 / 48 / skew < t + 1000 / 30:
+            ms = round(j * 1024 / 48 / skew)  # 1024 samples at 48 kHz, stamped by a skewed clock
+            seg.feed(MediaPacket("audio", "aac", ms, ms, b"\x21\x00", True))
+            if seg._a_next is not None:  # where the next frame goes against its stamp
+                worst = max(worst, abs(seg._a_next * 1000 / 48000 - (ms + 1024 / 48)))
+            j += 1
+    print(
+        f"skew {skew}: worst audio offset {worst:.1f} ms, {seg.audio_resyncs} resyncs, "
+        f"{seg.dropped_packets} frames dropped of {j}"
+    )
+    assert worst <= 200 + 1024 / 48
+    if skew > 1:  # 600 ms of surplus audio over 60 s: about that much dropped, in ~6 catch-ups
+        assert worst <= 100 + 1024 / 48
+        assert 0.5 * 600 / (1024 / 48) <= seg.dropped_packets <= 1.2 * 600 / (1024 / 48)
+        assert 3 <= seg.audio_resyncs <= 10
+    else:  # 600 ms missing: re-anchored past ~3 gaps of 200 ms, nothing dropped
+        assert seg.dropped_packets == 0
+        assert 2 <= seg.audio_resyncs <= 4
+
+
 def _synthetic_config() -> bytes:
     # avcC of x264 baseline 320x240 (SPS/PPS from the fixture encoder's output)
     sps = bytes.fromhex("6742c00dda0507ec04400000030040000f03c50aa8")

@@ -61,10 +61,11 @@ def streams(draw: st.DrawFn) -> list[MediaPacket]:
         key = i == 0 or i % key_every == 0 or how == "key"
         timed.append((t, 0, MediaPacket("video", "h264", t, pts, data, key)))
     audio_ms = float(start)
+    skew = draw(st.sampled_from([1.0, 1.0, 1.0, 0.98, 1.02]))  # an audio clock that runs off
     for j in range(int((timed[-1][0] - start) * rate / 1024 / 1000)):
-        audio_ms += 1024 * 1000 / rate
+        audio_ms += 1024 * 1000 / rate * skew
         if draw(st.integers(0, 60)) == 0:
-            audio_ms += draw(st.sampled_from([-300, 250, 1000]))
+            audio_ms += draw(st.sampled_from([-300, -120, -60, 250, 1000]))
         t = round(audio_ms)
         timed.append((t, 1, MediaPacket("audio", "aac", t, t, bytes([0x21, j % 256]), True)))
     timed.sort(key=lambda x: (x[0], x[1]))
@@ -110,23 +111,35 @@ def counted() -> Iterator[dict[str, int]]:
         yield counts
 
 
-@pytest.mark.parametrize("jump_ms", [0, 9], ids=["steady", "stamps-jump-for-good"])
-def test_the_common_frames_take_the_native_steps(counted: dict[str, int], jump_ms: int) -> None:
+@pytest.mark.parametrize(
+    ("jump_ms", "audio_skew"),
+    [(0, 1.0), (9, 1.0), (0, 1.01)],
+    ids=["steady", "stamps-jump-for-good", "audio-clock-fast"],
+)
+def test_the_common_frames_take_the_native_steps(
+    counted: dict[str, int], jump_ms: int, audio_skew: float
+) -> None:
     """A regular 29.97 fps stream with B-frames: all but the keyframes and the first frames go
     the native way (without this the parity test above would pass with steps that take
     nothing); also after its stamps jump off the frame grid for good (a looped file, an encoder
-    that skipped), where every later frame is off the grid."""
+    that skipped), where every later frame is off the grid; and with an audio clock that runs
+    1 % fast against its stamps, where only the frames dropped to keep audio in step with video
+    go the Python way (once the audio ran 100 ms ahead, every later frame used to)."""
     seg = Segmenter(HlsSettings())
     seg.feed(MediaPacket("video", "h264", 0, 0, AVCC, True, True))
     seg.feed(MediaPacket("audio", "aac", 0, 0, ASC[48000], True, True))
-    frames = 600
+    frames = 1200  # 40 s: an audio clock 1 % fast is 400 ms ahead by the end
     for k in range(frames):
         t = round(k * 1001 / 30) + (jump_ms if k >= 300 else 0)
         seg.feed(MediaPacket("video", "h264", t, t + 67, b"\x00\x00\x00\x01\x65", k % 60 == 0))
         for j in range(round(k * 1001 / 30 * 48 / 1024), round((k + 1) * 1001 / 30 * 48 / 1024)):
-            ms = round(j * 1024 / 48)
+            ms = round(j * 1024 / 48 / audio_skew)
             seg.feed(MediaPacket("audio", "aac", ms, ms, b"\x21\x00", True))
     assert seg.part_target is not None and seg.frame_rate == pytest.approx(29.97, abs=0.01)
-    print(f"native: {counted['video']} of {frames} video frames, {counted['audio']} audio")
+    print(
+        f"native: {counted['video']} of {frames} video frames, {counted['audio']} audio "
+        f"({seg.dropped_packets} dropped)"
+    )
     assert counted["video"] >= frames - frames // 60 - 10
-    assert counted["audio"] >= frames * 1001 / 30 * 48 / 1024 - 10
+    assert counted["audio"] >= frames * 1001 / 30 * 48 / 1024 - seg.dropped_packets - 10
+    assert seg.dropped_packets <= frames * 1001 / 30 * 48 / 1024 * (audio_skew - 1) * 1.2
