@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import statistics
 import subprocess
 import tempfile
@@ -191,16 +192,43 @@ def kitch_run(
                 label = f"kitch, {hostile} hostile sockets alone" if hostile else "kitch, idle"
             if not hostile:
                 time.sleep(warmup)
-                return measure(
-                    label, k.pid, procs, window, slices, cpu_seconds, rss_bytes, rss0
-                ), []
-            with HostilePeers(k.server.rtmp_port, hostile) as peers:
-                time.sleep(warmup)
                 run = measure(label, k.pid, procs, window, slices, cpu_seconds, rss_bytes, rss0)
-            return run, peers.report()
+                report = []
+            else:
+                with HostilePeers(k.server.rtmp_port, hostile) as peers:
+                    time.sleep(warmup)
+                    run = measure(label, k.pid, procs, window, slices, cpu_seconds, rss_bytes, rss0)
+                report = peers.report()
         finally:
             for p in procs:
                 stop_process(p)
+        return run, report + native_share(k, n)
+
+
+def show(run: Run, report: list[str]) -> None:
+    print(run.describe())
+    for line in report:
+        print(("  " if line.startswith("native path") else "  hostile ") + line, flush=True)
+
+
+NATIVE_LINE = re.compile(r"(\d+) of (\d+) media packets took the native path")
+
+
+def native_share(k: Kitch, publishers: int) -> list[str]:
+    """How many of the publishers' media packets took the native path, from the line each
+    connection logs as it closes (the rest went through the Python hub): a guard that the
+    figures above are the native path's, however long the run."""
+    if not publishers:
+        return []
+    deadline = time.monotonic() + 5
+    while True:
+        found = [m for m in NATIVE_LINE.findall(k.server.log()) if int(m[1])]
+        if len(found) >= publishers or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    taken, total = sum(int(a) for a, _ in found), sum(int(b) for _, b in found)
+    share = f"{taken / total * 100:.1f} %" if total else "n/a"
+    return [f"native path: {taken} of {total} media packets ({share}), {len(found)} publish(es)"]
 
 
 @dataclass
@@ -356,35 +384,31 @@ def main() -> None:
     print(idle.describe(), flush=True)
     thumbnail_runs: dict[int, ThumbnailsRun] = {}
     for c in counts:
-        run, _ = kitch_run(media, c, window, warmup, slices)
+        run, report = kitch_run(media, c, window, warmup, slices)
         runs["kitch", c] = run
-        print(run.describe(), flush=True)
+        show(run, report)
         if "thumbnails" in args.outputs:
             interval = 1.0 if args.quick else args.thumbnail_interval
             thumbnail_runs[c] = kitch_thumbnails_run(media, c, window, warmup, slices, interval)
             for line in describe_thumbnails(run, thumbnail_runs[c]):
                 print(line, flush=True)
         for option in options:
-            run, _ = kitch_run(media, c, window, warmup, slices, option=option)
+            run, report = kitch_run(media, c, window, warmup, slices, option=option)
             runs[option, c] = run
-            print(run.describe(), flush=True)
+            show(run, report)
     # B-frame variants: (kitch run, nginx runs by where) per count
     bruns: dict[tuple[str, int], Run] = {}
     bmedia = make_media(bframes=args.bframes) if args.bframes and not args.quick else None
     if bmedia is not None:
         for c in counts:
-            bruns["kitch", c], _ = kitch_run(bmedia, c, window, warmup, slices)
-            print(bruns["kitch", c].describe(), flush=True)
+            bruns["kitch", c], report = kitch_run(bmedia, c, window, warmup, slices)
+            show(bruns["kitch", c], report)
     hostile_run = alone = None
     if hostile:
         hostile_run, report = kitch_run(media, n, window, warmup, slices, hostile)
-        print(hostile_run.describe())
-        for line in report:
-            print("  hostile " + line)
+        show(hostile_run, report)
         alone, report = kitch_run(media, 0, window, warmup, slices, hostile)
-        print(alone.describe())
-        for line in report:
-            print("  hostile " + line)
+        show(alone, report)
     if nginx_rtmp_available():
         for c in counts:
             for disk in (False, True) if args.nginx_disk else (False,):
