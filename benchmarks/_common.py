@@ -10,6 +10,7 @@ import fractions
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,10 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.server import KitchServer
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -420,3 +425,21 @@ class Nginx:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+NATIVE_LINE = re.compile(r"(\d+) of (\d+) media packets took the native path")
+
+
+def native_share(server: KitchServer, publishers: int) -> str:
+    """How many of ``publishers``' media packets took the native path (call it once they
+    stopped), from the line each connection logs as it closes; the rest went through the Python
+    hub. It shows whether a run's CPU figure is the native path's, however long the run."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = [m for m in NATIVE_LINE.findall(server.log()) if int(m[1])]
+        if len(found) >= publishers or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    taken, total = sum(int(a) for a, _ in found), sum(int(b) for _, b in found)
+    share = f"{taken / total * 100:.1f} %" if total else "n/a"
+    return f"native path: {taken} of {total} media packets ({share}), {len(found)} publish(es)"

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import statistics
 import subprocess
 import tempfile
@@ -66,6 +65,7 @@ from _common import (
     machine,
     make_media,
     media_for,
+    native_share,
     nginx_rtmp_available,
     nginx_rtmp_hls_conf,
     rss_bytes,
@@ -202,33 +202,13 @@ def kitch_run(
         finally:
             for p in procs:
                 stop_process(p)
-        return run, report + native_share(k, n)
+        return run, report + ([native_share(k.server, n)] if n else [])
 
 
 def show(run: Run, report: list[str]) -> None:
     print(run.describe())
     for line in report:
         print(("  " if line.startswith("native path") else "  hostile ") + line, flush=True)
-
-
-NATIVE_LINE = re.compile(r"(\d+) of (\d+) media packets took the native path")
-
-
-def native_share(k: Kitch, publishers: int) -> list[str]:
-    """How many of the publishers' media packets took the native path, from the line each
-    connection logs as it closes (the rest went through the Python hub): a guard that the
-    figures above are the native path's, however long the run."""
-    if not publishers:
-        return []
-    deadline = time.monotonic() + 5
-    while True:
-        found = [m for m in NATIVE_LINE.findall(k.server.log()) if int(m[1])]
-        if len(found) >= publishers or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    taken, total = sum(int(a) for a, _ in found), sum(int(b) for _, b in found)
-    share = f"{taken / total * 100:.1f} %" if total else "n/a"
-    return [f"native path: {taken} of {total} media packets ({share}), {len(found)} publish(es)"]
 
 
 @dataclass

@@ -65,6 +65,7 @@ from _common import (
     machine,
     make_media,
     media_for,
+    native_share,
     nginx_rtmp_available,
     nginx_rtmp_hls_conf,
     rss_bytes,
@@ -165,6 +166,7 @@ class KitchRun:
     client_cpu: float  # the probing clients' CPU, fraction of a core
     publishers_cpu: float  # the ffmpeg publishers' CPU together, fraction of a core
     load: float  # the machine's 1-minute load average at the end of the window
+    native: str = ""  # how many media packets took the native path (see native_share)
 
     @property
     def per_stream(self) -> float:
@@ -220,6 +222,7 @@ class KitchRun:
             f"{sum(p.errors for p in self.probes)}; beside the server: clients "
             f"{self.client_cpu * 100:.0f} %, the {self.n} ffmpeg publishers "
             f"{self.publishers_cpu * 100:.0f} % of a core; load average {self.load:.1f}",
+            *([f"  {self.native}"] if self.native else []),
         ]
 
 
@@ -307,12 +310,12 @@ def kitch_run(media: Media, n: int, window: float, warmup: float, slices: int) -
             if not result:
                 raise RuntimeError("the probing clients did not finish")
             probes, client_cpu = result[0]
-            return KitchRun(
-                n, cpu, rss, probes, window, 1 / media.fps, client_cpu, publishers, load
-            )
+            run = KitchRun(n, cpu, rss, probes, window, 1 / media.fps, client_cpu, publishers, load)
         finally:
             for p in procs:
                 stop_process(p)
+        run.native = native_share(k.server, n)
+        return run
 
 
 def nginx_run(media: Media, n: int, window: float, warmup: float, slices: int) -> list[float]:
