@@ -27,13 +27,20 @@ from dataclasses import dataclass
 from kitch.hls import codecs
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
 from kitch.hls.init_segment import init_segment
-from kitch.hls.segmenter import AUDIO_TRACK, VIDEO_TIMESCALE, VIDEO_TRACK, Segmenter, track_infos
+from kitch.hls.segmenter import (
+    _AUDIO_OVERLAP_MS,
+    _AUDIO_RESYNC_MS,
+    AUDIO_TRACK,
+    VIDEO_TIMESCALE,
+    VIDEO_TRACK,
+    Segmenter,
+    track_infos,
+)
 from kitch.media import MediaPacket
 from kitch.twins import mux as _mux
 
 _HELD_TICKS = 20 * VIDEO_TIMESCALE  # frames held before the follower starts, or beyond plans
 _ALIGN_TICKS = 45  # half a millisecond: a keyframe this close to a segment start opens it
-_RESYNC_MS = 200
 _MAX_PLANS = 150  # about 30 s of parts waiting for a rung
 
 
@@ -82,6 +89,7 @@ class Follower:
         self._frames: deque[_Frame] = deque()
         self._audio: deque[_Sample] = deque()
         self._a_next: int | None = None
+        self._a_catchup = False  # as the source's segmenter: audio stamps behind the samples
         self._plans: deque[Plan] = deque()
         self._started = False
         self._init_sent = False
@@ -135,6 +143,7 @@ class Follower:
         self._frames.clear()
         self._audio.clear()
         self._a_next = None
+        self._a_catchup = False
         self._last_dts = None
         return out
 
@@ -165,9 +174,21 @@ class Follower:
         rate = self._rate
         ms = self.leader._out_ms(packet.dts)
         at = round(ms * rate / 1000)
-        if self._a_next is None or abs(at - self._a_next) * 1000 > _RESYNC_MS * rate:
-            self._a_next = at
         n = codecs.audio_samples(self._acodec, packet.data)
+        # the source segmenter's rules (Segmenter._audio), so the rung keeps and drops the
+        # same AAC frames: behind the placed samples, drop until back within half a frame;
+        # past a gap, re-anchor
+        if self._a_next is None:
+            self._a_next = at
+        else:
+            behind = self._a_next * 1000 / rate - ms
+            if behind > _AUDIO_OVERLAP_MS or (self._a_catchup and behind > n * 500 / rate):
+                self._a_catchup = True
+                self.dropped_packets += 1
+                return
+            self._a_catchup = False
+            if -behind > _AUDIO_RESYNC_MS:
+                self._a_next = at
         self._audio.append(_Sample(packet.data, self._a_next, n))
         self._a_next += n
         while len(self._audio) > 2000:

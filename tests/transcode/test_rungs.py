@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import av
@@ -132,3 +133,46 @@ def test_a_rung_that_starts_late_joins_at_a_segment_start_with_the_same_numbers(
     # the rung only saw the cuts the source made after it was added: it joined at a segment
     # start it had a keyframe for, with that segment's number
     assert all(abs(got[m] - src[m]) < 1e-6 for m in got if m < max(got))
+
+
+def test_a_rung_drops_surplus_audio_as_the_source_does(media_dir: Path) -> None:
+    """AAC is shared with every rung as it is; with an audio clock running 5 % fast against
+    its stamps the source's segmenter drops frames to stay in sync with the video, and a rung
+    follows the same rules: its audio stays gapless and never steps back (a step back would
+    overlap audio already listed), and it ends as close to the source's as their tolerance.
+    The rung here gets the source's own video frames: what is checked is the audio."""
+    fx = make_fixture(media_dir, seconds=8, gop=30)
+    packets = demux_packets(fx.path)
+    first = next(p.dts for p in packets if p.kind == "audio" and not p.is_config)
+
+    def fast(t: int) -> int:
+        return first + round((t - first) / 1.05)
+
+    skewed = [
+        p._replace(dts=fast(p.dts), pts=fast(p.pts)) if p.kind == "audio" and not p.is_config else p
+        for p in packets
+    ]
+    skewed.sort(key=lambda p: (not p.is_config, p.dts))
+    stream = HlsRegistry(HlsSettings(segment_duration=2.0, segment_count=10)).open("alice", 0.0)
+    stream.add_rung("copy")
+    for p in skewed:
+        stream.feed(p, p.dts / 1000)
+        stream.feed_rung("copy", p, p.dts / 1000)
+    stream.end(99.0)
+
+    def audio_pts(name: str) -> list[int]:
+        store = stream.renditions[name].store
+        body = io.BytesIO(store.inits[0].data + b"".join(s.body() for s in store.segments))
+        with av.open(body) as inp:
+            return [pk.pts for pk in inp.demux(audio=0) if pk.pts is not None]
+
+    source, rung = audio_pts("source"), audio_pts("copy")
+    dropped = (
+        stream.renditions["source"].segmenter.dropped_packets,
+        stream.renditions["copy"].segmenter.dropped_packets,
+    )
+    print(f"audio frames: source {len(source)}, rung {len(rung)}; dropped {dropped}")
+    assert dropped[0] >= 5 and dropped[1] >= 5  # 8 s 5 % fast: ~380 ms of surplus audio
+    for pts in (source, rung):
+        assert {b - a for a, b in itertools.pairwise(pts)} == {1024}  # gapless, never back
+    assert abs(source[-1] - rung[-1]) <= 44100 * 0.1 + 1024
