@@ -98,7 +98,9 @@ class Follower:
         self._seq = 0
         self._open_segment = False
         self.frame_rate = 0.0
-        self.dropped_packets = 0  # frames held too long before the follower could use them
+        #: frames held too long before the follower could use them, and audio frames dropped to
+        #: keep audio in step with its stamps (the source segmenter's catch-up)
+        self.dropped_packets = 0
         self.merged_parts = 0  # planned parts the rung had no frame for
         self.missed_parts = 0  # planned parts forgotten while the rung stalled
 
@@ -124,7 +126,11 @@ class Follower:
                 config = bytes(packet.data)
                 codecs.audio_info(packet.codec, config)
                 self._acfg, self._acodec = config, packet.codec
-                self._rate = codecs.audio_info(packet.codec, config).sample_rate
+                rate = codecs.audio_info(packet.codec, config).sample_rate
+                if rate != self._rate:  # as the source segmenter: re-anchor at the next frame
+                    self._a_next = None
+                    self._a_catchup = False
+                self._rate = rate
             return []
         if packet.kind == "video" and self._vcfg is not None:
             self._video(packet)

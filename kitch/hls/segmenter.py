@@ -358,7 +358,15 @@ class Segmenter:
         if self._vcfg is not None:
             self._vui_fps = codecs.video_info(self._vcodec, self._vcfg, keyframe).fps
         if self._acfg is not None:
-            self._sample_rate = codecs.audio_info(self._acodec, self._acfg).sample_rate
+            rate = codecs.audio_info(self._acodec, self._acfg).sample_rate
+            if rate != self._sample_rate:
+                # a new audio config: what was placed, in the new rate's units, and the next
+                # frame anchors at its stamp (the frames since the config was sent were laid
+                # out at the old rate)
+                self._a_end = round(self._a_end * rate / self._sample_rate)
+                self._a_next = None
+                self._a_catchup = False
+                self._sample_rate = rate
             if audio:
                 self._audio_frame = codecs.audio_samples(self._acodec, audio[0].data)
         if self._part_target is None:

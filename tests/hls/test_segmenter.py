@@ -151,6 +151,35 @@ def test_audio_stays_in_sync_when_its_stamps_drift_from_its_samples(skew: float)
         assert 2 <= seg.audio_resyncs <= 4
 
 
+def test_an_audio_config_with_another_sample_rate_keeps_audio_in_step() -> None:
+    """A new AudioSpecificConfig mid-publish (48 kHz -> 44.1 kHz) restarts the output at the
+    next keyframe without a rebase: the audio clock goes over to the new rate's units and
+    anchors at the next frame's stamp, so the frames sent at the new rate before the restart
+    (laid out at the old one) leave no lasting offset, and nothing is dropped to catch up."""
+    seg = Segmenter(HlsSettings())
+    seg.feed(MediaPacket("video", "h264", 0, 0, _synthetic_config(), True, True))
+    seg.feed(MediaPacket("audio", "aac", 0, 0, bytes([0x11, 0x90]), True, True))  # 48 kHz
+    rate, j, base, t = 48000, 0, 0.0, 0
+    for k in range(20 * 30):
+        t = round(k * 1000 / 30)
+        if k == 10 * 30 + 5:  # mid-GOP: the restart waits for the next keyframe
+            seg.feed(MediaPacket("audio", "aac", t, t, bytes([0x12, 0x10]), True, True))
+            rate, j, base = 44100, 0, t
+        seg.feed(MediaPacket("video", "h264", t, t, b"\x00\x00\x00\x01\x65", k % 60 == 0))
+        while base + j * 1024 * 1000 / rate < t + 1000 / 30:
+            ms = round(base + j * 1024 * 1000 / rate)
+            seg.feed(MediaPacket("audio", "aac", ms, ms, b"\x21\x00", True))
+            j += 1
+    assert seg._sample_rate == 44100 and seg._a_next is not None
+    offset = seg._a_next * 1000 / 44100 - (base + j * 1024 * 1000 / 44100)
+    print(
+        f"audio {offset:+.1f} ms from its stamps, {seg.dropped_packets} frames dropped, "
+        f"{seg.audio_resyncs} resyncs"
+    )
+    assert abs(offset) <= 1024 * 1000 / 44100
+    assert seg.audio_resyncs <= 1 and seg.dropped_packets <= 2
+
+
 def _synthetic_config() -> bytes:
     # avcC of x264 baseline 320x240 (SPS/PPS from the fixture encoder's output)
     sps = bytes.fromhex("6742c00dda0507ec04400000030040000f03c50aa8")

@@ -28,6 +28,7 @@ ASC = {44100: bytes([0x12, 0x10]), 48000: bytes([0x11, 0x90])}
 STATE = (
     "frame_rate", "repaired_dts", "dropped_packets", "forced_cuts", "audio_resyncs",
     "part_target", "target_duration", "_frame_ticks", "_last_vdts", "_a_next", "_grid",
+    "_a_end", "_a_catchup",
 )  # fmt: skip
 
 
