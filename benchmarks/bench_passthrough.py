@@ -198,7 +198,7 @@ def kitch_run(
                 with HostilePeers(k.server.rtmp_port, hostile) as peers:
                     time.sleep(warmup)
                     run = measure(label, k.pid, procs, window, slices, cpu_seconds, rss_bytes, rss0)
-                report = peers.report()
+                report = [f"hostile {line}" for line in peers.report()]
         finally:
             for p in procs:
                 stop_process(p)
@@ -208,7 +208,7 @@ def kitch_run(
 def show(run: Run, report: list[str]) -> None:
     print(run.describe())
     for line in report:
-        print(("  " if line.startswith("native path") else "  hostile ") + line, flush=True)
+        print("  " + line, flush=True)
 
 
 @dataclass

@@ -28,12 +28,12 @@ from kitch.hls import codecs
 from kitch.hls.events import Event, InitReady, PartReady, SegmentEnded
 from kitch.hls.init_segment import init_segment
 from kitch.hls.segmenter import (
-    _AUDIO_OVERLAP_MS,
     _AUDIO_RESYNC_MS,
     AUDIO_TRACK,
     VIDEO_TIMESCALE,
     VIDEO_TRACK,
     Segmenter,
+    audio_overlaps,
     track_infos,
 )
 from kitch.media import MediaPacket
@@ -188,7 +188,7 @@ class Follower:
             self._a_next = at
         else:
             behind = self._a_next * 1000 / rate - ms
-            if behind > _AUDIO_OVERLAP_MS or (self._a_catchup and behind > n * 500 / rate):
+            if audio_overlaps(behind, n, rate, self._a_catchup):
                 self._a_catchup = True
                 self.dropped_packets += 1
                 return

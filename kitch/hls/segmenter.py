@@ -71,6 +71,14 @@ _OVERRUN_S = 0.4
 _ANCHOR_SECONDS = 4.0  # media seconds after a (re)start in which PROGRAM-DATE-TIME may move earlier
 
 
+def audio_overlaps(behind_ms: float, samples: int, rate: int, catching_up: bool) -> bool:
+    """Whether an audio frame whose stamp is ``behind_ms`` behind where the next sample goes is
+    dropped: past ``_AUDIO_OVERLAP_MS`` a catch-up starts, and it goes on until a frame is back
+    within half a frame (``samples`` long at ``rate``). The rule of the source segmenter and of
+    the rungs that share its audio (:class:`~kitch.hls.follower.Follower`)."""
+    return behind_ms > _AUDIO_OVERLAP_MS or (catching_up and behind_ms > samples * 500 / rate)
+
+
 @dataclass(slots=True)
 class _Video:
     data: bytes | memoryview
@@ -549,7 +557,7 @@ class Segmenter:
             self._a_next = max(self._a_end, round(ms * rate / 1000))
         else:
             behind = self._a_next * 1000 / rate - ms
-            if behind > _AUDIO_OVERLAP_MS or (self._a_catchup and behind > n * 500 / rate):
+            if audio_overlaps(behind, n, rate, self._a_catchup):
                 # the frame's time is already filled: more audio came than its stamps say
                 if not self._a_catchup:
                     self.audio_resyncs += 1
